@@ -1,0 +1,115 @@
+"""Settings read once from ``CSMS_*`` environment variables.
+
+Operators' scripts rely on these names: add new ones, never rename old ones.
+Every setting is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Literal, get_args
+
+UnknownStationPolicy = Literal["reject", "pending", "accept"]
+
+DEFAULT_DATABASE_URL = "sqlite:///var/csms.sqlite"
+
+
+class SettingsError(ValueError):
+    """A ``CSMS_*`` variable holds a value the product cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    ocpp_host: str = "0.0.0.0"
+    ocpp_port: int = 9000
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    heartbeat_interval: int = 300
+    unknown_stations: UnknownStationPolicy = "reject"
+    log_level: str = "INFO"
+    # A station silent for 2 x heartbeat_interval + offline_grace seconds is
+    # marked offline and its socket closed.
+    offline_grace: int = 60
+    # WebSocket keepalive: a ping every ping_interval seconds; no pong within
+    # ping_timeout closes the socket. 0 disables pings.
+    ping_interval: float = 60.0
+    ping_timeout: float = 30.0
+    # Listen backlog: thousands of chargers reconnect at once after a restart.
+    ocpp_backlog: int = 16384
+    # Open sessions without any meter value for this many hours are closed by
+    # the stale-session rule (a later StopTransaction from the charger still
+    # replaces what the rule wrote).
+    stale_session_hours: int = 24
+    # Days to keep the raw OCPP message log; 0 keeps it forever.
+    message_log_days: int = 30
+    # Longest time a charger's call waits for the database before it gets a
+    # CALLERROR InternalError (and retries).
+    write_timeout: float = 10.0
+    # Name of this process in logs and in the station table (many nodes later).
+    node_name: str = "node-1"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = env.get(f"CSMS_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(field.name, field.type, raw)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.unknown_stations not in get_args(UnknownStationPolicy):
+            raise SettingsError(
+                "CSMS_UNKNOWN_STATIONS must be one of reject, pending, accept; "
+                f"got {self.unknown_stations!r}"
+            )
+        if not (
+            self.database_url.startswith("sqlite://")
+            or self.database_url.startswith(("postgresql://", "postgres://"))
+        ):
+            raise SettingsError(
+                "CSMS_DATABASE_URL must start with sqlite:// or postgresql://; "
+                f"got {self.database_url!r}"
+            )
+        if self.heartbeat_interval <= 0:
+            raise SettingsError("CSMS_HEARTBEAT_INTERVAL must be a positive number of seconds")
+        for name in ("ocpp_port", "http_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise SettingsError(f"CSMS_{name.upper()} must be a port number, got {port}")
+
+    @property
+    def offline_after(self) -> float:
+        """Seconds of silence after which a connected station counts as gone."""
+        return 2 * self.heartbeat_interval + self.offline_grace
+
+
+def _parse(name: str, annotation: object, raw: str) -> object:
+    text = str(annotation)
+    try:
+        if text.startswith("int"):
+            return int(raw)
+        if text.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"CSMS_{name.upper()} must be a number, got {raw!r}") from None
+    if name == "unknown_stations":
+        return raw.strip().lower()
+    if name == "log_level":
+        return raw.strip().upper()
+    return raw.strip()
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_env()
