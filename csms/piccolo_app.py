@@ -1,0 +1,33 @@
+"""The OCPP core's piccolo app: tables and migrations."""
+
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from csms.tables import (
+    ChargingSession,
+    Connector,
+    ConnectorStatusChange,
+    MeterValue,
+    OcppMessage,
+    Station,
+    StationEvent,
+)
+
+CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+
+APP_CONFIG = AppConfig(
+    app_name="csms",
+    migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
+    table_classes=[
+        Station,
+        Connector,
+        ConnectorStatusChange,
+        ChargingSession,
+        MeterValue,
+        StationEvent,
+        OcppMessage,
+    ],
+    migration_dependencies=["crm.piccolo_app"],
+    commands=[],
+)

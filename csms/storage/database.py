@@ -1,0 +1,99 @@
+"""The database engine: built from ``CSMS_DATABASE_URL``, opened and closed.
+
+SQLite (the embedded default) runs in WAL mode with full synchronous commits,
+so a committed write survives a power cut; PostgreSQL runs on a connection
+pool. Writes use :func:`write_transaction`, which on SQLite takes the write
+lock up front (``BEGIN IMMEDIATE``) instead of failing on lock upgrade.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from piccolo.engine.base import Engine
+from piccolo.engine.finder import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUrlError(ValueError):
+    pass
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///relative/path`` or ``sqlite:////absolute/path``."""
+    path = unquote(url.removeprefix("sqlite://"))
+    if not path.startswith("/") or path == "/":
+        raise DatabaseUrlError(f"not a SQLite URL with a file path: {url!r}")
+    path = path[1:]  # "/var/x" -> "var/x", "//abs/x" -> "/abs/x"
+    if path in ("", ":memory:"):
+        raise DatabaseUrlError("an in-memory SQLite database cannot be shared; give a file")
+    return path
+
+
+def engine_from_url(url: str) -> Engine:
+    if url.startswith("sqlite://"):
+        path = sqlite_path(url)
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        # timeout: how long a connection waits for another's write lock.
+        return SQLiteEngine(path=path, timeout=30)
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        if not parts.path.strip("/"):
+            raise DatabaseUrlError(f"the PostgreSQL URL names no database: {url!r}")
+        return PostgresEngine(config={"dsn": url})
+    raise DatabaseUrlError(f"unsupported database URL: {url!r}")
+
+
+def current_engine() -> Engine:
+    engine = engine_finder()
+    if engine is None:
+        raise RuntimeError("piccolo found no engine; is piccolo_conf importable?")
+    return engine
+
+
+def is_sqlite(engine: Engine | None = None) -> bool:
+    return (engine or current_engine()).engine_type == "sqlite"
+
+
+async def prepare_database(engine: Engine | None = None) -> None:
+    """Settings that belong to the database itself, not to a connection."""
+    engine = engine or current_engine()
+    if isinstance(engine, SQLiteEngine):
+        # WAL lets readers work beside the writer; it is a property of the
+        # file, so setting it once per start is enough.
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+
+
+async def open_database(engine: Engine | None = None, *, pool_size: int = 10) -> None:
+    """Prepares the database and, on PostgreSQL, starts the connection pool
+    (close it with :func:`close_database` in the same event loop)."""
+    engine = engine or current_engine()
+    await prepare_database(engine)
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=pool_size)
+
+
+async def close_database(engine: Engine | None = None) -> None:
+    engine = engine or current_engine()
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+def write_transaction(engine: Engine | None = None) -> Any:
+    engine = engine or current_engine()
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()
+
+
+async def ping(engine: Engine | None = None) -> None:
+    """Raises if the database cannot answer a trivial query."""
+    await (engine or current_engine()).run_ddl("SELECT 1")

@@ -1,0 +1,171 @@
+"""Database tables of the OCPP core (piccolo app ``csms``).
+
+Only storage modules import this. Times are ``Timestamptz`` (UTC); meter
+readings keep the exact text the charger sent, so nothing is lost to floats.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    BigInt,
+    BigSerial,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+
+class Station(Table, tablename="station"):
+    """A charge point, known by the identity in its websocket URL."""
+
+    id = Serial(primary_key=True)
+    charge_point_id = Varchar(length=255, unique=True)
+    # The owning entity ("Inhaber"); a plain integer until the CRM's entity
+    # table exists, then a foreign key to it.
+    owner_entity_id = Integer(null=True, default=None)
+    description = Text(default="")
+    vendor = Varchar(length=50, default="")
+    model = Varchar(length=50, default="")
+    serial_number = Varchar(length=50, default="")
+    charge_box_serial_number = Varchar(length=50, default="")
+    firmware_version = Varchar(length=50, default="")
+    iccid = Varchar(length=20, default="")
+    imsi = Varchar(length=20, default="")
+    meter_type = Varchar(length=25, default="")
+    meter_serial_number = Varchar(length=25, default="")
+    # Accepted, Pending or Rejected: what BootNotification answers.
+    registration_status = Varchar(length=16, default="Accepted")
+    # "hmac-sha256$<salt>$<digest>", empty when no secret is set.
+    auth_secret_hash = Varchar(length=160, default="")
+    # Old firmware that offers no websocket subprotocol is served as 1.6.
+    assume_ocpp16 = Boolean(default=False)
+    # Names of payload leniency flags for known firmware quirks, comma separated.
+    leniency = Varchar(length=255, default="")
+    protocol = Varchar(length=16, default="")
+    connected = Boolean(default=False)
+    connected_node = Varchar(length=64, default="")
+    last_boot_at = Timestamptz(null=True, default=None)
+    last_seen_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Connector(Table, tablename="connector"):
+    """The latest status of one connector (0 is the station itself)."""
+
+    id = Serial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False)
+    connector_id = Integer()
+    status = Varchar(length=32, default="Unknown")
+    error_code = Varchar(length=32, default="NoError")
+    info = Varchar(length=50, default="")
+    vendor_id = Varchar(length=255, default="")
+    vendor_error_code = Varchar(length=50, default="")
+    # The time the charger gave for the status; older reports never
+    # overwrite newer ones.
+    status_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()
+    # Unique (station, connector_id): an index created in the migration,
+    # because SQLite cannot add a table constraint after the fact.
+
+
+class ConnectorStatusChange(Table, tablename="connector_status_change"):
+    """Every status a charger reported, in the order it reported them."""
+
+    id = BigSerial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    connector_id = Integer()
+    status = Varchar(length=32)
+    error_code = Varchar(length=32, default="NoError")
+    info = Varchar(length=50, default="")
+    vendor_id = Varchar(length=255, default="")
+    vendor_error_code = Varchar(length=50, default="")
+    reported_at = Timestamptz()
+    received_at = Timestamptz()
+
+
+class ChargingSession(Table, tablename="charging_session"):
+    """A transaction: its id is the OCPP 1.6 transactionId."""
+
+    id = Serial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.restrict, null=False, index=True)
+    connector_id = Integer()
+    id_tag = Varchar(length=36, index=True)
+    parent_id_tag = Varchar(length=36, default="")
+    # The authorisation answer given at the start (Accepted, Invalid, ...).
+    start_auth_status = Varchar(length=20, default="")
+    reservation_id = Integer(null=True, default=None)
+    started_at = Timestamptz(null=True, default=None)
+    meter_start_wh = BigInt(null=True, default=None)
+    stopped_at = Timestamptz(null=True, default=None)
+    meter_stop_wh = BigInt(null=True, default=None)
+    stop_reason = Varchar(length=32, default="")
+    stop_id_tag = Varchar(length=36, default="")
+    # active or completed
+    status = Varchar(length=16, default="active", index=True)
+    # charger: the charger stopped it; rule:<name>: a rule closed it.
+    closed_by = Varchar(length=64, default="")
+    # True when the system never saw the start (StopTransaction came first).
+    started_offline = Boolean(default=False)
+    # The transaction id the charger used when it differs from ours (a stop
+    # for a transaction the system never saw).
+    charger_transaction_id = Varchar(length=64, default="")
+    # Identifies a StartTransaction so a retransmission is the same session.
+    start_key = Varchar(length=64, null=True, default=None, unique=True)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class MeterValue(Table, tablename="meter_value"):
+    """One sampled value, exactly as the charger reported it."""
+
+    id = BigSerial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    connector_id = Integer()
+    # Indexed together with received_at (see the composite-index migration).
+    session = ForeignKey(references=ChargingSession, on_delete=OnDelete.cascade, null=True)
+    # The transactionId the charger sent with the value, if any.
+    reported_transaction_id = BigInt(null=True, default=None)
+    sampled_at = Timestamptz()
+    value = Text()
+    measurand = Varchar(length=64, default="Energy.Active.Import.Register")
+    phase = Varchar(length=8, default="")
+    unit = Varchar(length=16, default="")
+    context = Varchar(length=32, default="")
+    location = Varchar(length=16, default="")
+    # Raw or SignedData (1.6); signed meter data stays as sent.
+    format = Varchar(length=16, default="")
+    signed_data = Text(default="")
+    received_at = Timestamptz()
+
+
+class StationEvent(Table, tablename="station_event"):
+    """Boot, connection and notification history of a station."""
+
+    id = BigSerial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    kind = Varchar(length=48, index=True)
+    occurred_at = Timestamptz()
+    received_at = Timestamptz()
+    data = JSON(default="{}")
+
+
+class OcppMessage(Table, tablename="ocpp_message"):
+    """The raw OCPP message log: every call a charger sent and each answer."""
+
+    id = BigSerial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    # in: charger to system; out: system to charger
+    direction = Varchar(length=3)
+    message_type = Integer()
+    unique_id = Varchar(length=64)
+    action = Varchar(length=64, default="")
+    payload = Text()
+    logged_at = Timestamptz(index=True)
