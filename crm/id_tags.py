@@ -1,0 +1,48 @@
+"""The minimal authorisation list: identifiers drivers present at chargers.
+
+The media registry of the multi-entity kernel replaces this list; until then
+it answers who may charge.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+
+# OCPP 1.6 limits idTag to 20 characters; 2.0.1 idTokens reach 36.
+MAX_UID_LENGTH = 36
+
+
+class IdTagStatus(enum.StrEnum):
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+
+
+class IdTagRecord(msgspec.Struct, frozen=True):
+    uid: str
+    status: IdTagStatus = IdTagStatus.ACCEPTED
+    parent_uid: str = ""
+    expires_at: datetime | None = None
+    note: str = ""
+
+
+class IdTagError(ValueError):
+    """An identifier that cannot be stored (too long, empty, duplicate...)."""
+
+
+class IdTagRegistry(Protocol):
+    async def lookup(self, uid: str) -> IdTagRecord | None: ...
+
+
+def check_uid(uid: str) -> str:
+    """The uid as stored, or IdTagError when it cannot be one."""
+    uid = uid.strip()
+    if not uid:
+        raise IdTagError("an id tag must not be empty")
+    if len(uid) > MAX_UID_LENGTH:
+        raise IdTagError(f"an id tag has at most {MAX_UID_LENGTH} characters, got {len(uid)}")
+    return uid

@@ -1,0 +1,156 @@
+"""What the domain asks storage to record.
+
+A charger's message becomes one :class:`WriteGroup`: everything in it commits
+together, and the charger is answered only after it has. Many groups share
+one database transaction (group commit), so the records are plain data that a
+storage implementation can turn into a few multi-row statements.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from csms.domain.model import Sample
+
+
+class StoreNewStation(msgspec.Struct, frozen=True):
+    """A station connected that the system did not know (policy pending/accept)."""
+
+    charge_point_id: str
+    registration_status: str
+    at: datetime
+
+
+class StoreBoot(msgspec.Struct, frozen=True):
+    station_pk: int
+    at: datetime
+    vendor: str
+    model: str
+    serial_number: str = ""
+    charge_box_serial_number: str = ""
+    firmware_version: str = ""
+    iccid: str = ""
+    imsi: str = ""
+    meter_type: str = ""
+    meter_serial_number: str = ""
+
+
+class StorePresence(msgspec.Struct, frozen=True):
+    """The station's socket opened (connected) or closed on this node."""
+
+    station_pk: int
+    connected: bool
+    node: str
+    protocol: str
+    at: datetime
+
+
+class StoreLastSeen(msgspec.Struct, frozen=True):
+    """Merged last-seen times (heartbeats and every other message)."""
+
+    last_seen: dict[int, datetime]
+
+
+class StoreStatus(msgspec.Struct, frozen=True):
+    station_pk: int
+    connector_id: int
+    status: str
+    error_code: str
+    reported_at: datetime
+    received_at: datetime
+    info: str = ""
+    vendor_id: str = ""
+    vendor_error_code: str = ""
+
+
+class StoreSessionStart(msgspec.Struct, frozen=True):
+    """Open a session; a start with the same ``start_key`` is the same session."""
+
+    station_pk: int
+    connector_id: int
+    id_tag: str
+    started_at: datetime
+    meter_start_wh: int
+    start_key: str
+    auth_status: str
+    parent_id_tag: str = ""
+    reservation_id: int | None = None
+
+
+class StoreSessionStop(msgspec.Struct, frozen=True):
+    """Close a session; an unknown ``transaction_id`` is recorded as a new session."""
+
+    station_pk: int
+    transaction_id: int
+    stopped_at: datetime
+    meter_stop_wh: int
+    reason: str
+    id_tag: str = ""
+    samples: tuple[Sample, ...] = ()
+
+
+class StoreMeterValues(msgspec.Struct, frozen=True):
+    station_pk: int
+    connector_id: int
+    transaction_id: int | None
+    samples: tuple[Sample, ...]
+    received_at: datetime
+
+
+class StoreEvent(msgspec.Struct, frozen=True):
+    """A notification worth keeping: firmware, diagnostics, data transfer, boot..."""
+
+    station_pk: int
+    kind: str
+    occurred_at: datetime
+    received_at: datetime
+    data: dict[str, Any] = {}
+
+
+class StoreMessage(msgspec.Struct, frozen=True):
+    """One frame of the raw OCPP message log."""
+
+    station_pk: int
+    direction: str
+    message_type: int
+    unique_id: str
+    action: str
+    payload: str
+    logged_at: datetime
+
+
+Write = (
+    StoreNewStation
+    | StoreBoot
+    | StorePresence
+    | StoreLastSeen
+    | StoreStatus
+    | StoreSessionStart
+    | StoreSessionStop
+    | StoreMeterValues
+    | StoreEvent
+    | StoreMessage
+)
+
+
+class SessionOutcome(msgspec.Struct, frozen=True):
+    """What storage did with a StoreSessionStart or StoreSessionStop."""
+
+    session_id: int
+    # StoreSessionStart: False when it was a retransmission of a known start.
+    # StoreSessionStop: False when the system had never seen the transaction.
+    existed: bool
+
+
+class WriteGroup(msgspec.Struct, frozen=True):
+    """Records that commit together: one charger message, usually."""
+
+    writes: tuple[Write, ...]
+
+
+# One entry per write: a SessionOutcome for session writes, the new station's
+# primary key for StoreNewStation, None for everything else.
+GroupResult = list[SessionOutcome | int | None]

@@ -1,0 +1,231 @@
+"""In-memory twins of the storage interfaces, for fast tests of domain logic.
+
+They follow the database implementations' semantics (a contract test runs
+the same writes through both), without any I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from csms.domain.meter import register_wh
+from csms.domain.model import Sample, StationProfile
+from csms.domain.writes import (
+    GroupResult,
+    SessionOutcome,
+    StoreBoot,
+    StoreEvent,
+    StoreLastSeen,
+    StoreMessage,
+    StoreMeterValues,
+    StoreNewStation,
+    StorePresence,
+    StoreSessionStart,
+    StoreSessionStop,
+    StoreStatus,
+    WriteGroup,
+)
+
+
+@dataclass
+class MemorySession:
+    id: int
+    station_pk: int
+    connector_id: int
+    id_tag: str
+    started_at: datetime | None
+    meter_start_wh: int | None
+    start_key: str | None = None
+    auth_status: str = ""
+    stopped_at: datetime | None = None
+    meter_stop_wh: int | None = None
+    stop_reason: str = ""
+    status: str = "active"
+    closed_by: str = ""
+    started_offline: bool = False
+    charger_transaction_id: str = ""
+
+
+@dataclass
+class MemoryStation:
+    pk: int
+    charge_point_id: str
+    registration_status: str
+    connected: bool = False
+    node: str = ""
+    last_seen_at: datetime | None = None
+    boot: StoreBoot | None = None
+
+
+@dataclass
+class MemoryStore:
+    """All rows, kept as plain Python objects."""
+
+    stations: dict[int, MemoryStation] = field(default_factory=dict)
+    sessions: dict[int, MemorySession] = field(default_factory=dict)
+    meter_values: list[tuple[int, int, int | None, int | None, Sample]] = field(
+        default_factory=list
+    )
+    connectors: dict[tuple[int, int], StoreStatus] = field(default_factory=dict)
+    status_history: list[StoreStatus] = field(default_factory=list)
+    events: list[StoreEvent] = field(default_factory=list)
+    messages: list[StoreMessage] = field(default_factory=list)
+    fail_next: Exception | None = None
+
+    def add_station(self, charge_point_id: str, registration_status: str = "Accepted") -> int:
+        pk = len(self.stations) + 1
+        self.stations[pk] = MemoryStation(pk, charge_point_id, registration_status)
+        return pk
+
+
+class MemoryWriteSink:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.batches: list[int] = []
+
+    async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        if self.store.fail_next is not None:
+            error, self.store.fail_next = self.store.fail_next, None
+            raise error
+        self.batches.append(len(groups))
+        return [[self._apply(write) for write in group.writes] for group in groups]
+
+    def _apply(self, write: Any) -> SessionOutcome | int | None:
+        store = self.store
+        if isinstance(write, StoreNewStation):
+            for station in store.stations.values():
+                if station.charge_point_id == write.charge_point_id:
+                    return station.pk
+            return store.add_station(write.charge_point_id, write.registration_status)
+        if isinstance(write, StoreBoot):
+            store.stations[write.station_pk].boot = write
+        elif isinstance(write, StorePresence):
+            station = store.stations[write.station_pk]
+            if write.connected:
+                station.connected, station.node = True, write.node
+            elif station.node == write.node:
+                station.connected, station.node = False, ""
+        elif isinstance(write, StoreLastSeen):
+            for pk, seen in write.last_seen.items():
+                station = store.stations[pk]
+                if station.last_seen_at is None or station.last_seen_at < seen:
+                    station.last_seen_at = seen
+        elif isinstance(write, StoreStatus):
+            store.status_history.append(write)
+            key = (write.station_pk, write.connector_id)
+            known = store.connectors.get(key)
+            if known is None or known.reported_at <= write.reported_at:
+                store.connectors[key] = write
+        elif isinstance(write, StoreSessionStart):
+            return self._start(write)
+        elif isinstance(write, StoreSessionStop):
+            return self._stop(write)
+        elif isinstance(write, StoreMeterValues):
+            session = store.sessions.get(write.transaction_id or -1)
+            session_id = session.id if session and session.station_pk == write.station_pk else None
+            store.meter_values.extend(
+                (write.station_pk, write.connector_id, session_id, write.transaction_id, s)
+                for s in write.samples
+            )
+        elif isinstance(write, StoreEvent):
+            store.events.append(write)
+        elif isinstance(write, StoreMessage):
+            store.messages.append(write)
+        else:
+            raise TypeError(f"unknown write {write!r}")
+        return None
+
+    def _start(self, write: StoreSessionStart) -> SessionOutcome:
+        for session in self.store.sessions.values():
+            if session.start_key == write.start_key:
+                return SessionOutcome(session.id, existed=True)
+        session = MemorySession(
+            id=len(self.store.sessions) + 1,
+            station_pk=write.station_pk,
+            connector_id=write.connector_id,
+            id_tag=write.id_tag,
+            started_at=write.started_at,
+            meter_start_wh=write.meter_start_wh,
+            start_key=write.start_key,
+            auth_status=write.auth_status,
+        )
+        self.store.sessions[session.id] = session
+        return SessionOutcome(session.id, existed=False)
+
+    def _stop(self, write: StoreSessionStop) -> SessionOutcome:
+        session = self.store.sessions.get(write.transaction_id)
+        if session is not None and session.station_pk == write.station_pk:
+            if session.closed_by != "charger":
+                session.stopped_at = write.stopped_at
+                session.meter_stop_wh = write.meter_stop_wh
+                session.stop_reason = write.reason
+                session.status, session.closed_by = "completed", "charger"
+                self._samples(write, session)
+            return SessionOutcome(session.id, existed=True)
+        begin = next(
+            (
+                (s.sampled_at, register_wh(s))
+                for s in write.samples
+                if s.context == "Transaction.Begin" and register_wh(s) is not None
+            ),
+            (None, None),
+        )
+        session = MemorySession(
+            id=len(self.store.sessions) + 1,
+            station_pk=write.station_pk,
+            connector_id=0,
+            id_tag=write.id_tag,
+            started_at=begin[0],
+            meter_start_wh=begin[1],
+            stopped_at=write.stopped_at,
+            meter_stop_wh=write.meter_stop_wh,
+            stop_reason=write.reason,
+            status="completed",
+            closed_by="charger",
+            started_offline=True,
+            charger_transaction_id=str(write.transaction_id),
+        )
+        self.store.sessions[session.id] = session
+        self._samples(write, session)
+        return SessionOutcome(session.id, existed=False)
+
+    def _samples(self, write: StoreSessionStop, session: MemorySession) -> None:
+        self.store.meter_values.extend(
+            (write.station_pk, session.connector_id, session.id, write.transaction_id, s)
+            for s in write.samples
+        )
+
+
+class MemoryStationDirectory:
+    def __init__(self, store: MemoryStore, profiles: dict[str, StationProfile] | None = None):
+        self.store = store
+        self.profiles = profiles if profiles is not None else {}
+
+    async def find(self, charge_point_id: str) -> StationProfile | None:
+        return self.profiles.get(charge_point_id)
+
+    async def all_profiles(self) -> list[StationProfile]:
+        return list(self.profiles.values())
+
+
+class MemoryActiveSessions:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def active_elsewhere(
+        self, id_tag: str, *, station_pk: int, connector_id: int | None
+    ) -> bool:
+        for session in self.store.sessions.values():
+            if session.id_tag != id_tag or session.status != "active":
+                continue
+            station = self.store.stations.get(session.station_pk)
+            if station is None or not station.connected:
+                continue
+            if session.station_pk != station_pk:
+                return True
+            if connector_id is not None and session.connector_id != connector_id:
+                return True
+        return False

@@ -1,0 +1,472 @@
+"""The database side of group commit: a batch of write groups, one transaction.
+
+Writes of a kind are gathered across the batch and sent as few statements as
+possible: meter values, status history, events and the message log go in with
+``executemany``; session starts are deduplicated against the database and the
+batch in one query; last-seen times are merged per second.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from piccolo.engine.base import Engine
+
+from csms.domain.meter import register_wh
+from csms.domain.model import Sample
+from csms.domain.writes import (
+    GroupResult,
+    SessionOutcome,
+    StoreBoot,
+    StoreEvent,
+    StoreLastSeen,
+    StoreMessage,
+    StoreMeterValues,
+    StoreNewStation,
+    StorePresence,
+    StoreSessionStart,
+    StoreSessionStop,
+    StoreStatus,
+    Write,
+    WriteGroup,
+)
+from csms.storage.database import write_transaction
+from csms.storage.sql import TransactionSql
+
+# SQLite accepts at most 32,766 bound values per statement.
+_IN_CHUNK = 500
+
+_INSERT_METER = (
+    "INSERT INTO meter_value (station, connector_id, session, reported_transaction_id,"
+    " sampled_at, value, measurand, phase, unit, context, location, format, signed_data,"
+    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_STATUS_CHANGE = (
+    "INSERT INTO connector_status_change (station, connector_id, status, error_code, info,"
+    " vendor_id, vendor_error_code, reported_at, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A report older than what is stored never overwrites it (queued messages
+# arrive late after a reconnect).
+_UPSERT_CONNECTOR = (
+    "INSERT INTO connector (station, connector_id, status, error_code, info, vendor_id,"
+    " vendor_error_code, status_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (station, connector_id) DO UPDATE SET status = excluded.status,"
+    " error_code = excluded.error_code, info = excluded.info, vendor_id = excluded.vendor_id,"
+    " vendor_error_code = excluded.vendor_error_code, status_at = excluded.status_at,"
+    " updated_at = excluded.updated_at"
+    " WHERE connector.status_at IS NULL OR connector.status_at <= excluded.status_at"
+)
+_INSERT_EVENT = (
+    "INSERT INTO station_event (station, kind, occurred_at, received_at, data)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO ocpp_message (station, direction, message_type, unique_id, action, payload,"
+    " logged_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SESSION = (
+    "INSERT INTO charging_session (station, connector_id, id_tag, parent_id_tag,"
+    " start_auth_status, reservation_id, started_at, meter_start_wh, stopped_at, meter_stop_wh,"
+    " stop_reason, stop_id_tag, status, closed_by, started_offline, charger_transaction_id,"
+    " start_key, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_STOP_SESSION = (
+    "UPDATE charging_session SET stopped_at = ?, meter_stop_wh = ?, stop_reason = ?,"
+    " stop_id_tag = ?, status = 'completed', closed_by = 'charger', updated_at = ?"
+    " WHERE id = ?"
+)
+_BOOT = (
+    "UPDATE station SET vendor = ?, model = ?, serial_number = ?, charge_box_serial_number = ?,"
+    " firmware_version = ?, iccid = ?, imsi = ?, meter_type = ?, meter_serial_number = ?,"
+    " last_boot_at = ?, last_seen_at = ?, updated_at = ? WHERE id = ?"
+)
+_PRESENCE = (
+    "UPDATE station SET connected = ?, connected_node = ?, protocol = ?, last_seen_at = ?,"
+    " updated_at = ? WHERE id = ?"
+)
+# A disconnect only clears the flag if no other node took the station since.
+_ABSENCE = (
+    "UPDATE station SET connected = ?, connected_node = '', last_seen_at = ?, updated_at = ?"
+    " WHERE id = ? AND connected_node = ?"
+)
+_INSERT_STATION = (
+    "INSERT INTO station (charge_point_id, owner_entity_id, description, vendor, model,"
+    " serial_number, charge_box_serial_number, firmware_version, iccid, imsi, meter_type,"
+    " meter_serial_number, registration_status, auth_secret_hash, assume_ocpp16, leniency,"
+    " protocol, connected, connected_node, created_at, updated_at)"
+    " VALUES (?, NULL, '', '', '', '', '', '', '', '', '', '', ?, '', ?, '', '', ?, '', ?, ?)"
+    " RETURNING id"
+)
+
+
+class PiccoloWriteSink:
+    """Applies write groups with as few statements as the batch allows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sql = TransactionSql(engine)
+
+    async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        results: list[GroupResult] = [[None] * len(group.writes) for group in groups]
+        by_kind: dict[type, list[tuple[int, int, Write]]] = defaultdict(list)
+        for group_index, group in enumerate(groups):
+            for write_index, write in enumerate(group.writes):
+                by_kind[type(write)].append((group_index, write_index, write))
+
+        async with write_transaction(self._engine):
+            for group_index, write_index, write in by_kind[StoreNewStation]:
+                assert isinstance(write, StoreNewStation)
+                results[group_index][write_index] = await self._new_station(write)
+            await self._boots([w for _, _, w in by_kind[StoreBoot]])  # type: ignore[misc]
+            await self._presence([w for _, _, w in by_kind[StorePresence]])  # type: ignore[misc]
+            await self._last_seen([w for _, _, w in by_kind[StoreLastSeen]])  # type: ignore[misc]
+            await self._statuses([w for _, _, w in by_kind[StoreStatus]])  # type: ignore[misc]
+            await self._starts(by_kind[StoreSessionStart], results)
+            meter_rows = await self._stops(by_kind[StoreSessionStop], results)
+            meter_rows += await self._meter_values(
+                [w for _, _, w in by_kind[StoreMeterValues]]  # type: ignore[misc]
+            )
+            await self._sql.executemany(_INSERT_METER, meter_rows)
+            await self._sql.executemany(
+                _INSERT_EVENT,
+                [
+                    (w.station_pk, w.kind, w.occurred_at, w.received_at, json.dumps(w.data))
+                    for _, _, w in by_kind[StoreEvent]
+                    if isinstance(w, StoreEvent)
+                ],
+            )
+            await self._sql.executemany(
+                _INSERT_MESSAGE,
+                [
+                    (
+                        w.station_pk,
+                        w.direction,
+                        w.message_type,
+                        w.unique_id,
+                        w.action,
+                        w.payload,
+                        w.logged_at,
+                    )
+                    for _, _, w in by_kind[StoreMessage]
+                    if isinstance(w, StoreMessage)
+                ],
+            )
+        return results
+
+    # -- stations -------------------------------------------------------------
+
+    async def _new_station(self, write: StoreNewStation) -> int:
+        existing = await self._sql.fetch(
+            "SELECT id FROM station WHERE charge_point_id = ?", write.charge_point_id
+        )
+        if existing:
+            return int(existing[0]["id"])
+        rows = await self._sql.fetch(
+            _INSERT_STATION,
+            write.charge_point_id,
+            write.registration_status,
+            False,
+            False,
+            write.at,
+            write.at,
+        )
+        return int(rows[0]["id"])
+
+    async def _boots(self, boots: list[StoreBoot]) -> None:
+        await self._sql.executemany(
+            _BOOT,
+            [
+                (
+                    b.vendor,
+                    b.model,
+                    b.serial_number,
+                    b.charge_box_serial_number,
+                    b.firmware_version,
+                    b.iccid,
+                    b.imsi,
+                    b.meter_type,
+                    b.meter_serial_number,
+                    b.at,
+                    b.at,
+                    b.at,
+                    b.station_pk,
+                )
+                for b in boots
+            ],
+        )
+
+    async def _presence(self, changes: list[StorePresence]) -> None:
+        for change in changes:
+            if change.connected:
+                await self._sql.execute(
+                    _PRESENCE,
+                    True,
+                    change.node,
+                    change.protocol,
+                    change.at,
+                    change.at,
+                    change.station_pk,
+                )
+            else:
+                await self._sql.execute(
+                    _ABSENCE, False, change.at, change.at, change.station_pk, change.node
+                )
+
+    async def _last_seen(self, writes: list[StoreLastSeen]) -> None:
+        merged: dict[int, datetime] = {}
+        for write in writes:
+            for pk, seen in write.last_seen.items():
+                if pk not in merged or merged[pk] < seen:
+                    merged[pk] = seen
+        # Stations seen in the same second share one statement.
+        by_second: dict[datetime, list[int]] = defaultdict(list)
+        for pk, seen in merged.items():
+            by_second[seen.replace(microsecond=0)].append(pk)
+        for second, pks in by_second.items():
+            for chunk in _chunks(pks):
+                await self._sql.execute(
+                    "UPDATE station SET last_seen_at = ? WHERE id IN "
+                    + self._sql.in_list(chunk)
+                    + " AND (last_seen_at IS NULL OR last_seen_at < ?)",
+                    second,
+                    *chunk,
+                    second,
+                )
+
+    # -- connectors -------------------------------------------------------------
+
+    async def _statuses(self, statuses: list[StoreStatus]) -> None:
+        if not statuses:
+            return
+        await self._sql.executemany(
+            _INSERT_STATUS_CHANGE,
+            [
+                (
+                    s.station_pk,
+                    s.connector_id,
+                    s.status,
+                    s.error_code,
+                    s.info,
+                    s.vendor_id,
+                    s.vendor_error_code,
+                    s.reported_at,
+                    s.received_at,
+                )
+                for s in statuses
+            ],
+        )
+        # One upsert per connector: the newest report of the batch.
+        latest: dict[tuple[int, int], StoreStatus] = {}
+        for s in statuses:
+            key = (s.station_pk, s.connector_id)
+            if key not in latest or latest[key].reported_at <= s.reported_at:
+                latest[key] = s
+        await self._sql.executemany(
+            _UPSERT_CONNECTOR,
+            [
+                (
+                    s.station_pk,
+                    s.connector_id,
+                    s.status,
+                    s.error_code,
+                    s.info,
+                    s.vendor_id,
+                    s.vendor_error_code,
+                    s.reported_at,
+                    s.received_at,
+                )
+                for s in latest.values()
+            ],
+        )
+
+    # -- sessions ---------------------------------------------------------------
+
+    async def _starts(
+        self, starts: list[tuple[int, int, Write]], results: list[GroupResult]
+    ) -> None:
+        if not starts:
+            return
+        known: dict[str, int] = {}
+        keys = list({w.start_key for _, _, w in starts if isinstance(w, StoreSessionStart)})
+        for chunk in _chunks(keys):
+            rows = await self._sql.fetch(
+                "SELECT id, start_key FROM charging_session WHERE start_key IN "
+                + self._sql.in_list(chunk),
+                *chunk,
+            )
+            known.update({row["start_key"]: int(row["id"]) for row in rows})
+        for group_index, write_index, write in starts:
+            assert isinstance(write, StoreSessionStart)
+            session_id = known.get(write.start_key)
+            if session_id is not None:
+                results[group_index][write_index] = SessionOutcome(session_id, existed=True)
+                continue
+            rows = await self._sql.fetch(
+                _INSERT_SESSION,
+                write.station_pk,
+                write.connector_id,
+                write.id_tag,
+                write.parent_id_tag,
+                write.auth_status,
+                write.reservation_id,
+                write.started_at,
+                write.meter_start_wh,
+                None,
+                None,
+                "",
+                "",
+                "active",
+                "",
+                False,
+                "",
+                write.start_key,
+                write.started_at,
+                write.started_at,
+            )
+            session_id = int(rows[0]["id"])
+            known[write.start_key] = session_id
+            results[group_index][write_index] = SessionOutcome(session_id, existed=False)
+
+    async def _stops(
+        self, stops: list[tuple[int, int, Write]], results: list[GroupResult]
+    ) -> list[tuple[Any, ...]]:
+        meter_rows: list[tuple[Any, ...]] = []
+        for group_index, write_index, write in stops:
+            assert isinstance(write, StoreSessionStop)
+            rows = await self._sql.fetch(
+                "SELECT id, closed_by, connector_id FROM charging_session"
+                " WHERE id = ? AND station = ?",
+                write.transaction_id,
+                write.station_pk,
+            )
+            if rows:
+                session_id = int(rows[0]["id"])
+                connector_id = int(rows[0]["connector_id"])
+                results[group_index][write_index] = SessionOutcome(session_id, existed=True)
+                if rows[0]["closed_by"] == "charger":
+                    # A retransmitted stop: already recorded, samples included.
+                    continue
+                await self._sql.execute(
+                    _STOP_SESSION,
+                    write.stopped_at,
+                    write.meter_stop_wh,
+                    write.reason,
+                    write.id_tag,
+                    write.stopped_at,
+                    session_id,
+                )
+            else:
+                session_id = await self._session_from_stop(write)
+                connector_id = 0
+                results[group_index][write_index] = SessionOutcome(session_id, existed=False)
+            meter_rows.extend(
+                _meter_row(
+                    write.station_pk,
+                    connector_id,
+                    session_id,
+                    write.transaction_id,
+                    s,
+                    write.stopped_at,
+                )
+                for s in write.samples
+            )
+        return meter_rows
+
+    async def _session_from_stop(self, write: StoreSessionStop) -> int:
+        """A stop for a transaction the system never saw: record what it tells,
+        taking the start from its Transaction.Begin sample when it has one."""
+        begin = _transaction_begin(write.samples)
+        rows = await self._sql.fetch(
+            _INSERT_SESSION,
+            write.station_pk,
+            0,
+            write.id_tag,
+            "",
+            "",
+            None,
+            begin[0] if begin else None,
+            begin[1] if begin else None,
+            write.stopped_at,
+            write.meter_stop_wh,
+            write.reason,
+            write.id_tag,
+            "completed",
+            "charger",
+            True,
+            str(write.transaction_id),
+            None,
+            write.stopped_at,
+            write.stopped_at,
+        )
+        return int(rows[0]["id"])
+
+    async def _meter_values(self, writes: list[StoreMeterValues]) -> list[tuple[Any, ...]]:
+        # A transactionId counts only if it names a session of the same station.
+        claimed = {(w.station_pk, w.transaction_id) for w in writes if w.transaction_id is not None}
+        sessions: set[tuple[int, int]] = set()
+        ids = sorted({tx for _, tx in claimed if tx is not None})
+        for chunk in _chunks(ids):
+            rows = await self._sql.fetch(
+                "SELECT id, station FROM charging_session WHERE id IN " + self._sql.in_list(chunk),
+                *chunk,
+            )
+            sessions.update((int(row["station"]), int(row["id"])) for row in rows)
+        meter_rows: list[tuple[Any, ...]] = []
+        for w in writes:
+            session_id = (
+                w.transaction_id
+                if w.transaction_id is not None and (w.station_pk, w.transaction_id) in sessions
+                else None
+            )
+            meter_rows.extend(
+                _meter_row(
+                    w.station_pk, w.connector_id, session_id, w.transaction_id, s, w.received_at
+                )
+                for s in w.samples
+            )
+        return meter_rows
+
+
+def _meter_row(
+    station_pk: int,
+    connector_id: int,
+    session_id: int | None,
+    reported_transaction_id: int | None,
+    sample: Sample,
+    received_at: datetime,
+) -> tuple[Any, ...]:
+    return (
+        station_pk,
+        connector_id,
+        session_id,
+        reported_transaction_id,
+        sample.sampled_at,
+        sample.value,
+        sample.measurand,
+        sample.phase,
+        sample.unit,
+        sample.context,
+        sample.location,
+        sample.format,
+        sample.signed_data,
+        received_at,
+    )
+
+
+def _transaction_begin(samples: Sequence[Sample]) -> tuple[datetime, int] | None:
+    for sample in samples:
+        if sample.context == "Transaction.Begin":
+            wh = register_wh(sample)
+            if wh is not None:
+                return sample.sampled_at, wh
+    return None
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> list[Sequence[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]

@@ -1,0 +1,98 @@
+"""Test set-up: a real database of the kind CSMS_DATABASE_URL names.
+
+Unset (the default): a fresh SQLite file per test run. A ``postgresql://``
+URL: a fresh database is created on that server for the run and dropped at
+the end, so runs never see each other's rows. Every test that touches the
+database starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+_BASE_URL = os.environ.get("CSMS_DATABASE_URL", "")
+_TMP = tempfile.mkdtemp(prefix="csms-tests-")
+_PG_DATABASE: str | None = None
+
+if _BASE_URL.startswith(("postgresql://", "postgres://")):
+    _PG_DATABASE = f"csms_test_{uuid.uuid4().hex[:12]}"
+    _parts = urlsplit(_BASE_URL)
+    os.environ["CSMS_DATABASE_URL"] = urlunsplit(_parts._replace(path=f"/{_PG_DATABASE}"))
+else:
+    os.environ["CSMS_DATABASE_URL"] = f"sqlite:///{_TMP}/csms.sqlite"
+
+# Settings for every node the tests start; single tests override what they need.
+os.environ.setdefault("CSMS_LOG_LEVEL", "INFO")
+
+TABLES_IN_DELETE_ORDER = (
+    "meter_value",
+    "ocpp_message",
+    "station_event",
+    "connector_status_change",
+    "connector",
+    "charging_session",
+    "station",
+    "id_tag",
+)
+
+
+async def _admin_execute(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(_BASE_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _PG_DATABASE is not None:
+        asyncio.run(_admin_execute(f'CREATE DATABASE "{_PG_DATABASE}"'))
+    from csms.storage.migrate import migrate
+
+    asyncio.run(migrate())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _PG_DATABASE is not None:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{_PG_DATABASE}" WITH (FORCE)'))
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url() -> str:
+    return os.environ["CSMS_DATABASE_URL"]
+
+
+@pytest.fixture
+def tmp_dir() -> Iterator[str]:
+    directory = tempfile.mkdtemp(prefix="csms-test-", dir=_TMP)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[None]:
+    """Empty tables for this test."""
+    from csms.storage.database import current_engine
+
+    engine = current_engine()
+    if engine.engine_type == "sqlite":
+        for table in TABLES_IN_DELETE_ORDER:
+            await engine.run_ddl(f'DELETE FROM "{table}"')
+    else:
+        await engine.run_ddl(
+            "TRUNCATE "
+            + ", ".join(f'"{t}"' for t in TABLES_IN_DELETE_ORDER)
+            + " RESTART IDENTITY CASCADE"
+        )
+    yield

@@ -1,0 +1,165 @@
+"""The database write sink, and its in-memory twin, on the same writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from csms.domain.model import Sample
+from csms.domain.writes import (
+    SessionOutcome,
+    StoreLastSeen,
+    StoreMeterValues,
+    StoreNewStation,
+    StorePresence,
+    StoreSessionStart,
+    StoreSessionStop,
+    StoreStatus,
+    WriteGroup,
+)
+from csms.storage.database import current_engine
+from csms.storage.memory import MemoryStore, MemoryWriteSink
+from csms.storage.writes import PiccoloWriteSink
+from csms.tables import ChargingSession, Connector, ConnectorStatusChange, MeterValue, Station
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def _start(key: str, connector: int = 1, meter: int = 0) -> StoreSessionStart:
+    return StoreSessionStart(
+        station_pk=1,
+        connector_id=connector,
+        id_tag="TAG",
+        started_at=T0,
+        meter_start_wh=meter,
+        start_key=key,
+        auth_status="Accepted",
+    )
+
+
+def _batches() -> list[list[WriteGroup]]:
+    """Batches as group commit would form them, duplicates included."""
+    sample = Sample(sampled_at=T0 + timedelta(minutes=5), value="1.5", unit="kWh")
+    return [
+        [WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))],
+        [
+            WriteGroup((_start("k1"),)),
+            WriteGroup((_start("k1"),)),  # retransmission inside one batch
+            WriteGroup((_start("k2", connector=2, meter=500),)),
+        ],
+        [
+            WriteGroup((_start("k1"),)),  # retransmission in a later batch
+            WriteGroup(
+                (
+                    StoreMeterValues(1, 1, 1, (sample,), T0),
+                    StoreMeterValues(1, 0, 77, (sample,), T0),
+                )
+            ),
+            WriteGroup(
+                (
+                    StoreSessionStop(1, 1, T0 + timedelta(hours=1), 2000, "Local"),
+                    StoreSessionStop(
+                        1,
+                        4242,
+                        T0 + timedelta(hours=2),
+                        9000,
+                        "PowerLoss",
+                        "TAG",
+                        (
+                            Sample(
+                                sampled_at=T0,
+                                value="7000",
+                                unit="Wh",
+                                context="Transaction.Begin",
+                            ),
+                        ),
+                    ),
+                )
+            ),
+        ],
+        [WriteGroup((StoreSessionStop(1, 1, T0 + timedelta(hours=1), 2000, "Local"),))],
+    ]
+
+
+EXPECTED = [
+    [[1]],
+    [[SessionOutcome(1, False)], [SessionOutcome(1, True)], [SessionOutcome(2, False)]],
+    [[SessionOutcome(1, True)], [None, None], [SessionOutcome(1, True), SessionOutcome(3, False)]],
+    [[SessionOutcome(1, True)]],
+]
+
+
+async def test_database_sink_dedups_starts_and_records_unknown_stops(db: None) -> None:
+    """Starts with a known key return the existing session (within a batch and
+    across batches); a stop for an unknown transaction creates a session from
+    its Transaction.Begin sample; a repeated stop changes nothing."""
+    sink = PiccoloWriteSink(current_engine())
+    results = [await sink.apply(batch) for batch in _batches()]
+    assert results == EXPECTED
+    sessions = await ChargingSession.select().order_by(ChargingSession.id).run()
+    assert [(s["id"], s["status"], s["meter_stop_wh"]) for s in sessions] == [
+        (1, "completed", 2000),
+        (2, "active", None),
+        (3, "completed", 9000),
+    ]
+    offline = sessions[2]
+    assert offline["started_offline"] and offline["meter_start_wh"] == 7000
+    assert offline["charger_transaction_id"] == "4242"
+    values = await MeterValue.select().order_by(MeterValue.id).run()
+    assert {(v["session"], v["reported_transaction_id"]) for v in values} == {
+        (1, 1),
+        (None, 77),
+        (3, 4242),
+    }
+
+
+async def test_memory_twin_agrees_with_the_database(db: None) -> None:
+    """The in-memory sink gives the same results on the same batches."""
+    sink = MemoryWriteSink(MemoryStore())
+    assert [await sink.apply(batch) for batch in _batches()] == EXPECTED
+
+
+async def test_older_status_never_overwrites_newer(db: None) -> None:
+    """Status reports arriving out of order keep the newest as the connector's
+    state, and all of them in the history."""
+    sink = PiccoloWriteSink(current_engine())
+    await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
+
+    def status(name: str, minutes: int) -> StoreStatus:
+        return StoreStatus(1, 1, name, "NoError", T0 + timedelta(minutes=minutes), T0)
+
+    await sink.apply([WriteGroup((status("Charging", 10), status("Preparing", 5)))])
+    await sink.apply([WriteGroup((status("Available", 1),))])
+    connector = await Connector.select().first().run()
+    assert connector is not None and connector["status"] == "Charging"
+    assert await ConnectorStatusChange.count().run() == 3
+    await sink.apply([WriteGroup((status("Finishing", 20),))])
+    connector = await Connector.select().first().run()
+    assert connector is not None and connector["status"] == "Finishing"
+
+
+async def test_presence_and_last_seen(db: None) -> None:
+    """Connecting sets the node; a disconnect from another node does not clear
+    it; last-seen only moves forward."""
+    sink = PiccoloWriteSink(current_engine())
+    await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
+    await sink.apply([WriteGroup((StorePresence(1, True, "node-b", "ocpp1.6", T0),))])
+    await sink.apply([WriteGroup((StorePresence(1, False, "node-a", "ocpp1.6", T0),))])
+    row = await Station.select().first().run()
+    assert row is not None and row["connected"] and row["connected_node"] == "node-b"
+    later = T0 + timedelta(minutes=3)
+    await sink.apply([WriteGroup((StoreLastSeen({1: later}),))])
+    await sink.apply([WriteGroup((StoreLastSeen({1: T0}),))])
+    row = await Station.select().first().run()
+    assert row is not None and row["last_seen_at"] == later
+
+
+@pytest.mark.parametrize("size", [1, 700])
+async def test_large_batches_are_split_for_the_driver(db: None, size: int) -> None:
+    """Batches beyond the driver's parameter limits are split, not refused."""
+    sink = PiccoloWriteSink(current_engine())
+    await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
+    starts = [WriteGroup((_start(f"key-{n}", connector=n % 4 + 1),)) for n in range(size)]
+    results = await sink.apply(starts)
+    assert len({r[0].session_id for r in results if isinstance(r[0], SessionOutcome)}) == size

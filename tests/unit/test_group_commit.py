@@ -1,0 +1,114 @@
+"""Group commit: batching by load, failure isolation, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from csms.domain.group_commit import GroupCommitter, WriterClosed
+from csms.domain.writes import GroupResult, StoreEvent, WriteGroup
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _group(n: int) -> WriteGroup:
+    return WriteGroup((StoreEvent(1, f"e{n}", NOW, NOW),))
+
+
+class SlowSink:
+    """Takes a while per batch, records batch sizes, fails what it is told to."""
+
+    def __init__(self, delay: float = 0.01, poison: set[str] | None = None) -> None:
+        self.delay = delay
+        self.poison = poison or set()
+        self.batches: list[list[str]] = []
+        self.down = False
+
+    async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        await asyncio.sleep(self.delay)
+        kinds = [g.writes[0].kind for g in groups]  # type: ignore[union-attr]
+        if self.down or self.poison & set(kinds):
+            raise RuntimeError("refused")
+        self.batches.append(kinds)
+        return [[None] for _ in groups]
+
+
+async def test_a_lone_write_commits_without_waiting_for_company() -> None:
+    """With nothing else queued, one write is one batch, committed at once."""
+    sink = SlowSink(delay=0)
+    writer = GroupCommitter(sink)
+    writer.start()
+    assert await writer.submit(_group(1)) == [None]
+    assert sink.batches == [["e1"]]
+    await writer.stop()
+
+
+async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
+    """Groups queued while a batch commits go together in the next batch."""
+    sink = SlowSink(delay=0.02)
+    writer = GroupCommitter(sink)
+    writer.start()
+    await asyncio.gather(*(writer.submit(_group(n)) for n in range(50)))
+    assert sum(len(b) for b in sink.batches) == 50
+    assert len(sink.batches) <= 3
+    assert [k for b in sink.batches for k in b] == [f"e{n}" for n in range(50)]
+    await writer.stop()
+
+
+async def test_batch_size_is_capped() -> None:
+    """No batch is larger than max_batch."""
+    sink = SlowSink(delay=0.005)
+    writer = GroupCommitter(sink, max_batch=7)
+    writer.start()
+    await asyncio.gather(*(writer.submit(_group(n)) for n in range(40)))
+    assert max(len(b) for b in sink.batches) <= 7
+    await writer.stop()
+
+
+async def test_one_bad_group_fails_only_its_own_waiter() -> None:
+    """When a batch fails, each group is retried alone: only the bad one fails."""
+    sink = SlowSink(delay=0.01, poison={"e3"})
+    writer = GroupCommitter(sink)
+    writer.start()
+    results = await asyncio.gather(
+        *(writer.submit(_group(n)) for n in range(6)), return_exceptions=True
+    )
+    assert [isinstance(r, RuntimeError) for r in results] == [
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert sorted(k for b in sink.batches for k in b) == ["e0", "e1", "e2", "e4", "e5"]
+    await writer.stop()
+
+
+async def test_an_outage_fails_every_waiter_and_the_writer_recovers() -> None:
+    """During an outage every waiter gets the error; afterwards writes commit."""
+    sink = SlowSink(delay=0)
+    writer = GroupCommitter(sink)
+    writer.start()
+    sink.down = True
+    with pytest.raises(RuntimeError):
+        await writer.submit(_group(1))
+    sink.down = False
+    assert await writer.submit(_group(2)) == [None]
+    await writer.stop()
+
+
+async def test_stop_commits_what_is_queued_then_refuses_more() -> None:
+    """Stopping drains the queue (deferred writes included) and then refuses."""
+    sink = SlowSink(delay=0.01)
+    writer = GroupCommitter(sink)
+    writer.start()
+    for n in range(5):
+        writer.submit_nowait(_group(n))
+    await writer.stop()
+    assert sorted(k for b in sink.batches for k in b) == [f"e{n}" for n in range(5)]
+    with pytest.raises(WriterClosed):
+        await writer.submit(_group(9))
