@@ -1,0 +1,226 @@
+"""Stations in the database: the gateway's directory and the operators' edits."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from csms.domain.model import RegistrationStatus, StationProfile
+from csms.domain.views import ConnectorView, EventView, StationView
+from csms.tables import ChargingSession, Connector, Station, StationEvent
+
+
+class StationExists(ValueError):
+    pass
+
+
+class StationNotFound(LookupError):
+    pass
+
+
+class StationInUse(ValueError):
+    """The station has sessions; removing it would lose billing history."""
+
+
+def _leniency(text: str) -> frozenset[str]:
+    return frozenset(flag for flag in text.split(",") if flag)
+
+
+def _profile(row: dict[str, Any]) -> StationProfile:
+    return StationProfile(
+        pk=row["id"],
+        charge_point_id=row["charge_point_id"],
+        registration_status=RegistrationStatus(row["registration_status"]),
+        auth_secret_hash=row["auth_secret_hash"],
+        assume_ocpp16=bool(row["assume_ocpp16"]),
+        leniency=_leniency(row["leniency"]),
+    )
+
+
+_PROFILE_COLUMNS = (
+    Station.id,
+    Station.charge_point_id,
+    Station.registration_status,
+    Station.auth_secret_hash,
+    Station.assume_ocpp16,
+    Station.leniency,
+)
+
+
+class PiccoloStationDirectory:
+    async def find(self, charge_point_id: str) -> StationProfile | None:
+        row = (
+            await Station.select(*_PROFILE_COLUMNS)
+            .where(Station.charge_point_id == charge_point_id)
+            .first()
+            .run()
+        )
+        return _profile(row) if row else None
+
+    async def all_profiles(self) -> list[StationProfile]:
+        return [_profile(row) for row in await Station.select(*_PROFILE_COLUMNS).run()]
+
+
+class PiccoloStationAdmin:
+    """What operators do to stations (CLI now, REST and UI later)."""
+
+    async def add(
+        self,
+        charge_point_id: str,
+        *,
+        secret_hash: str = "",
+        registration_status: RegistrationStatus = RegistrationStatus.ACCEPTED,
+        description: str = "",
+        assume_ocpp16: bool = False,
+        leniency: frozenset[str] = frozenset(),
+    ) -> StationView:
+        if await Station.exists().where(Station.charge_point_id == charge_point_id).run():
+            raise StationExists(f"station {charge_point_id!r} exists already")
+        now = datetime.now(UTC)
+        await Station.insert(
+            Station(
+                charge_point_id=charge_point_id,
+                auth_secret_hash=secret_hash,
+                registration_status=registration_status.value,
+                description=description,
+                assume_ocpp16=assume_ocpp16,
+                leniency=",".join(sorted(leniency)),
+                created_at=now,
+                updated_at=now,
+            )
+        ).run()
+        return await self.get(charge_point_id)
+
+    async def get(self, charge_point_id: str) -> StationView:
+        row = await Station.select().where(Station.charge_point_id == charge_point_id).first().run()
+        if row is None:
+            raise StationNotFound(f"no station {charge_point_id!r}")
+        connectors = (
+            await Connector.select()
+            .where(Connector.station == row["id"])
+            .order_by(Connector.connector_id)
+            .run()
+        )
+        return _view(row, connectors)
+
+    async def list_all(self, *, limit: int = 1000, offset: int = 0) -> list[StationView]:
+        rows = (
+            await Station.select()
+            .order_by(Station.charge_point_id)
+            .limit(limit)
+            .offset(offset)
+            .run()
+        )
+        connectors = (
+            await Connector.select()
+            .where(Connector.station.is_in([r["id"] for r in rows]))
+            .order_by(Connector.connector_id)
+            .run()
+            if rows
+            else []
+        )
+        by_station: dict[int, list[dict[str, Any]]] = {}
+        for connector in connectors:
+            by_station.setdefault(connector["station"], []).append(connector)
+        return [_view(row, by_station.get(row["id"], [])) for row in rows]
+
+    async def update(self, charge_point_id: str, **values: Any) -> StationView:
+        """Set columns of a station: registration_status, auth_secret_hash,
+        assume_ocpp16, leniency, description, owner_entity_id."""
+        allowed = {
+            "registration_status",
+            "auth_secret_hash",
+            "assume_ocpp16",
+            "leniency",
+            "description",
+            "owner_entity_id",
+        }
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"cannot set {', '.join(sorted(unknown))} on a station")
+        if "leniency" in values:
+            values["leniency"] = ",".join(sorted(values["leniency"]))
+        if "registration_status" in values:
+            values["registration_status"] = RegistrationStatus(values["registration_status"]).value
+        values["updated_at"] = datetime.now(UTC)
+        updated = (
+            await Station.update(values)  # type: ignore[arg-type]
+            .where(Station.charge_point_id == charge_point_id)
+            .returning(Station.id)
+            .run()
+        )
+        if not updated:
+            raise StationNotFound(f"no station {charge_point_id!r}")
+        return await self.get(charge_point_id)
+
+    async def remove(self, charge_point_id: str) -> None:
+        row = (
+            await Station.select(Station.id)
+            .where(Station.charge_point_id == charge_point_id)
+            .first()
+            .run()
+        )
+        if row is None:
+            raise StationNotFound(f"no station {charge_point_id!r}")
+        sessions = await ChargingSession.count().where(ChargingSession.station == row["id"]).run()
+        if sessions:
+            raise StationInUse(
+                f"station {charge_point_id!r} has {sessions} sessions; it is kept for their "
+                "history. Reject it instead (csms station reject) to keep it out."
+            )
+        await Station.delete().where(Station.id == row["id"]).run()
+
+    async def events(self, charge_point_id: str, *, limit: int = 50) -> list[EventView]:
+        await self.get(charge_point_id)  # raises StationNotFound
+        rows = (
+            await StationEvent.select(
+                StationEvent.kind, StationEvent.occurred_at, StationEvent.data
+            )
+            .where(StationEvent.station.charge_point_id == charge_point_id)
+            .order_by(StationEvent.id, ascending=False)
+            .limit(limit)
+            .run()
+        )
+        return [
+            EventView(kind=r["kind"], occurred_at=r["occurred_at"], data=_json(r["data"]))
+            for r in rows
+        ]
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        loaded = json.loads(value or "{}")
+        return loaded if isinstance(loaded, dict) else {"value": loaded}
+    return dict(value or {})
+
+
+def _view(row: dict[str, Any], connectors: list[dict[str, Any]]) -> StationView:
+    return StationView(
+        charge_point_id=row["charge_point_id"],
+        registration_status=row["registration_status"],
+        connected=bool(row["connected"]),
+        protocol=row["protocol"],
+        vendor=row["vendor"],
+        model=row["model"],
+        serial_number=row["serial_number"],
+        firmware_version=row["firmware_version"],
+        has_secret=bool(row["auth_secret_hash"]),
+        assume_ocpp16=bool(row["assume_ocpp16"]),
+        leniency=sorted(_leniency(row["leniency"])),
+        last_boot_at=row["last_boot_at"],
+        last_seen_at=row["last_seen_at"],
+        created_at=row["created_at"],
+        owner_entity_id=row["owner_entity_id"],
+        description=row["description"],
+        connectors=[
+            ConnectorView(
+                connector_id=c["connector_id"],
+                status=c["status"],
+                error_code=c["error_code"],
+                info=c["info"],
+                status_at=c["status_at"],
+            )
+            for c in connectors
+        ],
+    )
