@@ -58,12 +58,14 @@ class GroupCommitter:
         *,
         max_batch: int = 500,
         observer: CommitObserver | None = None,
+        timeout: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._sink = sink
         self._max_batch = max_batch
         self._observer = observer or _NullObserver()
         self._clock = clock
+        self._timeout = timeout
         self._queue: asyncio.Queue[tuple[WriteGroup, asyncio.Future[GroupResult] | None]] = (
             asyncio.Queue()
         )
@@ -92,13 +94,16 @@ class GroupCommitter:
         self._task = None
 
     async def submit(self, group: WriteGroup) -> GroupResult:
-        """Queue a group and wait until it is committed (or failed)."""
+        """Queue a group and wait until it is committed (or failed).
+
+        Raises TimeoutError after ``timeout`` seconds; the write itself goes
+        on and may still commit, which is why retried writes are idempotent."""
         if self._closing:
             raise WriterClosed("the writer is shutting down")
         future: asyncio.Future[GroupResult] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((group, future))
         # The waiter may give up (timeout, closed socket); the write goes on.
-        return await asyncio.shield(future)
+        return await asyncio.wait_for(asyncio.shield(future), self._timeout)
 
     def submit_nowait(self, group: WriteGroup) -> None:
         """Queue a group nobody waits for; a failure is logged."""

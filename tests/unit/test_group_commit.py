@@ -112,3 +112,15 @@ async def test_stop_commits_what_is_queued_then_refuses_more() -> None:
     assert sorted(k for b in sink.batches for k in b) == [f"e{n}" for n in range(5)]
     with pytest.raises(WriterClosed):
         await writer.submit(_group(9))
+
+
+async def test_a_waiter_gives_up_after_the_timeout_but_the_write_goes_on() -> None:
+    """A write slower than the timeout raises TimeoutError for its waiter; the
+    write itself still commits."""
+    sink = SlowSink(delay=0.2)
+    writer = GroupCommitter(sink, timeout=0.05)
+    writer.start()
+    with pytest.raises(TimeoutError):
+        await writer.submit(_group(1))
+    await writer.stop()
+    assert sink.batches == [["e1"]]
