@@ -1,0 +1,296 @@
+"""The OCPP websocket gateway: it accepts sockets, checks who is calling,
+and holds the connections. What is said on them is the protocol layer's job.
+
+``ws://HOST:PORT/ocpp/{charge_point_id}`` with subprotocol ``ocpp1.6``. The
+handshake refuses unknown stations (404, unless the unknown-station policy
+registers them) and wrong or missing credentials (401). A client offering no
+supported subprotocol gets the handshake without one and is then closed, as
+OCPP-J prescribes, unless its station is marked as old 1.6 firmware. A second
+connection for the same station replaces the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import weakref
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from csms.domain.admission import Admission, Admitted, Refusal
+from csms.domain.model import StationProfile
+from csms.gateway.registry import Connected, ConnectionRegistry
+from csms.protocol.rpc import TransportClosed
+
+log = logging.getLogger(__name__)
+
+OCPP_PATH_PREFIX = "/ocpp/"
+# Preferred first when a client offers several.
+SUPPORTED_SUBPROTOCOLS: tuple[str, ...] = ("ocpp1.6",)
+LEGACY_SUBPROTOCOL = "ocpp1.6"
+
+# Close codes: 1002 protocol error (no usable subprotocol), 1000 when a newer
+# connection replaced this one, 1001 going away (shutdown, silent station).
+CLOSE_NO_SUBPROTOCOL = 1002
+CLOSE_REPLACED = 1000
+CLOSE_GOING_AWAY = 1001
+
+_REFUSAL_STATUS = {
+    Refusal.MALFORMED_ID: HTTPStatus.BAD_REQUEST,
+    Refusal.UNKNOWN_STATION: HTTPStatus.NOT_FOUND,
+    Refusal.CREDENTIALS_REQUIRED: HTTPStatus.UNAUTHORIZED,
+    Refusal.BAD_CREDENTIALS: HTTPStatus.UNAUTHORIZED,
+}
+
+
+class WebsocketTransport:
+    """A websocket as the protocol layer's transport (text frames only)."""
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, socket: ServerConnection) -> None:
+        self._socket = socket
+
+    async def recv(self) -> bytes:
+        try:
+            data = await self._socket.recv(decode=False)
+        except ConnectionClosed:
+            raise TransportClosed from None
+        return data if isinstance(data, bytes) else data.encode()
+
+    async def send(self, data: bytes) -> None:
+        try:
+            await self._socket.send(data, text=True)
+        except ConnectionClosed:
+            raise TransportClosed from None
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._socket.close(code, reason)
+
+
+class StationHandler(Protocol):
+    """Serves what is said on an admitted station's socket."""
+
+    async def serve(
+        self, entry: Connected, transport: WebsocketTransport, profile: StationProfile
+    ) -> None:
+        """Runs until the socket closes."""
+        ...
+
+    def closed(
+        self, entry: Connected, profile: StationProfile, *, current: bool, reason: str
+    ) -> None:
+        """The socket closed; ``current`` is False when a newer connection of
+        the same station had replaced it."""
+        ...
+
+
+def parse_station_path(path: str) -> str | None:
+    """The charge point id of ``/ocpp/{id}`` (URL-decoded), or None."""
+    path = path.split("?", 1)[0]
+    if not path.startswith(OCPP_PATH_PREFIX):
+        return None
+    identity = path[len(OCPP_PATH_PREFIX) :].rstrip("/")
+    if not identity or "/" in identity:
+        return None
+    return unquote(identity)
+
+
+def parse_basic_auth(headers: Headers) -> tuple[str, str] | None:
+    header = headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, separator, password = decoded.partition(":")
+    if not separator:
+        return None
+    return user, password
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        admission: Admission,
+        registry: ConnectionRegistry,
+        handler: StationHandler,
+        host: str,
+        port: int,
+        backlog: int = 16384,
+        ping_interval: float | None = 60.0,
+        ping_timeout: float | None = 30.0,
+        max_message_size: int = 1 << 20,
+    ) -> None:
+        self.admission = admission
+        self.registry = registry
+        self._handler = handler
+        self._host = host
+        self._port = port
+        self._backlog = backlog
+        self._ping_interval = ping_interval or None
+        self._ping_timeout = ping_timeout or None
+        self._max_message_size = max_message_size
+        self._server: Server | None = None
+        self._admitted: weakref.WeakKeyDictionary[ServerConnection, StationProfile] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.accepting = True
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self._host,
+            self._port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            # Off unless asked for: per-connection compressor state costs
+            # memory, and OCPP frames are small.
+            compression=None,
+            ping_interval=self._ping_interval,
+            ping_timeout=self._ping_timeout,
+            max_size=self._max_message_size,
+            backlog=self._backlog,
+            server_header="csms",
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the gateway is not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stops listening and closes every connection (going away)."""
+        self.accepting = False
+        if self._server is None:
+            return
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    # -- handshake ------------------------------------------------------------
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        charge_point_id = parse_station_path(request.path)
+        if charge_point_id is None:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{charge_point_id}\n"
+            )
+        if not self.accepting:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
+        try:
+            outcome = await self.admission.admit(charge_point_id, parse_basic_auth(request.headers))
+        except Exception:
+            log.exception("admission of %s failed", charge_point_id)
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+        if isinstance(outcome, Refusal):
+            log.warning(
+                "refused %s from %s: %s",
+                charge_point_id,
+                _remote(connection),
+                outcome.value,
+            )
+            response = connection.respond(_REFUSAL_STATUS[outcome], outcome.value + "\n")
+            if _REFUSAL_STATUS[outcome] is HTTPStatus.UNAUTHORIZED:
+                response.headers["WWW-Authenticate"] = 'Basic realm="OCPP", charset="UTF-8"'
+            return response
+        assert isinstance(outcome, Admitted)
+        self._admitted[connection] = outcome.profile
+        return None
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        for supported in SUPPORTED_SUBPROTOCOLS:
+            if supported in offered:
+                return Subprotocol(supported)
+        # Complete the handshake without a subprotocol; _handle decides
+        # whether to close.
+        return None
+
+    # -- connections ----------------------------------------------------------
+
+    async def _handle(self, socket: ServerConnection) -> None:
+        profile = self._admitted.pop(socket, None)
+        if profile is None:  # cannot happen: the handshake admitted it
+            await socket.close(CLOSE_GOING_AWAY, "not admitted")
+            return
+        protocol = socket.subprotocol
+        if protocol is None:
+            if not profile.assume_ocpp16:
+                log.warning(
+                    "station %s offered no supported subprotocol (%s); closing",
+                    profile.charge_point_id,
+                    ", ".join(SUPPORTED_SUBPROTOCOLS),
+                )
+                await socket.close(
+                    CLOSE_NO_SUBPROTOCOL,
+                    "no supported OCPP subprotocol offered: " + ", ".join(SUPPORTED_SUBPROTOCOLS),
+                )
+                return
+            protocol = Subprotocol(LEGACY_SUBPROTOCOL)
+        entry = Connected(
+            charge_point_id=profile.charge_point_id,
+            station_pk=profile.pk,
+            protocol=protocol,
+            socket=socket,
+        )
+        previous = self.registry.add(entry)
+        if previous is not None:
+            log.info("station %s reconnected; closing its previous socket", entry.charge_point_id)
+            task = asyncio.create_task(
+                previous.socket.close(CLOSE_REPLACED, "replaced by a new connection")
+            )
+            _keep(task)
+        try:
+            await self._handler.serve(entry, WebsocketTransport(socket), profile)
+        finally:
+            current = self.registry.remove(entry)
+            reason = f"{socket.close_code} {socket.close_reason or ''}".strip()
+            self._handler.closed(entry, profile, current=current, reason=reason)
+
+    async def close_station(self, charge_point_id: str, reason: str) -> bool:
+        entry = self.registry.get(charge_point_id)
+        if entry is None:
+            return False
+        await entry.socket.close(CLOSE_GOING_AWAY, reason)
+        return True
+
+
+def _remote(connection: ServerConnection) -> str:
+    address: Any = connection.remote_address
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _keep(task: asyncio.Task[Any]) -> None:
+    """Keeps a fire-and-forget task referenced and logs its failure."""
+    _background.add(task)
+
+    def done(finished: asyncio.Task[Any]) -> None:
+        _background.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error("background task failed", exc_info=finished.exception())
+
+    task.add_done_callback(done)

@@ -1,0 +1,159 @@
+"""Serving an admitted station: picks its version's router, records the
+connection, and runs the RPC loop until the socket closes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from csms.domain.model import RegistrationStatus, StationProfile
+from csms.domain.runtime import StationRuntime
+from csms.domain.writes import StoreMessage, WriteGroup
+from csms.gateway.registry import Connected
+from csms.protocol.ocppj import Call, Dialect, ErrorCode, FrameError, MessageType
+from csms.protocol.payloads import Leniency
+from csms.protocol.rpc import Router, RpcConnection, StationSession, Transport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class VersionSupport:
+    router: Router
+    dialect: Dialect
+
+
+def leniency_flags(names: frozenset[str]) -> Leniency:
+    flags = Leniency.NONE
+    for name in names:
+        try:
+            flags |= Leniency[name.upper()]
+        except KeyError:
+            log.warning("unknown leniency flag %r ignored", name)
+    return flags
+
+
+class ExchangeRecorder:
+    """Presence and the raw message log for every exchange.
+
+    The log is written after the answer, in the next group commit, without
+    holding the charger up: what the charger reported is committed before it
+    is answered; the log is the trail of the exchange. Heartbeats only move
+    the last-seen time.
+    """
+
+    def __init__(self, runtime: StationRuntime, *, log_messages: bool = True) -> None:
+        self._runtime = runtime
+        self._log_messages = log_messages
+        self.calls = 0
+        self.errors = 0
+
+    def call_answered(
+        self,
+        session: StationSession,
+        call: Call,
+        answer: bytes,
+        error_code: ErrorCode | None,
+        seconds: float,
+    ) -> None:
+        self.calls += 1
+        if error_code is not None:
+            self.errors += 1
+        now = self._runtime.seen(session.profile)
+        if not self._log_messages or (call.action == "Heartbeat" and error_code is None):
+            return
+        pk = session.profile.pk
+        self._runtime.writer.submit_nowait(
+            WriteGroup(
+                (
+                    StoreMessage(
+                        pk,
+                        "in",
+                        MessageType.CALL,
+                        call.unique_id,
+                        call.action,
+                        call.payload.decode(errors="replace"),
+                        now,
+                    ),
+                    StoreMessage(
+                        pk,
+                        "out",
+                        MessageType.CALLERROR if error_code else MessageType.CALLRESULT,
+                        call.unique_id,
+                        call.action,
+                        answer.decode(errors="replace"),
+                        now,
+                    ),
+                )
+            )
+        )
+
+    def frame_rejected(self, session: StationSession, data: bytes, error: FrameError) -> None:
+        self.errors += 1
+        now = self._runtime.seen(session.profile)
+        log.warning(
+            "station %s sent a malformed frame: %s", session.charge_point_id, error.description
+        )
+        if not self._log_messages:
+            return
+        self._runtime.writer.submit_nowait(
+            WriteGroup(
+                (
+                    StoreMessage(
+                        session.profile.pk,
+                        "in",
+                        0,
+                        error.unique_id,
+                        "",
+                        data.decode(errors="replace")[:10000],
+                        now,
+                    ),
+                )
+            )
+        )
+
+
+@dataclass(slots=True)
+class OcppService:
+    """The gateway's station handler for every supported OCPP version."""
+
+    runtime: StationRuntime
+    versions: dict[str, VersionSupport]
+    recorder: ExchangeRecorder
+
+    async def serve(self, entry: Connected, transport: Transport, profile: StationProfile) -> None:
+        support = self.versions[entry.protocol]
+        session = StationSession(
+            profile=profile,
+            protocol=entry.protocol,
+            leniency=leniency_flags(profile.leniency),
+        )
+        connection = RpcConnection(
+            transport,
+            support.router,
+            session,
+            dialect=support.dialect,
+            observer=self.recorder,
+            gate=_registration_gate,
+        )
+        entry.rpc = connection
+        self.runtime.connected(profile, entry.protocol)
+        log.info("station %s connected (%s)", profile.charge_point_id, entry.protocol)
+        await connection.serve()
+
+    def closed(
+        self, entry: Connected, profile: StationProfile, *, current: bool, reason: str
+    ) -> None:
+        log.info("station %s disconnected: %s", profile.charge_point_id, reason or "closed")
+        if current:
+            self.runtime.disconnected(profile, entry.protocol, reason)
+
+
+async def _registration_gate(session: StationSession, action: str) -> ErrorCode | None:
+    """Until its BootNotification is accepted a station gets SecurityError for
+    anything else (OCPP 2.0.1 B02.FR.09; 1.6 forbids those calls)."""
+    if action == "BootNotification":
+        return None
+    if session.profile.registration_status is RegistrationStatus.ACCEPTED:
+        return None
+    return ErrorCode.SECURITY_ERROR
