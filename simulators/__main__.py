@@ -1,0 +1,5 @@
+"""``python -m simulators``: see ``python -m simulators --help``."""
+
+from simulators.cli import main
+
+raise SystemExit(main())
