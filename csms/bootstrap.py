@@ -1,0 +1,252 @@
+"""The composition root: builds a running node from the settings.
+
+Only this module (and :mod:`csms.cli`, which uses it) knows every package;
+nothing imports it but the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvicorn
+
+from admin_ui.app import create_app
+from crm.storage import PiccoloIdTagRegistry
+from csms.domain.admission import Admission
+from csms.domain.authorization import Authorizer
+from csms.domain.group_commit import GroupCommitter
+from csms.domain.presence import Presence
+from csms.domain.runtime import StationRuntime
+from csms.domain.stale_sessions import StaleSessionRule
+from csms.domain.station_cache import CachedStationDirectory
+from csms.domain.writes import StoreLastSeen, WriteGroup
+from csms.gateway.registry import ConnectionRegistry
+from csms.gateway.server import Gateway
+from csms.protocol.ocppj import Dialect
+from csms.protocol.payloads import PayloadCodec
+from csms.protocol.rpc import Router
+from csms.protocol.serving import ExchangeRecorder, OcppService, VersionSupport
+from csms.protocol.v16.handlers import ChargePointHandlers16
+from csms.settings import Settings
+from csms.storage.database import close_database, current_engine, open_database, ping
+from csms.storage.maintenance import PiccoloMaintenance
+from csms.storage.sessions import PiccoloActiveSessions, PiccoloStaleSessionStore
+from csms.storage.stations import PiccoloStationDirectory
+from csms.storage.writes import PiccoloWriteSink
+
+log = logging.getLogger(__name__)
+
+# How often last-seen times are written (merged) and silent stations checked.
+PRESENCE_FLUSH_SECONDS = 5.0
+SILENCE_CHECK_SECONDS = 15.0
+STALE_SESSION_CHECK_SECONDS = 300.0
+MESSAGE_LOG_PRUNE_SECONDS = 3600.0
+
+
+@dataclass(slots=True)
+class Periodic:
+    """Runs a coroutine function every ``interval`` seconds; a failure is
+    logged and the next round runs anyway."""
+
+    name: str
+    interval: float
+    work: Callable[[], Awaitable[Any]]
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic task %s failed", self.name)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our event loop; the node handles signals itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Node:
+    """One running CSMS process: the OCPP gateway and the web app."""
+
+    settings: Settings
+    serve_ocpp: bool = True
+    serve_http: bool = True
+    writer: GroupCommitter = field(init=False)
+    runtime: StationRuntime = field(init=False)
+    gateway: Gateway = field(init=False)
+    directory: CachedStationDirectory = field(init=False)
+    stale_rule: StaleSessionRule = field(init=False)
+    recorder: ExchangeRecorder = field(init=False)
+    _periodic: list[Periodic] = field(init=False, default_factory=list)
+    _http: _EmbeddedUvicorn | None = field(init=False, default=None)
+    _http_task: asyncio.Task[None] | None = field(init=False, default=None)
+    _maintenance: PiccoloMaintenance = field(init=False, default_factory=PiccoloMaintenance)
+
+    async def start(self) -> None:
+        settings = self.settings
+        engine = current_engine()
+        await open_database(engine)
+        self.writer = GroupCommitter(PiccoloWriteSink(engine), timeout=settings.write_timeout)
+        self.writer.start()
+        self.directory = CachedStationDirectory(PiccoloStationDirectory())
+        presence = Presence(settings.offline_after)
+        self.runtime = StationRuntime(
+            writer=self.writer,
+            authorizer=Authorizer(PiccoloIdTagRegistry(), PiccoloActiveSessions()),
+            directory=self.directory,
+            presence=presence,
+            heartbeat_interval=settings.heartbeat_interval,
+            node_name=settings.node_name,
+        )
+        self.stale_rule = StaleSessionRule(
+            PiccoloStaleSessionStore(), inactive_hours=settings.stale_session_hours
+        )
+        self.recorder = ExchangeRecorder(self.runtime)
+        if self.serve_ocpp:
+            await self._start_gateway()
+        if self.serve_http:
+            await self._start_http()
+
+    async def _start_gateway(self) -> None:
+        settings = self.settings
+        # Stations this node held when it last stopped are not connected now.
+        await self._maintenance.reset_presence(settings.node_name)
+        loaded = await self.directory.preload()
+        service = OcppService(
+            runtime=self.runtime,
+            versions={
+                "ocpp1.6": VersionSupport(
+                    Router(ChargePointHandlers16(self.runtime), PayloadCodec("1.6")),
+                    Dialect.OCPP16,
+                )
+            },
+            recorder=self.recorder,
+        )
+        self.gateway = Gateway(
+            admission=Admission(self.directory, self.writer, settings.unknown_stations),
+            registry=ConnectionRegistry(),
+            handler=service,
+            host=settings.ocpp_host,
+            port=settings.ocpp_port,
+            backlog=settings.ocpp_backlog,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+        )
+        await self.gateway.start()
+        self._periodic = [
+            Periodic("presence-flush", PRESENCE_FLUSH_SECONDS, self._flush_presence),
+            Periodic("silence-check", SILENCE_CHECK_SECONDS, self.check_silent_stations),
+            Periodic("stale-sessions", STALE_SESSION_CHECK_SECONDS, self.stale_rule.run),
+            Periodic("message-log-prune", MESSAGE_LOG_PRUNE_SECONDS, self._prune_message_log),
+        ]
+        for periodic in self._periodic:
+            periodic.start()
+        log.info(
+            "OCPP gateway listening on ws://%s:%d/ocpp/{charge_point_id} (%d stations known)",
+            settings.ocpp_host,
+            self.gateway.port,
+            loaded,
+        )
+
+    async def _start_http(self) -> None:
+        settings = self.settings
+        app = create_app(readiness=self.readiness)
+        config = uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=settings.log_level.lower(),
+            lifespan="on",
+            access_log=False,
+            # Logging stays as the CLI configured it.
+            log_config=None,
+        )
+        self._http = _EmbeddedUvicorn(config)
+        self._http_task = asyncio.create_task(self._http.serve(), name="http")
+        while not self._http.started:
+            if self._http_task.done():
+                # Startup failed (port taken...): surface the error.
+                self._http_task.result()
+                raise RuntimeError("the HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+        log.info("HTTP listening on http://%s:%d", settings.http_host, self.http_port)
+
+    @property
+    def ocpp_port(self) -> int:
+        return self.gateway.port
+
+    @property
+    def http_port(self) -> int:
+        assert self._http is not None
+        return int(self._http.servers[0].sockets[0].getsockname()[1])
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await ping()
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"unreachable: {type(error).__name__}: {error}"
+        if self.serve_ocpp:
+            checks["gateway"] = "ok" if self.gateway.accepting else "draining"
+        return checks
+
+    async def _flush_presence(self) -> None:
+        seen = self.runtime.presence.take_unflushed()
+        if seen:
+            self.writer.submit_nowait(WriteGroup((StoreLastSeen(seen),)))
+
+    async def check_silent_stations(self) -> None:
+        """Closes the sockets of stations silent for too long (offline)."""
+        for station_pk in self.runtime.presence.silent():
+            entry = self.gateway.registry.by_pk(station_pk)
+            self.runtime.presence.forget(station_pk)
+            if entry is None:
+                continue
+            log.warning(
+                "station %s silent for over %.0f s; marking it offline and closing its socket",
+                entry.charge_point_id,
+                self.settings.offline_after,
+            )
+            await self.gateway.close_station(entry.charge_point_id, "no message received")
+
+    async def _prune_message_log(self) -> None:
+        days = self.settings.message_log_days
+        if days > 0:
+            await self._maintenance.prune_message_log(datetime.now(UTC) - timedelta(days=days))
+
+    async def stop(self) -> None:
+        for periodic in self._periodic:
+            await periodic.stop()
+        if self.serve_ocpp:
+            await self.gateway.stop()
+            await self._flush_presence()
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+        await self.writer.stop()
+        await close_database()
