@@ -1,0 +1,46 @@
+"""A real node (gateway and web app) on free ports, driven from the outside."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from csms.bootstrap import Node
+from csms.settings import Settings
+
+StartNode = Callable[..., Awaitable[Node]]
+
+
+@pytest.fixture
+async def start_node(db: None) -> AsyncIterator[StartNode]:
+    nodes: list[Node] = []
+
+    async def start(**overrides: Any) -> Node:
+        settings = dataclasses.replace(
+            Settings.from_env(),
+            ocpp_host="127.0.0.1",
+            ocpp_port=0,
+            http_host="127.0.0.1",
+            http_port=0,
+            **overrides,
+        )
+        node = Node(settings)
+        await node.start()
+        nodes.append(node)
+        return node
+
+    yield start
+    for node in reversed(nodes):
+        await node.stop()
+
+
+@pytest.fixture
+async def node(start_node: StartNode) -> Node:
+    return await start_node()
+
+
+def ocpp_url(node: Node) -> str:
+    return f"ws://127.0.0.1:{node.ocpp_port}/ocpp"

@@ -1,0 +1,177 @@
+"""Who gets in, and what happens to connections: handshake, policies, replacement."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from csms.bootstrap import Node
+from csms.domain.credentials import hash_secret
+from csms.domain.model import RegistrationStatus
+from csms.storage.stations import PiccoloStationAdmin
+from simulators.ocpp16 import connect16
+from tests.e2e.conftest import StartNode, ocpp_url
+
+SECRET = "s3cret-s3cret-s3cret"
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def _status_of_refusal(url: str, **kwargs: object) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, subprotocols=["ocpp1.6"], **kwargs):  # type: ignore[arg-type]
+            pass
+    return refused.value.response.status_code
+
+
+async def test_basic_auth_is_required_when_a_secret_is_set(node: Node) -> None:
+    """A station with a secret is refused with 401 without credentials, with a
+    wrong password or with another station's name, and let in with its own."""
+    await PiccoloStationAdmin().add("CP-AUTH", secret_hash=hash_secret(SECRET))
+    url = f"{ocpp_url(node)}/CP-AUTH"
+    assert await _status_of_refusal(url) == 401
+    assert await _status_of_refusal(url, additional_headers=_basic("CP-AUTH", "wrong" * 4)) == 401
+    assert await _status_of_refusal(url, additional_headers=_basic("CP-OTHER", SECRET)) == 401
+    async with connect16(ocpp_url(node), "CP-AUTH", password=SECRET) as cp:
+        assert (await cp.boot(vendor="Acme", model="M")).status == "Accepted"
+
+
+async def test_the_401_names_basic_auth(node: Node) -> None:
+    """The refusal carries WWW-Authenticate so a charger knows what to send."""
+    await PiccoloStationAdmin().add("CP-AUTH2", secret_hash=hash_secret(SECRET))
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{ocpp_url(node)}/CP-AUTH2", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            pass
+    assert refused.value.response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+async def test_unknown_station_is_refused_by_default(node: Node) -> None:
+    """With CSMS_UNKNOWN_STATIONS=reject an unknown station is refused at the
+    handshake with 404 and nothing is registered."""
+    assert await _status_of_refusal(f"{ocpp_url(node)}/CP-NOBODY") == 404
+    assert await PiccoloStationAdmin().list_all() == []
+
+
+async def test_wrong_path_is_refused(node: Node) -> None:
+    """Only /ocpp/{id} is an OCPP endpoint."""
+    assert await _status_of_refusal(f"ws://127.0.0.1:{node.ocpp_port}/other/CP-1") == 404
+
+
+async def test_unknown_station_is_registered_when_policy_accepts(start_node: StartNode) -> None:
+    """With CSMS_UNKNOWN_STATIONS=accept an unknown station is registered on its
+    first connection, without credentials, and booted Accepted."""
+    node = await start_node(unknown_stations="accept")
+    async with connect16(ocpp_url(node), "CP-NEW") as cp:
+        assert (await cp.boot(vendor="Acme", model="M")).status == "Accepted"
+    station = await PiccoloStationAdmin().get("CP-NEW")
+    assert station.registration_status == "Accepted"
+    assert "registered" in [e.kind for e in await PiccoloStationAdmin().events("CP-NEW")]
+
+
+async def test_pending_station_waits_for_an_operator(start_node: StartNode) -> None:
+    """With CSMS_UNKNOWN_STATIONS=pending a new station is answered Pending and
+    gets SecurityError for anything but BootNotification, until an operator
+    accepts it; its next boot is Accepted."""
+    node = await start_node(unknown_stations="pending")
+    async with connect16(ocpp_url(node), "CP-WAIT") as cp:
+        boot = await cp.boot(vendor="Acme", model="M")
+        assert boot.status == "Pending"
+        with pytest.raises(Exception) as refused:
+            await cp.heartbeat()
+        assert "SecurityError" in repr(refused.value)
+        await PiccoloStationAdmin().update(
+            "CP-WAIT", registration_status=RegistrationStatus.ACCEPTED
+        )
+        assert (await cp.boot(vendor="Acme", model="M")).status == "Accepted"
+        await cp.heartbeat()
+
+
+async def test_rejected_station_is_told_so_at_boot(node: Node) -> None:
+    """A station the operator rejected gets Rejected with a retry interval."""
+    await PiccoloStationAdmin().add("CP-NO", registration_status=RegistrationStatus.REJECTED)
+    async with connect16(ocpp_url(node), "CP-NO") as cp:
+        boot = await cp.boot(vendor="Acme", model="M")
+    assert boot.status == "Rejected"
+    assert boot.interval > 0
+
+
+async def test_no_subprotocol_is_closed_after_the_handshake(node: Node) -> None:
+    """A client offering no supported subprotocol completes the handshake
+    without one and is closed right away (protocol error), as OCPP-J says."""
+    await PiccoloStationAdmin().add("CP-OLD")
+    async with connect(f"{ocpp_url(node)}/CP-OLD", subprotocols=["ocpp9.9"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol is None
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 1002
+
+
+async def test_old_firmware_without_subprotocol_can_be_served_as_16(node: Node) -> None:
+    """A station marked assume-ocpp16 is served as 1.6 without a subprotocol."""
+    await PiccoloStationAdmin().add("CP-LEGACY", assume_ocpp16=True)
+    async with connect(f"{ocpp_url(node)}/CP-LEGACY") as ws:
+        await ws.send(json.dumps([2, "1", "Heartbeat", {}]))
+        answer = json.loads(await ws.recv())
+    assert answer[0] == 3 and "currentTime" in answer[2]
+
+
+async def test_a_second_connection_replaces_the_first(node: Node) -> None:
+    """When a station connects again while its old socket is still open, the
+    new socket is served and the old one closed; the station stays online."""
+    await PiccoloStationAdmin().add("CP-TWICE")
+    url = f"{ocpp_url(node)}/CP-TWICE"
+    async with (
+        connect(url, subprotocols=["ocpp1.6"]) as old,  # type: ignore[list-item]
+        connect(url, subprotocols=["ocpp1.6"]) as new,  # type: ignore[list-item]
+    ):
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(old.recv(), 5)
+        assert old.close_code == 1000
+        await new.send(json.dumps([2, "1", "Heartbeat", {}]))
+        assert json.loads(await new.recv())[0] == 3
+        assert node.gateway.registry.get("CP-TWICE") is not None
+        await asyncio.sleep(0.2)
+        station = await PiccoloStationAdmin().get("CP-TWICE")
+        assert station.connected is True
+
+
+async def test_disconnect_marks_the_station_offline(node: Node) -> None:
+    """When the socket closes, the station is recorded as not connected."""
+    await PiccoloStationAdmin().add("CP-OFF")
+    async with connect16(ocpp_url(node), "CP-OFF") as cp:
+        await cp.boot(vendor="Acme", model="M")
+        assert (await PiccoloStationAdmin().get("CP-OFF")).connected is True
+    for _ in range(100):
+        if not (await PiccoloStationAdmin().get("CP-OFF")).connected:
+            break
+        await asyncio.sleep(0.05)
+    assert (await PiccoloStationAdmin().get("CP-OFF")).connected is False
+    kinds = [e.kind for e in await PiccoloStationAdmin().events("CP-OFF")]
+    assert "disconnected" in kinds
+
+
+async def test_a_silent_station_is_marked_offline(start_node: StartNode) -> None:
+    """A station that stops sending (no heartbeat within 2 intervals plus the
+    grace period) has its socket closed and is marked offline."""
+    node = await start_node(heartbeat_interval=1, offline_grace=0)
+    await PiccoloStationAdmin().add("CP-QUIET")
+    async with connect(f"{ocpp_url(node)}/CP-QUIET", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps([2, "1", "Heartbeat", {}]))
+        await ws.recv()
+        await asyncio.sleep(2.2)
+        await node.check_silent_stations()
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+    for _ in range(100):
+        if not (await PiccoloStationAdmin().get("CP-QUIET")).connected:
+            break
+        await asyncio.sleep(0.05)
+    assert (await PiccoloStationAdmin().get("CP-QUIET")).connected is False
