@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import logging
 import signal
@@ -57,14 +59,40 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         print("(none)")
 
 
-def _parse_time(text: str) -> datetime:
+def _iso_time(text: str) -> datetime:
+    """An ISO 8601 time with its zone, or ValueError saying what is wrong."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise CommandError(f"not an ISO 8601 time: {text!r}") from None
+        raise ValueError(f"not an ISO 8601 time: {text!r}") from None
     if value.tzinfo is None:
-        raise CommandError(f"give a time zone with the time, e.g. {text}Z")
+        raise ValueError(
+            f"give a time zone with the time {text!r}, e.g. 2030-01-01T00:00:00Z or +01:00"
+        )
     return value
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return _iso_time(text)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def _read_csv(path: str) -> tuple[list[str], list[dict[str, str | None]]]:
+    """Header and rows of a CSV file (``-``: standard input); a byte-order
+    mark, as spreadsheet programs write it, is skipped."""
+    try:
+        if path == "-":
+            reader = csv.DictReader(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig"))
+            return list(reader.fieldnames or ()), list(reader)
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            reader = csv.DictReader(file)
+            return list(reader.fieldnames or ()), list(reader)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise CommandError(f"{path} is not a UTF-8 CSV file: {error}") from None
 
 
 # -- running ---------------------------------------------------------------------
@@ -187,6 +215,12 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
         hash_secret,
     )
     from csms.domain.model import RegistrationStatus
+    from csms.domain.provisioning import (
+        STATION_COLUMNS,
+        ImportRejected,
+        check_columns,
+        stations_from_rows,
+    )
     from csms.storage.maintenance import PiccoloMaintenance
     from csms.storage.stations import (
         PiccoloStationAdmin,
@@ -239,6 +273,18 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
                         "warning: no secret set; this station connects without credentials "
                         "until you set one (csms station set-secret)"
                     )
+            elif action == "import":
+                columns, rows = _read_csv(args.file)
+                try:
+                    check_columns(columns, STATION_COLUMNS, "charge_point_id")
+                except ImportRejected as error:
+                    raise CommandError(f"nothing imported: {error}") from None
+                new_stations, problems = stations_from_rows(rows, hash_secret=hash_secret)
+                if problems:
+                    raise CommandError(f"nothing imported: {ImportRejected(problems)}")
+                skipped = await admin.add_many(new_stations, skip_existing=args.skip_existing)
+                print(f"imported {len(new_stations) - len(skipped)} station(s)", end="")
+                print(f", skipped {len(skipped)} that exist already" if skipped else "")
             elif action == "list":
                 stations = await admin.list_all(limit=args.limit, offset=args.offset)
                 if args.json:
@@ -332,8 +378,9 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
-    from crm.id_tags import IdTagError, IdTagStatus
+    from crm.id_tags import TAG_COLUMNS, IdTagError, IdTagStatus, tags_from_rows
     from crm.storage import IdTagNotFound, PiccoloIdTagRegistry
+    from csms.domain.provisioning import ImportRejected, check_columns
 
     registry = PiccoloIdTagRegistry()
 
@@ -348,6 +395,18 @@ def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
                     note=args.note,
                 )
                 print(f"added id tag {record.uid}")
+            elif action == "import":
+                columns, rows = _read_csv(args.file)
+                try:
+                    check_columns(columns, TAG_COLUMNS, "uid")
+                except ImportRejected as error:
+                    raise CommandError(f"nothing imported: {error}") from None
+                records, problems = tags_from_rows(rows, parse_time=_iso_time)
+                if problems:
+                    raise CommandError(f"nothing imported: {ImportRejected(problems)}")
+                skipped = await registry.add_many(records, skip_existing=args.skip_existing)
+                print(f"imported {len(records) - len(skipped)} id tag(s)", end="")
+                print(f", skipped {len(skipped)} that exist already" if skipped else "")
             elif action == "list":
                 records = await registry.list_all(limit=args.limit, offset=args.offset)
                 if args.json:
@@ -534,6 +593,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="tolerate known firmware quirks, e.g. numbers_as_strings naive_timestamps_as_utc",
     )
     add.add_argument("--description", default="")
+    station_import = station_commands.add_parser(
+        "import",
+        help="register many stations from a CSV file (all or nothing)",
+        description="CSV with a header line; columns: charge_point_id (required), secret, "
+        "description, status (accepted|pending|rejected), assume_ocpp16 (yes|no), lenient "
+        "(flags separated by spaces). Every line is checked before anything is written.",
+    )
+    station_import.add_argument("file", help="the CSV file, or - for standard input")
+    station_import.add_argument(
+        "--skip-existing", action="store_true", help="leave stations that exist as they are"
+    )
     listing(station_commands.add_parser("list", help="list stations"))
     show = station_commands.add_parser("show", help="a station and its connectors")
     show.add_argument("id")
@@ -573,6 +643,16 @@ def build_parser() -> argparse.ArgumentParser:
     tag_add.add_argument("--parent", help="parent id tag (group)")
     tag_add.add_argument("--expires", help="expiry time, ISO 8601 with zone")
     tag_add.add_argument("--note", default="")
+    tag_import = tag_commands.add_parser(
+        "import",
+        help="allow many id tags from a CSV file (all or nothing)",
+        description="CSV with a header line; columns: uid (required), parent, expires "
+        "(ISO 8601 with zone), status (accepted|blocked|expired), note.",
+    )
+    tag_import.add_argument("file", help="the CSV file, or - for standard input")
+    tag_import.add_argument(
+        "--skip-existing", action="store_true", help="leave id tags that exist as they are"
+    )
     listing(tag_commands.add_parser("list", help="list id tags"))
     for name, text in (
         ("block", "block an id tag"),

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from csms.domain.model import RegistrationStatus, StationProfile
+from csms.domain.provisioning import NewStation
 from csms.domain.views import ConnectorView, EventView, StationView
+from csms.storage.database import write_transaction
 from csms.tables import ChargingSession, Connector, Station, StationEvent
+
+# Rows per statement in bulk work: well under SQLite's 32,766 bound
+# parameters and PostgreSQL's 65,535 with a dozen columns a row.
+_CHUNK = 500
+_T = TypeVar("_T")
+
+
+def _chunks(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class StationExists(ValueError):
@@ -91,6 +103,47 @@ class PiccoloStationAdmin:
             )
         ).run()
         return await self.get(charge_point_id)
+
+    async def add_many(
+        self, stations: Sequence[NewStation], *, skip_existing: bool = False
+    ) -> list[str]:
+        """Registers the stations in one transaction and returns the ids
+        skipped because they exist. Without ``skip_existing`` an existing id
+        refuses the whole import (StationExists) and nothing is written."""
+        wanted = [s.charge_point_id for s in stations]
+        async with write_transaction():
+            existing: set[str] = set()
+            for chunk in _chunks(wanted, _CHUNK):
+                rows = (
+                    await Station.select(Station.charge_point_id)
+                    .where(Station.charge_point_id.is_in(list(chunk)))
+                    .run()
+                )
+                existing.update(row["charge_point_id"] for row in rows)
+            if existing and not skip_existing:
+                shown = sorted(existing)[:10]
+                raise StationExists(
+                    f"{len(existing)} station(s) exist already: {', '.join(shown)}"
+                    + (" ..." if len(existing) > len(shown) else "")
+                )
+            now = datetime.now(UTC)
+            new = [
+                Station(
+                    charge_point_id=s.charge_point_id,
+                    auth_secret_hash=s.secret_hash,
+                    registration_status=s.registration_status.value,
+                    description=s.description,
+                    assume_ocpp16=s.assume_ocpp16,
+                    leniency=",".join(sorted(s.leniency)),
+                    created_at=now,
+                    updated_at=now,
+                )
+                for s in stations
+                if s.charge_point_id not in existing
+            ]
+            for batch in _chunks(new, _CHUNK):
+                await Station.insert(*batch).run()
+        return sorted(existing)
 
     async def get(self, charge_point_id: str) -> StationView:
         row = await Station.select().where(Station.charge_point_id == charge_point_id).first().run()

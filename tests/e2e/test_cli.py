@@ -9,13 +9,14 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from crm.storage import PiccoloIdTagRegistry
 from csms.bootstrap import Node
 from simulators.ocpp16 import connect16
-from tests.e2e.conftest import ocpp_url
+from tests.e2e.conftest import StartNode, ocpp_url
 
 
 def csms(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,6 +74,84 @@ def test_id_tags_with_the_cli(db: None) -> None:
     assert tags["RFID-2"]["expires_at"].startswith("2030-01-01T00:00:00")
     assert csms("tag", "unblock", "RFID-1").returncode == 0
     assert csms("tag", "block", "NOPE").returncode == 1
+
+
+async def test_stations_imported_from_csv_connect_with_their_secrets(
+    start_node: StartNode, tmp_path: Path
+) -> None:
+    """`csms station import` registers every station of a CSV file with its
+    secret and status; an imported station then connects with that secret."""
+    csv_file = tmp_path / "stations.csv"
+    csv_file.write_text(
+        "charge_point_id,secret,status,description\n"
+        "CP-IMP-1,imported-secret-0001,,north yard\n"
+        "CP-IMP-2,,pending,\n"
+    )
+    imported = await asyncio.to_thread(csms, "station", "import", str(csv_file))
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 2 station(s)" in imported.stdout
+    listed = json.loads((await asyncio.to_thread(csms, "station", "list", "--json")).stdout)
+    assert {(s["charge_point_id"], s["registration_status"], s["has_secret"]) for s in listed} == {
+        ("CP-IMP-1", "Accepted", True),
+        ("CP-IMP-2", "Pending", False),
+    }
+    node = await start_node()
+    async with connect16(ocpp_url(node), "CP-IMP-1", password="imported-secret-0001") as cp:
+        boot = await cp.boot(vendor="Acme", model="M")
+    assert boot.status == "Accepted"
+
+
+def test_a_station_import_with_a_bad_line_imports_nothing(db: None, tmp_path: Path) -> None:
+    """A CSV with bad lines is refused whole, every bad line named, and an
+    existing station refuses the import unless --skip-existing is given."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("charge_point_id,secret\nGOOD-1,\nBAD/1,\nGOOD-2,short\nGOOD-1,\n")
+    refused = csms("station", "import", str(bad))
+    assert refused.returncode == 1
+    for expected in ("line 3", "must not contain", "line 4", "16 to 40", "line 5", "repeats"):
+        assert expected in refused.stderr
+    assert json.loads(csms("station", "list", "--json").stdout) == []
+    typo = tmp_path / "typo.csv"
+    typo.write_text("charge_point_id,secert\nX,y\n")
+    assert "unknown column(s) secert" in csms("station", "import", str(typo)).stderr
+
+    assert csms("station", "add", "GOOD-1").returncode == 0
+    good = tmp_path / "good.csv"
+    good.write_text("charge_point_id\nGOOD-1\nGOOD-2\n")
+    clash = csms("station", "import", str(good))
+    assert clash.returncode == 1 and "exist already: GOOD-1" in clash.stderr
+    skipped = csms("station", "import", str(good), "--skip-existing")
+    assert skipped.returncode == 0
+    assert "imported 1 station(s), skipped 1 that exist already" in skipped.stdout
+    ids = [s["charge_point_id"] for s in json.loads(csms("station", "list", "--json").stdout)]
+    assert ids == ["GOOD-1", "GOOD-2"]
+
+
+def test_id_tags_are_imported_from_csv_on_standard_input(db: None) -> None:
+    """`csms tag import -` reads a CSV from standard input: all tags or, with a
+    bad line, none."""
+    rows = "uid,parent,expires,status\nT-1,FLEET,2030-01-01T00:00:00Z,\nT-2,,,blocked\n"
+    imported = subprocess.run(
+        [sys.executable, "-m", "csms", "tag", "import", "-"],
+        input=rows,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode == 0, imported.stderr
+    tags = {t["uid"]: t for t in json.loads(csms("tag", "list", "--json").stdout)}
+    assert (tags["T-1"]["parent_uid"], tags["T-1"]["status"]) == ("FLEET", "Accepted")
+    assert tags["T-1"]["expires_at"].startswith("2030-01-01T00:00:00")
+    assert tags["T-2"]["status"] == "Blocked"
+    naive = subprocess.run(
+        [sys.executable, "-m", "csms", "tag", "import", "-"],
+        input="uid,expires\nT-3,\nT-4,2030-01-01T00:00:00\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert naive.returncode == 1 and "line 3: give a time zone" in naive.stderr
+    assert set(tags) == {t["uid"] for t in json.loads(csms("tag", "list", "--json").stdout)}
 
 
 async def test_sessions_are_visible_from_the_cli(node: Node) -> None:
