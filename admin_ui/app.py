@@ -1,4 +1,4 @@
-"""The Litestar application: health endpoints now; the operators' pages, the
+"""The Litestar application: health and metrics endpoints now; the operators' pages, the
 operators' REST API and the drivers' app API grow here."""
 
 from __future__ import annotations
@@ -9,11 +9,19 @@ from typing import Any
 from litestar import Litestar, MediaType, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+
 # Returns the readiness of each dependency: name to "ok" or what is wrong.
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 
-def create_app(*, readiness: ReadinessCheck, debug: bool = False) -> Litestar:
+# Prometheus metrics in the text exposition format.
+MetricsExposition = Callable[[], bytes]
+
+
+def create_app(
+    *, readiness: ReadinessCheck, metrics: MetricsExposition, debug: bool = False
+) -> Litestar:
     @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False)
     def healthz() -> dict[str, str]:
         """Alive: the process answers."""
@@ -29,5 +37,13 @@ def create_app(*, readiness: ReadinessCheck, debug: bool = False) -> Litestar:
             status_code=HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE,
         )
 
+    @get("/metrics", media_type=METRICS_CONTENT_TYPE, sync_to_thread=False)
+    def prometheus_metrics() -> Response[bytes]:
+        """This process's metrics for Prometheus: connected stations, calls,
+        CALLERRORs, latencies, group-commit queue, batches and write latency."""
+        return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
+
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
-    return Litestar(route_handlers=[healthz, readyz], debug=debug, logging_config=None)
+    return Litestar(
+        route_handlers=[healthz, readyz, prometheus_metrics], debug=debug, logging_config=None
+    )

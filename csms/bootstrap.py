@@ -28,6 +28,7 @@ from csms.domain.station_cache import CachedStationDirectory
 from csms.domain.writes import StoreLastSeen, WriteGroup
 from csms.gateway.registry import ConnectionRegistry
 from csms.gateway.server import Gateway
+from csms.metrics import Metrics
 from csms.protocol.ocppj import Dialect
 from csms.protocol.payloads import PayloadCodec
 from csms.protocol.rpc import Router
@@ -95,6 +96,7 @@ class Node:
     settings: Settings
     serve_ocpp: bool = True
     serve_http: bool = True
+    metrics: Metrics = field(init=False)
     writer: GroupCommitter = field(init=False)
     runtime: StationRuntime = field(init=False)
     gateway: Gateway = field(init=False)
@@ -110,7 +112,11 @@ class Node:
         settings = self.settings
         engine = current_engine()
         await open_database(engine)
-        self.writer = GroupCommitter(PiccoloWriteSink(engine), timeout=settings.write_timeout)
+        self.metrics = Metrics()
+        self.writer = GroupCommitter(
+            PiccoloWriteSink(engine), observer=self.metrics, timeout=settings.write_timeout
+        )
+        self.metrics.watch_write_queue(lambda: self.writer.queued)
         self.writer.start()
         self.directory = CachedStationDirectory(PiccoloStationDirectory())
         presence = Presence(settings.offline_after)
@@ -125,7 +131,7 @@ class Node:
         self.stale_rule = StaleSessionRule(
             PiccoloStaleSessionStore(), inactive_hours=settings.stale_session_hours
         )
-        self.recorder = ExchangeRecorder(self.runtime)
+        self.recorder = ExchangeRecorder(self.runtime, self.metrics)
         if self.serve_ocpp:
             await self._start_gateway()
         if self.serve_http:
@@ -150,6 +156,7 @@ class Node:
             admission=Admission(self.directory, self.writer, settings.unknown_stations),
             registry=ConnectionRegistry(),
             handler=service,
+            metrics=self.metrics,
             host=settings.ocpp_host,
             port=settings.ocpp_port,
             backlog=settings.ocpp_backlog,
@@ -174,7 +181,7 @@ class Node:
 
     async def _start_http(self) -> None:
         settings = self.settings
-        app = create_app(readiness=self.readiness)
+        app = create_app(readiness=self.readiness, metrics=self.metrics.exposition)
         config = uvicorn.Config(
             app,
             host=settings.http_host,

@@ -93,6 +93,11 @@ class GroupCommitter:
             await self._task
         self._task = None
 
+    @property
+    def queued(self) -> int:
+        """Groups waiting for the next commit."""
+        return self._queue.qsize()
+
     async def submit(self, group: WriteGroup) -> GroupResult:
         """Queue a group and wait until it is committed (or failed).
 

@@ -30,6 +30,8 @@ from websockets.typing import Subprotocol
 from csms.domain.admission import Admission, Admitted, Refusal
 from csms.domain.model import StationProfile
 from csms.gateway.registry import Connected, ConnectionRegistry
+from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from csms.metrics import Metrics
 from csms.protocol.rpc import TransportClosed
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,7 @@ class Gateway:
         admission: Admission,
         registry: ConnectionRegistry,
         handler: StationHandler,
+        metrics: Metrics,
         host: str,
         port: int,
         backlog: int = 16384,
@@ -140,6 +143,8 @@ class Gateway:
         self.admission = admission
         self.registry = registry
         self._handler = handler
+        self._metrics = metrics
+        metrics.watch_connections(lambda: len(registry))
         self._host = host
         self._port = port
         self._backlog = backlog
@@ -190,17 +195,18 @@ class Gateway:
     ) -> Response | None:
         charge_point_id = parse_station_path(request.path)
         if charge_point_id is None:
-            return connection.respond(
-                HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{charge_point_id}\n"
-            )
+            return self._plain_http(connection, request.path)
         if not self.accepting:
+            self._metrics.handshake_refused("draining")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
         try:
             outcome = await self.admission.admit(charge_point_id, parse_basic_auth(request.headers))
         except Exception:
             log.exception("admission of %s failed", charge_point_id)
+            self._metrics.handshake_refused("admission_failed")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
         if isinstance(outcome, Refusal):
+            self._metrics.handshake_refused(outcome.name.lower())
             log.warning(
                 "refused %s from %s: %s",
                 charge_point_id,
@@ -214,6 +220,21 @@ class Gateway:
         assert isinstance(outcome, Admitted)
         self._admitted[connection] = outcome.profile
         return None
+
+    def _plain_http(self, connection: ServerConnection, path: str) -> Response:
+        """Plain HTTP on the OCPP port: a health check for load balancers in
+        front of the gateway and metrics for a gateway run without the web app."""
+        path = path.split("?", 1)[0]
+        if path == "/healthz":
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        if path == "/metrics":
+            response = connection.respond(HTTPStatus.OK, self._metrics.exposition().decode())
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = METRICS_CONTENT_TYPE
+            return response
+        return connection.respond(
+            HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{charge_point_id}\n"
+        )
 
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Sequence[Subprotocol]

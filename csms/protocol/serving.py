@@ -10,6 +10,7 @@ from csms.domain.model import RegistrationStatus, StationProfile
 from csms.domain.runtime import StationRuntime
 from csms.domain.writes import StoreMessage, WriteGroup
 from csms.gateway.registry import Connected
+from csms.metrics import Metrics
 from csms.protocol.ocppj import Call, Dialect, ErrorCode, FrameError, MessageType
 from csms.protocol.payloads import Leniency
 from csms.protocol.rpc import Router, RpcConnection, StationSession, Transport
@@ -42,8 +43,11 @@ class ExchangeRecorder:
     the last-seen time.
     """
 
-    def __init__(self, runtime: StationRuntime, *, log_messages: bool = True) -> None:
+    def __init__(
+        self, runtime: StationRuntime, metrics: Metrics, *, log_messages: bool = True
+    ) -> None:
         self._runtime = runtime
+        self._metrics = metrics
         self._log_messages = log_messages
         self.calls = 0
         self.errors = 0
@@ -59,6 +63,9 @@ class ExchangeRecorder:
         self.calls += 1
         if error_code is not None:
             self.errors += 1
+        self._metrics.call_answered(
+            call.action, seconds, error_code.value if error_code is not None else None
+        )
         now = self._runtime.seen(session.profile)
         if not self._log_messages or (call.action == "Heartbeat" and error_code is None):
             return
@@ -88,8 +95,12 @@ class ExchangeRecorder:
             )
         )
 
+    def connection_opened(self, protocol: str) -> None:
+        self._metrics.connection_opened(protocol)
+
     def frame_rejected(self, session: StationSession, data: bytes, error: FrameError) -> None:
         self.errors += 1
+        self._metrics.frame_rejected(error.code.value)
         now = self._runtime.seen(session.profile)
         log.warning(
             "station %s sent a malformed frame: %s", session.charge_point_id, error.description
@@ -137,6 +148,7 @@ class OcppService:
             gate=_registration_gate,
         )
         entry.rpc = connection
+        self.recorder.connection_opened(entry.protocol)
         self.runtime.connected(profile, entry.protocol)
         log.info("station %s connected (%s)", profile.charge_point_id, entry.protocol)
         await connection.serve()

@@ -45,7 +45,7 @@ async def test_unknown_paths_are_404_with_a_message() -> None:
     async def ready() -> dict[str, str]:
         return {"database": "ok"}
 
-    async with AsyncTestClient(app=create_app(readiness=ready)) as client:
+    async with AsyncTestClient(app=create_app(readiness=ready, metrics=lambda: b"")) as client:
         response = await client.get("/no/such/page")
     assert response.status_code == 404
     assert response.json()["detail"]

@@ -1,0 +1,150 @@
+"""Prometheus metrics of one process: what the benchmark measures, for
+operators to watch (``GET /metrics`` on the web app and on the OCPP port).
+
+Metrics are created on a registry per process (``Metrics``), not on
+prometheus_client's global one, so several nodes in one test process do not
+share counters. The hot path costs one histogram observation per call; label
+children are looked up once per action and kept. Gauges that mirror state
+(connections, queue depth) are read when scraped, so they cost nothing
+between scrapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# The text format generate_latest writes (every Prometheus server reads it).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# OCPP answers take well under a millisecond when nothing waits for the
+# database, tens of milliseconds with a commit, seconds when it struggles.
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+_BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+class Metrics:
+    """The process's metrics and the observer methods that feed them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.stations_connected = Gauge(
+            "csms_stations_connected",
+            "Stations with an open OCPP connection to this process",
+            registry=registry,
+        )
+        self.connections_opened = Counter(
+            "csms_ocpp_connections_opened",
+            "OCPP websocket connections admitted (a reconnect counts again)",
+            ["protocol"],
+            registry=registry,
+        )
+        self.handshakes_refused = Counter(
+            "csms_ocpp_handshakes_refused",
+            "OCPP handshakes refused, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.call_latency = Histogram(
+            "csms_ocpp_call_duration_seconds",
+            "Time from a charger's call read to its answer written, by action "
+            "(its _count is the number of calls answered)",
+            ["action"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.call_errors = Counter(
+            "csms_ocpp_callerrors",
+            "CALLERRORs sent to chargers, by action and error code",
+            ["action", "code"],
+            registry=registry,
+        )
+        self.frames_rejected = Counter(
+            "csms_ocpp_frames_rejected",
+            "Frames that were not an OCPP-J message (answered with a CALLERROR)",
+            ["code"],
+            registry=registry,
+        )
+        self.write_queue = Gauge(
+            "csms_write_queue_groups",
+            "Write groups waiting for the next group commit",
+            registry=registry,
+        )
+        self.write_batch = Histogram(
+            "csms_write_batch_groups",
+            "Write groups committed together in one database transaction",
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.write_latency = Histogram(
+            "csms_write_commit_duration_seconds",
+            "Time one group commit took in the database",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.write_failures = Counter(
+            "csms_write_batch_failures",
+            "Group commits the database refused (each group is then retried alone)",
+            registry=registry,
+        )
+        self._latency_by_action: dict[str, Any] = {}
+
+    # -- state read at scrape time -------------------------------------------
+
+    def watch_connections(self, count: Callable[[], int]) -> None:
+        self.stations_connected.set_function(lambda: float(count()))
+
+    def watch_write_queue(self, depth: Callable[[], int]) -> None:
+        self.write_queue.set_function(lambda: float(depth()))
+
+    # -- the OCPP path --------------------------------------------------------
+
+    def call_answered(self, action: str, seconds: float, error_code: str | None) -> None:
+        child = self._latency_by_action.get(action)
+        if child is None:
+            child = self._latency_by_action[action] = self.call_latency.labels(action)
+        child.observe(seconds)
+        if error_code is not None:
+            self.call_errors.labels(action, error_code).inc()
+
+    def frame_rejected(self, code: str) -> None:
+        self.frames_rejected.labels(code).inc()
+
+    def connection_opened(self, protocol: str) -> None:
+        self.connections_opened.labels(protocol).inc()
+
+    def handshake_refused(self, reason: str) -> None:
+        self.handshakes_refused.labels(reason).inc()
+
+    # -- group commit (csms.domain.group_commit.CommitObserver) ---------------
+
+    def batch_committed(self, size: int, seconds: float) -> None:
+        self.write_batch.observe(size)
+        self.write_latency.observe(seconds)
+
+    def batch_failed(self, size: int) -> None:
+        self.write_failures.inc()
+
+    # -- exposition -----------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
