@@ -1,0 +1,1 @@
+"""Benchmarks of the CSMS: ``python -m benchmarks.gateway`` (see docs/benchmarks.md)."""

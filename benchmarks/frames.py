@@ -1,0 +1,99 @@
+"""OCPP-J 1.6 frames of the gateway benchmark, pre-encoded, and the minimal
+parsing the load generator and the echo server do (find the message id).
+
+Station ids and their secrets are derived here so that the harness (which
+provisions them) and the load generator (which presents them) agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+CALL = 2
+CALLRESULT = 3
+CALLERROR = 4
+
+BOOT_PAYLOAD = (
+    b'{"chargePointVendor":"BenchVendor","chargePointModel":"LoadGen-1",'
+    b'"chargePointSerialNumber":"SN-BENCH","firmwareVersion":"1.0.0"}'
+)
+HEARTBEAT_PAYLOAD = b"{}"
+
+
+def meter_values_payload(timestamp: str, energy_wh: int = 1234567) -> bytes:
+    """A realistic MeterValues request: connector 1, one meter value with a
+    timestamp and four sampled values (energy register, power, current,
+    voltage), as a 7.4 kW single-phase charger reports them."""
+    return (
+        b'{"connectorId":1,"meterValue":[{"timestamp":"'
+        + timestamp.encode()
+        + b'","sampledValue":['
+        b'{"value":"'
+        + str(energy_wh).encode()
+        + b'","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register",'
+        b'"location":"Outlet","unit":"Wh"},'
+        b'{"value":"7360.5","context":"Sample.Periodic","measurand":"Power.Active.Import",'
+        b'"location":"Outlet","unit":"W"},'
+        b'{"value":"32.0","context":"Sample.Periodic","measurand":"Current.Import",'
+        b'"location":"Outlet","phase":"L1","unit":"A"},'
+        b'{"value":"230.1","context":"Sample.Periodic","measurand":"Voltage",'
+        b'"location":"Outlet","phase":"L1-N","unit":"V"}]}]}'
+    )
+
+
+class CallTemplate:
+    """A call frame whose only varying part is the message id."""
+
+    __slots__ = ("prefix", "suffix")
+
+    def __init__(self, action: str, payload: bytes) -> None:
+        self.prefix = b'[2,"'
+        self.suffix = b'","' + action.encode() + b'",' + payload + b"]"
+
+    def frame(self, unique_id: bytes) -> bytes:
+        return self.prefix + unique_id + self.suffix
+
+
+def parse_answer(data: bytes) -> tuple[int, bytes]:
+    """(message type, message id) of a CALLRESULT or CALLERROR frame, read
+    without a JSON parser: the type is what stands between ``[`` and the
+    first quote, the id is the first string. (-1, b"") if it is neither."""
+    first = data.find(b'"')
+    if first < 0:
+        return -1, b""
+    second = data.find(b'"', first + 1)
+    if second < 0:
+        return -1, b""
+    head = data[:first].strip(b" \t\r\n[,")
+    try:
+        kind = int(head)
+    except ValueError:
+        return -1, b""
+    return kind, data[first + 1 : second]
+
+
+def parse_call(data: bytes) -> tuple[bytes, bytes]:
+    """(message id, action) of a CALL frame, without a JSON parser; (b"", b"")
+    if it does not look like one."""
+    first = data.find(b'"')
+    second = data.find(b'"', first + 1) if first >= 0 else -1
+    third = data.find(b'"', second + 1) if second >= 0 else -1
+    fourth = data.find(b'"', third + 1) if third >= 0 else -1
+    if fourth < 0:
+        return b"", b""
+    return data[first + 1 : second], data[third + 1 : fourth]
+
+
+def station_id(index: int) -> str:
+    return f"BENCH-{index:06d}"
+
+
+def station_secret(seed: str, charge_point_id: str) -> str:
+    """A 24-character secret for a station, reproducible from the run's seed."""
+    return hashlib.sha256(f"{seed}:{charge_point_id}".encode()).hexdigest()[:24]
+
+
+def basic_auth(charge_point_id: str, secret: str) -> str:
+    token = base64.b64encode(f"{charge_point_id}:{secret}".encode()).decode()
+    return f"Basic {token}"

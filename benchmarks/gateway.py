@@ -1,0 +1,1026 @@
+"""The gateway benchmark: this product's OCPP gateway against a bare
+websockets echo server (the ceiling) and a central system written the way
+the ``ocpp`` library's examples do it (the naive baseline).
+
+    python -m benchmarks.gateway                 # the full run (about 10 minutes)
+    python -m benchmarks.gateway --quick         # a smoke run (about a minute)
+    python -m benchmarks.gateway --only csms --connections 1000 --profile py-spy
+
+Each server runs as its own process, the load (``benchmarks.loadgen``) in
+another, all on 127.0.0.1. For every (server, N) it measures calls/s and
+p50/p99/max latency in a closed loop and at a fixed rate, the server's CPU
+over the measured window, and its RSS per idle booted connection. Then, for
+the product's gateway only: connection capacity (15,000 idle booted
+connections) and a boot storm (10,000 stations booting at once after a
+restart). docs/benchmarks.md explains the method and the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import ctypes
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks.frames import station_id, station_secret
+from benchmarks.measure import (
+    ProcSample,
+    clock_ticks_per_second,
+    cpu_percent,
+    machine_description,
+    raise_file_limit,
+    read_proc,
+)
+
+SERVERS = ("echo", "naive", "csms")
+EXTRAS = ("capacity", "storm")
+SERVER_LABELS = {
+    "echo": "(a) websockets echo",
+    "naive": "(b) ocpp library, naive",
+    "csms": "(c) csms gateway",
+}
+BANNER = re.compile(r"ws://[\d.]+:(\d+)/ocpp")
+CLK_TCK = clock_ticks_per_second()
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Plan:
+    only: tuple[str, ...]
+    connections: tuple[int, ...]
+    warmup: float
+    duration: float
+    rate: float
+    capacity: int
+    storm: int
+    database: str
+    settle: float
+    profile: str
+    profile_out: Path
+    max_seconds: float
+    seed: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- child processes ------------------------------------------------------------
+
+
+def _child_setup() -> None:
+    """In every child: die with the harness, and the highest file limit."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    raise_file_limit()
+
+
+class Children:
+    """Every process the harness starts, so that every one is ended."""
+
+    def __init__(self) -> None:
+        self._procs: list[asyncio.subprocess.Process] = []
+
+    async def spawn(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        stdin: int | None = asyncio.subprocess.DEVNULL,
+        stdout: Any = asyncio.subprocess.PIPE,
+        stderr: Any = None,
+        cwd: str | None = None,
+    ) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            env=env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            cwd=cwd,
+            preexec_fn=_child_setup,
+            start_new_session=True,
+            limit=1 << 20,
+        )
+        self._procs.append(proc)
+        return proc
+
+    async def stop(self, proc: asyncio.subprocess.Process, *, grace: float = 15.0) -> int:
+        """SIGTERM, then SIGKILL after ``grace`` seconds.
+
+        Signals go through os.kill: Popen.send_signal polls first, which
+        reaps an exited child behind asyncio's watcher (that then reports
+        exit status 255)."""
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), grace)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        if proc in self._procs:
+            self._procs.remove(proc)
+        return proc.returncode if proc.returncode is not None else -1
+
+    async def stop_all(self) -> None:
+        for proc in reversed(list(self._procs)):
+            await self.stop(proc, grace=5.0)
+
+
+async def run_command(
+    children: Children, argv: list[str], env: dict[str, str], timeout: float = 600.0
+) -> tuple[int, str]:
+    proc = await children.spawn(argv, env=env, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    try:
+        output = await asyncio.wait_for(proc.stdout.read(), timeout)
+        await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        await children.stop(proc, grace=5.0)
+    return proc.returncode or 0, output.decode(errors="replace")
+
+
+# -- servers --------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    kind: str
+    proc: asyncio.subprocess.Process
+    url: str
+    log_path: Path
+    drain: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def sample(self) -> ProcSample:
+        return read_proc(self.pid)
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+def csms_command() -> list[str]:
+    script = Path(sys.executable).with_name("csms")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "csms"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_server(
+    children: Children,
+    kind: str,
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    argv: list[str] | None = None,
+) -> Server:
+    if argv is None:
+        if kind == "csms":
+            argv = [*csms_command(), "gateway"]
+        else:
+            argv = [sys.executable, "-m", f"benchmarks.{kind}_server", "--port", "0"]
+    log_path = workdir / f"{kind}-{time.monotonic_ns()}.log"
+    stderr = _open_log(log_path)
+    try:
+        proc = await children.spawn(argv, env=env, stderr=stderr)
+    finally:
+        stderr.close()
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    lines: list[str] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"{kind} did not start in time: {lines}")
+        try:
+            raw = await asyncio.wait_for(proc.stdout.readline(), remaining)
+        except TimeoutError:
+            continue
+        if not raw:
+            await proc.wait()
+            tail = Server(kind, proc, "", log_path).log_tail()
+            raise RuntimeError(f"{kind} exited ({proc.returncode}) before listening:\n{tail}")
+        line = raw.decode(errors="replace").strip()
+        lines.append(line)
+        match = BANNER.search(line)
+        if match:
+            break
+    server = Server(kind, proc, f"ws://127.0.0.1:{match.group(1)}/ocpp", log_path)
+    server.drain = asyncio.create_task(_drain(proc))
+    return server
+
+
+def _open_log(path: Path) -> Any:
+    return open(path, "wb")  # closed once the child has it
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdout is not None
+    while await proc.stdout.readline():
+        pass
+
+
+# -- the product's environment ----------------------------------------------------
+
+
+class CsmsDatabase:
+    """A fresh database for one gateway run: a SQLite file in a temp
+    directory, or a new database on a PostgreSQL server (dropped after)."""
+
+    def __init__(self, base: str, workdir: Path) -> None:
+        self.base = base
+        self.workdir = workdir
+        self.pg_name: str | None = None
+        if base.startswith(("postgresql://", "postgres://")):
+            self.pg_name = f"csms_bench_{uuid.uuid4().hex[:12]}"
+            parts = urlsplit(base)
+            self.url = urlunsplit(parts._replace(path=f"/{self.pg_name}"))
+        else:
+            self.url = f"sqlite:///{workdir.resolve()}/csms.sqlite"
+
+    async def create(self) -> None:
+        if self.pg_name is not None:
+            await _pg_admin(self.base, f'CREATE DATABASE "{self.pg_name}"')
+
+    async def drop(self) -> None:
+        if self.pg_name is not None:
+            await _pg_admin(self.base, f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+
+async def _pg_admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def write_stations_csv(path: Path, count: int, seed: str) -> None:
+    """The CSV ``csms station import`` reads: charge_point_id,secret."""
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["charge_point_id", "secret"])
+        for index in range(count):
+            cid = station_id(index)
+            writer.writerow([cid, station_secret(seed, cid)])
+
+
+_IMPORT_SUPPORTED: bool | None = None
+
+
+async def station_import_supported(children: Children, env: dict[str, str]) -> bool:
+    global _IMPORT_SUPPORTED
+    if _IMPORT_SUPPORTED is None:
+        status, _ = await run_command(
+            children, [*csms_command(), "station", "import", "--help"], env, timeout=60
+        )
+        _IMPORT_SUPPORTED = status == 0
+    return _IMPORT_SUPPORTED
+
+
+@dataclass
+class CsmsSetup:
+    env: dict[str, str]
+    database: CsmsDatabase
+    provisioning: str  # "import" or "accept"
+    secret_seed: str  # "" when the stations have no password
+
+
+@contextlib.asynccontextmanager
+async def csms_environment(
+    children: Children, plan: Plan, workdir: Path, stations: int
+) -> AsyncIterator[CsmsSetup]:
+    """A fresh migrated database with ``stations`` stations provisioned,
+    and the environment for ``csms gateway`` on it."""
+    database = CsmsDatabase(plan.database, workdir)
+    await database.create()
+    try:
+        env = {
+            **os.environ,
+            "CSMS_DATABASE_URL": database.url,
+            "CSMS_OCPP_HOST": "127.0.0.1",
+            "CSMS_OCPP_PORT": "0",
+            "CSMS_HTTP_HOST": "127.0.0.1",
+            "CSMS_HTTP_PORT": str(free_port()),
+            "CSMS_LOG_LEVEL": "WARNING",
+        }
+        status, output = await run_command(children, [*csms_command(), "migrate"], env)
+        if status != 0:
+            raise RuntimeError(f"csms migrate failed ({status}):\n{output}")
+        if await station_import_supported(children, env):
+            seed = plan.seed
+            path = workdir / "stations.csv"
+            write_stations_csv(path, stations, seed)
+            started = time.monotonic()
+            status, output = await run_command(
+                children, [*csms_command(), "station", "import", str(path)], env
+            )
+            if status != 0:
+                raise RuntimeError(f"csms station import failed ({status}):\n{output}")
+            log(f"imported {stations} stations in {time.monotonic() - started:.1f} s")
+            env["CSMS_UNKNOWN_STATIONS"] = "reject"
+            yield CsmsSetup(env, database, "import", seed)
+        else:
+            env["CSMS_UNKNOWN_STATIONS"] = "accept"
+            yield CsmsSetup(env, database, "accept", "")
+    finally:
+        await database.drop()
+
+
+# -- the load generator -----------------------------------------------------------
+
+
+_source_nets = iter(range(random.randrange(1, 120), 256))
+
+
+class LoadGen:
+    """A ``benchmarks.loadgen`` process and its event stream."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(
+        cls,
+        children: Children,
+        url: str,
+        count: int,
+        *,
+        secret_seed: str = "",
+        concurrency: int = 200,
+        timeout: float = 60.0,
+    ) -> LoadGen:
+        argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.loadgen",
+            "--url",
+            url,
+            "--count",
+            str(count),
+            "--connect-concurrency",
+            str(concurrency),
+            "--timeout",
+            str(timeout),
+            "--source-net",
+            str(next(_source_nets)),
+        ]
+        if secret_seed:
+            argv += ["--secret-seed", secret_seed]
+        proc = await children.spawn(argv, stdin=asyncio.subprocess.PIPE)
+        return cls(proc)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def event(self, name: str, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {name!r} from the load generator in {timeout:.0f} s")
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), remaining)
+            if not raw:
+                raise RuntimeError(f"the load generator exited before {name!r}")
+            event = json.loads(raw)
+            if event.get("event") == "error":
+                raise RuntimeError(f"load generator: {event.get('message')}")
+            if event.get("event") == name:
+                return dict(event)
+
+    async def send(self, command: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(command) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def measured(self, server: Server, command: dict[str, Any]) -> dict[str, Any]:
+        """Runs a closed-loop or fixed-rate command; adds the server's and
+        the generator's CPU over the measured window."""
+        await self.send(command)
+        window = float(command["warmup"]) + float(command["duration"])
+        await self.event("window_start", timeout=window + 30)
+        t0, server0, gen0 = time.perf_counter(), server.sample(), read_proc(self.pid)
+        await self.event("window_end", timeout=window + 30)
+        t1, server1, gen1 = time.perf_counter(), server.sample(), read_proc(self.pid)
+        result = await self.event("result", timeout=60)
+        result["server_cpu_pct"] = cpu_percent(
+            server0.cpu_ticks, server1.cpu_ticks, t1 - t0, CLK_TCK
+        )
+        result["loadgen_cpu_pct"] = cpu_percent(gen0.cpu_ticks, gen1.cpu_ticks, t1 - t0, CLK_TCK)
+        result["server_rss_mib_after"] = server1.rss_bytes / 2**20
+        return result
+
+    async def quit(self, children: Children) -> None:
+        with contextlib.suppress(Exception):
+            await self.send({"cmd": "quit"})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), 10)
+        await children.stop(self.proc, grace=2.0)
+
+
+# -- the measurements ---------------------------------------------------------------
+
+
+async def bench_server(
+    children: Children, plan: Plan, kind: str, n: int, workdir: Path
+) -> dict[str, Any]:
+    """Closed loop and fixed rate for one (server, N), with CPU and RSS."""
+    result: dict[str, Any] = {"server": kind, "connections": n}
+    async with contextlib.AsyncExitStack() as stack:
+        env = None
+        seed = plan.seed
+        if kind == "csms":
+            setup = await stack.enter_async_context(csms_environment(children, plan, workdir, n))
+            env, seed = setup.env, setup.secret_seed
+            result["provisioning"] = setup.provisioning
+            result["database"] = "postgresql" if setup.database.pg_name else "sqlite"
+        server = await start_server(children, kind, workdir, env=env)
+        stack.push_async_callback(children.stop, server.proc)
+        profiler = None
+        await asyncio.sleep(plan.settle)
+        base = server.sample()
+        started = time.monotonic()
+        gen = await LoadGen.start(children, server.url, n, secret_seed=seed)
+        stack.push_async_callback(gen.quit, children)
+        ready = await gen.event("ready", timeout=300)
+        result["connect"] = ready
+        result["connect_seconds"] = time.monotonic() - started
+        if ready["connected_and_booted"] != n:
+            log(f"{kind} N={n}: only {ready['connected_and_booted']} of {n} booted: {ready}")
+        await asyncio.sleep(plan.settle)
+        idle = server.sample()
+        result["rss_base_mib"] = base.rss_bytes / 2**20
+        result["rss_idle_mib"] = idle.rss_bytes / 2**20
+        result["rss_per_connection_kib"] = (idle.rss_bytes - base.rss_bytes) / n / 1024
+        closed_command = {"cmd": "closed", "warmup": plan.warmup, "duration": plan.duration}
+        if plan.profile and kind == "csms":
+            profiler = await start_profiler(children, plan, server, workdir)
+        result["closed"] = await gen.measured(server, closed_command)
+        if profiler is not None:
+            result["profile"] = await finish_profiler(children, plan, profiler)
+        log(_one_line(kind, n, "closed", result["closed"]))
+        if not plan.profile:
+            rate_command = {
+                "cmd": "rate",
+                "rate": plan.rate,
+                "warmup": plan.warmup,
+                "duration": plan.duration,
+            }
+            result["rate"] = await gen.measured(server, rate_command)
+            log(_one_line(kind, n, "rate", result["rate"]))
+        if result["connect"]["connected_and_booted"] and server.proc.returncode is not None:
+            raise RuntimeError(f"{kind} died during the run:\n{server.log_tail()}")
+    return result
+
+
+async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path) -> dict[str, Any]:
+    """Capacity: ``plan.capacity`` idle booted connections on one gateway.
+    Storm: the gateway restarted, then ``plan.storm`` stations connect and
+    boot at once."""
+    out: dict[str, Any] = {}
+    do_capacity = "capacity" in plan.only
+    do_storm = "storm" in plan.only
+    stations = max(plan.capacity if do_capacity else 0, plan.storm if do_storm else 0)
+    async with csms_environment(children, plan, workdir, stations) as setup:
+        port = free_port()
+        env = {**setup.env, "CSMS_OCPP_PORT": str(port)}
+        if do_capacity:
+            server = await start_server(children, "csms", workdir, env=env)
+            gen: LoadGen | None = None
+            try:
+                await asyncio.sleep(plan.settle)
+                base = server.sample()
+                gen = await LoadGen.start(
+                    children,
+                    server.url,
+                    plan.capacity,
+                    secret_seed=setup.secret_seed,
+                    concurrency=500,
+                    timeout=120,
+                )
+                ready = await gen.event("ready", timeout=600)
+                await asyncio.sleep(max(plan.settle, 3.0))
+                idle = server.sample()
+                await asyncio.sleep(5.0)
+                await gen.send({"cmd": "sweep"})
+                sweep = await gen.event("result", timeout=300)
+                held = server.sample()
+                booted = ready["connected_and_booted"]
+                out["capacity"] = {
+                    "requested": plan.capacity,
+                    "booted": booted,
+                    "held_after_5s": sweep["held"],
+                    "all_held": sweep["held"] == plan.capacity,
+                    "connect_seconds": ready["seconds"],
+                    "connect": ready,
+                    "sweep": sweep,
+                    "rss_base_mib": base.rss_bytes / 2**20,
+                    "rss_idle_mib": idle.rss_bytes / 2**20,
+                    "rss_held_mib": held.rss_bytes / 2**20,
+                    "rss_per_connection_kib": (idle.rss_bytes - base.rss_bytes)
+                    / max(booted, 1)
+                    / 1024,
+                    "provisioning": setup.provisioning,
+                }
+                log(
+                    f"capacity: {booted}/{plan.capacity} booted in {ready['seconds']:.1f} s, "
+                    f"{sweep['held']} held, RSS {idle.rss_bytes / 2**20:.0f} MiB"
+                )
+            finally:
+                # The restart: the gateway goes away under its connections.
+                await children.stop(server.proc)
+                if gen is not None:
+                    await gen.quit(children)
+        if do_storm:
+            server = await start_server(children, "csms", workdir, env=env)
+            try:
+                await asyncio.sleep(plan.settle)
+                gen = await LoadGen.start(
+                    children,
+                    server.url,
+                    plan.storm,
+                    secret_seed=setup.secret_seed,
+                    concurrency=0,
+                    timeout=180,
+                )
+                try:
+                    ready = await gen.event("ready", timeout=600)
+                finally:
+                    await gen.quit(children)
+                out["storm"] = {
+                    "stations": plan.storm,
+                    "after_restart_of_a_gateway_holding": plan.capacity if do_capacity else 0,
+                    "accepted": ready["boot_status"].get("Accepted", 0),
+                    "boot_status": ready["boot_status"],
+                    "http_status": ready["http_status"],
+                    "connect_failures": ready["connect_failures"],
+                    "first_connect_to_last_boot_s": ready["first_connect_to_last_boot_s"],
+                    "per_station": ready["per_station"],
+                    "all_accepted": ready["boot_status"].get("Accepted", 0) == plan.storm,
+                    "rss_after_mib": server.sample().rss_bytes / 2**20,
+                    "provisioning": setup.provisioning,
+                }
+                log(
+                    f"storm: {out['storm']['accepted']}/{plan.storm} accepted in "
+                    f"{ready['first_connect_to_last_boot_s'] or 0:.1f} s; "
+                    f"http {ready['http_status']}, failures {ready['connect_failures']}"
+                )
+            finally:
+                await children.stop(server.proc)
+    return out
+
+
+# -- profiling ---------------------------------------------------------------------
+
+
+@dataclass
+class Profiler:
+    kind: str
+    proc: asyncio.subprocess.Process | None
+    raw_path: Path
+
+
+async def start_profiler(children: Children, plan: Plan, server: Server, workdir: Path) -> Profiler:
+    raw = workdir / "profile.raw.txt"
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    seconds = int(plan.warmup + plan.duration + 1)
+    proc = await children.spawn(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(server.pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--function",
+            "--output",
+            str(raw),
+        ],
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return Profiler("py-spy", proc, raw)
+
+
+async def finish_profiler(children: Children, plan: Plan, profiler: Profiler) -> dict[str, Any]:
+    if profiler.proc is not None:
+        try:
+            await asyncio.wait_for(profiler.proc.wait(), 60)
+        finally:
+            await children.stop(profiler.proc, grace=10)
+    text = profiler.raw_path.read_text() if profiler.raw_path.exists() else ""
+    summary = summarize_collapsed(text, top=30)
+    plan.profile_out.write_text(format_profile(summary))
+    shutil.copy(profiler.raw_path, plan.profile_out.with_suffix(".collapsed.txt"))
+    return summary
+
+
+def summarize_collapsed(text: str, top: int = 30) -> dict[str, Any]:
+    """Own and cumulative sample shares per function from py-spy's raw
+    (collapsed stacks) output: ``frame;frame;...;leaf COUNT`` per line."""
+    own: dict[str, int] = {}
+    cumulative: dict[str, int] = {}
+    total = 0
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_short_frame(f) for f in stack.split(";")]
+        # py-spy puts the thread name first; skip it if present.
+        if frames and frames[0].startswith(("process ", "thread ")):
+            frames = frames[1:]
+        if not frames:
+            continue
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            cumulative[frame] = cumulative.get(frame, 0) + count
+
+    def ranked(table: dict[str, int]) -> list[tuple[str, int, float]]:
+        rows = sorted(table.items(), key=lambda item: item[1], reverse=True)[:top]
+        return [(name, count, 100 * count / total if total else 0.0) for name, count in rows]
+
+    return {"samples": total, "own": ranked(own), "cumulative": ranked(cumulative)}
+
+
+def _short_frame(frame: str) -> str:
+    """``name (path/to/file.py:12)`` with the path cut to what follows
+    site-packages or the project root."""
+    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if not match:
+        return frame
+    name, path = match.groups()
+    for marker in ("site-packages/", "/lib/python3.11/", str(Path.cwd()) + "/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})"
+
+
+def format_profile(summary: dict[str, Any]) -> str:
+    lines = [f"samples: {summary['samples']} (100 Hz, non-idle only)", "", "own time:"]
+    for name, count, share in summary["own"]:
+        lines.append(f"  {share:5.1f}%  {count:6d}  {name}")
+    lines += ["", "cumulative (function on the stack):"]
+    for name, count, share in summary["cumulative"]:
+        lines.append(f"  {share:5.1f}%  {count:6d}  {name}")
+    return "\n".join(lines) + "\n"
+
+
+# -- reporting ---------------------------------------------------------------------
+
+
+def _one_line(kind: str, n: int, shape: str, r: dict[str, Any]) -> str:
+    return (
+        f"{kind} N={n} {shape}: {r['calls_per_s']:.0f} calls/s, p50 {r['p50_ms']:.1f} ms, "
+        f"p99 {r['p99_ms']:.1f} ms, server CPU {r['server_cpu_pct']:.0f}%, "
+        f"loadgen CPU {r['loadgen_cpu_pct']:.0f}%, errors {r['errors']}"
+    )
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        out.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    return "\n".join(out)
+
+
+def render(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    parts = [
+        f"machine: {machine['cpu_model']}, {machine['cores']} cores, "
+        f"{machine['memory_gib']} GiB, Python {machine['python']}, "
+        f"file limit {machine['file_limit']}, load average at start {machine['loadavg']}",
+        "",
+    ]
+    rows = []
+    for r in report["runs"]:
+        for shape in ("closed", "rate"):
+            if shape not in r:
+                continue
+            m = r[shape]
+            rows.append(
+                [
+                    SERVER_LABELS[r["server"]],
+                    f"{r['connections']:,}",
+                    "closed loop" if shape == "closed" else f"{report['plan']['rate']:,.0f}/s",
+                    f"{m['calls_per_s']:,.0f}",
+                    f"{m['p50_ms']:.1f}",
+                    f"{m['p99_ms']:.1f}",
+                    f"{m['max_ms']:.0f}",
+                    f"{m['server_cpu_pct']:.0f}",
+                    f"{m['loadgen_cpu_pct']:.0f}",
+                    f"{r['rss_per_connection_kib']:.1f}",
+                    str(m["errors"]),
+                ]
+            )
+    if rows:
+        parts.append(
+            _table(
+                [
+                    "server",
+                    "N",
+                    "load",
+                    "calls/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "max ms",
+                    "server CPU %",
+                    "loadgen CPU %",
+                    "RSS/conn KiB",
+                    "errors",
+                ],
+                rows,
+            )
+        )
+        parts.append("")
+        connect_rows = [
+            [
+                SERVER_LABELS[r["server"]],
+                f"{r['connections']:,}",
+                f"{r['connect']['connected_and_booted']:,}",
+                f"{r['connect']['seconds']:.1f}",
+                f"{r['rss_base_mib']:.0f}",
+                f"{r['rss_idle_mib']:.0f}",
+                f"{r['rss_per_connection_kib']:.1f}",
+            ]
+            for r in report["runs"]
+        ]
+        parts.append(
+            _table(
+                [
+                    "server",
+                    "N",
+                    "booted",
+                    "connect+boot s",
+                    "RSS before MiB",
+                    "RSS idle MiB",
+                    "RSS/conn KiB",
+                ],
+                connect_rows,
+            )
+        )
+        parts.append("")
+    ratios = compute_ratios(report["runs"])
+    if ratios:
+        parts.append(
+            _table(
+                ["N", "ratio", "closed-loop calls/s", "RSS per idle connection"],
+                [
+                    [f"{n:,}", name, f"{v['calls']:.2f}", f"{v['rss']:.2f}"]
+                    for (n, name), v in ratios.items()
+                ],
+            )
+        )
+        parts.append("")
+    capacity = report.get("capacity")
+    if capacity:
+        parts.append(
+            f"capacity: {capacity['booted']:,} of {capacity['requested']:,} connected and "
+            f"booted in {capacity['connect_seconds']:.1f} s; all held 5 s later: "
+            f"{'yes' if capacity['all_held'] else 'NO'} ({capacity['held_after_5s']:,} answered "
+            f"a Heartbeat); RSS {capacity['rss_base_mib']:.0f} -> "
+            f"{capacity['rss_idle_mib']:.0f} MiB "
+            f"({capacity['rss_per_connection_kib']:.1f} KiB per connection)"
+        )
+    storm = report.get("storm")
+    if storm:
+        seconds = storm["first_connect_to_last_boot_s"]
+        took = f"{seconds:.1f} s" if seconds is not None else "-"
+        per = storm["per_station"]
+        parts.append(
+            f"boot storm: {storm['accepted']:,} of {storm['stations']:,} booted Accepted; "
+            f"first connect to last accepted boot {took} "
+            f"(per station p50 {per['p50_ms'] / 1000:.1f} s, p99 {per['p99_ms'] / 1000:.1f} s); "
+            f"HTTP refusals {storm['http_status'] or 'none'}, "
+            f"connection failures {storm['connect_failures'] or 'none'}, "
+            f"other boot answers "
+            f"{ {k: v for k, v in storm['boot_status'].items() if k != 'Accepted'} or 'none' }"
+        )
+    return "\n".join(parts)
+
+
+def compute_ratios(runs: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, float]]:
+    by_key = {(r["server"], r["connections"]): r for r in runs if "closed" in r}
+    ratios: dict[tuple[int, str], dict[str, float]] = {}
+    for (server, n), run in sorted(by_key.items(), key=lambda item: item[0][1]):
+        if server != "csms":
+            continue
+        for other, name in (("echo", "(c)/(a)"), ("naive", "(c)/(b)")):
+            base = by_key.get((other, n))
+            if base is None:
+                continue
+            ratios[(n, name)] = {
+                "calls": _ratio(run["closed"]["calls_per_s"], base["closed"]["calls_per_s"]),
+                "rss": _ratio(run["rss_per_connection_kib"], base["rss_per_connection_kib"]),
+            }
+    return ratios
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+async def run(plan: Plan, json_path: Path | None) -> dict[str, Any]:
+    soft, hard = raise_file_limit()
+    machine = machine_description()
+    report: dict[str, Any] = {
+        "machine": {
+            **machine,
+            "python": platform.python_version(),
+            "file_limit": f"{soft}/{hard}",
+            "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        },
+        "plan": {
+            "only": list(plan.only),
+            "connections": list(plan.connections),
+            "warmup_s": plan.warmup,
+            "duration_s": plan.duration,
+            "rate": plan.rate,
+            "capacity": plan.capacity,
+            "storm": plan.storm,
+            "database": "postgresql" if plan.database else "sqlite",
+        },
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "runs": [],
+    }
+    children = Children()
+    workroot = Path(tempfile.mkdtemp(prefix="csms-bench-"))
+    try:
+        for kind in SERVERS:
+            if kind not in plan.only:
+                continue
+            for n in plan.connections:
+                workdir = workroot / f"{kind}-{n}"
+                workdir.mkdir()
+                log(f"{kind} with {n} connections")
+                report["runs"].append(await bench_server(children, plan, kind, n, workdir))
+        if any(extra in plan.only for extra in EXTRAS):
+            workdir = workroot / "capacity-storm"
+            workdir.mkdir()
+            log("capacity and boot storm")
+            report.update(await bench_capacity_and_storm(children, plan, workdir))
+    finally:
+        await children.stop_all()
+        shutil.rmtree(workroot, ignore_errors=True)
+        report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if json_path is not None:
+            write_json(json_path, report)
+    return report
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gateway", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--only",
+        default=",".join(SERVERS + EXTRAS),
+        help="comma-separated: echo, naive, csms, capacity, storm (default: all)",
+    )
+    parser.add_argument("--connections", help="comma-separated N (default 1000,5000)")
+    parser.add_argument("--duration", type=float, help="measured seconds per run (default 20)")
+    parser.add_argument("--warmup", type=float, help="seconds before measuring (default 3)")
+    parser.add_argument("--rate", type=float, help="calls/s of the fixed-rate load (default 1000)")
+    parser.add_argument("--capacity", type=int, help="idle connections to hold (default 15000)")
+    parser.add_argument("--storm", type=int, help="stations in the boot storm (default 10000)")
+    parser.add_argument(
+        "--database",
+        default="",
+        help="run (c) on this PostgreSQL server (a fresh database per run, dropped "
+        "after), e.g. postgresql://127.0.0.1:5432/test; default: SQLite in a temp dir",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=["py-spy"],
+        help="profile (c) during its closed-loop run with py-spy (no fixed-rate run then)",
+    )
+    parser.add_argument(
+        "--profile-out",
+        type=Path,
+        default=Path("gateway-profile.txt"),
+        help="where the profile summary goes (the collapsed stacks beside it)",
+    )
+    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    parser.add_argument(
+        "--max-minutes", type=float, default=30.0, help="abort the whole run after this long"
+    )
+    args = parser.parse_args(argv)
+    only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    unknown = set(only) - set(SERVERS + EXTRAS)
+    if unknown:
+        parser.error(f"unknown in --only: {', '.join(sorted(unknown))}")
+    quick = args.quick
+    connections = (
+        tuple(int(n) for n in args.connections.split(","))
+        if args.connections
+        else ((100,) if quick else (1000, 5000))
+    )
+    if any(not 1 <= n <= 50_000 for n in connections):
+        parser.error("--connections must be between 1 and 50000 each")
+
+    def pick(value: Any, quick_value: Any, full_value: Any) -> Any:
+        return value if value is not None else (quick_value if quick else full_value)
+
+    if args.database and not args.database.startswith(("postgresql://", "postgres://")):
+        parser.error("--database takes a postgresql:// URL")
+    plan = Plan(
+        only=only,
+        connections=connections,
+        warmup=pick(args.warmup, 1.0, 3.0),
+        duration=pick(args.duration, 3.0, 20.0),
+        rate=pick(args.rate, 200.0, 1000.0),
+        capacity=pick(args.capacity, 500, 15_000),
+        storm=pick(args.storm, 300, 10_000),
+        database=args.database,
+        settle=1.0 if quick else 2.0,
+        profile=args.profile or "",
+        profile_out=args.profile_out,
+        max_seconds=args.max_minutes * 60,
+    )
+    if not 0 < plan.duration <= 600 or not 0 <= plan.warmup <= 60:
+        parser.error("--duration must be in (0, 600] and --warmup in [0, 60]")
+    if not 1 <= plan.capacity <= 50_000 or not 1 <= plan.storm <= 50_000:
+        parser.error("--capacity and --storm must be between 1 and 50000")
+    return plan, args.json
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan, json_path = parse_args(argv)
+
+    async def bounded() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        return await asyncio.wait_for(run(plan, json_path), plan.max_seconds)
+
+    started = time.monotonic()
+    try:
+        report = asyncio.run(bounded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        return 130
+    except TimeoutError:
+        print(f"aborted after {plan.max_seconds / 60:.0f} minutes", file=sys.stderr)
+        return 1
+    print(render(report))
+    print(f"\n(total {time.monotonic() - started:.0f} s)")
+    if plan.profile and plan.profile_out.exists():
+        print(f"\nprofile of (c), closed loop ({plan.profile_out}):\n")
+        print(plan.profile_out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
