@@ -97,6 +97,7 @@ class Node:
     serve_ocpp: bool = True
     serve_http: bool = True
     metrics: Metrics = field(init=False)
+    _sink: PiccoloWriteSink = field(init=False)
     writer: GroupCommitter = field(init=False)
     runtime: StationRuntime = field(init=False)
     gateway: Gateway = field(init=False)
@@ -113,10 +114,11 @@ class Node:
         engine = current_engine()
         await open_database(engine)
         self.metrics = Metrics()
+        self._sink = PiccoloWriteSink(engine)
         self.writer = GroupCommitter(
-            PiccoloWriteSink(engine), observer=self.metrics, timeout=settings.write_timeout
+            self._sink, observer=self.metrics, timeout=settings.write_timeout
         )
-        self.metrics.watch_write_queue(lambda: self.writer.queued)
+        self.metrics.watch_write_queue(lambda: self.writer.pending)
         self.writer.start()
         self.directory = CachedStationDirectory(PiccoloStationDirectory())
         presence = Presence(settings.offline_after)
@@ -256,4 +258,5 @@ class Node:
             self._http.should_exit = True
             await self._http_task
         await self.writer.stop()
+        await self._sink.close()
         await close_database()

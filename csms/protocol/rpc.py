@@ -178,7 +178,7 @@ class RpcConnection:
         *,
         dialect: Dialect,
         observer: ExchangeObserver,
-        gate: Callable[[StationSession, str], Awaitable[ErrorCode | None]] | None = None,
+        gate: Callable[[StationSession, str], ErrorCode | None] | None = None,
         call_timeout: float = 30.0,
     ) -> None:
         self.transport = transport
@@ -247,7 +247,7 @@ class RpcConnection:
                 ErrorCode.NOT_IMPLEMENTED, f"OCPP {self._codec.version} has no {call.action!r}"
             )
         if self._gate is not None:
-            refusal = await self._gate(self.session, call.action)
+            refusal = self._gate(self.session, call.action)
             if refusal is not None:
                 raise OcppError(
                     refusal,

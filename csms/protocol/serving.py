@@ -161,7 +161,7 @@ class OcppService:
             self.runtime.disconnected(profile, entry.protocol, reason)
 
 
-async def _registration_gate(session: StationSession, action: str) -> ErrorCode | None:
+def _registration_gate(session: StationSession, action: str) -> ErrorCode | None:
     """Until its BootNotification is accepted a station gets SecurityError for
     anything else (OCPP 2.0.1 B02.FR.09; 1.6 forbids those calls)."""
     if action == "BootNotification":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +34,7 @@ from csms.domain.writes import (
     Write,
     WriteGroup,
 )
-from csms.storage.database import write_transaction
-from csms.storage.sql import TransactionSql
+from csms.storage.sql import TransactionSql, WriteConnection
 
 # SQLite accepts at most 32,766 bound values per statement.
 _IN_CHUNK = 500
@@ -111,6 +110,7 @@ class PiccoloWriteSink:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sql = TransactionSql(engine)
+        self._connection = WriteConnection(engine)
 
     async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
         results: list[GroupResult] = [[None] * len(group.writes) for group in groups]
@@ -119,7 +119,7 @@ class PiccoloWriteSink:
             for write_index, write in enumerate(group.writes):
                 by_kind[type(write)].append((group_index, write_index, write))
 
-        async with write_transaction(self._engine):
+        async with self._connection.transaction(self._sql):
             for group_index, write_index, write in by_kind[StoreNewStation]:
                 assert isinstance(write, StoreNewStation)
                 results[group_index][write_index] = await self._new_station(write)
@@ -128,9 +128,11 @@ class PiccoloWriteSink:
             await self._last_seen([w for _, _, w in by_kind[StoreLastSeen]])  # type: ignore[misc]
             await self._statuses([w for _, _, w in by_kind[StoreStatus]])  # type: ignore[misc]
             await self._starts(by_kind[StoreSessionStart], results)
-            meter_rows = await self._stops(by_kind[StoreSessionStop], results)
+            stamp = self._sql.timestamps()
+            meter_rows = await self._stops(by_kind[StoreSessionStop], results, stamp)
             meter_rows += await self._meter_values(
-                [w for _, _, w in by_kind[StoreMeterValues]]  # type: ignore[misc]
+                [w for _, _, w in by_kind[StoreMeterValues]],  # type: ignore[misc]
+                stamp,
             )
             await self._sql.executemany(_INSERT_METER, meter_rows)
             await self._sql.executemany(
@@ -151,13 +153,16 @@ class PiccoloWriteSink:
                         w.unique_id,
                         w.action,
                         w.payload,
-                        w.logged_at,
+                        stamp(w.logged_at),
                     )
                     for _, _, w in by_kind[StoreMessage]
                     if isinstance(w, StoreMessage)
                 ],
             )
         return results
+
+    async def close(self) -> None:
+        await self._connection.close()
 
     # -- stations -------------------------------------------------------------
 
@@ -334,7 +339,10 @@ class PiccoloWriteSink:
             results[group_index][write_index] = SessionOutcome(session_id, existed=False)
 
     async def _stops(
-        self, stops: list[tuple[int, int, Write]], results: list[GroupResult]
+        self,
+        stops: list[tuple[int, int, Write]],
+        results: list[GroupResult],
+        stamp: Callable[[datetime], Any],
     ) -> list[tuple[Any, ...]]:
         meter_rows: list[tuple[Any, ...]] = []
         for group_index, write_index, write in stops:
@@ -372,7 +380,8 @@ class PiccoloWriteSink:
                     session_id,
                     write.transaction_id,
                     s,
-                    write.stopped_at,
+                    stamp(write.stopped_at),
+                    stamp,
                 )
                 for s in write.samples
             )
@@ -406,7 +415,9 @@ class PiccoloWriteSink:
         )
         return int(rows[0]["id"])
 
-    async def _meter_values(self, writes: list[StoreMeterValues]) -> list[tuple[Any, ...]]:
+    async def _meter_values(
+        self, writes: list[StoreMeterValues], stamp: Callable[[datetime], Any]
+    ) -> list[tuple[Any, ...]]:
         # A transactionId counts only if it names a session of the same station.
         claimed = {(w.station_pk, w.transaction_id) for w in writes if w.transaction_id is not None}
         sessions: set[tuple[int, int]] = set()
@@ -424,9 +435,16 @@ class PiccoloWriteSink:
                 if w.transaction_id is not None and (w.station_pk, w.transaction_id) in sessions
                 else None
             )
+            received_at = stamp(w.received_at)
             meter_rows.extend(
                 _meter_row(
-                    w.station_pk, w.connector_id, session_id, w.transaction_id, s, w.received_at
+                    w.station_pk,
+                    w.connector_id,
+                    session_id,
+                    w.transaction_id,
+                    s,
+                    received_at,
+                    stamp,
                 )
                 for s in w.samples
             )
@@ -439,14 +457,15 @@ def _meter_row(
     session_id: int | None,
     reported_transaction_id: int | None,
     sample: Sample,
-    received_at: datetime,
+    received_at: Any,
+    stamp: Callable[[datetime], Any],
 ) -> tuple[Any, ...]:
     return (
         station_pk,
         connector_id,
         session_id,
         reported_transaction_id,
-        sample.sampled_at,
+        stamp(sample.sampled_at),
         sample.value,
         sample.measurand,
         sample.phase,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from csms.domain.writes import (
     StoreStatus,
     WriteGroup,
 )
-from csms.storage.database import current_engine
+from csms.storage.database import current_engine, is_sqlite
 from csms.storage.memory import MemoryStore, MemoryWriteSink
 from csms.storage.writes import PiccoloWriteSink
 from csms.tables import ChargingSession, Connector, ConnectorStatusChange, MeterValue, Station
@@ -90,11 +91,19 @@ EXPECTED = [
 ]
 
 
-async def test_database_sink_dedups_starts_and_records_unknown_stops(db: None) -> None:
+@pytest.fixture
+async def sink(db: None) -> AsyncIterator[PiccoloWriteSink]:
+    writer = PiccoloWriteSink(current_engine())
+    yield writer
+    await writer.close()
+
+
+async def test_database_sink_dedups_starts_and_records_unknown_stops(
+    sink: PiccoloWriteSink,
+) -> None:
     """Starts with a known key return the existing session (within a batch and
     across batches); a stop for an unknown transaction creates a session from
     its Transaction.Begin sample; a repeated stop changes nothing."""
-    sink = PiccoloWriteSink(current_engine())
     results = [await sink.apply(batch) for batch in _batches()]
     assert results == EXPECTED
     sessions = await ChargingSession.select().order_by(ChargingSession.id).run()
@@ -114,16 +123,15 @@ async def test_database_sink_dedups_starts_and_records_unknown_stops(db: None) -
     }
 
 
-async def test_memory_twin_agrees_with_the_database(db: None) -> None:
+async def test_memory_twin_agrees_with_the_database() -> None:
     """The in-memory sink gives the same results on the same batches."""
-    sink = MemoryWriteSink(MemoryStore())
-    assert [await sink.apply(batch) for batch in _batches()] == EXPECTED
+    twin = MemoryWriteSink(MemoryStore())
+    assert [await twin.apply(batch) for batch in _batches()] == EXPECTED
 
 
-async def test_older_status_never_overwrites_newer(db: None) -> None:
+async def test_older_status_never_overwrites_newer(sink: PiccoloWriteSink) -> None:
     """Status reports arriving out of order keep the newest as the connector's
     state, and all of them in the history."""
-    sink = PiccoloWriteSink(current_engine())
     await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
 
     def status(name: str, minutes: int) -> StoreStatus:
@@ -139,10 +147,9 @@ async def test_older_status_never_overwrites_newer(db: None) -> None:
     assert connector is not None and connector["status"] == "Finishing"
 
 
-async def test_presence_and_last_seen(db: None) -> None:
+async def test_presence_and_last_seen(sink: PiccoloWriteSink) -> None:
     """Connecting sets the node; a disconnect from another node does not clear
     it; last-seen only moves forward."""
-    sink = PiccoloWriteSink(current_engine())
     await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
     await sink.apply([WriteGroup((StorePresence(1, True, "node-b", "ocpp1.6", T0),))])
     await sink.apply([WriteGroup((StorePresence(1, False, "node-a", "ocpp1.6", T0),))])
@@ -156,10 +163,28 @@ async def test_presence_and_last_seen(db: None) -> None:
 
 
 @pytest.mark.parametrize("size", [1, 700])
-async def test_large_batches_are_split_for_the_driver(db: None, size: int) -> None:
+async def test_large_batches_are_split_for_the_driver(sink: PiccoloWriteSink, size: int) -> None:
     """Batches beyond the driver's parameter limits are split, not refused."""
-    sink = PiccoloWriteSink(current_engine())
     await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
     starts = [WriteGroup((_start(f"key-{n}", connector=n % 4 + 1),)) for n in range(size)]
     results = await sink.apply(starts)
     assert len({r[0].session_id for r in results if isinstance(r[0], SessionOutcome)}) == size
+
+
+async def test_a_broken_write_connection_is_replaced(sink: PiccoloWriteSink) -> None:
+    """When the group-commit connection breaks, that batch fails (its
+    chargers get an error and retry) and the next batch runs on a new
+    connection and commits."""
+    if not is_sqlite():
+        pytest.skip("PostgreSQL writes through piccolo's pool, which replaces connections")
+    [[station]] = await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
+    assert isinstance(station, int)
+    connection = sink._connection._sqlite
+    assert connection is not None
+    await connection.close()
+    with pytest.raises(ValueError, match="no active connection"):
+        await sink.apply([WriteGroup((StoreLastSeen({station: T0}),))])
+    later = T0 + timedelta(minutes=3)
+    await sink.apply([WriteGroup((StoreLastSeen({station: later}),))])
+    row = await Station.select(Station.last_seen_at).first().run()
+    assert row is not None and row["last_seen_at"] == later
