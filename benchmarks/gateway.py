@@ -58,6 +58,9 @@ SERVER_LABELS = {
 }
 BANNER = re.compile(r"ws://[\d.]+:(\d+)/ocpp")
 CLK_TCK = clock_ticks_per_second()
+# Children run from the repository root, so ``-m benchmarks.x`` resolves
+# wherever the harness (or a test) was started.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
 
 
@@ -115,7 +118,7 @@ class Children:
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
-            cwd=cwd,
+            cwd=cwd or str(REPO_ROOT),
             preexec_fn=_child_setup,
             start_new_session=True,
             limit=1 << 20,
@@ -276,6 +279,27 @@ class CsmsDatabase:
     async def drop(self) -> None:
         if self.pg_name is not None:
             await _pg_admin(self.base, f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+
+async def count_rows(database: CsmsDatabase, table: str) -> int:
+    """Rows in one of the product's tables (a committed answer is a row)."""
+    if database.pg_name is not None:
+        import asyncpg
+
+        connection = await asyncpg.connect(database.url)
+        try:
+            return int(await connection.fetchval(f'SELECT count(*) FROM "{table}"'))
+        finally:
+            await connection.close()
+    path = database.url.removeprefix("sqlite:///")
+    return await asyncio.to_thread(_sqlite_count, path, table)
+
+
+def _sqlite_count(path: str, table: str) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as connection:
+        return int(connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
 
 
 async def _pg_admin(url: str, statement: str) -> None:
@@ -503,8 +527,21 @@ async def bench_server(
             }
             result["rate"] = await gen.measured(server, rate_command)
             log(_one_line(kind, n, "rate", result["rate"]))
-        if result["connect"]["connected_and_booted"] and server.proc.returncode is not None:
+        if server.proc.returncode is not None:
             raise RuntimeError(f"{kind} died during the run:\n{server.log_tail()}")
+        if kind == "csms":
+            answered = sum(
+                result[s]["meter_values_answered"] for s in ("closed", "rate") if s in result
+            )
+            rows = await count_rows(setup.database, "meter_value")
+            result["persistence"] = {
+                "meter_values_answered": answered,
+                "meter_value_rows": rows,
+                "expected_rows": 4 * answered,
+                "ok": rows >= 4 * answered,
+            }
+            if rows < 4 * answered:
+                log(f"csms N={n}: {rows} meter_value rows for {answered} answered MeterValues")
     return result
 
 
@@ -815,6 +852,14 @@ def render(report: dict[str, Any]) -> str:
             )
         )
         parts.append("")
+    for r in report["runs"]:
+        check = r.get("persistence")
+        if check:
+            parts.append(
+                f"persisted by (c) at N={r['connections']:,}: {check['meter_value_rows']:,} "
+                f"meter_value rows for {check['meter_values_answered']:,} answered MeterValues "
+                f"(4 samples each): {'ok' if check['ok'] else 'MISSING ROWS'}"
+            )
     capacity = report.get("capacity")
     if capacity:
         parts.append(

@@ -115,6 +115,7 @@ class Tally:
         self.closed = 0  # the connection closed under a call
         self.unanswered = 0  # still waiting when the run was cut off
         self.late_sends = 0  # open loop: sent more than 10 ms after schedule
+        self.meter_values_answered = 0  # MeterValues results, warm-up and drain included
 
     def record_error(self, data: bytes) -> None:
         self.call_errors += 1
@@ -135,6 +136,7 @@ class Tally:
             "closed_under_call": self.closed,
             "unanswered": self.unanswered,
             "late_sends": self.late_sends,
+            "meter_values_answered": self.meter_values_answered,
             "errors": self.errors(),
         }
 
@@ -273,9 +275,12 @@ class LoadGenerator:
                     tally.mismatched += 1
                 elif kind != CALLRESULT:
                     tally.record_error(data)  # type: ignore[arg-type]
-                elif window_start <= done < window_end:
-                    tally.calls += 1
-                    latencies.append(done - sent)
+                else:
+                    if station.meter_next:
+                        tally.meter_values_answered += 1
+                    if window_start <= done < window_end:
+                        tally.calls += 1
+                        latencies.append(done - sent)
 
         await self._run(worker, tally, window_start, window_end)
         return tally.report(duration)
@@ -318,9 +323,12 @@ class LoadGenerator:
                     tally.mismatched += 1
                 elif kind != CALLRESULT:
                     tally.record_error(data)  # type: ignore[arg-type]
-                elif window_start <= scheduled:
-                    tally.calls += 1
-                    latencies.append(done - scheduled)
+                else:
+                    if station.meter_next:
+                        tally.meter_values_answered += 1
+                    if window_start <= scheduled:
+                        tally.calls += 1
+                        latencies.append(done - scheduled)
 
         await self._run(worker, tally, window_start, window_end)
         return tally.report(duration)
