@@ -21,6 +21,7 @@ from ocpp.exceptions import OCPPError
 from websockets.exceptions import WebSocketException
 
 from simulators.common import FrameEvent, format_frame, station_url, utc_now, wait_event
+from simulators.fleet.command import add_fleet_commands, run_fleet_command
 from simulators.ocpp16 import ChargePoint16, ConnectionLostError, SimulatorError, connect16
 
 __all__ = ["build_parser", "main"]
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m simulators",
         description="Simulated OCPP charge points for exercising a CSMS.",
     )
-    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{cp16}")
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{cp16,load,provision}")
     cp16 = kinds.add_parser(
         "cp16",
         help="one OCPP 1.6J charge point",
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=600.0,
         help="seconds to stay connected; 0: until Ctrl-C (default: 600)",
     )
+    add_fleet_commands(kinds)
     return parser
 
 
@@ -441,6 +443,8 @@ async def run_cp16(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.kind in ("load", "provision"):
+        return run_fleet_command(args)
     level = logging.WARNING if args.verbose < 2 else logging.INFO
     if args.verbose >= 3:
         level = logging.DEBUG

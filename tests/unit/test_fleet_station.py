@@ -1,0 +1,179 @@
+"""One fleet station against a scripted CSMS on 127.0.0.1: boot retries, server calls,
+remote sessions. The scripted server is a few lines of websockets, not the product."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from simulators.fleet.link import CommandRejected
+from simulators.fleet.metrics import FleetMetrics
+from simulators.fleet.scenario import parse_scenario
+from simulators.fleet.station import SimulatedStation, StationSettings
+from simulators.fleet.v16 import Ocpp16Encoding
+
+
+class ScriptedCsms:
+    """Answers a station's calls like a CSMS and lets a test send calls to it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.answers: dict[str, Any] = {}
+        self.boots = 0
+        self.socket: ServerConnection | None = None
+        self.changed = asyncio.Event()
+
+    async def handle(self, socket: ServerConnection) -> None:
+        self.socket = socket
+        async for raw in socket:
+            frame = json.loads(raw)
+            if frame[0] == 2:
+                _, unique_id, action, payload = frame
+                self.calls.append((action, payload))
+                await socket.send(json.dumps([3, unique_id, self._answer(action)]))
+            else:
+                self.answers[frame[1]] = frame
+            self.changed.set()
+
+    def _answer(self, action: str) -> dict[str, Any]:
+        now = "2026-11-23T20:00:00.000Z"
+        if action == "BootNotification":
+            self.boots += 1
+            status = "Pending" if self.boots == 1 else "Accepted"
+            return {
+                "status": status,
+                "interval": 1 if status == "Pending" else 300,
+                "currentTime": now,
+            }
+        if action in ("Authorize", "StartTransaction"):
+            answer: dict[str, Any] = {"idTagInfo": {"status": "Accepted"}}
+            if action == "StartTransaction":
+                answer["transactionId"] = 42
+            return answer
+        return {"currentTime": now} if action == "Heartbeat" else {}
+
+    async def call(self, unique_id: str, action: str, payload: dict[str, Any]) -> Any:
+        assert self.socket is not None
+        await self.socket.send(json.dumps([2, unique_id, action, payload]))
+        await self.wait(lambda: unique_id in self.answers)
+        return self.answers[unique_id]
+
+    async def wait(self, condition: Any, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+    def actions(self) -> list[str]:
+        return [action for action, _ in self.calls]
+
+
+def _station(url: str, metrics: FleetMetrics) -> SimulatedStation:
+    scenario = parse_scenario(
+        {"sessions": {"charging_fraction": 0.0, "meter_interval_seconds": 0.2}},
+        name="remote-only",
+    )
+    settings = StationSettings(url, 2, scenario, Ocpp16Encoding())
+    return SimulatedStation(1, "CP-1", ["T-1", "T-2"], None, settings, metrics, random.Random(1))
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[tuple[ScriptedCsms, str]]:
+    scripted = ScriptedCsms()
+    async with serve(scripted.handle, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield scripted, f"ws://127.0.0.1:{port}/ocpp"
+
+
+async def test_a_pending_boot_is_retried_after_the_interval_then_statuses_follow(
+    csms: tuple[ScriptedCsms, str],
+) -> None:
+    """Pending with interval 1: BootNotification again after about a second; once accepted,
+    StatusNotification for connector 0 and each connector."""
+    server, url = csms
+    station = _station(url, FleetMetrics(asyncio.get_running_loop().time()))
+    task = asyncio.create_task(station.run())
+    try:
+        await server.wait(lambda: server.actions().count("StatusNotification") >= 3, timeout=6)
+    finally:
+        station.request_stop()
+        await task
+    assert server.actions()[:2] == ["BootNotification", "BootNotification"]
+    statuses = [p["connectorId"] for a, p in server.calls if a == "StatusNotification"]
+    assert statuses[:3] == [0, 1, 2]
+
+
+async def test_server_calls_get_sensible_answers_and_a_remote_session_runs(
+    csms: tuple[ScriptedCsms, str],
+) -> None:
+    """RemoteStart starts a session without Authorize, RemoteStop ends it with reason Remote;
+    an unknown action gets CALLERROR NotImplemented; GetConfiguration answers keys."""
+    server, url = csms
+    station = _station(url, FleetMetrics(asyncio.get_running_loop().time()))
+    task = asyncio.create_task(station.run())
+    try:
+        await server.wait(lambda: server.boots >= 2, timeout=6)
+        unknown = await server.call("a", "DataTransfer", {"vendorId": "x"})
+        assert unknown[:3] == [4, "a", "NotImplemented"]
+        configuration = await server.call("b", "GetConfiguration", {"key": ["NumberOfConnectors"]})
+        assert configuration[2]["configurationKey"] == [
+            {"key": "NumberOfConnectors", "readonly": True, "value": "2"}
+        ]
+        started = await server.call(
+            "c", "RemoteStartTransaction", {"idTag": "REMOTE", "connectorId": 2}
+        )
+        assert started[2] == {"status": "Accepted"}
+        await server.wait(lambda: "StartTransaction" in server.actions())
+        await server.wait(lambda: "MeterValues" in server.actions())
+        stopped = await server.call("d", "RemoteStopTransaction", {"transactionId": 42})
+        assert stopped[2] == {"status": "Accepted"}
+        await server.wait(lambda: "StopTransaction" in server.actions())
+    finally:
+        station.request_stop()
+        await task
+    assert "Authorize" not in server.actions()
+    start = next(p for a, p in server.calls if a == "StartTransaction")
+    assert (start["idTag"], start["connectorId"]) == ("REMOTE", 2)
+    stop = next(p for a, p in server.calls if a == "StopTransaction")
+    assert (stop["transactionId"], stop["reason"]) == (42, "Remote")
+    meter = next(p for a, p in server.calls if a == "MeterValues")
+    assert meter["transactionId"] == 42
+
+
+def test_commands_are_answered_from_the_stations_state() -> None:
+    """Configuration changes, availability, triggers and unlocks answer what a 1.6 charger
+    answers; malformed payloads get FormationViolation."""
+    station = _station("ws://127.0.0.1:1/ocpp", FleetMetrics(0.0))
+    answer = station.answer_server_call
+    assert answer("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}) == {
+        "status": "Accepted"
+    }
+    assert station.heartbeat_interval == 120
+    assert answer("ChangeConfiguration", {"key": "NumberOfConnectors", "value": "9"}) == {
+        "status": "Rejected"
+    }
+    assert answer("ChangeConfiguration", {"key": "Nope", "value": "1"}) == {
+        "status": "NotSupported"
+    }
+    assert answer("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}) == {
+        "status": "Accepted"
+    }
+    assert answer("RemoteStartTransaction", {"idTag": "X", "connectorId": 1}) == {
+        "status": "Rejected"  # connector 1 is inoperative now
+    }
+    assert answer("RemoteStopTransaction", {"transactionId": 5}) == {"status": "Rejected"}
+    assert answer("TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"}) == {
+        "status": "NotImplemented"
+    }
+    assert answer("UnlockConnector", {"connectorId": 9}) == {"status": "NotSupported"}
+    assert answer("ClearCache", {}) == {"status": "Accepted"}
+    assert answer("Reset", {"type": "Soft"}) == {"status": "Accepted"}
+    with pytest.raises(CommandRejected) as malformed:
+        answer("Reset", {"type": "Sideways"})
+    assert malformed.value.code == "FormationViolation"
