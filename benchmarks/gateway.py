@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ CLK_TCK = clock_ticks_per_second()
 # wherever the harness (or a test) was started.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
+PROFILE_RATE = 100  # py-spy samples per second
 
 
 @dataclass
@@ -650,12 +652,14 @@ class Profiler:
     kind: str
     proc: asyncio.subprocess.Process | None
     raw_path: Path
+    seconds: float
 
 
 async def start_profiler(children: Children, plan: Plan, server: Server, workdir: Path) -> Profiler:
     raw = workdir / "profile.raw.txt"
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     seconds = int(plan.warmup + plan.duration + 1)
+    options = ["--threads"] + (["--native"] if plan.profile == "py-spy-native" else [])
     proc = await children.spawn(
         [
             py_spy,
@@ -665,17 +669,17 @@ async def start_profiler(children: Children, plan: Plan, server: Server, workdir
             "--duration",
             str(seconds),
             "--rate",
-            "100",
+            str(PROFILE_RATE),
             "--format",
             "raw",
-            "--function",
+            *options,
             "--output",
             str(raw),
         ],
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    return Profiler("py-spy", proc, raw)
+    return Profiler(plan.profile, proc, raw, seconds)
 
 
 async def finish_profiler(children: Children, plan: Plan, profiler: Profiler) -> dict[str, Any]:
@@ -685,62 +689,118 @@ async def finish_profiler(children: Children, plan: Plan, profiler: Profiler) ->
         finally:
             await children.stop(profiler.proc, grace=10)
     text = profiler.raw_path.read_text() if profiler.raw_path.exists() else ""
-    summary = summarize_collapsed(text, top=30)
+    summary = summarize_collapsed(text, top=30, seconds=profiler.seconds)
     plan.profile_out.write_text(format_profile(summary))
     shutil.copy(profiler.raw_path, plan.profile_out.with_suffix(".collapsed.txt"))
     return summary
 
 
-def summarize_collapsed(text: str, top: int = 30) -> dict[str, Any]:
-    """Own and cumulative sample shares per function from py-spy's raw
-    (collapsed stacks) output: ``frame;frame;...;leaf COUNT`` per line."""
-    own: dict[str, int] = {}
-    cumulative: dict[str, int] = {}
-    total = 0
+def summarize_collapsed(
+    text: str, top: int = 30, seconds: float = 0.0, rate: int = PROFILE_RATE
+) -> dict[str, Any]:
+    """Where the samples of py-spy's raw output (collapsed stacks, one
+    ``frame;frame;...;leaf COUNT`` a line, the thread first with
+    ``--threads``) fall, thread by thread: own time per function (the leaf)
+    and per line, and cumulative time per Python function (on the stack,
+    counted once per sample). Shares are of the thread's samples; its busy
+    share is of ``seconds`` x ``rate``, what a thread never idle would give."""
+    tables: dict[str, dict[str, Counter[str]]] = {}
+    totals: Counter[str] = Counter()
     for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        total += count
-        frames = [_short_frame(f) for f in stack.split(";")]
-        # py-spy puts the thread name first; skip it if present.
-        if frames and frames[0].startswith(("process ", "thread ")):
+        frames = stack.split(";")
+        thread = "all threads"
+        if frames[0].startswith(("thread (", "process ")):
+            thread = frames[0].split(": ", 1)[-1]
             frames = frames[1:]
         if not frames:
             continue
-        own[frames[-1]] = own.get(frames[-1], 0) + count
-        for frame in set(frames):
-            cumulative[frame] = cumulative.get(frame, 0) + count
+        table = tables.setdefault(
+            thread, {"own": Counter(), "own_lines": Counter(), "cumulative": Counter()}
+        )
+        totals[thread] += count
+        table["own"][_short_frame(frames[-1])] += count
+        table["own_lines"][_short_frame(frames[-1], keep_line=True)] += count
+        for frame in {_short_frame(f) for f in frames if not _is_native(f)}:
+            table["cumulative"][frame] += count
 
-    def ranked(table: dict[str, int]) -> list[tuple[str, int, float]]:
-        rows = sorted(table.items(), key=lambda item: item[1], reverse=True)[:top]
-        return [(name, count, 100 * count / total if total else 0.0) for name, count in rows]
+    possible = seconds * rate
+    threads: list[dict[str, Any]] = []
+    for thread, total in totals.most_common():
+        table = tables[thread]
+        depth = top if not threads else max(top // 3, 1)
 
-    return {"samples": total, "own": ranked(own), "cumulative": ranked(cumulative)}
+        def ranked(counter: Counter[str], n: int, total: int = total) -> list[Any]:
+            return [(name, count, 100 * count / total) for name, count in counter.most_common(n)]
+
+        threads.append(
+            {
+                "thread": thread,
+                "samples": total,
+                "busy_pct": 100 * total / possible if possible else 0.0,
+                "own": ranked(table["own"], depth),
+                "own_lines": ranked(table["own_lines"], max(depth // 2, 1)),
+                "cumulative": ranked(table["cumulative"], depth),
+            }
+        )
+    return {
+        "samples": sum(totals.values()),
+        "seconds": seconds,
+        "rate": rate,
+        "threads": threads,
+    }
 
 
-def _short_frame(frame: str) -> str:
-    """``name (path/to/file.py:12)`` with the path cut to what follows
-    site-packages or the project root."""
-    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+_FRAME = re.compile(r"(.*) \((.*?)(?::(\d+))?\)$")
+_NATIVE_SUFFIXES = (".c", ".h", ".cc", ".cpp", ".pyx", ".pxd")
+
+
+def _is_native(frame: str) -> bool:
+    match = _FRAME.match(frame)
+    if not match:
+        return True
+    name, path, _ = match.groups()
+    return name.startswith("0x") or path.endswith(_NATIVE_SUFFIXES) or ".so" in path
+
+
+def _short_frame(frame: str, keep_line: bool = False) -> str:
+    """``name (file.py)``, or ``name (file.py:12)`` with ``keep_line``, with
+    the path cut to what follows site-packages, the stdlib or the repo."""
+    match = _FRAME.match(frame)
     if not match:
         return frame
-    name, path = match.groups()
-    for marker in ("site-packages/", "/lib/python3.11/", str(Path.cwd()) + "/"):
+    name, path, number = match.groups()
+    for marker in ("site-packages/", "/lib/python3.11/", str(REPO_ROOT) + "/"):
         if marker in path:
             path = path.split(marker, 1)[1]
             break
+    if keep_line and number:
+        return f"{name} ({path}:{number})"
     return f"{name} ({path})"
 
 
 def format_profile(summary: dict[str, Any]) -> str:
-    lines = [f"samples: {summary['samples']} (100 Hz, non-idle only)", "", "own time:"]
-    for name, count, share in summary["own"]:
-        lines.append(f"  {share:5.1f}%  {count:6d}  {name}")
-    lines += ["", "cumulative (function on the stack):"]
-    for name, count, share in summary["cumulative"]:
-        lines.append(f"  {share:5.1f}%  {count:6d}  {name}")
+    lines = [
+        f"{summary['samples']} samples at {summary['rate']} Hz over {summary['seconds']:.0f} s. "
+        "A thread blocked in a system call is not sampled; one waiting for a lock "
+        "or the GIL is.",
+    ]
+    for thread in summary["threads"]:
+        lines += [
+            "",
+            f"== {thread['thread']}: {thread['samples']} samples "
+            f"(sampled as busy {thread['busy_pct']:.0f}% of the time); "
+            "shares are of this thread's samples",
+            "own time by function:",
+        ]
+        lines += [f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["own"]]
+        lines.append("own time, hottest lines:")
+        lines += [f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["own_lines"]]
+        lines.append("cumulative, Python functions on the stack:")
+        lines += [f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["cumulative"]]
     return "\n".join(lines) + "\n"
 
 
@@ -987,7 +1047,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
     )
     parser.add_argument(
         "--profile",
-        choices=["py-spy"],
+        choices=["py-spy", "py-spy-native"],
         help="profile (c) during its closed-loop run with py-spy (no fixed-rate run then)",
     )
     parser.add_argument(

@@ -146,20 +146,34 @@ def test_station_secret_has_a_length_the_product_accepts() -> None:
 
 def test_profile_summary_counts_own_and_cumulative_samples() -> None:
     """From collapsed stacks, own time goes to the leaf and cumulative time to
-    every function on the stack, once per sample."""
+    every Python function on the stack, once per sample."""
     text = (
-        'process 1:"python";main (a.py:1);handle (b.py:5);decode (c.py:9) 6\n'
-        'process 1:"python";main (a.py:1);handle (b.py:7) 3\n'
-        'process 1:"python";main (a.py:1);rec (d.py:1);rec (d.py:1) 1\n'
+        "thread (1): MainThread;main (a.py:1);handle (b.py:5);decode (c.py:9) 6\n"
+        "thread (1): MainThread;main (a.py:1);handle (b.py:7) 3\n"
+        "thread (1): MainThread;main (a.py:1);rec (d.py:1);rec (d.py:2);write (libc.so.6) 1\n"
     )
-    summary = summarize_collapsed(text)
-    assert summary["samples"] == 10
-    own = {name: share for name, _, share in summary["own"]}
-    assert own == {"decode (c.py)": 60.0, "handle (b.py)": 30.0, "rec (d.py)": 10.0}
-    cumulative = {name: count for name, count, _ in summary["cumulative"]}
-    assert cumulative["main (a.py)"] == 10
-    assert cumulative["handle (b.py)"] == 9
-    assert cumulative["rec (d.py)"] == 1
+    main = summarize_collapsed(text)["threads"][0]
+    own = {name: share for name, _, share in main["own"]}
+    assert own == {"decode (c.py)": 60.0, "handle (b.py)": 30.0, "write (libc.so.6)": 10.0}
+    cumulative = {name: count for name, count, _ in main["cumulative"]}
+    assert cumulative == {
+        "main (a.py)": 10,
+        "handle (b.py)": 9,
+        "decode (c.py)": 6,
+        "rec (d.py)": 1,
+    }
+
+
+def test_profile_summary_splits_threads_and_their_busy_share() -> None:
+    """Each thread is summarised on its own, with its samples as a share of
+    what the sampling rate over the duration would give a thread never idle."""
+    text = (
+        "thread (1): MainThread;main (a.py:1) 150\nthread (2): Thread-7 (worker);run (w.py:3) 50\n"
+    )
+    summary = summarize_collapsed(text, seconds=2, rate=100)
+    assert summary["samples"] == 200
+    busy = {t["thread"]: t["busy_pct"] for t in summary["threads"]}
+    assert busy == {"MainThread": 75.0, "Thread-7 (worker)": 25.0}
 
 
 def test_ratios_compare_csms_with_both_baselines_per_n() -> None:
