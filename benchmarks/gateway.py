@@ -80,6 +80,7 @@ class Plan:
     profile: str
     profile_out: Path
     max_seconds: float
+    csms_gc: str = ""
     seed: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -495,7 +496,17 @@ async def bench_server(
             env, seed = setup.env, setup.secret_seed
             result["provisioning"] = setup.provisioning
             result["database"] = "postgresql" if setup.database.pg_name else "sqlite"
-        server = await start_server(children, kind, workdir, env=env)
+        argv = None
+        if kind == "csms" and plan.csms_gc:
+            argv = [
+                sys.executable,
+                "-m",
+                "benchmarks.csms_gc",
+                *plan.csms_gc.split(),
+                "--",
+                "gateway",
+            ]
+        server = await start_server(children, kind, workdir, env=env, argv=argv)
         stack.push_async_callback(children.stop, server.proc)
         profiler = None
         await asyncio.sleep(plan.settle)
@@ -830,6 +841,8 @@ def render(report: dict[str, Any]) -> str:
         f"machine: {machine['cpu_model']}, {machine['cores']} cores, "
         f"{machine['memory_gib']} GiB, Python {machine['python']}, "
         f"file limit {machine['file_limit']}, load average at start {machine['loadavg']}",
+        f"revision: {report['revision']}"
+        + (f"; (c) run with benchmarks.csms_gc {report['csms_gc']}" if report["csms_gc"] else ""),
         "",
     ]
     rows = []
@@ -991,6 +1004,8 @@ async def run(plan: Plan, json_path: Path | None) -> dict[str, Any]:
             "storm": plan.storm,
             "database": "postgresql" if plan.database else "sqlite",
         },
+        "revision": await git_revision(),
+        "csms_gc": plan.csms_gc,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": [],
     }
@@ -1017,6 +1032,31 @@ async def run(plan: Plan, json_path: Path | None) -> dict[str, Any]:
         if json_path is not None:
             write_json(json_path, report)
     return report
+
+
+async def git_revision() -> str:
+    """The commit measured, and whether the product's files differ from it."""
+    try:
+        head = await asyncio.create_subprocess_exec(
+            "git", "rev-parse", "--short", "HEAD", cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await head.communicate()
+        status = await asyncio.create_subprocess_exec(
+            "git",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "csms",
+            "crm",
+            cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        dirty, _ = await status.communicate()
+    except OSError:
+        return "unknown"
+    revision = out.decode().strip() or "unknown"
+    return revision + (" + uncommitted changes in csms/ or crm/" if dirty.strip() else "")
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
@@ -1056,6 +1096,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
         default=Path("gateway-profile.txt"),
         help="where the profile summary goes (the collapsed stacks beside it)",
     )
+    parser.add_argument(
+        "--csms-gc",
+        default="",
+        help="run (c) through benchmarks.csms_gc with these options, e.g. "
+        "'--threshold 50000 --freeze' (an experiment: the product's GC settings unchanged)",
+    )
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     parser.add_argument(
         "--max-minutes", type=float, default=30.0, help="abort the whole run after this long"
@@ -1092,6 +1138,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
         profile=args.profile or "",
         profile_out=args.profile_out,
         max_seconds=args.max_minutes * 60,
+        csms_gc=args.csms_gc,
     )
     if not 0 < plan.duration <= 600 or not 0 <= plan.warmup <= 60:
         parser.error("--duration must be in (0, 600] and --warmup in [0, 60]")
