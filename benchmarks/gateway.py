@@ -583,7 +583,9 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     concurrency=500,
                     timeout=120,
                 )
+                t0, gen0 = time.perf_counter(), read_proc(gen.pid)
                 ready = await gen.event("ready", timeout=600)
+                t1, server1, gen1 = time.perf_counter(), server.sample(), read_proc(gen.pid)
                 await asyncio.sleep(max(plan.settle, 3.0))
                 idle = server.sample()
                 await asyncio.sleep(5.0)
@@ -605,6 +607,12 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     "rss_per_connection_kib": (idle.rss_bytes - base.rss_bytes)
                     / max(booted, 1)
                     / 1024,
+                    "server_cpu_pct": cpu_percent(
+                        base.cpu_ticks, server1.cpu_ticks, t1 - t0, CLK_TCK
+                    ),
+                    "loadgen_cpu_pct": cpu_percent(
+                        gen0.cpu_ticks, gen1.cpu_ticks, t1 - t0, CLK_TCK
+                    ),
                     "provisioning": setup.provisioning,
                 }
                 log(
@@ -620,6 +628,8 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
             server = await start_server(children, "csms", workdir, env=env)
             try:
                 await asyncio.sleep(plan.settle)
+                server0 = server.sample()
+                t0 = time.perf_counter()
                 gen = await LoadGen.start(
                     children,
                     server.url,
@@ -629,7 +639,9 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     timeout=180,
                 )
                 try:
+                    gen0 = read_proc(gen.pid)
                     ready = await gen.event("ready", timeout=600)
+                    t1, server1, gen1 = time.perf_counter(), server.sample(), read_proc(gen.pid)
                 finally:
                     await gen.quit(children)
                 out["storm"] = {
@@ -642,7 +654,13 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     "first_connect_to_last_boot_s": ready["first_connect_to_last_boot_s"],
                     "per_station": ready["per_station"],
                     "all_accepted": ready["boot_status"].get("Accepted", 0) == plan.storm,
-                    "rss_after_mib": server.sample().rss_bytes / 2**20,
+                    "rss_after_mib": server1.rss_bytes / 2**20,
+                    "server_cpu_pct": cpu_percent(
+                        server0.cpu_ticks, server1.cpu_ticks, t1 - t0, CLK_TCK
+                    ),
+                    "loadgen_cpu_pct": cpu_percent(
+                        gen0.cpu_ticks, gen1.cpu_ticks, t1 - t0, CLK_TCK
+                    ),
                     "provisioning": setup.provisioning,
                 }
                 log(
@@ -941,7 +959,9 @@ def render(report: dict[str, Any]) -> str:
             f"{'yes' if capacity['all_held'] else 'NO'} ({capacity['held_after_5s']:,} answered "
             f"a Heartbeat); RSS {capacity['rss_base_mib']:.0f} -> "
             f"{capacity['rss_idle_mib']:.0f} MiB "
-            f"({capacity['rss_per_connection_kib']:.1f} KiB per connection)"
+            f"({capacity['rss_per_connection_kib']:.1f} KiB per connection); CPU while "
+            f"connecting: server {capacity['server_cpu_pct']:.0f}%, "
+            f"loadgen {capacity['loadgen_cpu_pct']:.0f}%"
         )
     storm = report.get("storm")
     if storm:
@@ -955,7 +975,9 @@ def render(report: dict[str, Any]) -> str:
             f"HTTP refusals {storm['http_status'] or 'none'}, "
             f"connection failures {storm['connect_failures'] or 'none'}, "
             f"other boot answers "
-            f"{ {k: v for k, v in storm['boot_status'].items() if k != 'Accepted'} or 'none' }"
+            f"{ {k: v for k, v in storm['boot_status'].items() if k != 'Accepted'} or 'none' }; "
+            f"CPU during the storm: server {storm['server_cpu_pct']:.0f}%, "
+            f"loadgen {storm['loadgen_cpu_pct']:.0f}%"
         )
     return "\n".join(parts)
 
