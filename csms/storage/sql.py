@@ -1,25 +1,36 @@
-"""Plain SQL on the connection of the current write transaction.
+"""Plain SQL for the group-commit path, written once as a program of
+statements and run by a driver per database.
 
-The group-commit path writes hundreds of rows per transaction; building a
-piccolo model instance per row costs more than the database does. Here rows
-go to the driver's own ``executemany`` (sqlite3's C loop, asyncpg's pipelined
-protocol) inside the transaction piccolo opened, so piccolo still owns the
-schema, migrations, pool and transaction, and the hot path stays thin.
+The group-commit path writes thousands of rows per transaction; building a
+piccolo model instance per row costs more than the database does, so rows go
+to the driver's own ``executemany`` (sqlite3's C loop, asyncpg's pipelined
+protocol). The batch logic is a generator (a :data:`SqlProgram`) that yields
+statements and receives their rows, free of I/O, so one piece of logic runs
+on both databases:
+
+- SQLite: the whole program runs in one dedicated thread on one long-lived
+  connection, and the event loop hears from it once per batch. Awaiting each
+  statement instead would cost one pass of a busy event loop per statement
+  (a dozen per batch), and piccolo's engine would open a new connection, with
+  a cold page cache, for every transaction.
+- PostgreSQL: each statement is awaited on the connection of a piccolo
+  transaction from its pool.
 
 SQL is written with ``?`` placeholders; on PostgreSQL they become ``$n``.
+piccolo keeps the schema, migrations and every other query.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextvars import ContextVar
+import sqlite3
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
-import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, convert_datetime_in, dict_factory
 
@@ -27,40 +38,48 @@ from csms.storage.database import write_transaction
 
 log = logging.getLogger(__name__)
 
+_PLACEHOLDER = re.compile(r"\?")
 # Page cache of the group-commit connection: index pages of the big tables
 # (meter values, message log) stay in memory between batches.
 SQLITE_WRITER_CACHE_KIB = 64 * 1024
+# WAL pages after which a commit of the group-commit connection copies the
+# log back into the database (SQLite's default is 1,000, about 4 MB: under
+# load nearly every batch). Rarer checkpoints write a page changed by many
+# batches once, which halves the time a commit takes under load.
+SQLITE_WRITER_CHECKPOINT_PAGES = 16_384
 
-_PLACEHOLDER = re.compile(r"\?")
+T = TypeVar("T")
+
+
+class Fetch(NamedTuple):
+    """A statement whose rows (mappings of column to value) the program gets back."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
+class Execute(NamedTuple):
+    sql: str
+    args: tuple[Any, ...]
+
+
+class ExecuteMany(NamedTuple):
+    sql: str
+    rows: Sequence[Sequence[Any]]
+
+
+Statement = Fetch | Execute | ExecuteMany
+# Yields statements, is sent each statement's rows (a list for Fetch, None
+# otherwise), returns its result when done.
+SqlProgram = Generator[Statement, Any, T]
 
 
 class TransactionSql:
-    """Statements run on the connection of the active write transaction:
-    the one :class:`WriteConnection` opened, else the engine's."""
+    """Builds the statements of a program, in the engine's dialect."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
         self.sqlite = engine.engine_type == "sqlite"
         self._cache: dict[str, str] = {}
-        self._bound: ContextVar[Any] = ContextVar("bound_write_connection", default=None)
-
-    @contextlib.contextmanager
-    def bound(self, connection: Any) -> Iterator[None]:
-        """Runs the statements of this block on ``connection``."""
-        token = self._bound.set(connection)
-        try:
-            yield
-        finally:
-            self._bound.reset(token)
-
-    def _connection(self) -> Any:
-        bound = self._bound.get()
-        if bound is not None:
-            return bound
-        transaction = self._engine.current_transaction.get()
-        if transaction is None:
-            raise RuntimeError("TransactionSql used outside a transaction")
-        return transaction.connection
 
     def _dialect(self, sql: str) -> str:
         if self.sqlite:
@@ -72,35 +91,20 @@ class TransactionSql:
             self._cache[sql] = converted
         return converted
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        """Rows as mappings (column name to value)."""
-        connection = self._connection()
-        statement = self._dialect(sql)
-        if self.sqlite:
-            async with connection.execute(statement, args) as cursor:
-                return list(await cursor.fetchall())
-        return list(await connection.fetch(statement, *args))
+    def fetch(self, sql: str, *args: Any) -> Fetch:
+        return Fetch(self._dialect(sql), args)
 
-    async def execute(self, sql: str, *args: Any) -> None:
-        connection = self._connection()
-        statement = self._dialect(sql)
-        if self.sqlite:
-            await connection.execute(statement, args)
-        else:
-            await connection.execute(statement, *args)
+    def execute(self, sql: str, *args: Any) -> Execute:
+        return Execute(self._dialect(sql), args)
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        connection = self._connection()
-        await connection.executemany(self._dialect(sql), rows)
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> ExecuteMany:
+        return ExecuteMany(self._dialect(sql), rows)
 
     def timestamps(self) -> Callable[[datetime], Any]:
         """A converter for the timestamps of one batch's rows. On SQLite it
         formats each distinct time once, as piccolo's adapter would: the
         samples of one meter value share their times, and the adapter is
-        Python code run per cell, holding the GIL in the database thread.
-        PostgreSQL takes datetimes as they are."""
+        Python code run per cell. PostgreSQL takes datetimes as they are."""
         if not self.sqlite:
             return _same
         formatted: dict[datetime, str] = {}
@@ -124,62 +128,109 @@ def _same(value: datetime) -> datetime:
 
 
 class WriteConnection:
-    """Where the group-commit path opens its transactions.
+    """Runs programs in one write transaction each, on the engine's database.
 
-    piccolo's SQLite engine opens a new connection (and a new thread) for
-    every transaction, so each batch would start with a cold page cache and
-    re-read the index pages it updates. On SQLite the hot path keeps one
-    connection open instead, with a large page cache; it is reopened after a
-    failure. On PostgreSQL piccolo's pool already reuses connections.
+    On SQLite: one connection, opened in a dedicated thread and kept with a
+    large page cache; after a failure it is rolled back, or dropped and
+    reopened for the next program if even that fails.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._sqlite: aiosqlite.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._sqlite: sqlite3.Connection | None = None
 
-    @contextlib.asynccontextmanager
-    async def transaction(self, sql: TransactionSql) -> AsyncIterator[None]:
-        if not isinstance(self._engine, SQLiteEngine):
-            async with write_transaction(self._engine):
-                yield
-            return
-        connection = await self._sqlite_connection()
+    async def run(self, sql: TransactionSql, program: SqlProgram[T]) -> T:
+        if isinstance(self._engine, SQLiteEngine):
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._run_sqlite, program)
+        async with write_transaction(self._engine):
+            connection = self._engine.current_transaction.get().connection  # type: ignore[union-attr]
+            return await _drive_asyncpg(connection, program)
+
+    # -- SQLite, in the writer thread ------------------------------------------
+
+    def _run_sqlite(self, program: SqlProgram[T]) -> T:
+        connection = self._sqlite_connection()
         try:
-            await connection.execute("BEGIN IMMEDIATE")
-            with sql.bound(connection):
-                yield
-            await connection.execute("COMMIT")
+            connection.execute("BEGIN IMMEDIATE")
+            result = _drive_sqlite(connection, program)
+            connection.execute("COMMIT")
+            return result
         except BaseException:
-            await self._rollback(connection)
+            self._rollback(connection)
             raise
 
-    async def _sqlite_connection(self) -> aiosqlite.Connection:
+    def _sqlite_connection(self) -> sqlite3.Connection:
         if self._sqlite is None:
             assert isinstance(self._engine, SQLiteEngine)
-            connection = await aiosqlite.connect(**self._engine.connection_kwargs)
-            connection.row_factory = dict_factory  # type: ignore[assignment]
+            connection = sqlite3.connect(**self._engine.connection_kwargs)
+            connection.row_factory = dict_factory
             try:
-                await connection.execute("PRAGMA foreign_keys = 1")
-                await connection.execute(f"PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}")
+                connection.execute("PRAGMA foreign_keys = 1")
+                connection.execute(f"PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}")
+                connection.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WRITER_CHECKPOINT_PAGES}")
             except BaseException:
-                await connection.close()
+                connection.close()
                 raise
             self._sqlite = connection
         return self._sqlite
 
-    async def _rollback(self, connection: aiosqlite.Connection) -> None:
-        """Undoes the open transaction; a connection that cannot is dropped,
-        so the next batch starts on a fresh one."""
+    def _rollback(self, connection: sqlite3.Connection) -> None:
         try:
-            await connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
         except Exception as error:
             log.warning("rollback failed (%s); reopening the write connection", error)
-            await self.close()
+            self._close_sqlite()
 
-    async def close(self) -> None:
+    def _close_sqlite(self) -> None:
         connection, self._sqlite = self._sqlite, None
         if connection is not None:
             try:
-                await connection.close()
+                connection.close()
             except Exception as error:
                 log.warning("closing the write connection failed: %s", error)
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        thread, self._thread = self._thread, None
+        await asyncio.get_running_loop().run_in_executor(thread, self._close_sqlite)
+        thread.shutdown(wait=True)
+
+
+def _drive_sqlite(connection: sqlite3.Connection, program: SqlProgram[T]) -> T:
+    answer: Any = None
+    try:
+        while True:
+            statement = program.send(answer)
+            answer = None
+            if isinstance(statement, ExecuteMany):
+                if statement.rows:
+                    connection.executemany(statement.sql, statement.rows)
+            elif isinstance(statement, Fetch):
+                answer = connection.execute(statement.sql, statement.args).fetchall()
+            else:
+                connection.execute(statement.sql, statement.args)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def _drive_asyncpg(connection: Any, program: SqlProgram[T]) -> T:
+    answer: Any = None
+    try:
+        while True:
+            statement = program.send(answer)
+            answer = None
+            if isinstance(statement, ExecuteMany):
+                if statement.rows:
+                    await connection.executemany(statement.sql, statement.rows)
+            elif isinstance(statement, Fetch):
+                answer = list(await connection.fetch(statement.sql, *statement.args))
+            else:
+                await connection.execute(statement.sql, *statement.args)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]

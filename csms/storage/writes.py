@@ -34,7 +34,7 @@ from csms.domain.writes import (
     Write,
     WriteGroup,
 )
-from csms.storage.sql import TransactionSql, WriteConnection
+from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
 # SQLite accepts at most 32,766 bound values per statement.
 _IN_CHUNK = 500
@@ -113,52 +113,56 @@ class PiccoloWriteSink:
         self._connection = WriteConnection(engine)
 
     async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        return await self._connection.run(self._sql, self._batch(groups))
+
+    def _batch(self, groups: Sequence[WriteGroup]) -> SqlProgram[list[GroupResult]]:
+        """The whole batch as one program of statements: the connection runs
+        it in one transaction (on SQLite in its own thread, in one hop)."""
         results: list[GroupResult] = [[None] * len(group.writes) for group in groups]
         by_kind: dict[type, list[tuple[int, int, Write]]] = defaultdict(list)
         for group_index, group in enumerate(groups):
             for write_index, write in enumerate(group.writes):
                 by_kind[type(write)].append((group_index, write_index, write))
 
-        async with self._connection.transaction(self._sql):
-            for group_index, write_index, write in by_kind[StoreNewStation]:
-                assert isinstance(write, StoreNewStation)
-                results[group_index][write_index] = await self._new_station(write)
-            await self._boots([w for _, _, w in by_kind[StoreBoot]])  # type: ignore[misc]
-            await self._presence([w for _, _, w in by_kind[StorePresence]])  # type: ignore[misc]
-            await self._last_seen([w for _, _, w in by_kind[StoreLastSeen]])  # type: ignore[misc]
-            await self._statuses([w for _, _, w in by_kind[StoreStatus]])  # type: ignore[misc]
-            await self._starts(by_kind[StoreSessionStart], results)
-            stamp = self._sql.timestamps()
-            meter_rows = await self._stops(by_kind[StoreSessionStop], results, stamp)
-            meter_rows += await self._meter_values(
-                [w for _, _, w in by_kind[StoreMeterValues]],  # type: ignore[misc]
-                stamp,
-            )
-            await self._sql.executemany(_INSERT_METER, meter_rows)
-            await self._sql.executemany(
-                _INSERT_EVENT,
-                [
-                    (w.station_pk, w.kind, w.occurred_at, w.received_at, json.dumps(w.data))
-                    for _, _, w in by_kind[StoreEvent]
-                    if isinstance(w, StoreEvent)
-                ],
-            )
-            await self._sql.executemany(
-                _INSERT_MESSAGE,
-                [
-                    (
-                        w.station_pk,
-                        w.direction,
-                        w.message_type,
-                        w.unique_id,
-                        w.action,
-                        w.payload,
-                        stamp(w.logged_at),
-                    )
-                    for _, _, w in by_kind[StoreMessage]
-                    if isinstance(w, StoreMessage)
-                ],
-            )
+        for group_index, write_index, write in by_kind[StoreNewStation]:
+            assert isinstance(write, StoreNewStation)
+            results[group_index][write_index] = yield from self._new_station(write)
+        yield from self._boots([w for _, _, w in by_kind[StoreBoot]])  # type: ignore[misc]
+        yield from self._presence([w for _, _, w in by_kind[StorePresence]])  # type: ignore[misc]
+        yield from self._last_seen([w for _, _, w in by_kind[StoreLastSeen]])  # type: ignore[misc]
+        yield from self._statuses([w for _, _, w in by_kind[StoreStatus]])  # type: ignore[misc]
+        yield from self._starts(by_kind[StoreSessionStart], results)
+        stamp = self._sql.timestamps()
+        meter_rows = yield from self._stops(by_kind[StoreSessionStop], results, stamp)
+        meter_rows += yield from self._meter_values(
+            [w for _, _, w in by_kind[StoreMeterValues]],  # type: ignore[misc]
+            stamp,
+        )
+        yield self._sql.executemany(_INSERT_METER, meter_rows)
+        yield self._sql.executemany(
+            _INSERT_EVENT,
+            [
+                (w.station_pk, w.kind, w.occurred_at, w.received_at, json.dumps(w.data))
+                for _, _, w in by_kind[StoreEvent]
+                if isinstance(w, StoreEvent)
+            ],
+        )
+        yield self._sql.executemany(
+            _INSERT_MESSAGE,
+            [
+                (
+                    w.station_pk,
+                    w.direction,
+                    w.message_type,
+                    w.unique_id,
+                    w.action,
+                    w.payload,
+                    stamp(w.logged_at),
+                )
+                for _, _, w in by_kind[StoreMessage]
+                if isinstance(w, StoreMessage)
+            ],
+        )
         return results
 
     async def close(self) -> None:
@@ -166,13 +170,13 @@ class PiccoloWriteSink:
 
     # -- stations -------------------------------------------------------------
 
-    async def _new_station(self, write: StoreNewStation) -> int:
-        existing = await self._sql.fetch(
+    def _new_station(self, write: StoreNewStation) -> SqlProgram[int]:
+        existing = yield self._sql.fetch(
             "SELECT id FROM station WHERE charge_point_id = ?", write.charge_point_id
         )
         if existing:
             return int(existing[0]["id"])
-        rows = await self._sql.fetch(
+        rows = yield self._sql.fetch(
             _INSERT_STATION,
             write.charge_point_id,
             write.registration_status,
@@ -183,8 +187,8 @@ class PiccoloWriteSink:
         )
         return int(rows[0]["id"])
 
-    async def _boots(self, boots: list[StoreBoot]) -> None:
-        await self._sql.executemany(
+    def _boots(self, boots: list[StoreBoot]) -> SqlProgram[None]:
+        yield self._sql.executemany(
             _BOOT,
             [
                 (
@@ -206,10 +210,10 @@ class PiccoloWriteSink:
             ],
         )
 
-    async def _presence(self, changes: list[StorePresence]) -> None:
+    def _presence(self, changes: list[StorePresence]) -> SqlProgram[None]:
         for change in changes:
             if change.connected:
-                await self._sql.execute(
+                yield self._sql.execute(
                     _PRESENCE,
                     True,
                     change.node,
@@ -219,11 +223,11 @@ class PiccoloWriteSink:
                     change.station_pk,
                 )
             else:
-                await self._sql.execute(
+                yield self._sql.execute(
                     _ABSENCE, False, change.at, change.at, change.station_pk, change.node
                 )
 
-    async def _last_seen(self, writes: list[StoreLastSeen]) -> None:
+    def _last_seen(self, writes: list[StoreLastSeen]) -> SqlProgram[None]:
         merged: dict[int, datetime] = {}
         for write in writes:
             for pk, seen in write.last_seen.items():
@@ -235,7 +239,7 @@ class PiccoloWriteSink:
             by_second[seen.replace(microsecond=0)].append(pk)
         for second, pks in by_second.items():
             for chunk in _chunks(pks):
-                await self._sql.execute(
+                yield self._sql.execute(
                     "UPDATE station SET last_seen_at = ? WHERE id IN "
                     + self._sql.in_list(chunk)
                     + " AND (last_seen_at IS NULL OR last_seen_at < ?)",
@@ -246,10 +250,10 @@ class PiccoloWriteSink:
 
     # -- connectors -------------------------------------------------------------
 
-    async def _statuses(self, statuses: list[StoreStatus]) -> None:
+    def _statuses(self, statuses: list[StoreStatus]) -> SqlProgram[None]:
         if not statuses:
             return
-        await self._sql.executemany(
+        yield self._sql.executemany(
             _INSERT_STATUS_CHANGE,
             [
                 (
@@ -272,7 +276,7 @@ class PiccoloWriteSink:
             key = (s.station_pk, s.connector_id)
             if key not in latest or latest[key].reported_at <= s.reported_at:
                 latest[key] = s
-        await self._sql.executemany(
+        yield self._sql.executemany(
             _UPSERT_CONNECTOR,
             [
                 (
@@ -292,15 +296,15 @@ class PiccoloWriteSink:
 
     # -- sessions ---------------------------------------------------------------
 
-    async def _starts(
+    def _starts(
         self, starts: list[tuple[int, int, Write]], results: list[GroupResult]
-    ) -> None:
+    ) -> SqlProgram[None]:
         if not starts:
             return
         known: dict[str, int] = {}
         keys = list({w.start_key for _, _, w in starts if isinstance(w, StoreSessionStart)})
         for chunk in _chunks(keys):
-            rows = await self._sql.fetch(
+            rows = yield self._sql.fetch(
                 "SELECT id, start_key FROM charging_session WHERE start_key IN "
                 + self._sql.in_list(chunk),
                 *chunk,
@@ -312,7 +316,7 @@ class PiccoloWriteSink:
             if session_id is not None:
                 results[group_index][write_index] = SessionOutcome(session_id, existed=True)
                 continue
-            rows = await self._sql.fetch(
+            rows = yield self._sql.fetch(
                 _INSERT_SESSION,
                 write.station_pk,
                 write.connector_id,
@@ -338,16 +342,16 @@ class PiccoloWriteSink:
             known[write.start_key] = session_id
             results[group_index][write_index] = SessionOutcome(session_id, existed=False)
 
-    async def _stops(
+    def _stops(
         self,
         stops: list[tuple[int, int, Write]],
         results: list[GroupResult],
         stamp: Callable[[datetime], Any],
-    ) -> list[tuple[Any, ...]]:
+    ) -> SqlProgram[list[tuple[Any, ...]]]:
         meter_rows: list[tuple[Any, ...]] = []
         for group_index, write_index, write in stops:
             assert isinstance(write, StoreSessionStop)
-            rows = await self._sql.fetch(
+            rows = yield self._sql.fetch(
                 "SELECT id, closed_by, connector_id FROM charging_session"
                 " WHERE id = ? AND station = ?",
                 write.transaction_id,
@@ -360,7 +364,7 @@ class PiccoloWriteSink:
                 if rows[0]["closed_by"] == "charger":
                     # A retransmitted stop: already recorded, samples included.
                     continue
-                await self._sql.execute(
+                yield self._sql.execute(
                     _STOP_SESSION,
                     write.stopped_at,
                     write.meter_stop_wh,
@@ -370,7 +374,7 @@ class PiccoloWriteSink:
                     session_id,
                 )
             else:
-                session_id = await self._session_from_stop(write)
+                session_id = yield from self._session_from_stop(write)
                 connector_id = 0
                 results[group_index][write_index] = SessionOutcome(session_id, existed=False)
             meter_rows.extend(
@@ -387,11 +391,11 @@ class PiccoloWriteSink:
             )
         return meter_rows
 
-    async def _session_from_stop(self, write: StoreSessionStop) -> int:
+    def _session_from_stop(self, write: StoreSessionStop) -> SqlProgram[int]:
         """A stop for a transaction the system never saw: record what it tells,
         taking the start from its Transaction.Begin sample when it has one."""
         begin = _transaction_begin(write.samples)
-        rows = await self._sql.fetch(
+        rows = yield self._sql.fetch(
             _INSERT_SESSION,
             write.station_pk,
             0,
@@ -415,15 +419,15 @@ class PiccoloWriteSink:
         )
         return int(rows[0]["id"])
 
-    async def _meter_values(
+    def _meter_values(
         self, writes: list[StoreMeterValues], stamp: Callable[[datetime], Any]
-    ) -> list[tuple[Any, ...]]:
+    ) -> SqlProgram[list[tuple[Any, ...]]]:
         # A transactionId counts only if it names a session of the same station.
         claimed = {(w.station_pk, w.transaction_id) for w in writes if w.transaction_id is not None}
         sessions: set[tuple[int, int]] = set()
         ids = sorted({tx for _, tx in claimed if tx is not None})
         for chunk in _chunks(ids):
-            rows = await self._sql.fetch(
+            rows = yield self._sql.fetch(
                 "SELECT id, station FROM charging_session WHERE id IN " + self._sql.in_list(chunk),
                 *chunk,
             )

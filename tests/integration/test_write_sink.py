@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -179,10 +181,12 @@ async def test_a_broken_write_connection_is_replaced(sink: PiccoloWriteSink) -> 
         pytest.skip("PostgreSQL writes through piccolo's pool, which replaces connections")
     [[station]] = await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
     assert isinstance(station, int)
-    connection = sink._connection._sqlite
-    assert connection is not None
-    await connection.close()
-    with pytest.raises(ValueError, match="no active connection"):
+    # Closed behind the writer's back, as a failing disk would leave it; in
+    # the writer's own thread, since an sqlite3 connection is bound to it.
+    writer = sink._connection
+    assert writer._thread is not None and writer._sqlite is not None
+    await asyncio.get_running_loop().run_in_executor(writer._thread, writer._sqlite.close)
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
         await sink.apply([WriteGroup((StoreLastSeen({station: T0}),))])
     later = T0 + timedelta(minutes=3)
     await sink.apply([WriteGroup((StoreLastSeen({station: later}),))])
