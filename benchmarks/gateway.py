@@ -1176,7 +1176,10 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        # Both cancel the run, whose finally stops every child (SIGINT too:
+        # a harness started in the background may have inherited it ignored).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
         return await asyncio.wait_for(run(plan, json_path), plan.max_seconds)
 
     started = time.monotonic()
