@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
@@ -197,6 +197,7 @@ class SimulatedStation:
         self.stop_requested = False
         self.ending_deadline = math.inf
         self._wake = asyncio.Event()
+        self._connecting: asyncio.Future[ClientConnection] | None = None
         self._local_ids = 0
 
     # -- the loop -------------------------------------------------------------------------
@@ -205,6 +206,9 @@ class SimulatedStation:
         """End the run: stop the sessions, deliver what is queued, disconnect."""
         self.stop_requested = True
         self._wake.set()
+        if self._connecting is not None and not self.outbox:
+            # a handshake that hangs (a server that does not answer) would hold the end up
+            self._connecting.cancel()
 
     async def run(self) -> None:
         now = self.clock()
@@ -302,8 +306,8 @@ class SimulatedStation:
         headers = {}
         if self.password is not None:
             headers["Authorization"] = basic_auth_header(self.station_id, self.password)
-        try:
-            socket = await connect(
+        connecting = asyncio.ensure_future(
+            connect(
                 station_url(self.settings.url, self.station_id),
                 subprotocols=[Subprotocol(self.encoding.subprotocol)],
                 additional_headers=headers,
@@ -313,6 +317,17 @@ class SimulatedStation:
                 ping_interval=None,
                 close_timeout=2,
             )
+        )
+        self._connecting = connecting
+        try:
+            socket = await connecting
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            # request_stop abandoned the attempt: nothing is waiting to be delivered
+            metrics.connections_failed["abandoned at the end"] += 1
+            return
         except InvalidStatus as refused:
             metrics.connections_refused[refused.response.status_code] += 1
             self._retry_connect_later(now)
@@ -321,6 +336,8 @@ class SimulatedStation:
             metrics.connections_failed[_failure_kind(failed)] += 1
             self._retry_connect_later(now)
             return
+        finally:
+            self._connecting = None
         if socket.subprotocol != self.encoding.subprotocol:
             metrics.connections_failed["no subprotocol"] += 1
             await socket.close()
