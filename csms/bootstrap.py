@@ -162,6 +162,7 @@ class Node:
             host=settings.ocpp_host,
             port=settings.ocpp_port,
             backlog=settings.ocpp_backlog,
+            reuse_port=settings.ocpp_reuse_port,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
         )

@@ -41,6 +41,10 @@ class Settings:
     ping_timeout: float = 30.0
     # Listen backlog: thousands of chargers reconnect at once after a restart.
     ocpp_backlog: int = 16384
+    # Several gateway processes on one machine may listen on the same port
+    # (SO_REUSEPORT; the kernel spreads connections over them), each with
+    # its own CSMS_NODE_NAME.
+    ocpp_reuse_port: bool = False
     # Open sessions without any meter value for this many hours are closed by
     # the stale-session rule (a later StopTransaction from the charger still
     # replaces what the rule wrote).
@@ -102,6 +106,13 @@ def _parse(name: str, annotation: object, raw: str) -> object:
             return float(raw)
     except ValueError:
         raise SettingsError(f"CSMS_{name.upper()} must be a number, got {raw!r}") from None
+    if text.startswith("bool"):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"CSMS_{name.upper()} must be yes or no, got {raw!r}")
     if name == "unknown_stations":
         return raw.strip().lower()
     if name == "log_level":

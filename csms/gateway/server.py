@@ -136,6 +136,7 @@ class Gateway:
         host: str,
         port: int,
         backlog: int = 16384,
+        reuse_port: bool = False,
         ping_interval: float | None = 60.0,
         ping_timeout: float | None = 30.0,
         max_message_size: int = 1 << 20,
@@ -148,6 +149,7 @@ class Gateway:
         self._host = host
         self._port = port
         self._backlog = backlog
+        self._reuse_port = reuse_port
         self._ping_interval = ping_interval or None
         self._ping_timeout = ping_timeout or None
         self._max_message_size = max_message_size
@@ -171,6 +173,7 @@ class Gateway:
             ping_timeout=self._ping_timeout,
             max_size=self._max_message_size,
             backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
             server_header="csms",
         )
 

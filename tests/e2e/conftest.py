@@ -19,14 +19,13 @@ async def start_node(db: None) -> AsyncIterator[StartNode]:
     nodes: list[Node] = []
 
     async def start(**overrides: Any) -> Node:
-        settings = dataclasses.replace(
-            Settings.from_env(),
-            ocpp_host="127.0.0.1",
-            ocpp_port=0,
-            http_host="127.0.0.1",
-            http_port=0,
-            **overrides,
-        )
+        local: dict[str, Any] = {
+            "ocpp_host": "127.0.0.1",
+            "ocpp_port": 0,
+            "http_host": "127.0.0.1",
+            "http_port": 0,
+        }
+        settings = dataclasses.replace(Settings.from_env(), **{**local, **overrides})
         node = Node(settings)
         await node.start()
         nodes.append(node)

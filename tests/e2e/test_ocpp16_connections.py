@@ -175,3 +175,21 @@ async def test_a_silent_station_is_marked_offline(start_node: StartNode) -> None
             break
         await asyncio.sleep(0.05)
     assert (await PiccoloStationAdmin().get("CP-QUIET")).connected is False
+
+
+async def test_two_gateway_processes_can_share_one_port(start_node: StartNode) -> None:
+    """With CSMS_OCPP_REUSE_PORT two nodes listen on the same port, the kernel
+    spreads the stations over both, and each station is served by one."""
+    first = await start_node(ocpp_reuse_port=True, node_name="node-a")
+    second = await start_node(ocpp_reuse_port=True, node_name="node-b", ocpp_port=first.ocpp_port)
+    assert second.ocpp_port == first.ocpp_port
+    admin = PiccoloStationAdmin()
+    # 24 connections: the chance that all land on one node is 2 in 16 million.
+    ids = [f"CP-SHARED-{n}" for n in range(24)]
+    for charge_point_id in ids:
+        await admin.add(charge_point_id)
+    for charge_point_id in ids:
+        async with connect16(ocpp_url(first), charge_point_id) as cp:
+            assert (await cp.boot(vendor="Acme", model="M")).status == "Accepted"
+    assert first.recorder.calls > 0 and second.recorder.calls > 0
+    assert first.recorder.calls + second.recorder.calls == len(ids)

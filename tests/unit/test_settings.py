@@ -27,6 +27,7 @@ def test_variables_override_defaults() -> None:
             "CSMS_UNKNOWN_STATIONS": "Pending",
             "CSMS_LOG_LEVEL": "debug",
             "CSMS_PING_INTERVAL": "12.5",
+            "CSMS_OCPP_REUSE_PORT": "yes",
         }
     )
     assert settings.database_url == "postgresql://127.0.0.1/csms"
@@ -36,6 +37,7 @@ def test_variables_override_defaults() -> None:
     assert settings.unknown_stations == "pending"
     assert settings.log_level == "DEBUG"
     assert settings.ping_interval == 12.5
+    assert settings.ocpp_reuse_port is True
 
 
 @pytest.mark.parametrize(
@@ -46,6 +48,7 @@ def test_variables_override_defaults() -> None:
         ("CSMS_OCPP_PORT", "70000"),
         ("CSMS_DATABASE_URL", "mysql://x/y"),
         ("CSMS_HEARTBEAT_INTERVAL", "0"),
+        ("CSMS_OCPP_REUSE_PORT", "perhaps"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
