@@ -26,7 +26,7 @@ def _nice_ceiling(value: float) -> float:
     if value <= 0:
         return 1.0
     magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if value <= step * magnitude:
             return step * magnitude
     return 10 * magnitude
@@ -39,8 +39,12 @@ def svg_line_chart(
     *,
     y_label: str,
     x_label: str = "seconds since start",
+    marker: tuple[float, str] | None = None,
 ) -> str:
-    """An SVG line chart; a None value breaks its line (a second without data)."""
+    """An SVG line chart; a None value breaks its line (a second without data).
+
+    ``marker`` draws a labelled vertical line, e.g. where the load phase ended.
+    """
     plot_w = _WIDTH - _MARGIN_LEFT - _MARGIN_RIGHT
     plot_h = _HEIGHT - _MARGIN_TOP - _MARGIN_BOTTOM
     present = [v for _, values in series for v in values if v is not None]
@@ -85,6 +89,16 @@ def svg_line_chart(
         f'<text x="14" y="{_MARGIN_TOP + plot_h / 2}" font-size="12" text-anchor="middle" '
         f'transform="rotate(-90 14 {_MARGIN_TOP + plot_h / 2})">{html.escape(y_label)}</text>'
     )
+    if marker is not None and 0 <= marker[0] <= x_max:
+        x = x_at(marker[0])
+        parts.append(
+            f'<line class="marker" x1="{x:.1f}" y1="{_MARGIN_TOP}" x2="{x:.1f}" '
+            f'y2="{_MARGIN_TOP + plot_h}" stroke="#888" stroke-dasharray="4 3"/>'
+        )
+        parts.append(
+            f'<text x="{x - 4:.1f}" y="{_MARGIN_TOP + plot_h - 6}" font-size="11" '
+            f'text-anchor="end" fill="#555">{html.escape(marker[1])}</text>'
+        )
     for index, (name, values) in enumerate(series):
         colour = _COLOURS[index % len(_COLOURS)]
         for segment in _segments(x_values, values):
@@ -136,11 +150,13 @@ def render_html(report: dict[str, Any]) -> str:
     accounting = report["accounting"]
     timeline = report["timeline"]
     seconds = [row["second"] for row in timeline]
+    stop_marker = (float(run["load_seconds"]), "stop: sessions end, queues drain")
     latency_chart = svg_line_chart(
         "Latency per second",
         seconds,
         [(name, [row[name] for row in timeline]) for name in ("p50", "p90", "p99")],
         y_label="latency (ms)",
+        marker=stop_marker,
     )
     throughput_chart = svg_line_chart(
         "Throughput per second",
@@ -151,6 +167,7 @@ def render_html(report: dict[str, Any]) -> str:
             ("errors", [row["errors"] for row in timeline]),
         ],
         y_label="per second",
+        marker=stop_marker,
     )
     action_rows = "\n".join(
         "<tr>"

@@ -139,8 +139,9 @@ async def test_the_load_command_provisions_runs_and_writes_its_reports(
     start_node: StartNode, tmp_path: Path
 ) -> None:
     """`provision` writes the CSV files `csms station import` and `csms tag import` take;
-    `load` then runs against the node with per-station passwords and writes report.json
-    and report.html holding the run's numbers, with exit status 0."""
+    `load` then runs against the node with per-station passwords (two more stations than
+    provisioned, which the server refuses with 404) and writes report.json and report.html
+    holding the run's numbers, with exit status 0."""
     stations_csv, tags_csv = tmp_path / "stations.csv", tmp_path / "tags.csv"
     provisioned = _run(
         "simulators", "provision",
@@ -162,7 +163,7 @@ async def test_the_load_command_provisions_runs_and_writes_its_reports(
     load = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "simulators", "load",
         "--url", ocpp_url(node),
-        "--stations", "10",
+        "--stations", "12",
         "--connectors", "2",
         "--id-prefix", "CLI-",
         "--password", "pw-{id}-0123456789",
@@ -179,6 +180,7 @@ async def test_the_load_command_provisions_runs_and_writes_its_reports(
     assert load.returncode == 0, stderr.decode()
     report = json.loads((report_dir / "report.json").read_text())
     assert report["connections"]["succeeded"] == 10
+    assert report["connections"]["refused_by_http_status"]["404"] >= 2
     assert report["run"]["stations_booted"] == 10
     assert report["calls"]["by_action"]["BootNotification"]["answered"] == 10
     assert report["calls"]["call_errors"] == 0

@@ -119,6 +119,7 @@ def test_the_html_report_has_both_plots_and_the_report_data() -> None:
     report = build_report(_result(_busy_metrics()))
     page = render_html(report)
     assert page.count("<svg") == 2
+    assert page.count('class="marker"') == 2  # where the load phase ended, on both plots
     for series in ("p50", "p90", "p99", "calls", "answers", "errors"):
         assert f'data-series="{series}"' in page
     embedded = re.search(r'<script type="application/json" id="report">(.*?)</script>', page, re.S)
