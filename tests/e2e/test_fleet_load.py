@@ -89,6 +89,8 @@ async def test_a_busy_fleet_with_reconnects_loses_nothing_the_server_accepted(
     assert report["connections"]["refused_by_http_status"] == {}
     assert metrics.reconnects >= 3, "the scenario should have made a few reconnects"
     assert accounting.transaction_messages_resent > 0, "some messages should have waited"
+    # sessions begun offline: their StopTransaction waited behind an unanswered start
+    assert accounting.sessions_started_offline > 0
     assert len(accounting.transaction_ids) > _STATIONS  # several sessions per station
     assert accounting.meter_values_accepted > 10 * _STATIONS
 
