@@ -29,6 +29,7 @@ from websockets.typing import Subprotocol
 
 from csms.domain.admission import Admission, Admitted, Refusal
 from csms.domain.model import StationProfile
+from csms.gateway.keepalive import Keepalive
 from csms.gateway.registry import Connected, ConnectionRegistry
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from csms.metrics import Metrics
@@ -154,6 +155,11 @@ class Gateway:
         self._ping_timeout = ping_timeout or None
         self._max_message_size = max_message_size
         self._server: Server | None = None
+        self._keepalive = (
+            Keepalive(registry, interval=self._ping_interval, timeout=self._ping_timeout)
+            if self._ping_interval
+            else None
+        )
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, StationProfile] = (
             weakref.WeakKeyDictionary()
         )
@@ -169,13 +175,16 @@ class Gateway:
             # Off unless asked for: per-connection compressor state costs
             # memory, and OCPP frames are small.
             compression=None,
-            ping_interval=self._ping_interval,
-            ping_timeout=self._ping_timeout,
+            # One sweep pings every connection (keepalive.py) instead of
+            # websockets' task per connection.
+            ping_interval=None,
             max_size=self._max_message_size,
             backlog=self._backlog,
             reuse_port=self._reuse_port or None,
             server_header="csms",
         )
+        if self._keepalive is not None:
+            self._keepalive.start()
 
     @property
     def port(self) -> int:
@@ -185,6 +194,8 @@ class Gateway:
     async def stop(self) -> None:
         """Stops listening and closes every connection (going away)."""
         self.accepting = False
+        if self._keepalive is not None:
+            await self._keepalive.stop()
         if self._server is None:
             return
         self._server.close(close_connections=True)

@@ -170,6 +170,21 @@ class ExchangeObserver(Protocol):
 class RpcConnection:
     """Serves one station's socket until it closes."""
 
+    # Thousands live at once, mostly idle: no per-instance dict, and the lock
+    # for the system's own calls only once the system calls this charger.
+    __slots__ = (
+        "_call_lock",
+        "_call_timeout",
+        "_codec",
+        "_gate",
+        "_observer",
+        "_pending",
+        "dialect",
+        "router",
+        "session",
+        "transport",
+    )
+
     def __init__(
         self,
         transport: Transport,
@@ -189,7 +204,7 @@ class RpcConnection:
         self._gate = gate
         self._call_timeout = call_timeout
         self._codec = router.codec
-        self._call_lock = asyncio.Lock()
+        self._call_lock: asyncio.Lock | None = None
         self._pending: dict[str, tuple[str, asyncio.Future[CallResult | CallError]]] = {}
 
     async def serve(self) -> None:
@@ -294,6 +309,8 @@ class RpcConnection:
 
         Raises CallTimeout, CallRejected (a CALLERROR), TransportClosed or
         PayloadViolation (an answer that breaks the schema)."""
+        if self._call_lock is None:
+            self._call_lock = asyncio.Lock()
         async with self._call_lock:
             unique_id = str(uuid.uuid4())
             future: asyncio.Future[CallResult | CallError] = (

@@ -193,3 +193,27 @@ async def test_two_gateway_processes_can_share_one_port(start_node: StartNode) -
             assert (await cp.boot(vendor="Acme", model="M")).status == "Accepted"
     assert first.recorder.calls > 0 and second.recorder.calls > 0
     assert first.recorder.calls + second.recorder.calls == len(ids)
+
+
+async def test_a_station_that_answers_no_ping_is_closed(start_node: StartNode) -> None:
+    """A charger whose connection stops answering websocket pings (its TCP
+    connection died without a FIN) is closed after ping interval + timeout
+    and marked offline; one that answers stays connected."""
+    node = await start_node(ping_interval=0.2, ping_timeout=0.3)
+    admin = PiccoloStationAdmin()
+    await admin.add("CP-DEAD")
+    await admin.add("CP-ALIVE")
+    async with (
+        connect(f"{ocpp_url(node)}/CP-DEAD", subprotocols=["ocpp1.6"]) as dead,  # type: ignore[list-item]
+        connect(f"{ocpp_url(node)}/CP-ALIVE", subprotocols=["ocpp1.6"]) as alive,  # type: ignore[list-item]
+    ):
+        # Reading paused: the ping is never seen, so no pong goes back.
+        dead.transport.pause_reading()
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if node.gateway.registry.get("CP-DEAD") is None:
+                break
+        assert node.gateway.registry.get("CP-DEAD") is None
+        assert node.gateway.registry.get("CP-ALIVE") is not None
+        await alive.send(json.dumps([2, "h", "Heartbeat", {}]))
+        assert json.loads(await alive.recv())[0] == 3
