@@ -81,6 +81,7 @@ class Plan:
     profile_out: Path
     max_seconds: float
     csms_gc: str = ""
+    keep: bool = False
     seed: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -558,6 +559,33 @@ async def bench_server(
     return result
 
 
+async def storm_reference(children: Children, plan: Plan, workdir: Path) -> dict[str, Any]:
+    """The same boot storm against the echo server: what the load generator,
+    the kernel and websockets' handshakes cost on this machine by themselves."""
+    server = await start_server(children, "echo", workdir)
+    try:
+        await asyncio.sleep(plan.settle)
+        gen = await LoadGen.start(children, server.url, plan.storm, concurrency=0, timeout=180)
+        try:
+            ready = await gen.event("ready", timeout=600)
+        finally:
+            await gen.quit(children)
+    finally:
+        await children.stop(server.proc)
+    log(
+        f"storm against the echo server: {ready['connected_and_booted']}/{plan.storm} in "
+        f"{ready['first_connect_to_last_boot_s'] or 0:.1f} s"
+    )
+    return {
+        "stations": plan.storm,
+        "booted": ready["connected_and_booted"],
+        "first_connect_to_last_boot_s": ready["first_connect_to_last_boot_s"],
+        "connect_failures": ready["connect_failures"],
+        "handshake": ready["handshake"],
+        "boot": ready["boot"],
+    }
+
+
 async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path) -> dict[str, Any]:
     """Capacity: ``plan.capacity`` idle booted connections on one gateway.
     Storm: the gateway restarted, then ``plan.storm`` stations connect and
@@ -625,6 +653,7 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                 if gen is not None:
                     await gen.quit(children)
         if do_storm:
+            out["storm_reference"] = await storm_reference(children, plan, workdir)
             server = await start_server(children, "csms", workdir, env=env)
             try:
                 await asyncio.sleep(plan.settle)
@@ -653,6 +682,9 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     "connect_failures": ready["connect_failures"],
                     "first_connect_to_last_boot_s": ready["first_connect_to_last_boot_s"],
                     "per_station": ready["per_station"],
+                    "handshake": ready["handshake"],
+                    "boot": ready["boot"],
+                    "booted_by_second": ready["booted_by_second"],
                     "all_accepted": ready["boot_status"].get("Accepted", 0) == plan.storm,
                     "rss_after_mib": server1.rss_bytes / 2**20,
                     "server_cpu_pct": cpu_percent(
@@ -971,13 +1003,30 @@ def render(report: dict[str, Any]) -> str:
         parts.append(
             f"boot storm: {storm['accepted']:,} of {storm['stations']:,} booted Accepted; "
             f"first connect to last accepted boot {took} "
-            f"(per station p50 {per['p50_ms'] / 1000:.1f} s, p99 {per['p99_ms'] / 1000:.1f} s); "
+            f"(per station p50 {per['p50_ms'] / 1000:.1f} s, p99 {per['p99_ms'] / 1000:.1f} s; "
+            f"of which the TCP and websocket handshake p50 "
+            f"{storm['handshake']['p50_ms'] / 1000:.1f} s, p99 "
+            f"{storm['handshake']['p99_ms'] / 1000:.1f} s, and BootNotification to its answer p50 "
+            f"{storm['boot']['p50_ms'] / 1000:.1f} s, p99 {storm['boot']['p99_ms'] / 1000:.1f} s); "
             f"HTTP refusals {storm['http_status'] or 'none'}, "
             f"connection failures {storm['connect_failures'] or 'none'}, "
             f"other boot answers "
             f"{ {k: v for k, v in storm['boot_status'].items() if k != 'Accepted'} or 'none' }; "
             f"CPU during the storm: server {storm['server_cpu_pct']:.0f}%, "
             f"loadgen {storm['loadgen_cpu_pct']:.0f}%"
+        )
+        reference = report.get("storm_reference")
+        if reference:
+            took = reference["first_connect_to_last_boot_s"]
+            parts.append(
+                f"the same storm against (a), the echo server: {reference['booted']:,} booted in "
+                + (f"{took:.1f} s" if took is not None else "-")
+                + f" (handshake p50 {reference['handshake']['p50_ms'] / 1000:.1f} s); "
+                "what the load generator, the kernel and websockets cost by themselves"
+            )
+        parts.append(
+            "boot storm, stations booted after 1, 2, 3... s: "
+            + ", ".join(f"{n:,}" for n in storm["booted_by_second"])
         )
     return "\n".join(parts)
 
@@ -1049,7 +1098,10 @@ async def run(plan: Plan, json_path: Path | None) -> dict[str, Any]:
             report.update(await bench_capacity_and_storm(children, plan, workdir))
     finally:
         await children.stop_all()
-        shutil.rmtree(workroot, ignore_errors=True)
+        if plan.keep:
+            log(f"kept the servers' logs and databases in {workroot}")
+        else:
+            shutil.rmtree(workroot, ignore_errors=True)
         report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if json_path is not None:
             write_json(json_path, report)
@@ -1124,6 +1176,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
         help="run (c) through benchmarks.csms_gc with these options, e.g. "
         "'--threshold 50000 --freeze' (an experiment: the product's GC settings unchanged)",
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temp dir (server logs, SQLite files)"
+    )
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     parser.add_argument(
         "--max-minutes", type=float, default=30.0, help="abort the whole run after this long"
@@ -1161,6 +1216,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
         profile_out=args.profile_out,
         max_seconds=args.max_minutes * 60,
         csms_gc=args.csms_gc,
+        keep=args.keep,
     )
     if not 0 < plan.duration <= 600 or not 0 <= plan.warmup <= 60:
         parser.error("--duration must be in (0, 600] and --warmup in [0, 60]")

@@ -161,13 +161,16 @@ class LoadGenerator:
         boot_status: Counter[str] = Counter()
         started: list[float] = []
         booted: list[float] = []
-        durations = array("d")
+        durations = array("d")  # connect start to boot accepted, per station
+        handshakes = array("d")  # TCP and websocket handshake
+        boots = array("d")  # BootNotification sent to its answer
+        connected_at: dict[int, float] = {}
 
         async def one(station: Station) -> None:
             async with semaphore:
                 t0 = time.perf_counter()
                 started.append(t0)
-                outcome = await self._open(station)
+                outcome = await self._open(station, connected_at)
                 if outcome is not None:
                     if outcome.startswith("http_"):
                         http_status[outcome[5:]] += 1
@@ -180,6 +183,8 @@ class LoadGenerator:
                 t1 = time.perf_counter()
                 booted.append(t1)
                 durations.append(t1 - t0)
+                handshakes.append(connected_at[station.index] - t0)
+                boots.append(t1 - connected_at[station.index])
 
         begin = time.monotonic()
         await asyncio.gather(*(one(s) for s in self.stations))
@@ -195,9 +200,12 @@ class LoadGenerator:
             "seconds": wall,
             "first_connect_to_last_boot_s": (max(booted) - min(started)) if booted else None,
             "per_station": summarize(durations),
+            "handshake": summarize(handshakes),
+            "boot": summarize(boots),
+            "booted_by_second": _cumulative_per_second(booted, min(started) if started else 0.0),
         }
 
-    async def _open(self, station: Station) -> str | None:
+    async def _open(self, station: Station, connected_at: dict[int, float]) -> str | None:
         """Connects and boots one station; None when it is booted Accepted,
         else what went wrong."""
         args = self.args
@@ -228,6 +236,7 @@ class LoadGenerator:
             return f"os_error_{error.errno}"
         except (InvalidHandshake, ConnectionClosed) as error:
             return type(error).__name__
+        connected_at[station.index] = time.perf_counter()
         try:
             await ws.send(Templates.boot.frame(b"boot"), text=True)
             data = await asyncio.wait_for(ws.recv(decode=False), args.timeout)
@@ -398,6 +407,21 @@ class LoadGenerator:
             ]
             await asyncio.wait(pending)
         await announcer
+
+
+def _cumulative_per_second(times: list[float], origin: float, limit: int = 600) -> list[int]:
+    """How many of ``times`` had happened 1, 2, 3... s after ``origin``."""
+    if not times:
+        return []
+    seconds = min(int(max(times) - origin) + 1, limit)
+    counts = [0] * seconds
+    for moment in times:
+        counts[min(int(moment - origin), seconds - 1)] += 1
+    total = 0
+    for index, count in enumerate(counts):
+        total += count
+        counts[index] = total
+    return counts
 
 
 async def _abandon(ws: ClientConnection) -> None:
