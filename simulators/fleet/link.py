@@ -189,5 +189,9 @@ class OcppLink:
             reply = [CALLRESULT, unique_id, self._handler(action, payload)]
         except CommandRejected as rejected:
             reply = [CALLERROR, unique_id, rejected.code, rejected.description, {}]
+        except Exception as error:
+            # a bug in the station must not kill the connection's reader
+            _log.exception("%s: answering %s failed", self.station_id, action)
+            reply = [CALLERROR, unique_id, "InternalError", repr(error)[:200], {}]
         with contextlib.suppress(ConnectionClosed):
             await self.socket.send(msgspec.json.encode(reply), text=True)

@@ -177,3 +177,28 @@ def test_commands_are_answered_from_the_stations_state() -> None:
     with pytest.raises(CommandRejected) as malformed:
         answer("Reset", {"type": "Sideways"})
     assert malformed.value.code == "FormationViolation"
+
+
+async def test_a_failing_command_handler_answers_internal_error_and_keeps_the_socket(
+    csms: tuple[ScriptedCsms, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug while answering a server call gives CALLERROR InternalError; the station stays
+    connected and answers the next call."""
+    server, url = csms
+    station = _station(url, FleetMetrics(asyncio.get_running_loop().time()))
+
+    def broken(command: object) -> None:
+        raise RuntimeError("boom")
+
+    task = asyncio.create_task(station.run())
+    try:
+        await server.wait(lambda: server.boots >= 2, timeout=6)
+        monkeypatch.setattr(station, "obey", broken)
+        failed = await server.call("x", "ClearCache", {})
+        assert failed[:3] == [4, "x", "InternalError"]
+        monkeypatch.undo()
+        assert (await server.call("y", "ClearCache", {}))[2] == {"status": "Accepted"}
+    finally:
+        station.request_stop()
+        await task
+    assert station.metrics.disconnects["server"] == 0
