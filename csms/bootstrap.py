@@ -35,7 +35,13 @@ from csms.protocol.rpc import Router
 from csms.protocol.serving import ExchangeRecorder, OcppService, VersionSupport
 from csms.protocol.v16.handlers import ChargePointHandlers16
 from csms.settings import Settings
-from csms.storage.database import close_database, current_engine, open_database, ping
+from csms.storage.database import (
+    close_database,
+    current_engine,
+    is_sqlite,
+    open_database,
+    ping,
+)
 from csms.storage.maintenance import PiccoloMaintenance
 from csms.storage.sessions import PiccoloActiveSessions, PiccoloStaleSessionStore
 from csms.storage.stations import PiccoloStationDirectory
@@ -48,6 +54,9 @@ PRESENCE_FLUSH_SECONDS = 5.0
 SILENCE_CHECK_SECONDS = 15.0
 STALE_SESSION_CHECK_SECONDS = 300.0
 MESSAGE_LOG_PRUNE_SECONDS = 3600.0
+# SQLite: committed pages are copied from the WAL into the database this
+# often, off the commit path.
+WAL_CHECKPOINT_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -173,6 +182,10 @@ class Node:
             Periodic("stale-sessions", STALE_SESSION_CHECK_SECONDS, self.stale_rule.run),
             Periodic("message-log-prune", MESSAGE_LOG_PRUNE_SECONDS, self._prune_message_log),
         ]
+        if is_sqlite():
+            self._periodic.append(
+                Periodic("wal-checkpoint", WAL_CHECKPOINT_SECONDS, self._sink.checkpoint)
+            )
         for periodic in self._periodic:
             periodic.start()
         log.info(

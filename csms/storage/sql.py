@@ -43,9 +43,9 @@ _PLACEHOLDER = re.compile(r"\?")
 # (meter values, message log) stay in memory between batches.
 SQLITE_WRITER_CACHE_KIB = 64 * 1024
 # WAL pages after which a commit of the group-commit connection copies the
-# log back into the database (SQLite's default is 1,000, about 4 MB: under
-# load nearly every batch). Rarer checkpoints write a page changed by many
-# batches once, which halves the time a commit takes under load.
+# log back into the database itself (SQLite's default is 1,000, about 4 MB:
+# under load nearly every batch). Checkpoints run in the background instead
+# (WriteConnection.checkpoint); this is the backstop if they fall behind.
 SQLITE_WRITER_CHECKPOINT_PAGES = 16_384
 
 T = TypeVar("T")
@@ -139,6 +139,34 @@ class WriteConnection:
         self._engine = engine
         self._thread: ThreadPoolExecutor | None = None
         self._sqlite: sqlite3.Connection | None = None
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpoint_connection: sqlite3.Connection | None = None
+
+    async def checkpoint(self) -> tuple[int, int] | None:
+        """Copies committed WAL pages into the SQLite database on a thread and
+        connection of its own (PASSIVE: it never blocks the writer), so
+        commits do not pay for checkpoints. Returns the WAL's frames and
+        those checkpointed; None on PostgreSQL."""
+        if not isinstance(self._engine, SQLiteEngine):
+            return None
+        if self._checkpointer is None:
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._checkpointer, self._checkpoint)
+
+    def _checkpoint(self) -> tuple[int, int]:
+        if self._checkpoint_connection is None:
+            assert isinstance(self._engine, SQLiteEngine)
+            self._checkpoint_connection = sqlite3.connect(**self._engine.connection_kwargs)
+        try:
+            _, frames, copied = self._checkpoint_connection.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
+        except Exception:
+            connection, self._checkpoint_connection = self._checkpoint_connection, None
+            connection.close()
+            raise
+        return int(frames), int(copied)
 
     async def run(self, sql: TransactionSql, program: SqlProgram[T]) -> T:
         if isinstance(self._engine, SQLiteEngine):
@@ -195,11 +223,17 @@ class WriteConnection:
                 log.warning("closing the write connection failed: %s", error)
 
     async def close(self) -> None:
-        if self._thread is None:
-            return
-        thread, self._thread = self._thread, None
-        await asyncio.get_running_loop().run_in_executor(thread, self._close_sqlite)
-        thread.shutdown(wait=True)
+        loop = asyncio.get_running_loop()
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            connection, self._checkpoint_connection = self._checkpoint_connection, None
+            if connection is not None:
+                await loop.run_in_executor(checkpointer, connection.close)
+            checkpointer.shutdown(wait=True)
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            await loop.run_in_executor(thread, self._close_sqlite)
+            thread.shutdown(wait=True)
 
 
 def _drive_sqlite(connection: sqlite3.Connection, program: SqlProgram[T]) -> T:

@@ -165,6 +165,10 @@ class PiccoloWriteSink:
         )
         return results
 
+    async def checkpoint(self) -> tuple[int, int] | None:
+        """See WriteConnection.checkpoint."""
+        return await self._connection.checkpoint()
+
     async def close(self) -> None:
         await self._connection.close()
 

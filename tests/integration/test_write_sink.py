@@ -192,3 +192,22 @@ async def test_a_broken_write_connection_is_replaced(sink: PiccoloWriteSink) -> 
     await sink.apply([WriteGroup((StoreLastSeen({station: later}),))])
     row = await Station.select(Station.last_seen_at).first().run()
     assert row is not None and row["last_seen_at"] == later
+
+
+async def test_checkpoints_copy_the_wal_without_blocking_writes(sink: PiccoloWriteSink) -> None:
+    """On SQLite a background checkpoint copies every committed WAL frame into
+    the database while the writer goes on; PostgreSQL has none to run."""
+    if not is_sqlite():
+        assert await sink.checkpoint() is None
+        return
+    await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
+    writes = [
+        sink.apply([WriteGroup((StoreLastSeen({1: T0 + timedelta(seconds=n)}),))])
+        for n in range(20)
+    ]
+    result, *_ = await asyncio.gather(sink.checkpoint(), *writes)
+    assert result is not None
+    frames, copied = await sink.checkpoint() or (0, -1)
+    assert frames > 0 and copied == frames
+    row = await Station.select(Station.last_seen_at).first().run()
+    assert row is not None and row["last_seen_at"] == T0 + timedelta(seconds=19)
