@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
+from simulators.common import station_url
 from simulators.fleet.html_report import write_html
 from simulators.fleet.identities import FleetNames, write_stations_csv, write_tags_csv
 from simulators.fleet.progress import Progress
@@ -122,6 +123,8 @@ def _names(args: argparse.Namespace) -> FleetNames | None:
     names = FleetNames(args.id_prefix, args.tag_prefix, args.password_template)
     try:
         names.check(args.stations, args.connectors)
+        if args.kind == "load":
+            station_url(args.url, names.station_id(1))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return None

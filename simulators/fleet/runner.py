@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from simulators.common import utc_now, wait_event
+from simulators.common import station_url, utc_now, wait_event
 from simulators.fleet.identities import FleetNames
 from simulators.fleet.metrics import FleetMetrics
 from simulators.fleet.scenario import Scenario
@@ -76,6 +76,8 @@ async def run_fleet(
 ) -> FleetResult:
     """Run the fleet to the end and return what it measured.
 
+    ValueError before anything starts when the URL or the names cannot work.
+
     Setting ``stop`` ends the load phase early (Ctrl-C); the stations still stop
     their sessions and deliver their queues.
     """
@@ -83,6 +85,7 @@ async def run_fleet(
     if options.stations < 1:
         raise ValueError("a fleet has at least one station")
     options.names.check(options.first_index + options.stations - 1, options.connectors)
+    station_url(options.url, options.names.station_id(options.first_index))  # ValueError if bad
     start = clock()
     started_at = utc_now()
     metrics = FleetMetrics(start)

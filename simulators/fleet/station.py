@@ -455,9 +455,9 @@ class SimulatedStation:
             self.booted_once = True
             self.metrics.booted += 1
         heartbeats = self.scenario.heartbeats
-        self.heartbeat_interval = max(
-            heartbeats.min_seconds, answer.interval_seconds * heartbeats.scale
-        )
+        # an interval of 0 leaves the choice to the charger: 1.6's usual default
+        interval = answer.interval_seconds if answer.interval_seconds > 0 else 300.0
+        self.heartbeat_interval = max(heartbeats.min_seconds, interval * heartbeats.scale)
         self.next_heartbeat = self.clock() + self.heartbeat_interval
         self.pending_calls = self._all_statuses()
         return True
