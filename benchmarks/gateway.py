@@ -470,6 +470,11 @@ class LoadGen:
             server0.cpu_ticks, server1.cpu_ticks, t1 - t0, CLK_TCK
         )
         result["loadgen_cpu_pct"] = cpu_percent(gen0.cpu_ticks, gen1.cpu_ticks, t1 - t0, CLK_TCK)
+        # Runnable but not running: the CPU went to another process (the
+        # load generator, or other work on a shared machine).
+        result["server_cpu_wait_pct"] = (
+            100 * (server1.run_delay_ns - server0.run_delay_ns) / 1e9 / (t1 - t0)
+        )
         result["server_rss_mib_after"] = server1.rss_bytes / 2**20
         return result
 
@@ -871,7 +876,8 @@ def format_profile(summary: dict[str, Any]) -> str:
 def _one_line(kind: str, n: int, shape: str, r: dict[str, Any]) -> str:
     return (
         f"{kind} N={n} {shape}: {r['calls_per_s']:.0f} calls/s, p50 {r['p50_ms']:.1f} ms, "
-        f"p99 {r['p99_ms']:.1f} ms, server CPU {r['server_cpu_pct']:.0f}%, "
+        f"p99 {r['p99_ms']:.1f} ms, server CPU {r['server_cpu_pct']:.0f}% "
+        f"(+{r['server_cpu_wait_pct']:.0f}% runnable, waiting for a CPU), "
         f"loadgen CPU {r['loadgen_cpu_pct']:.0f}%, errors {r['errors']}"
     )
 
@@ -911,6 +917,7 @@ def render(report: dict[str, Any]) -> str:
                     f"{m['p99_ms']:.1f}",
                     f"{m['max_ms']:.0f}",
                     f"{m['server_cpu_pct']:.0f}",
+                    f"{m.get('server_cpu_wait_pct', 0):.0f}",
                     f"{m['loadgen_cpu_pct']:.0f}",
                     f"{r['rss_per_connection_kib']:.1f}",
                     str(m["errors"]),
@@ -928,6 +935,7 @@ def render(report: dict[str, Any]) -> str:
                     "p99 ms",
                     "max ms",
                     "server CPU %",
+                    "server waiting for a CPU %",
                     "loadgen CPU %",
                     "RSS/conn KiB",
                     "errors",

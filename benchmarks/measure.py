@@ -40,6 +40,9 @@ class ProcSample:
 
     cpu_ticks: int  # utime + stime, in clock ticks
     rss_bytes: int
+    # Time the main thread was runnable but waiting for a CPU (another
+    # process had it), from /proc/<pid>/schedstat; 0 where not available.
+    run_delay_ns: int = 0
 
 
 def parse_stat_cpu_ticks(stat_text: str) -> int:
@@ -65,6 +68,12 @@ def parse_status_rss(status_text: str) -> int:
     raise ValueError("no VmRSS line (a kernel thread or a zombie?)")
 
 
+def parse_schedstat_run_delay(schedstat_text: str) -> int:
+    """Nanoseconds spent runnable but waiting on a run queue, the second
+    field of ``/proc/<pid>/schedstat`` (on-CPU ns, run-queue wait ns, slices)."""
+    return int(schedstat_text.split()[1])
+
+
 def cpu_percent(ticks_before: int, ticks_after: int, seconds: float, clock_ticks: int) -> float:
     """CPU use over a wall-clock interval in % of one core (200 = two cores)."""
     if seconds <= 0:
@@ -82,7 +91,12 @@ def read_proc(pid: int) -> ProcSample:
         ticks = parse_stat_cpu_ticks(file.read())
     with open(f"/proc/{pid}/status") as file:
         rss = parse_status_rss(file.read())
-    return ProcSample(ticks, rss)
+    try:
+        with open(f"/proc/{pid}/schedstat") as file:
+            delay = parse_schedstat_run_delay(file.read())
+    except (OSError, IndexError, ValueError):
+        delay = 0
+    return ProcSample(ticks, rss, delay)
 
 
 def machine_description() -> dict[str, str | int | float]:

@@ -19,6 +19,7 @@ from benchmarks.frames import (
 from benchmarks.gateway import compute_ratios, summarize_collapsed
 from benchmarks.measure import (
     cpu_percent,
+    parse_schedstat_run_delay,
     parse_stat_cpu_ticks,
     parse_status_rss,
     percentile,
@@ -86,6 +87,11 @@ def test_status_without_rss_is_an_error() -> None:
     """A status text without VmRSS (a zombie) raises instead of reporting zero."""
     with pytest.raises(ValueError):
         parse_status_rss("Name:\tpython\nState:\tZ (zombie)\n")
+
+
+def test_schedstat_run_delay_is_the_second_field() -> None:
+    """The run-queue wait is read from the second field of /proc/<pid>/schedstat."""
+    assert parse_schedstat_run_delay("81234567890 1234567 4242\n") == 1234567
 
 
 def test_cpu_percent_is_of_one_core() -> None:
