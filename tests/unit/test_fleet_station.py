@@ -24,6 +24,8 @@ class ScriptedCsms:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.internal_errors: dict[str, int] = {}
+        """Action -> how many of its next calls get CALLERROR InternalError."""
         self.answers: dict[str, Any] = {}
         self.boots = 0
         self.socket: ServerConnection | None = None
@@ -36,7 +38,11 @@ class ScriptedCsms:
             if frame[0] == 2:
                 _, unique_id, action, payload = frame
                 self.calls.append((action, payload))
-                await socket.send(json.dumps([3, unique_id, self._answer(action)]))
+                if self.internal_errors.get(action, 0) > 0:
+                    self.internal_errors[action] -= 1
+                    await socket.send(json.dumps([4, unique_id, "InternalError", "db down", {}]))
+                else:
+                    await socket.send(json.dumps([3, unique_id, self._answer(action)]))
             else:
                 self.answers[frame[1]] = frame
             self.changed.set()
@@ -76,7 +82,10 @@ class ScriptedCsms:
 
 def _station(url: str, metrics: FleetMetrics) -> SimulatedStation:
     scenario = parse_scenario(
-        {"sessions": {"charging_fraction": 0.0, "meter_interval_seconds": 0.2}},
+        {
+            "sessions": {"charging_fraction": 0.0, "meter_interval_seconds": 0.2},
+            "delivery": {"retry_interval_seconds": 0.1},
+        },
         name="remote-only",
     )
     settings = StationSettings(url, 2, scenario, Ocpp16Encoding())
@@ -202,3 +211,45 @@ async def test_a_failing_command_handler_answers_internal_error_and_keeps_the_so
         station.request_stop()
         await task
     assert station.metrics.disconnects["server"] == 0
+
+
+async def test_transaction_messages_answered_with_internal_error_are_resent_in_order(
+    csms: tuple[ScriptedCsms, str],
+) -> None:
+    """InternalError to StartTransaction and to a MeterValues: both are sent again, the start
+    unchanged (so the server can recognise it), nothing overtakes them, and the accounting
+    counts each once while flagging the meter rows the server may hold twice."""
+    server, url = csms
+    server.internal_errors = {"StartTransaction": 1, "MeterValues": 1}
+    metrics = FleetMetrics(asyncio.get_running_loop().time())
+    station = _station(url, metrics)
+    task = asyncio.create_task(station.run())
+    try:
+        await server.wait(lambda: server.boots >= 2, timeout=6)
+        await server.call("a", "RemoteStartTransaction", {"idTag": "R", "connectorId": 1})
+        await server.wait(lambda: server.actions().count("MeterValues") >= 3)
+    finally:
+        station.request_stop()
+        await task
+    transaction_calls = [
+        (a, p)
+        for a, p in server.calls
+        if a in ("StartTransaction", "MeterValues", "StopTransaction")
+    ]
+    first_start, second_start = transaction_calls[0], transaction_calls[1]
+    assert first_start == second_start and first_start[0] == "StartTransaction"
+    meter_calls = [p for a, p in transaction_calls[2:] if a == "MeterValues"]
+    assert meter_calls[0] == meter_calls[1]  # the one that failed, sent again as it was
+    timestamps = [p["meterValue"][0]["timestamp"] for p in meter_calls]
+    assert timestamps == sorted(timestamps)
+    assert transaction_calls[-1][0] == "StopTransaction"
+    accounting = metrics.accounting
+    assert accounting.transaction_ids == {42}
+    rows_per_report = sum(len(mv["sampledValue"]) for mv in meter_calls[0]["meterValue"])
+    stop_rows = sum(len(mv["sampledValue"]) for mv in transaction_calls[-1][1]["transactionData"])
+    assert accounting.meter_values_accepted == rows_per_report * (len(meter_calls) - 1) + stop_rows
+    assert accounting.maybe_duplicated_rows == rows_per_report
+    assert dict(metrics.call_errors) == {
+        ("InternalError", "StartTransaction"): 1,
+        ("InternalError", "MeterValues"): 1,
+    }
