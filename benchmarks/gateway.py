@@ -785,13 +785,23 @@ def summarize_collapsed(
         if not frames:
             continue
         table = tables.setdefault(
-            thread, {"own": Counter(), "own_lines": Counter(), "cumulative": Counter()}
+            thread,
+            {
+                "own": Counter(),
+                "own_lines": Counter(),
+                "cumulative": Counter(),
+                "native": Counter(),
+            },
         )
         totals[thread] += count
         table["own"][_short_frame(frames[-1])] += count
         table["own_lines"][_short_frame(frames[-1], keep_line=True)] += count
         for frame in {_short_frame(f) for f in frames if not _is_native(f)}:
             table["cumulative"][frame] += count
+        names = {f.split(" (", 1)[0] for f in frames if _is_native(f)}
+        for group, members in NATIVE_GROUPS.items():
+            if any(name.startswith(members) for name in names):
+                table["native"][group] += count
 
     possible = seconds * rate
     threads: list[dict[str, Any]] = []
@@ -810,6 +820,7 @@ def summarize_collapsed(
                 "own": ranked(table["own"], depth),
                 "own_lines": ranked(table["own_lines"], max(depth // 2, 1)),
                 "cumulative": ranked(table["cumulative"], depth),
+                "native": ranked(table["native"], len(NATIVE_GROUPS)),
             }
         )
     return {
@@ -818,6 +829,28 @@ def summarize_collapsed(
         "rate": rate,
         "threads": threads,
     }
+
+
+# Native frames worth naming in a --native profile: samples whose stack holds
+# any of these functions, per thread.
+NATIVE_GROUPS = {
+    "cyclic garbage collector (gc_collect_main)": ("gc_collect_main",),
+    "waiting for the GIL (take_gil)": ("take_gil", "drop_gil"),
+    "waiting on a lock or queue (PyThread_acquire_lock_timed, pthread_cond_*)": (
+        "PyThread_acquire_lock_timed",
+        "pthread_cond_timedwait",
+        "pthread_cond_wait",
+        "sem_clockwait",
+        "sem_timedwait",
+        "sem_wait",
+    ),
+    "socket writes (write, send, sendmsg, writev)": ("write", "send", "sendmsg", "writev"),
+    "socket reads (read, recv)": ("read", "recv", "recvfrom"),
+    "epoll (the event loop polling)": ("epoll_pwait", "epoll_wait"),
+    "fsync (fdatasync, fsync)": ("fdatasync", "fsync"),
+    "SQLite (sqlite3_step, sqlite3_prepare)": ("sqlite3_step", "sqlite3_prepare_v2"),
+    "asyncpg protocol (cython)": ("__pyx_f_7asyncpg",),
+}
 
 
 _FRAME = re.compile(r"(.*) \((.*?)(?::(\d+))?\)$")
@@ -867,6 +900,9 @@ def format_profile(summary: dict[str, Any]) -> str:
         lines += [f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["own_lines"]]
         lines.append("cumulative, Python functions on the stack:")
         lines += [f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["cumulative"]]
+        if thread["native"]:
+            lines.append("native code on the stack (--native):")
+            lines += [f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["native"]]
     return "\n".join(lines) + "\n"
 
 
