@@ -118,11 +118,11 @@ async def test_a_pending_boot_is_retried_after_the_interval_then_statuses_follow
     assert statuses[:3] == [0, 1, 2]
 
 
-async def test_server_calls_get_sensible_answers_and_a_remote_session_runs(
+async def test_unknown_server_calls_get_not_implemented_over_the_socket(
     csms: tuple[ScriptedCsms, str],
 ) -> None:
-    """RemoteStart starts a session without Authorize, RemoteStop ends it with reason Remote;
-    an unknown action gets CALLERROR NotImplemented; GetConfiguration answers keys."""
+    """An action the station does not implement gets CALLERROR NotImplemented, and the
+    socket stays usable: a GetConfiguration right after is answered."""
     server, url = csms
     station = _station(url, FleetMetrics(asyncio.get_running_loop().time()))
     task = asyncio.create_task(station.run())
@@ -134,11 +134,25 @@ async def test_server_calls_get_sensible_answers_and_a_remote_session_runs(
         assert configuration[2]["configurationKey"] == [
             {"key": "NumberOfConnectors", "readonly": True, "value": "2"}
         ]
+    finally:
+        station.request_stop()
+        await task
+
+
+async def test_a_remote_start_runs_a_session_until_the_remote_stop(
+    csms: tuple[ScriptedCsms, str],
+) -> None:
+    """RemoteStartTransaction starts a session on the connector asked for, without Authorize;
+    RemoteStopTransaction ends it with reason Remote; meter values carry the server's id."""
+    server, url = csms
+    station = _station(url, FleetMetrics(asyncio.get_running_loop().time()))
+    task = asyncio.create_task(station.run())
+    try:
+        await server.wait(lambda: server.boots >= 2, timeout=6)
         started = await server.call(
             "c", "RemoteStartTransaction", {"idTag": "REMOTE", "connectorId": 2}
         )
         assert started[2] == {"status": "Accepted"}
-        await server.wait(lambda: "StartTransaction" in server.actions())
         await server.wait(lambda: "MeterValues" in server.actions())
         stopped = await server.call("d", "RemoteStopTransaction", {"transactionId": 42})
         assert stopped[2] == {"status": "Accepted"}
