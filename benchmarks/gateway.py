@@ -535,7 +535,7 @@ async def bench_server(
             profiler = await start_profiler(children, plan, server, workdir)
         result["closed"] = await gen.measured(server, closed_command)
         if profiler is not None:
-            result["profile"] = await finish_profiler(children, plan, profiler)
+            result["profile"] = await finish_profiler(children, profiler, plan.profile_out)
         log(_one_line(kind, n, "closed", result["closed"]))
         if not plan.profile:
             rate_command = {
@@ -662,6 +662,12 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
             server = await start_server(children, "csms", workdir, env=env)
             try:
                 await asyncio.sleep(plan.settle)
+                profiler = None
+                if plan.profile:
+                    profiler = await start_profiler(
+                        children, plan, server, workdir, seconds=600, name="storm"
+                    )
+                    await asyncio.sleep(1.0)  # py-spy attached
                 server0 = server.sample()
                 t0 = time.perf_counter()
                 gen = await LoadGen.start(
@@ -676,6 +682,10 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     gen0 = read_proc(gen.pid)
                     ready = await gen.event("ready", timeout=600)
                     t1, server1, gen1 = time.perf_counter(), server.sample(), read_proc(gen.pid)
+                    if profiler is not None:
+                        out["storm_profile"] = await finish_profiler(
+                            children, profiler, storm_profile_path(plan.profile_out), now=True
+                        )
                 finally:
                     await gen.quit(children)
                 out["storm"] = {
@@ -719,12 +729,22 @@ class Profiler:
     proc: asyncio.subprocess.Process | None
     raw_path: Path
     seconds: float
+    started: float
 
 
-async def start_profiler(children: Children, plan: Plan, server: Server, workdir: Path) -> Profiler:
-    raw = workdir / "profile.raw.txt"
+async def start_profiler(
+    children: Children,
+    plan: Plan,
+    server: Server,
+    workdir: Path,
+    *,
+    seconds: float | None = None,
+    name: str = "profile",
+) -> Profiler:
+    """py-spy on the server for ``seconds`` (default: the closed-loop run)."""
+    raw = workdir / f"{name}.raw.txt"
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    seconds = int(plan.warmup + plan.duration + 1)
+    seconds = int(seconds if seconds is not None else plan.warmup + plan.duration + 1)
     options = ["--threads"] + (["--native"] if plan.profile == "py-spy-native" else [])
     proc = await children.spawn(
         [
@@ -745,20 +765,38 @@ async def start_profiler(children: Children, plan: Plan, server: Server, workdir
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    return Profiler(plan.profile, proc, raw, seconds)
+    return Profiler(plan.profile, proc, raw, seconds, time.monotonic())
 
 
-async def finish_profiler(children: Children, plan: Plan, profiler: Profiler) -> dict[str, Any]:
+async def finish_profiler(
+    children: Children, profiler: Profiler, out: Path, *, now: bool = False
+) -> dict[str, Any]:
+    """Waits for py-spy (or, with ``now``, stops it: SIGINT makes it write
+    what it has) and writes the summary to ``out``, the stacks beside it."""
+    seconds = profiler.seconds
     if profiler.proc is not None:
+        if now:
+            seconds = time.monotonic() - profiler.started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(profiler.proc.pid, signal.SIGINT)
         try:
             await asyncio.wait_for(profiler.proc.wait(), 60)
         finally:
             await children.stop(profiler.proc, grace=10)
-    text = profiler.raw_path.read_text() if profiler.raw_path.exists() else ""
-    summary = summarize_collapsed(text, top=30, seconds=profiler.seconds)
-    plan.profile_out.write_text(format_profile(summary))
-    shutil.copy(profiler.raw_path, plan.profile_out.with_suffix(".collapsed.txt"))
+    return write_profile(profiler.raw_path, out, seconds)
+
+
+def write_profile(raw: Path, out: Path, seconds: float) -> dict[str, Any]:
+    text = raw.read_text() if raw.exists() else ""
+    summary = summarize_collapsed(text, top=30, seconds=seconds)
+    out.write_text(format_profile(summary))
+    if raw.exists():
+        shutil.copy(raw, out.with_suffix(".collapsed.txt"))
     return summary
+
+
+def storm_profile_path(path: Path) -> Path:
+    return path.with_name(path.stem + "-storm" + path.suffix)
 
 
 def summarize_collapsed(
@@ -1206,7 +1244,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
     parser.add_argument(
         "--profile",
         choices=["py-spy", "py-spy-native"],
-        help="profile (c) during its closed-loop run with py-spy (no fixed-rate run then)",
+        help="profile (c) with py-spy during its closed-loop run (no fixed-rate run then) "
+        "and during the boot storm",
     )
     parser.add_argument(
         "--profile-out",
@@ -1296,6 +1335,10 @@ def main(argv: list[str] | None = None) -> int:
     if plan.profile and plan.profile_out.exists():
         print(f"\nprofile of (c), closed loop ({plan.profile_out}):\n")
         print(plan.profile_out.read_text())
+    storm_profile = storm_profile_path(plan.profile_out)
+    if plan.profile and storm_profile.exists():
+        print(f"\nprofile of (c), boot storm ({storm_profile}):\n")
+        print(storm_profile.read_text())
     return 0
 
 
