@@ -196,3 +196,59 @@ def test_ratios_compare_csms_with_both_baselines_per_n() -> None:
     ratios = compute_ratios([run("echo", 20000, 10), run("naive", 2000, 40), run("csms", 5000, 20)])
     assert ratios[(1000, "(c)/(a)")] == {"calls": 0.25, "rss": 2.0}
     assert ratios[(1000, "(c)/(b)")] == {"calls": 2.5, "rss": 0.5}
+
+
+def test_booted_by_second_is_cumulative() -> None:
+    """The boot-storm progress counts, for each whole second after the first
+    connect, every station booted by the end of that second."""
+    from benchmarks.loadgen import _cumulative_per_second
+
+    assert _cumulative_per_second([1.5, 2.5, 2.7, 5.1], 1.0) == [1, 3, 3, 3, 4]
+    assert _cumulative_per_second([], 0.0) == []
+
+
+def test_report_shows_every_run_and_the_ratios() -> None:
+    """The printed report has a row per (server, N, load) and the (c)/(a) ratio."""
+    from benchmarks.gateway import render
+
+    def measured(calls: float) -> dict[str, float]:
+        return {
+            "calls_per_s": calls,
+            "p50_ms": 1.0,
+            "p99_ms": 2.0,
+            "max_ms": 3.0,
+            "server_cpu_pct": 50.0,
+            "server_cpu_wait_pct": 1.0,
+            "loadgen_cpu_pct": 20.0,
+            "errors": 0,
+        }
+
+    def run(server: str, calls: float) -> dict[str, object]:
+        return {
+            "server": server,
+            "connections": 1000,
+            "closed": measured(calls),
+            "rate": measured(1000),
+            "connect": {"connected_and_booted": 1000, "seconds": 1.0},
+            "rss_base_mib": 30.0,
+            "rss_idle_mib": 40.0,
+            "rss_per_connection_kib": 10.0,
+        }
+
+    report = {
+        "machine": {
+            "cpu_model": "CPU",
+            "cores": 2,
+            "memory_gib": 1.0,
+            "python": "3.11",
+            "file_limit": "1/1",
+            "loadavg": "0 0 0",
+        },
+        "revision": "abc",
+        "csms_gc": "",
+        "plan": {"rate": 1000},
+        "runs": [run("echo", 20000), run("csms", 5000)],
+    }
+    text = render(report)
+    assert text.count("| (a) websockets echo") == 3  # two loads, one connect row
+    assert "| (c)/(a) | 0.25" in text
