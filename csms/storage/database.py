@@ -8,15 +8,18 @@ lock up front (``BEGIN IMMEDIATE``) instead of failing on lock upgrade.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,60 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+class SharedConnectionSQLiteEngine(SQLiteEngine):
+    """piccolo's SQLite engine, except that queries outside a transaction
+    share one long-lived connection on one thread of its own.
+
+    piccolo opens a new connection, and aiosqlite a new thread, for every
+    such query. Under a boot storm the gateway's reads (id tags, active
+    sessions) then started thousands of threads at once and Authorize
+    stalled for seconds; on one connection each read is one hop to a warm
+    connection. Transactions still get a connection each, as in piccolo.
+    """
+
+    def __init__(self, path: str, **connection_kwargs: Any) -> None:
+        super().__init__(path=path, **connection_kwargs)
+        self._reader: ThreadPoolExecutor | None = None
+        self._shared: sqlite3.Connection | None = None
+
+    async def _run_in_new_connection(
+        self,
+        query: str,
+        args: list[Any] | None = None,
+        query_type: str = "generic",
+        table: Any = None,
+    ) -> list[dict[str, Any]]:
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-shared")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._run_shared, query, args or [])
+
+    def _run_shared(self, query: str, args: list[Any]) -> list[dict[str, Any]]:
+        if self._shared is None:
+            connection = sqlite3.connect(**self.connection_kwargs)
+            connection.row_factory = dict_factory
+            connection.execute("PRAGMA foreign_keys = 1")
+            self._shared = connection
+        try:
+            return list(self._shared.execute(query, args).fetchall())
+        except sqlite3.DatabaseError as error:
+            if not isinstance(error, sqlite3.IntegrityError | sqlite3.OperationalError):
+                # A broken connection (the file went away...): start afresh.
+                self._close_shared()
+            raise
+
+    def _close_shared(self) -> None:
+        connection, self._shared = self._shared, None
+        if connection is not None:
+            connection.close()
+
+    async def close_shared(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await asyncio.get_running_loop().run_in_executor(reader, self._close_shared)
+            reader.shutdown(wait=True)
+
+
 def engine_from_url(url: str) -> Engine:
     if url.startswith("sqlite://"):
         path = sqlite_path(url)
@@ -43,7 +100,7 @@ def engine_from_url(url: str) -> Engine:
         if directory:
             os.makedirs(directory, exist_ok=True)
         # timeout: how long a connection waits for another's write lock.
-        return SQLiteEngine(path=path, timeout=30)
+        return SharedConnectionSQLiteEngine(path=path, timeout=30)
     if url.startswith(("postgresql://", "postgres://")):
         parts = urlsplit(url)
         if not parts.path.strip("/"):
@@ -85,6 +142,8 @@ async def close_database(engine: Engine | None = None) -> None:
     engine = engine or current_engine()
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
+    if isinstance(engine, SharedConnectionSQLiteEngine):
+        await engine.close_shared()
 
 
 def write_transaction(engine: Engine | None = None) -> Any:
