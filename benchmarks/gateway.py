@@ -196,6 +196,13 @@ def csms_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "csms"]
 
 
+def csms_argv(plan: Plan) -> list[str] | None:
+    """``csms gateway`` through benchmarks.csms_gc when a GC setting is tried."""
+    if not plan.csms_gc:
+        return None
+    return [sys.executable, "-m", "benchmarks.csms_gc", *plan.csms_gc.split(), "--", "gateway"]
+
+
 def free_port() -> int:
     import socket
 
@@ -502,16 +509,7 @@ async def bench_server(
             env, seed = setup.env, setup.secret_seed
             result["provisioning"] = setup.provisioning
             result["database"] = "postgresql" if setup.database.pg_name else "sqlite"
-        argv = None
-        if kind == "csms" and plan.csms_gc:
-            argv = [
-                sys.executable,
-                "-m",
-                "benchmarks.csms_gc",
-                *plan.csms_gc.split(),
-                "--",
-                "gateway",
-            ]
+        argv = csms_argv(plan) if kind == "csms" else None
         server = await start_server(children, kind, workdir, env=env, argv=argv)
         stack.push_async_callback(children.stop, server.proc)
         profiler = None
@@ -603,7 +601,7 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
         port = free_port()
         env = {**setup.env, "CSMS_OCPP_PORT": str(port)}
         if do_capacity:
-            server = await start_server(children, "csms", workdir, env=env)
+            server = await start_server(children, "csms", workdir, env=env, argv=csms_argv(plan))
             gen: LoadGen | None = None
             try:
                 await asyncio.sleep(plan.settle)
@@ -659,7 +657,7 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     await gen.quit(children)
         if do_storm:
             out["storm_reference"] = await storm_reference(children, plan, workdir)
-            server = await start_server(children, "csms", workdir, env=env)
+            server = await start_server(children, "csms", workdir, env=env, argv=csms_argv(plan))
             try:
                 await asyncio.sleep(plan.settle)
                 profiler = None
