@@ -793,6 +793,13 @@ def write_profile(raw: Path, out: Path, seconds: float) -> dict[str, Any]:
     return summary
 
 
+def _first_gc(frames: list[str]) -> int:
+    for index, frame in enumerate(frames):
+        if frame.startswith("gc_collect_main"):
+            return index
+    return len(frames)
+
+
 def storm_profile_path(path: Path) -> Path:
     return path.with_name(path.stem + "-storm" + path.suffix)
 
@@ -827,6 +834,8 @@ def summarize_collapsed(
                 "own_lines": Counter(),
                 "cumulative": Counter(),
                 "native": Counter(),
+                "cumulative_without_gc": Counter(),
+                "gc_triggered_in": Counter(),
             },
         )
         totals[thread] += count
@@ -838,6 +847,14 @@ def summarize_collapsed(
         for group, members in NATIVE_GROUPS.items():
             if any(name.startswith(members) for name in names):
                 table["native"][group] += count
+        if "gc_collect_main" in names:
+            # Which Python line's allocation set the collector off.
+            python = [f for f in frames[: _first_gc(frames)] if not _is_native(f)]
+            if python:
+                table["gc_triggered_in"][_short_frame(python[-1], keep_line=True)] += count
+        else:
+            for frame in {_short_frame(f) for f in frames if not _is_native(f)}:
+                table["cumulative_without_gc"][frame] += count
 
     possible = seconds * rate
     threads: list[dict[str, Any]] = []
@@ -857,6 +874,11 @@ def summarize_collapsed(
                 "own_lines": ranked(table["own_lines"], max(depth // 2, 1)),
                 "cumulative": ranked(table["cumulative"], depth),
                 "native": ranked(table["native"], len(NATIVE_GROUPS)),
+                "gc_triggered_in": ranked(table["gc_triggered_in"], max(depth // 3, 1)),
+                # Only meaningful with --native, where GC frames are seen.
+                "cumulative_without_gc": ranked(table["cumulative_without_gc"], depth)
+                if table["native"]
+                else [],
             }
         )
     return {
@@ -939,6 +961,17 @@ def format_profile(summary: dict[str, Any]) -> str:
         if thread["native"]:
             lines.append("native code on the stack (--native):")
             lines += [f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["native"]]
+        if thread["gc_triggered_in"]:
+            lines.append("cyclic GC set off by an allocation at:")
+            lines += [
+                f"  {share:5.1f}%  {n:6d}  {name}" for name, n, share in thread["gc_triggered_in"]
+            ]
+        if thread["cumulative_without_gc"]:
+            lines.append("cumulative without the samples in the GC (the work itself):")
+            lines += [
+                f"  {share:5.1f}%  {n:6d}  {name}"
+                for name, n, share in thread["cumulative_without_gc"]
+            ]
     return "\n".join(lines) + "\n"
 
 

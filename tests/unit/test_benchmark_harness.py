@@ -182,6 +182,19 @@ def test_profile_summary_splits_threads_and_their_busy_share() -> None:
     assert busy == {"MainThread": 75.0, "Thread-7 (worker)": 25.0}
 
 
+def test_profile_summary_names_what_set_the_gc_off() -> None:
+    """In a native profile, samples in the cyclic GC are charged to the Python
+    line whose allocation triggered it and left out of the work's cumulative."""
+    text = (
+        "thread (1): MainThread;main (a.py:1);submit (g.py:103);gc_collect_main (libpy.so) 4\n"
+        "thread (1): MainThread;main (a.py:1);submit (g.py:104) 6\n"
+    )
+    main = summarize_collapsed(text)["threads"][0]
+    assert [(name, n) for name, n, _ in main["gc_triggered_in"]] == [("submit (g.py:103)", 4)]
+    without = {name: n for name, n, _ in main["cumulative_without_gc"]}
+    assert without == {"main (a.py)": 6, "submit (g.py)": 6}
+
+
 def test_ratios_compare_csms_with_both_baselines_per_n() -> None:
     """(c)/(a) and (c)/(b) are computed per N for closed-loop calls/s and RSS per connection."""
 
