@@ -65,13 +65,14 @@ async def main_async(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # As in the library's examples: websockets' defaults (keepalive pings
+    # every 20 s; permessage-deflate offered, unused as the clients do not
+    # ask for it). Only the listen backlog is raised, for the connect phase.
     async with serve(
         on_connect,
         host,
         port,
         subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        compression=None,
-        ping_interval=None,
         backlog=16384,
     ) as server:
         bound = server.sockets[0].getsockname()[1]
