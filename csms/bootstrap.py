@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,8 @@ MESSAGE_LOG_PRUNE_SECONDS = 3600.0
 # SQLite: committed pages are copied from the WAL into the database this
 # often, off the commit path.
 WAL_CHECKPOINT_SECONDS = 1.0
+# Seconds a thread waiting for the GIL waits before asking for it.
+SQLITE_SWITCH_INTERVAL = 0.0002
 
 
 @dataclass(slots=True)
@@ -121,6 +124,13 @@ class Node:
     async def start(self) -> None:
         settings = self.settings
         engine = current_engine()
+        if is_sqlite(engine):
+            # SQLite runs in threads (the group-commit writer, the shared
+            # reader) that release the GIL around every row they step and
+            # must take it back from a busy event loop: at Python's default
+            # 5 ms switch interval a batch of thousands of rows waited
+            # seconds for it under a boot storm.
+            sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
         await open_database(engine)
         self.metrics = Metrics()
         self._sink = PiccoloWriteSink(engine)
