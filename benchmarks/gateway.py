@@ -1281,7 +1281,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
     parser.add_argument(
         "--profile-out",
         type=Path,
-        default=Path("gateway-profile.txt"),
+        default=REPO_ROOT / "benchmarks" / "results" / "gateway-profile.txt",
         help="where the profile summary goes (the collapsed stacks beside it)",
     )
     parser.add_argument(
@@ -1341,6 +1341,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
 
 def main(argv: list[str] | None = None) -> int:
     plan, json_path = parse_args(argv)
+    if plan.profile:
+        plan.profile_out.parent.mkdir(parents=True, exist_ok=True)
 
     async def bounded() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
