@@ -120,7 +120,7 @@ def _run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
 
 
 async def _serve(settings: Settings, *, ocpp: bool, http: bool, banner: str = "") -> int:
-    from csms.bootstrap import Node
+    from csms.bootstrap import Node, tune_garbage_collector
     from csms.storage.migrate import pending_migrations
 
     pending = await pending_migrations()
@@ -130,6 +130,7 @@ async def _serve(settings: Settings, *, ocpp: bool, http: bool, banner: str = ""
         )
     node = Node(settings, serve_ocpp=ocpp, serve_http=http)
     await node.start()
+    tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

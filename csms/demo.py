@@ -18,7 +18,7 @@ import signal
 
 from crm.id_tags import IdTagError
 from crm.storage import PiccoloIdTagRegistry
-from csms.bootstrap import Node
+from csms.bootstrap import Node, tune_garbage_collector
 from csms.domain.credentials import hash_secret
 from csms.settings import Settings
 from csms.storage.migrate import migrate
@@ -98,6 +98,7 @@ async def run_demo(settings: Settings, *, chargers: int) -> int:
     station_ids = await seed(chargers)
     node = Node(settings)
     await node.start()
+    tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -70,6 +70,7 @@ class GroupCommitter:
             asyncio.Queue()
         )
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
     @property
@@ -79,6 +80,9 @@ class GroupCommitter:
 
     def start(self) -> None:
         if self._task is None:
+            # Kept: get_running_loop() costs a getpid() call on Python 3.11,
+            # on every submit (2% of the event loop under load).
+            self._loop = asyncio.get_running_loop()
             self._task = asyncio.create_task(self._run(), name="group-commit")
             self._task.add_done_callback(_log_crash)
 
@@ -100,7 +104,7 @@ class GroupCommitter:
         on and may still commit, which is why retried writes are idempotent."""
         if self._closing:
             raise WriterClosed("the writer is shutting down")
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[GroupResult] = loop.create_future()
         self._queue.put_nowait((group, future))
         # The waiter may give up (timeout, or its task is cancelled when the
