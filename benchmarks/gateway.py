@@ -527,7 +527,8 @@ async def bench_server(
         idle = server.sample()
         result["rss_base_mib"] = base.rss_bytes / 2**20
         result["rss_idle_mib"] = idle.rss_bytes / 2**20
-        result["rss_per_connection_kib"] = (idle.rss_bytes - base.rss_bytes) / n / 1024
+        booted = max(ready["connected_and_booted"], 1)
+        result["rss_per_connection_kib"] = (idle.rss_bytes - base.rss_bytes) / booted / 1024
         closed_command = {"cmd": "closed", "warmup": plan.warmup, "duration": plan.duration}
         if plan.profile and kind == "csms":
             profiler = await start_profiler(children, plan, server, workdir)
