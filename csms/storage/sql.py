@@ -237,9 +237,13 @@ class WriteConnection:
 
 
 _INSERT_VALUES = re.compile(r"^\s*INSERT\b.*?\bVALUES\s*(\([?,\s]+\))", re.IGNORECASE | re.DOTALL)
-# Rows per multi-row INSERT: 500 rows of up to 65 columns stay under
-# SQLite's 32,766 bound parameters.
-_ROWS_PER_INSERT = 500
+# Rows per multi-row INSERT: 256 rows of up to 127 columns stay under
+# SQLite's 32,766 bound parameters. Smaller remainders go in power-of-two
+# chunks, so each INSERT has at most nine shapes: sqlite3 caches every
+# distinct statement text it prepares, and one shape per batch size cost
+# about 3 kB of memory per connected charger (prepared statements of
+# hundreds of rows).
+_ROWS_PER_INSERT = 256
 
 
 def _execute_many_sqlite(
@@ -250,19 +254,22 @@ def _execute_many_sqlite(
     sqlite3's executemany releases the GIL around every row it steps and must
     take it back from the event loop's thread: under load each row waited
     for it (3,600 meter rows: 14 ms alone, 230 ms beside a busy thread). A
-    multi-row INSERT steps once per 500 rows (14 ms either way)."""
+    multi-row INSERT steps once per 256 rows (14 ms either way)."""
     found = _INSERT_VALUES.match(sql)
     if found is None:
         connection.executemany(sql, rows)
         return
     row_text = found.group(1)
     head, tail = sql[: found.start(1)], sql[found.end(1) :]
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
+    start = 0
+    while start < len(rows):
+        size = min(_ROWS_PER_INSERT, 1 << ((len(rows) - start).bit_length() - 1))
+        chunk = rows[start : start + size]
         connection.execute(
-            head + ", ".join([row_text] * len(chunk)) + tail,
+            head + ", ".join([row_text] * size) + tail,
             [value for row in chunk for value in row],
         )
+        start += size
 
 
 def _drive_sqlite(connection: sqlite3.Connection, program: SqlProgram[T]) -> T:
