@@ -17,7 +17,9 @@ from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession
 from simulators.ocpp16 import connect16
-from tests.e2e.conftest import ocpp_url
+from tests.e2e.conftest import StartNode, ocpp_url
+
+NOW = "2026-11-22T10:00:00Z"
 
 
 class _Outage:
@@ -70,6 +72,40 @@ async def test_storage_outage_answers_internal_error_and_the_retry_is_stored(nod
         await ws.send(json.dumps([2, "s3", "StartTransaction", start]))
         assert json.loads(await ws.recv())[2]["transactionId"] == transaction_id
     assert await ChargingSession.count().run() == 1
+
+
+async def test_a_write_slower_than_the_timeout_is_answered_internal_error_once_logged(
+    start_node: StartNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A StartTransaction whose write outlasts CSMS_WRITE_TIMEOUT is answered
+    InternalError with one warning and no traceback; the write still commits,
+    and the charger's retry gets that same session."""
+    node = await start_node(write_timeout=0.1)
+    await PiccoloStationAdmin().add("CP-SLOW")
+    await PiccoloIdTagRegistry().add("TAG-SLOW")
+    sink = node.writer._sink
+    apply = sink.apply
+
+    async def slow_apply(groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        await asyncio.sleep(0.4)
+        return await apply(groups)
+
+    start = {"connectorId": 1, "idTag": "TAG-SLOW", "meterStart": 0, "timestamp": NOW}
+    async with connect(f"{ocpp_url(node)}/CP-SLOW", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        sink.apply = slow_apply  # type: ignore[method-assign]
+        await ws.send(json.dumps([2, "s1", "StartTransaction", start]))
+        refused = json.loads(await ws.recv())
+        sink.apply = apply  # type: ignore[method-assign]
+        assert refused[:3] == [4, "s1", "InternalError"]
+        await asyncio.sleep(0.5)
+        assert await ChargingSession.count().run() == 1
+        await ws.send(json.dumps([2, "s2", "StartTransaction", start]))
+        accepted = json.loads(await ws.recv())
+    assert accepted[0] == 3
+    session = await ChargingSession.select(ChargingSession.id).first().run()
+    assert session is not None and accepted[2]["transactionId"] == session["id"]
+    warnings = [r for r in caplog.records if "not committed in time" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
 
 
 async def test_concurrent_chargers_share_commits(node: Node) -> None:
