@@ -129,10 +129,19 @@ async def prepare_database(engine: Engine | None = None) -> None:
         await engine.run_ddl("PRAGMA journal_mode=WAL")
 
 
+# Nodes that opened each engine and have not closed it: several nodes in one
+# process (tests, a shared port) share the engine, and its pool must live
+# until the last of them stops.
+_users: dict[int, int] = {}
+
+
 async def open_database(engine: Engine | None = None, *, pool_size: int = 10) -> None:
     """Prepares the database and, on PostgreSQL, starts the connection pool
     (close it with :func:`close_database` in the same event loop)."""
     engine = engine or current_engine()
+    _users[id(engine)] = _users.get(id(engine), 0) + 1
+    if _users[id(engine)] > 1:
+        return
     await prepare_database(engine)
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(min_size=1, max_size=pool_size)
@@ -140,6 +149,11 @@ async def open_database(engine: Engine | None = None, *, pool_size: int = 10) ->
 
 async def close_database(engine: Engine | None = None) -> None:
     engine = engine or current_engine()
+    remaining = _users.get(id(engine), 1) - 1
+    if remaining > 0:
+        _users[id(engine)] = remaining
+        return
+    _users.pop(id(engine), None)
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
     if isinstance(engine, SharedConnectionSQLiteEngine):
