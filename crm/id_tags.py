@@ -7,7 +7,7 @@ it answers who may charge.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -52,30 +52,9 @@ def check_uid(uid: str) -> str:
 TAG_COLUMNS = frozenset({"uid", "parent", "expires", "status", "note"})
 
 
-def tags_from_rows(
-    rows: Iterable[Mapping[str, str | None]], *, parse_time: Callable[[str], datetime]
-) -> tuple[list[IdTagRecord], list[str]]:
-    """The id tags the rows describe (line 1 is the header) and the problems
-    found, each naming its line; the caller imports nothing if there is one."""
-    records: list[IdTagRecord] = []
-    problems: list[str] = []
-    first_line: dict[str, int] = {}
-    for line, row in enumerate(rows, start=2):
-        values = {key.strip(): (value or "").strip() for key, value in row.items() if key}
-        try:
-            record = _tag(values, parse_time)
-        except ValueError as error:
-            problems.append(f"line {line}: {error}")
-            continue
-        seen = first_line.setdefault(record.uid, line)
-        if seen != line:
-            problems.append(f"line {line}: {record.uid!r} repeats line {seen}")
-            continue
-        records.append(record)
-    return records, problems
-
-
-def _tag(values: Mapping[str, str], parse_time: Callable[[str], datetime]) -> IdTagRecord:
+def tag_from_row(values: Mapping[str, str], parse_time: Callable[[str], datetime]) -> IdTagRecord:
+    """The id tag one row of an import describes; ValueError says what is
+    wrong with it."""
     uid = check_uid(values.get("uid", ""))
     parent = values.get("parent", "")
     status_text = values.get("status", "") or "accepted"

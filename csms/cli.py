@@ -15,15 +15,16 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from csms.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("csms")
+T = TypeVar("T")
 
 
 class CommandError(Exception):
@@ -93,6 +94,25 @@ def _read_csv(path: str) -> tuple[list[str], list[dict[str, str | None]]]:
         raise CommandError(f"cannot read {path}: {error.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as error:
         raise CommandError(f"{path} is not a UTF-8 CSV file: {error}") from None
+
+
+def _import_records(
+    path: str,
+    known: frozenset[str],
+    required: str,
+    parse: Callable[[Mapping[str, str]], T],
+    key: Callable[[T], str],
+) -> list[T]:
+    """The records of a CSV file, every line checked, or CommandError naming
+    every line to fix (then nothing is imported)."""
+    from crm.row_import import ImportRejected, check_columns, records_from_rows
+
+    columns, rows = _read_csv(path)
+    try:
+        check_columns(columns, known, required)
+        return records_from_rows(rows, parse, key)
+    except ImportRejected as error:
+        raise CommandError(f"nothing imported: {error}") from None
 
 
 # -- running ---------------------------------------------------------------------
@@ -216,12 +236,7 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
         hash_secret,
     )
     from csms.domain.model import RegistrationStatus
-    from csms.domain.provisioning import (
-        STATION_COLUMNS,
-        ImportRejected,
-        check_columns,
-        stations_from_rows,
-    )
+    from csms.domain.provisioning import STATION_COLUMNS, station_from_row
     from csms.storage.maintenance import PiccoloMaintenance
     from csms.storage.stations import (
         PiccoloStationAdmin,
@@ -275,14 +290,13 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
                         "until you set one (csms station set-secret)"
                     )
             elif action == "import":
-                columns, rows = _read_csv(args.file)
-                try:
-                    check_columns(columns, STATION_COLUMNS, "charge_point_id")
-                except ImportRejected as error:
-                    raise CommandError(f"nothing imported: {error}") from None
-                new_stations, problems = stations_from_rows(rows, hash_secret=hash_secret)
-                if problems:
-                    raise CommandError(f"nothing imported: {ImportRejected(problems)}")
+                new_stations = _import_records(
+                    args.file,
+                    STATION_COLUMNS,
+                    "charge_point_id",
+                    lambda row: station_from_row(row, hash_secret),
+                    lambda station: station.charge_point_id,
+                )
                 skipped = await admin.add_many(new_stations, skip_existing=args.skip_existing)
                 print(f"imported {len(new_stations) - len(skipped)} station(s)", end="")
                 print(f", skipped {len(skipped)} that exist already" if skipped else "")
@@ -379,9 +393,8 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
-    from crm.id_tags import TAG_COLUMNS, IdTagError, IdTagStatus, tags_from_rows
+    from crm.id_tags import TAG_COLUMNS, IdTagError, IdTagStatus, tag_from_row
     from crm.storage import IdTagNotFound, PiccoloIdTagRegistry
-    from csms.domain.provisioning import ImportRejected, check_columns
 
     registry = PiccoloIdTagRegistry()
 
@@ -397,14 +410,13 @@ def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 print(f"added id tag {record.uid}")
             elif action == "import":
-                columns, rows = _read_csv(args.file)
-                try:
-                    check_columns(columns, TAG_COLUMNS, "uid")
-                except ImportRejected as error:
-                    raise CommandError(f"nothing imported: {error}") from None
-                records, problems = tags_from_rows(rows, parse_time=_iso_time)
-                if problems:
-                    raise CommandError(f"nothing imported: {ImportRejected(problems)}")
+                records = _import_records(
+                    args.file,
+                    TAG_COLUMNS,
+                    "uid",
+                    lambda row: tag_from_row(row, _iso_time),
+                    lambda record: record.uid,
+                )
                 skipped = await registry.add_many(records, skip_existing=args.skip_existing)
                 print(f"imported {len(records) - len(skipped)} id tag(s)", end="")
                 print(f", skipped {len(skipped)} that exist already" if skipped else "")

@@ -1,17 +1,14 @@
-"""Bulk provisioning: rows of a station list (a CSV file an operator or a
-fleet tool wrote) checked and turned into stations to register.
-
-Everything is checked before anything is written, and every problem is
-reported with its line, so a file of 5,000 stations either goes in whole or
-tells the operator every line to fix.
+"""Bulk provisioning: a row of a station list (a CSV file an operator or a
+fleet tool wrote) checked and turned into a station to register. The rows
+of a file are read with :mod:`crm.row_import`: all of them or none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from csms.domain.credentials import CredentialError, check_charge_point_id, check_secret
+from csms.domain.credentials import check_charge_point_id, check_secret
 from csms.domain.model import RegistrationStatus
 
 STATION_COLUMNS = frozenset(
@@ -19,20 +16,6 @@ STATION_COLUMNS = frozenset(
 )
 _YES = {"yes", "true", "1", "y"}
 _NO = {"no", "false", "0", "n", ""}
-# Problems listed before the report stops: enough to fix a file in one go,
-# not a wall of text when a file is wrong throughout.
-MAX_REPORTED_PROBLEMS = 20
-
-
-class ImportRejected(ValueError):
-    """The rows cannot be imported; ``problems`` names each line to fix."""
-
-    def __init__(self, problems: list[str]) -> None:
-        shown = problems[:MAX_REPORTED_PROBLEMS]
-        more = len(problems) - len(shown)
-        text = "; ".join(shown) + (f"; and {more} more" if more else "")
-        super().__init__(text)
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,46 +28,9 @@ class NewStation:
     leniency: frozenset[str] = frozenset()
 
 
-def check_columns(columns: Iterable[str] | None, known: frozenset[str], required: str) -> None:
-    """Refuses a header that lacks ``required`` or names unknown columns (a
-    typo would otherwise silently drop a column's values)."""
-    names = [c.strip() for c in columns or ()]
-    problems = []
-    if required not in names:
-        problems.append(f"line 1: the header needs a {required!r} column")
-    unknown = sorted(set(names) - known)
-    if unknown:
-        problems.append(
-            f"line 1: unknown column(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-    if problems:
-        raise ImportRejected(problems)
-
-
-def stations_from_rows(
-    rows: Iterable[Mapping[str, str | None]], *, hash_secret: Callable[[str], str]
-) -> tuple[list[NewStation], list[str]]:
-    """The stations the rows describe (line 1 is the header) and the problems
-    found, each naming its line; the caller imports nothing if there is one."""
-    stations: list[NewStation] = []
-    problems: list[str] = []
-    first_line: dict[str, int] = {}
-    for line, row in enumerate(rows, start=2):
-        values = {key.strip(): (value or "").strip() for key, value in row.items() if key}
-        try:
-            station = _station(values, hash_secret)
-        except (CredentialError, ValueError) as error:
-            problems.append(f"line {line}: {error}")
-            continue
-        seen = first_line.setdefault(station.charge_point_id, line)
-        if seen != line:
-            problems.append(f"line {line}: {station.charge_point_id!r} repeats line {seen}")
-            continue
-        stations.append(station)
-    return stations, problems
-
-
-def _station(values: Mapping[str, str], hash_secret: Callable[[str], str]) -> NewStation:
+def station_from_row(values: Mapping[str, str], hash_secret: Callable[[str], str]) -> NewStation:
+    """The station one row describes; ValueError (CredentialError is one) says
+    what is wrong with it."""
     charge_point_id = check_charge_point_id(values.get("charge_point_id", ""))
     secret = values.get("secret", "")
     status_text = values.get("status", "") or "accepted"
