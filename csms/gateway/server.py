@@ -43,6 +43,10 @@ OCPP_PATH_PREFIX = "/ocpp/"
 SUPPORTED_SUBPROTOCOLS: tuple[str, ...] = ("ocpp1.6",)
 LEGACY_SUBPROTOCOL = "ocpp1.6"
 
+# Seconds a charger has to complete the websocket handshake once its TCP
+# connection is accepted.
+HANDSHAKE_TIMEOUT = 60.0
+
 # Close codes: 1002 protocol error (no usable subprotocol), 1000 when a newer
 # connection replaced this one, 1001 going away (shutdown, silent station).
 CLOSE_NO_SUBPROTOCOL = 1002
@@ -193,9 +197,12 @@ class Gateway:
             self._port,
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
-            # Off unless asked for: per-connection compressor state costs
-            # memory, and OCPP frames are small.
-            compression=None,
+            # permessage-deflate only for chargers that ask for it (cellular
+            # data costs money); the others pay no compressor memory.
+            compression="deflate",
+            # A boot storm on a busy host can take longer than websockets'
+            # default of 10 s to finish every handshake it has accepted.
+            open_timeout=HANDSHAKE_TIMEOUT,
             # One sweep pings every connection (keepalive.py) instead of
             # websockets' task per connection.
             ping_interval=None,

@@ -217,3 +217,27 @@ async def test_a_station_that_answers_no_ping_is_closed(start_node: StartNode) -
         assert node.gateway.registry.get("CP-ALIVE") is not None
         await alive.send(json.dumps([2, "h", "Heartbeat", {}]))
         assert json.loads(await alive.recv())[0] == 3
+
+
+async def test_permessage_deflate_only_for_chargers_that_ask(node: Node) -> None:
+    """A charger offering permessage-deflate gets it (and is served through
+    it); one that does not offer it gets plain frames."""
+    admin = PiccoloStationAdmin()
+    await admin.add("CP-DEFLATE")
+    await admin.add("CP-PLAIN")
+    async with connect(
+        f"{ocpp_url(node)}/CP-DEFLATE",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        compression="deflate",
+    ) as compressed:
+        assert "permessage-deflate" in compressed.response.headers["Sec-WebSocket-Extensions"]
+        await compressed.send(json.dumps([2, "h1", "Heartbeat", {}]))
+        assert json.loads(await compressed.recv())[:2] == [3, "h1"]
+    async with connect(
+        f"{ocpp_url(node)}/CP-PLAIN",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        compression=None,
+    ) as plain:
+        assert "Sec-WebSocket-Extensions" not in plain.response.headers
+        await plain.send(json.dumps([2, "h2", "Heartbeat", {}]))
+        assert json.loads(await plain.recv())[:2] == [3, "h2"]
