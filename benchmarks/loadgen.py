@@ -141,6 +141,30 @@ class Tally:
         }
 
 
+async def _exchange(ws: Any, station: Station, tally: Tally) -> float | None:
+    """Sends the station's next call and checks the answer: the time a
+    CALLRESULT with the call's id came back, 0.0 for any other answer
+    (counted in the tally), None when the connection closed (counted)."""
+    unique_id, frame = station.next_call()
+    try:
+        await ws.send(frame, text=True)
+        data = await ws.recv(decode=False)
+    except ConnectionClosed:
+        tally.closed += 1
+        return None
+    done = time.perf_counter()
+    kind, answer_id = parse_answer(data)
+    if answer_id != unique_id:
+        tally.mismatched += 1
+        return 0.0
+    if kind != CALLRESULT:
+        tally.record_error(data)
+        return 0.0
+    if station.meter_next:
+        tally.meter_values_answered += 1
+    return done
+
+
 class LoadGenerator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -270,26 +294,13 @@ class LoadGenerator:
             assert ws is not None
             latencies = tally.latencies
             while loop_time() < window_end:
-                unique_id, frame = station.next_call()
                 sent = loop_time()
-                try:
-                    await ws.send(frame, text=True)
-                    data = await ws.recv(decode=False)
-                except ConnectionClosed:
-                    tally.closed += 1
+                done = await _exchange(ws, station, tally)
+                if done is None:
                     return
-                done = loop_time()
-                kind, answer_id = parse_answer(data)  # type: ignore[arg-type]
-                if answer_id != unique_id:
-                    tally.mismatched += 1
-                elif kind != CALLRESULT:
-                    tally.record_error(data)  # type: ignore[arg-type]
-                else:
-                    if station.meter_next:
-                        tally.meter_values_answered += 1
-                    if window_start <= done < window_end:
-                        tally.calls += 1
-                        latencies.append(done - sent)
+                if done > 0 and window_start <= done < window_end:
+                    tally.calls += 1
+                    latencies.append(done - sent)
 
         await self._run(worker, tally, window_start, window_end)
         return tally.report(duration)
@@ -319,25 +330,12 @@ class LoadGenerator:
                     await asyncio.sleep(delay)
                 elif delay < -0.010:
                     tally.late_sends += 1
-                unique_id, frame = station.next_call()
-                try:
-                    await ws.send(frame, text=True)
-                    data = await ws.recv(decode=False)
-                except ConnectionClosed:
-                    tally.closed += 1
+                done = await _exchange(ws, station, tally)
+                if done is None:
                     return
-                done = loop_time()
-                kind, answer_id = parse_answer(data)  # type: ignore[arg-type]
-                if answer_id != unique_id:
-                    tally.mismatched += 1
-                elif kind != CALLRESULT:
-                    tally.record_error(data)  # type: ignore[arg-type]
-                else:
-                    if station.meter_next:
-                        tally.meter_values_answered += 1
-                    if window_start <= scheduled:
-                        tally.calls += 1
-                        latencies.append(done - scheduled)
+                if done > 0 and window_start <= scheduled:
+                    tally.calls += 1
+                    latencies.append(done - scheduled)
 
         await self._run(worker, tally, window_start, window_end)
         return tally.report(duration)
