@@ -38,6 +38,10 @@ _LATENCY_BUCKETS = (
     10.0,
 )
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+# The CALLERROR code for an action the version does not have, and the label
+# such calls are counted under.
+UNKNOWN_ACTION_CODE = "NotImplemented"
+UNKNOWN_ACTION_LABEL = "(unknown)"
 
 
 class Metrics:
@@ -118,6 +122,10 @@ class Metrics:
     # -- the OCPP path --------------------------------------------------------
 
     def call_answered(self, action: str, seconds: float, error_code: str | None) -> None:
+        if error_code == UNKNOWN_ACTION_CODE:
+            # The action is whatever text the charger sent: as a label it
+            # would let one charger grow the metrics without bound.
+            action = UNKNOWN_ACTION_LABEL
         child = self._latency_by_action.get(action)
         if child is None:
             child = self._latency_by_action[action] = self.call_latency.labels(action)

@@ -36,7 +36,8 @@ async def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 async def test_metrics_count_connections_calls_errors_and_commits(node: Node) -> None:
     """After a boot, a heartbeat, a malformed frame, a payload error and a
     refused handshake, /metrics on the web app shows one connected station,
-    the calls per action, the CALLERRORs by code, the refusal and the commits."""
+    the calls per action, the CALLERRORs by code, the refusal and the commits;
+    made-up actions are counted under one label, not one each."""
     await PiccoloStationAdmin().add("CP-METRICS")
     try:
         async with connect(f"{ocpp_url(node)}/CP-NOBODY", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
@@ -48,6 +49,8 @@ async def test_metrics_count_connections_calls_errors_and_commits(node: Node) ->
             [2, "b1", "BootNotification", BOOT],
             [2, "h1", "Heartbeat", {}],
             [2, "a1", "Authorize", {"idTag": 12345}],
+            [2, "u1", "MadeUpAction-1", {}],
+            [2, "u2", "MadeUpAction-2", {}],
         ):
             await ws.send(json.dumps(frame))
             await ws.recv()
@@ -63,6 +66,9 @@ async def test_metrics_count_connections_calls_errors_and_commits(node: Node) ->
     errors = (("action", "Authorize"), ("code", "TypeConstraintViolation"))
     assert metrics[("csms_ocpp_callerrors_total", errors)] == 1
     assert metrics[("csms_ocpp_frames_rejected_total", (("code", "FormatViolation"),))] == 1
+    unknown = (("action", "(unknown)"), ("code", "NotImplemented"))
+    assert metrics[("csms_ocpp_callerrors_total", unknown)] == 2
+    assert not any("MadeUpAction" in str(labels) for _, labels in metrics)
     assert metrics[("csms_write_batch_groups_count", ())] >= 1
     assert metrics[("csms_write_commit_duration_seconds_count", ())] >= 1
     assert ("csms_write_queue_groups", ()) in metrics
