@@ -1,5 +1,6 @@
-"""The Litestar application: health and metrics endpoints now; the operators' pages, the
-operators' REST API and the drivers' app API grow here."""
+"""The Litestar application: health and metrics, the operators' REST API
+(/api/v1, OpenAPI at /api/schema); the operators' pages and the drivers' app
+API grow here."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Litestar, MediaType, Response, get
+from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from admin_ui.api import api_router
+from admin_ui.api.context import ApiContext
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 # Returns the readiness of each dependency: name to "ok" or what is wrong.
@@ -20,7 +24,11 @@ MetricsExposition = Callable[[], bytes]
 
 
 def create_app(
-    *, readiness: ReadinessCheck, metrics: MetricsExposition, debug: bool = False
+    *,
+    readiness: ReadinessCheck,
+    metrics: MetricsExposition,
+    api: ApiContext | None = None,
+    debug: bool = False,
 ) -> Litestar:
     @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False)
     def healthz() -> dict[str, str]:
@@ -45,5 +53,15 @@ def create_app(
 
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
     return Litestar(
-        route_handlers=[healthz, readyz, prometheus_metrics], debug=debug, logging_config=None
+        route_handlers=[healthz, readyz, prometheus_metrics, api_router(api or ApiContext())],
+        openapi_config=OpenAPIConfig(
+            title="csms operators' API",
+            version="1",
+            description="Entities, users, groups, contacts, media, stations and "
+            "access rules. Log in at /api/v1/auth/login, then send the token as "
+            "'Authorization: Bearer <token>'.",
+            path="/api/schema",
+        ),
+        debug=debug,
+        logging_config=None,
     )

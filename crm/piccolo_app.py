@@ -4,14 +4,36 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
-from crm.tables import IdTag
+from crm.tables import (
+    Contact,
+    ContactDocument,
+    ContactShare,
+    Entity,
+    Group,
+    GroupMember,
+    LoginSession,
+    Medium,
+    Membership,
+    User,
+)
 
 CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 
 APP_CONFIG = AppConfig(
     app_name="crm",
     migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
-    table_classes=[IdTag],
+    table_classes=[
+        Entity,
+        Contact,
+        ContactShare,
+        ContactDocument,
+        User,
+        Membership,
+        Group,
+        GroupMember,
+        LoginSession,
+        Medium,
+    ],
     migration_dependencies=[],
     commands=[],
 )

@@ -5,6 +5,7 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from csms.tables import (
+    AccessRule,
     ChargingSession,
     Connector,
     ConnectorStatusChange,
@@ -12,6 +13,7 @@ from csms.tables import (
     OcppMessage,
     Station,
     StationEvent,
+    StationGroup,
 )
 
 CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
@@ -20,6 +22,7 @@ APP_CONFIG = AppConfig(
     app_name="csms",
     migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
     table_classes=[
+        StationGroup,
         Station,
         Connector,
         ConnectorStatusChange,
@@ -27,6 +30,7 @@ APP_CONFIG = AppConfig(
         MeterValue,
         StationEvent,
         OcppMessage,
+        AccessRule,
     ],
     migration_dependencies=["crm.piccolo_app"],
     commands=[],

@@ -54,6 +54,12 @@ class Settings:
     # Longest time a charger's call waits for the database before it gets a
     # CALLERROR InternalError (and retries).
     write_timeout: float = 10.0
+    # How long a login lasts: a browser session (sliding) and an API token.
+    login_session_hours: int = 12
+    api_token_days: int = 30
+    # argon2id cost of password hashes: "standard" (RFC 9106 low-memory,
+    # 64 MiB, ~50 ms a login) or "fast" (for tests and demos only).
+    password_hashing: str = "standard"
     # Name of this process in logs and in the station table (many nodes later).
     node_name: str = "node-1"
 
@@ -83,6 +89,10 @@ class Settings:
             raise SettingsError(
                 "CSMS_DATABASE_URL must start with sqlite:// or postgresql://; "
                 f"got {self.database_url!r}"
+            )
+        if self.password_hashing not in ("standard", "fast"):
+            raise SettingsError(
+                f"CSMS_PASSWORD_HASHING must be standard or fast, got {self.password_hashing!r}"
             )
         if self.heartbeat_interval <= 0:
             raise SettingsError("CSMS_HEARTBEAT_INTERVAL must be a positive number of seconds")

@@ -21,16 +21,44 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
+from crm.tables import Entity
+
+
+class StationGroup(Table, tablename="station_group"):
+    """Stations an operator manages together, e.g. for shared access rules."""
+
+    id = Serial(primary_key=True)
+    owner_entity = ForeignKey(
+        references=Entity, on_delete=OnDelete.restrict, null=False, index=True
+    )
+    name = Varchar(length=100)
+    description = Text(default="")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
 
 class Station(Table, tablename="station"):
     """A charge point, known by the identity in its websocket URL."""
 
     id = Serial(primary_key=True)
     charge_point_id = Varchar(length=255, unique=True)
-    # The owning entity ("Inhaber"); a plain integer until the CRM's entity
-    # table exists, then a foreign key to it.
-    owner_entity_id = Integer(null=True, default=None)
+    # The owning entity ("Inhaber"); none for a station that registered
+    # itself and waits for an operator.
+    owner_entity = ForeignKey(references=Entity, on_delete=OnDelete.restrict, null=True, index=True)
+    station_group = ForeignKey(
+        references=StationGroup, on_delete=OnDelete.set_null, null=True, index=True
+    )
     description = Text(default="")
+    street = Varchar(length=200, default="")
+    postal_code = Varchar(length=20, default="")
+    city = Varchar(length=100, default="")
+    # ISO 3166-1 alpha-2
+    country = Varchar(length=2, default="")
+    # WGS 84 decimal degrees as text (OCPI's format), exact as entered.
+    latitude = Varchar(length=12, default="")
+    longitude = Varchar(length=12, default="")
+    # IANA name: tariffs and billing see the station's sessions in it.
+    time_zone = Varchar(length=64, default="UTC")
     vendor = Varchar(length=50, default="")
     model = Varchar(length=50, default="")
     serial_number = Varchar(length=50, default="")
@@ -169,3 +197,26 @@ class OcppMessage(Table, tablename="ocpp_message"):
     action = Varchar(length=64, default="")
     payload = Text()
     logged_at = Timestamptz(index=True)
+
+
+class AccessRule(Table, tablename="access_rule"):
+    """Who may charge at a station or at every station of a group.
+
+    A deny that matches refuses; else an allow that matches admits; a station
+    with no allow rules at all admits every valid medium (public).
+    """
+
+    id = Serial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=True, index=True)
+    station_group = ForeignKey(
+        references=StationGroup, on_delete=OnDelete.cascade, null=True, index=True
+    )
+    # allow or deny
+    effect = Varchar(length=5, default="allow")
+    # everyone, owner_entity, owner_subtree, medium, media_group,
+    # issuing_entity, issuing_subtree
+    subject = Varchar(length=16)
+    # The medium uid, the group id or the entity id the subject names.
+    value = Varchar(length=36, default="")
+    note = Varchar(length=255, default="")
+    created_at = Timestamptz()

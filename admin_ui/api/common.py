@@ -1,0 +1,62 @@
+"""What every endpoint of the operators' API shares: the principal of the
+request, pagination, and the shape of list answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+from litestar import Request
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+
+from admin_ui.api.context import ApiContext
+from crm.access import Principal
+from crm.errors import Unauthenticated
+from crm.services.auth import parse_entity_header
+
+T = TypeVar("T")
+
+SESSION_COOKIE = "csms_session"
+ENTITY_HEADER = "X-Entity-Id"
+MAX_PAGE = 500
+
+
+class Page(msgspec.Struct, Generic[T]):
+    """One page of a list: ``items``, how many rows match in all, and the
+    ``limit`` and ``offset`` that gave this page."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PageParams(msgspec.Struct, frozen=True):
+    limit: int
+    offset: int
+
+
+def request_token(request: Request) -> str:
+    """The bearer token, or the browser session's cookie."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if cookie:
+        return cookie
+    raise Unauthenticated("log in first: send 'Authorization: Bearer <token>'")
+
+
+async def provide_principal(request: Request, context: NamedDependency[ApiContext]) -> Principal:
+    """Computed once per request: who asks, in which entity, seeing what."""
+    entity = parse_entity_header(request.headers.get(ENTITY_HEADER))
+    return await context.auth.principal(request_token(request), entity)
+
+
+def provide_page(
+    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="rows per page")] = 50,
+    offset: Annotated[int, Parameter(ge=0, description="rows to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)

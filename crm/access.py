@@ -1,0 +1,249 @@
+"""Who may do what and see which rows: groups, scopes, hidden fields.
+
+Free of I/O. A request's :class:`Principal` is computed once, from the user's
+memberships, groups and active entity, and answers every question a service
+asks: may this user do ``action`` on ``resource``, which entities' rows may
+they see for it, which fields are hidden from them. Storage turns the
+visible set into a query condition in exactly one place
+(:func:`crm.storage.scoping.scoped`).
+
+A user in several groups gets the most permissive combination, per resource
+and action: the widest scope of any group granting it, and a field is hidden
+only if every group that lets them read the resource hides it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+from crm.errors import Forbidden, InvalidInput
+from crm.tree import EntityTree
+
+
+class Scope(enum.IntEnum):
+    """Whose rows a group's members see, relative to their active entity."""
+
+    OWN = 1
+    SUBTREE = 2
+    ALL = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        try:
+            return _SCOPE_NAMES[text]
+        except KeyError:
+            raise AccessError(f"scope is one of {', '.join(_SCOPE_NAMES)}, not {text!r}") from None
+
+    @property
+    def label(self) -> str:
+        return _SCOPE_LABELS[self]
+
+
+_SCOPE_NAMES = {"own": Scope.OWN, "subtree": Scope.SUBTREE, "all": Scope.ALL}
+_SCOPE_LABELS = {scope: name for name, scope in _SCOPE_NAMES.items()}
+
+CRUD = ("read", "create", "update", "delete")
+
+# Resource -> the actions a group can grant on it.
+RESOURCES: dict[str, tuple[str, ...]] = {
+    "entities": CRUD,
+    "users": CRUD,
+    "groups": CRUD,
+    "contacts": CRUD,
+    "documents": CRUD,
+    "media": CRUD,
+    "stations": (*CRUD, "command"),
+    "station_groups": CRUD,
+    "access_rules": CRUD,
+    "sessions": ("read",),
+}
+
+# Resource -> the fields a group may hide from its members. Only fields that
+# an answer can do without are hideable (never ids or names).
+HIDEABLE_FIELDS: dict[str, frozenset[str]] = {
+    "entities": frozenset(
+        {"vat_id", "company_number", "comment", "credit_note_address", "invoice_reply_to"}
+    ),
+    "users": frozenset({"email", "last_login_at"}),
+    "contacts": frozenset(
+        {"iban", "bic", "vat_id", "comment", "email", "phone", "fax", "street", "postal_code"}
+    ),
+    "media": frozenset({"note", "owner_contact_id", "bill_to_contact_id"}),
+    "stations": frozenset(
+        {"serial_number", "charge_box_serial_number", "iccid", "imsi", "meter_serial_number"}
+    ),
+}
+
+
+class AccessError(InvalidInput):
+    """A group definition that cannot be (unknown resource, action, field)."""
+
+
+class Grant(msgspec.Struct, frozen=True):
+    """What one group says: its permissions, scope and hidden fields."""
+
+    permissions: frozenset[str]
+    scope: Scope
+    hidden_fields: frozenset[str] = frozenset()
+
+
+def check_permissions(permissions: Iterable[str]) -> list[str]:
+    """The permissions, sorted and deduplicated; AccessError names the first
+    bad one. ``resource:*`` grants every action on a resource, ``*`` all."""
+    checked = set()
+    for permission in permissions:
+        if permission == "*":
+            checked.add(permission)
+            continue
+        resource, _, action = permission.partition(":")
+        if resource not in RESOURCES:
+            raise AccessError(
+                f"unknown resource {resource!r} in {permission!r}; "
+                f"resources: {', '.join(sorted(RESOURCES))}"
+            )
+        if action != "*" and action not in RESOURCES[resource]:
+            raise AccessError(
+                f"unknown action {action!r} in {permission!r}; "
+                f"{resource} has {', '.join(RESOURCES[resource])}"
+            )
+        checked.add(permission)
+    return sorted(checked)
+
+
+def check_hidden_fields(fields: Iterable[str]) -> list[str]:
+    """The hidden fields (``resource.field``), sorted and deduplicated."""
+    checked = set()
+    for name in fields:
+        resource, _, field_name = name.partition(".")
+        hideable = HIDEABLE_FIELDS.get(resource)
+        if hideable is None or field_name not in hideable:
+            options = ", ".join(
+                f"{r}.{f}" for r in sorted(HIDEABLE_FIELDS) for f in sorted(HIDEABLE_FIELDS[r])
+            )
+            raise AccessError(f"{name!r} is not a field a group can hide; these are: {options}")
+        checked.add(name)
+    return sorted(checked)
+
+
+def _expand(permission: str) -> Iterable[tuple[str, str]]:
+    if permission == "*":
+        for resource, actions in RESOURCES.items():
+            for action in actions:
+                yield resource, action
+        return
+    resource, _, action = permission.partition(":")
+    if resource not in RESOURCES:
+        return
+    if action == "*":
+        for each in RESOURCES[resource]:
+            yield resource, each
+    elif action in RESOURCES[resource]:
+        yield resource, action
+
+
+@dataclass(frozen=True, slots=True)
+class AccessProfile:
+    """The most permissive combination of a user's groups."""
+
+    # (resource, action) -> the widest scope any group grants it with
+    scopes: dict[tuple[str, str], Scope]
+    # resource -> fields hidden by every group that lets the user read it
+    hidden: dict[str, frozenset[str]]
+
+    @classmethod
+    def combine(cls, grants: Iterable[Grant]) -> AccessProfile:
+        scopes: dict[tuple[str, str], Scope] = {}
+        hidden: dict[str, frozenset[str]] = {}
+        for grant in grants:
+            for key in {pair for p in grant.permissions for pair in _expand(p)}:
+                if scopes.get(key, 0) < grant.scope:
+                    scopes[key] = grant.scope
+                if key[1] == "read":
+                    resource = key[0]
+                    mine = frozenset(
+                        f.partition(".")[2]
+                        for f in grant.hidden_fields
+                        if f.partition(".")[0] == resource
+                    )
+                    # Most permissive: hidden only where every reading group hides it.
+                    hidden[resource] = hidden[resource] & mine if resource in hidden else mine
+        return cls(scopes, hidden)
+
+    def scope(self, resource: str, action: str) -> Scope | None:
+        return self.scopes.get((resource, action))
+
+
+class Visibility(msgspec.Struct, frozen=True):
+    """The entities whose rows a request may see; ``entity_ids`` None means
+    every entity, including rows that belong to none yet."""
+
+    entity_ids: frozenset[int] | None
+
+    @property
+    def everything(self) -> bool:
+        return self.entity_ids is None
+
+    def __contains__(self, entity_id: object) -> bool:
+        return self.entity_ids is None or entity_id in self.entity_ids
+
+
+NOTHING = Visibility(frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The user a request acts for, in the entity they work in."""
+
+    user_id: int
+    active_entity_id: int
+    member_entity_ids: frozenset[int]
+    profile: AccessProfile
+    tree: EntityTree
+
+    def can(self, resource: str, action: str) -> bool:
+        return self.profile.scope(resource, action) is not None
+
+    def require(self, resource: str, action: str) -> Scope:
+        scope = self.profile.scope(resource, action)
+        if scope is None:
+            raise Forbidden(f"you may not {action} {resource.replace('_', ' ')}")
+        return scope
+
+    def visible(self, resource: str, action: str = "read") -> Visibility:
+        """Whose rows this user may ``action``; NOTHING without permission."""
+        scope = self.profile.scope(resource, action)
+        if scope is None:
+            return NOTHING
+        if scope is Scope.ALL:
+            return Visibility(None)
+        if scope is Scope.SUBTREE:
+            return Visibility(self.tree.subtree(self.active_entity_id))
+        return Visibility(frozenset({self.active_entity_id}))
+
+    def require_entity(self, resource: str, action: str, entity_id: int | None) -> None:
+        """Forbidden unless the user may ``action`` rows of ``entity_id``."""
+        self.require(resource, action)
+        if entity_id not in self.visible(resource, action):
+            raise Forbidden(
+                f"you may not {action} {resource.replace('_', ' ')} of entity {entity_id}"
+            )
+
+    def hidden_fields(self, resource: str) -> frozenset[str]:
+        return self.profile.hidden.get(resource, frozenset())
+
+
+def system_principal(tree: EntityTree, entity_id: int | None = None) -> Principal:
+    """Every right on every entity: the operator's own tools (the CLI, the
+    demo, migrations) that act with database access rather than a login."""
+    active = entity_id if entity_id is not None else min(tree.ids, default=0)
+    return Principal(
+        user_id=0,
+        active_entity_id=active,
+        member_entity_ids=tree.ids,
+        profile=AccessProfile.combine([Grant(frozenset({"*"}), Scope.ALL)]),
+        tree=tree,
+    )
