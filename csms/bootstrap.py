@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from admin_ui.app import create_app
-from crm.storage import PiccoloIdTagRegistry
+from crm.storage.media import PiccoloMediaLookup
 from csms.domain.admission import Admission
 from csms.domain.authorization import Authorizer
 from csms.domain.group_commit import GroupCommitter
@@ -171,7 +171,7 @@ class Node:
         presence = Presence(settings.offline_after)
         self.runtime = StationRuntime(
             writer=self.writer,
-            authorizer=Authorizer(PiccoloIdTagRegistry(), PiccoloActiveSessions()),
+            authorizer=Authorizer(PiccoloMediaLookup(), PiccoloActiveSessions()),
             directory=self.directory,
             presence=presence,
             heartbeat_interval=settings.heartbeat_interval,

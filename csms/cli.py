@@ -392,60 +392,6 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
 # -- id tags ------------------------------------------------------------------------
 
 
-def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
-    from crm.id_tags import TAG_COLUMNS, IdTagError, IdTagStatus, tag_from_row
-    from crm.storage import IdTagNotFound, PiccoloIdTagRegistry
-
-    registry = PiccoloIdTagRegistry()
-
-    async def main() -> int:
-        try:
-            action = args.tag_command
-            if action == "add":
-                record = await registry.add(
-                    args.uid,
-                    parent_uid=args.parent or "",
-                    expires_at=_parse_time(args.expires) if args.expires else None,
-                    note=args.note,
-                )
-                print(f"added id tag {record.uid}")
-            elif action == "import":
-                records = _import_records(
-                    args.file,
-                    TAG_COLUMNS,
-                    "uid",
-                    lambda row: tag_from_row(row, _iso_time),
-                    lambda record: record.uid,
-                )
-                skipped = await registry.add_many(records, skip_existing=args.skip_existing)
-                print(f"imported {len(records) - len(skipped)} id tag(s)", end="")
-                print(f", skipped {len(skipped)} that exist already" if skipped else "")
-            elif action == "list":
-                records = await registry.list_all(limit=args.limit, offset=args.offset)
-                if args.json:
-                    _print_json(records)
-                else:
-                    _print_table(
-                        ["UID", "STATUS", "PARENT", "EXPIRES", "NOTE"],
-                        [
-                            [r.uid, r.status.value, r.parent_uid or "-", r.expires_at, r.note]
-                            for r in records
-                        ],
-                    )
-            elif action in ("block", "unblock"):
-                status = IdTagStatus.BLOCKED if action == "block" else IdTagStatus.ACCEPTED
-                record = await registry.set_status(args.uid, status)
-                print(f"id tag {record.uid} is {record.status.value}")
-            elif action == "remove":
-                await registry.remove(args.uid)
-                print(f"removed id tag {args.uid}")
-            return 0
-        except (IdTagError, IdTagNotFound) as error:
-            raise CommandError(str(error)) from None
-
-    return _run_async(main)
-
-
 # -- sessions ------------------------------------------------------------------------
 
 
@@ -649,31 +595,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true")
     station.set_defaults(run=cmd_station)
 
-    tag = commands.add_parser("tag", help="id tags that may charge")
-    tag_commands = tag.add_subparsers(dest="tag_command", required=True)
-    tag_add = tag_commands.add_parser("add", help="allow an id tag")
-    tag_add.add_argument("uid")
-    tag_add.add_argument("--parent", help="parent id tag (group)")
-    tag_add.add_argument("--expires", help="expiry time, ISO 8601 with zone")
-    tag_add.add_argument("--note", default="")
-    tag_import = tag_commands.add_parser(
-        "import",
-        help="allow many id tags from a CSV file (all or nothing)",
-        description="CSV with a header line; columns: uid (required), parent, expires "
-        "(ISO 8601 with zone), status (accepted|blocked|expired), note.",
-    )
-    tag_import.add_argument("file", help="the CSV file, or - for standard input")
-    tag_import.add_argument(
-        "--skip-existing", action="store_true", help="leave id tags that exist as they are"
-    )
-    listing(tag_commands.add_parser("list", help="list id tags"))
-    for name, text in (
-        ("block", "block an id tag"),
-        ("unblock", "accept a blocked id tag again"),
-        ("remove", "delete an id tag"),
-    ):
-        tag_commands.add_parser(name, help=text).add_argument("uid")
-    tag.set_defaults(run=cmd_tag)
+    # The multi-entity kernel's commands live in their own modules.
+    from csms import cli_access, cli_crm, cli_media
+
+    for module in (cli_crm, cli_media, cli_access):
+        module.register(commands, listing)
 
     session = commands.add_parser("session", help="charging sessions")
     session_commands = session.add_subparsers(dest="session_command", required=True)

@@ -6,20 +6,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from crm.id_tags import IdTagRegistry, IdTagStatus
+from crm.media import MediaLookup, MediumStatus
 from csms.domain.model import AuthorizationStatus, TokenInfo
 from csms.domain.ports import ActiveSessions
 
 _STATUS = {
-    IdTagStatus.ACCEPTED: AuthorizationStatus.ACCEPTED,
-    IdTagStatus.BLOCKED: AuthorizationStatus.BLOCKED,
-    IdTagStatus.EXPIRED: AuthorizationStatus.EXPIRED,
+    MediumStatus.ACTIVE: AuthorizationStatus.ACCEPTED,
+    MediumStatus.BLOCKED: AuthorizationStatus.BLOCKED,
+    # A lost card must not charge; OCPP has no "lost", Blocked says it.
+    MediumStatus.LOST: AuthorizationStatus.BLOCKED,
+    MediumStatus.EXPIRED: AuthorizationStatus.EXPIRED,
 }
 
 
 @dataclass(slots=True)
 class Authorizer:
-    id_tags: IdTagRegistry
+    media: MediaLookup
     sessions: ActiveSessions
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -33,15 +35,15 @@ class Authorizer:
     ) -> TokenInfo:
         """Accepted, Blocked, Expired, Invalid (unknown) or ConcurrentTx (the
         identifier is charging on another connector right now)."""
-        record = await self.id_tags.lookup(id_tag)
+        record = await self.media.lookup(id_tag)
         if record is None:
             return TokenInfo(AuthorizationStatus.INVALID)
-        parent = record.parent_uid or None
+        parent = record.group_uid or None
         status = _STATUS[record.status]
         if (
             status is AuthorizationStatus.ACCEPTED
-            and record.expires_at is not None
-            and record.expires_at <= self.clock()
+            and record.valid_until is not None
+            and record.valid_until <= self.clock()
         ):
             status = AuthorizationStatus.EXPIRED
         if (
@@ -52,4 +54,4 @@ class Authorizer:
             )
         ):
             status = AuthorizationStatus.CONCURRENT_TX
-        return TokenInfo(status=status, parent_id=parent, expires_at=record.expires_at)
+        return TokenInfo(status=status, parent_id=parent, expires_at=record.valid_until)

@@ -1,0 +1,32 @@
+"""The operators' REST API, under /api/v1.
+
+Each module holds the controllers of one resource; their handlers take the
+request's ``principal`` (computed once per request) and call one service.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.di import Provide
+
+from admin_ui.api import auth
+from admin_ui.api.common import provide_page, provide_principal
+from admin_ui.api.context import ApiContext
+from admin_ui.api.errors import EXCEPTION_HANDLERS
+
+API_PREFIX = "/api/v1"
+
+CONTROLLERS: list[type] = [auth.AuthController]
+
+
+def api_router(context: ApiContext) -> Router:
+    return Router(
+        path=API_PREFIX,
+        route_handlers=CONTROLLERS,
+        dependencies={
+            "context": Provide(lambda: context, sync_to_thread=False, use_cache=True),
+            "principal": Provide(provide_principal),
+            "page": Provide(provide_page, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+    )
