@@ -8,7 +8,7 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
@@ -56,7 +56,7 @@ async def provide_principal(request: Request, context: NamedDependency[ApiContex
 
 
 def provide_page(
-    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="rows per page")] = 50,
-    offset: Annotated[int, Parameter(ge=0, description="rows to skip")] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="rows per page")] = 50,
+    offset: Annotated[int, QueryParameter(ge=0, description="rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
