@@ -185,7 +185,9 @@ def check_time_zone(name: str) -> str:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"unknown time zone {name!r}; use an IANA name like Europe/Berlin")
+        raise InvalidInput(
+            f"unknown time zone {name!r}; use an IANA name like Europe/Berlin"
+        ) from None
     return name
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
-from admin_ui.api import auth
+from admin_ui.api import auth, entities
 from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
 from admin_ui.api.errors import EXCEPTION_HANDLERS
 
 API_PREFIX = "/api/v1"
 
-CONTROLLERS: list[type] = [auth.AuthController]
+CONTROLLERS: list[type] = [
+    auth.AuthController,
+    entities.EntityController,
+]
 
 
 def api_router(context: ApiContext) -> Router:
