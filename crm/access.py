@@ -235,6 +235,29 @@ class Principal:
     def hidden_fields(self, resource: str) -> frozenset[str]:
         return self.profile.hidden.get(resource, frozenset())
 
+    def covers(self, grant: Grant) -> bool:
+        """Whether this user holds everything ``grant`` gives: each of its
+        permissions at least as widely, and sees no field it would reveal.
+        Nobody hands out (to a group, or a group to a user) more than they
+        have themselves."""
+        for pair in {pair for p in grant.permissions for pair in _expand(p)}:
+            mine = self.profile.scope(*pair)
+            if mine is None or mine < grant.scope:
+                return False
+            if pair[1] == "read":
+                theirs = frozenset(
+                    f.partition(".")[2]
+                    for f in grant.hidden_fields
+                    if f.partition(".")[0] == pair[0]
+                )
+                if not self.hidden_fields(pair[0]) <= theirs:
+                    return False
+        return True
+
+    def require_covers(self, grant: Grant) -> None:
+        if not self.covers(grant):
+            raise Forbidden("you cannot grant rights you do not have yourself")
+
 
 def system_principal(tree: EntityTree, entity_id: int | None = None) -> Principal:
     """Every right on every entity: the operator's own tools (the CLI, the
