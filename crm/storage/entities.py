@@ -11,6 +11,7 @@ from crm.entities import MASTER_FIELDS, Branding, Entity, EntityKind
 from crm.errors import Conflict
 from crm.storage.integrity import is_reference_violation, is_unique_violation
 from crm.storage.scoping import scoped
+from crm.storage.search import icontains
 from crm.tables import Contact, ContactDocument, ContactShare, Group, Medium, Membership, User
 from crm.tables import Entity as EntityTable
 
@@ -94,7 +95,7 @@ class PiccoloEntities:
         conditions = []
         if q:
             conditions.append(
-                EntityTable.name.ilike(f"%{q}%") | EntityTable.customer_number.ilike(f"%{q}%")
+                icontains(EntityTable.name, q) | icontains(EntityTable.customer_number, q)
             )
         if kind:
             conditions.append(EntityTable.kind == kind)

@@ -9,6 +9,7 @@ from typing import Any
 from crm.access import Visibility
 from crm.groups import Group
 from crm.storage.scoping import scoped
+from crm.storage.search import icontains
 from crm.tables import Group as GroupTable
 from crm.tables import GroupMember
 
@@ -60,8 +61,8 @@ class PiccoloGroups:
         query = scoped(GroupTable.select(), GroupTable.owner_entity, visibility)
         count = scoped(GroupTable.count(), GroupTable.owner_entity, visibility)
         if q:
-            query = query.where(GroupTable.name.ilike(f"%{q}%"))
-            count = count.where(GroupTable.name.ilike(f"%{q}%"))
+            query = query.where(icontains(GroupTable.name, q))
+            count = count.where(icontains(GroupTable.name, q))
         if owner_entity_id is not None:
             query = query.where(GroupTable.owner_entity == owner_entity_id)
             count = count.where(GroupTable.owner_entity == owner_entity_id)
@@ -109,7 +110,7 @@ class PiccoloGroups:
 
     async def name_taken(self, owner_entity_id: int, name: str, group_id: int | None) -> bool:
         query = GroupTable.exists().where(
-            (GroupTable.owner_entity == owner_entity_id) & (GroupTable.name.ilike(name))
+            (GroupTable.owner_entity == owner_entity_id) & (GroupTable.name == name)
         )
         if group_id is not None:
             query = query.where(GroupTable.id != group_id)

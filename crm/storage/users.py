@@ -14,6 +14,7 @@ from crm.access import Visibility
 from crm.errors import Conflict
 from crm.storage.integrity import is_unique_violation
 from crm.storage.scoping import scoped
+from crm.storage.search import icontains
 from crm.tables import Group, GroupMember, LoginSession, Membership
 from crm.tables import User as UserTable
 from crm.users import User
@@ -91,7 +92,7 @@ class PiccoloUsers:
     ) -> tuple[list[User], int]:
         conditions = [UserTable.id.is_in(visible_user_ids(visibility))]
         if q:
-            conditions.append(UserTable.email.ilike(f"%{q}%") | UserTable.name.ilike(f"%{q}%"))
+            conditions.append(icontains(UserTable.email, q) | icontains(UserTable.name, q))
         if entity_id is not None:
             conditions.append(
                 UserTable.id.is_in(
