@@ -180,14 +180,14 @@ class PiccoloStationAdmin:
 
     async def update(self, charge_point_id: str, **values: Any) -> StationView:
         """Set columns of a station: registration_status, auth_secret_hash,
-        assume_ocpp16, leniency, description, owner_entity_id."""
+        assume_ocpp16, leniency, description, owner_entity."""
         allowed = {
             "registration_status",
             "auth_secret_hash",
             "assume_ocpp16",
             "leniency",
             "description",
-            "owner_entity_id",
+            "owner_entity",
         }
         unknown = set(values) - allowed
         if unknown:
@@ -264,7 +264,7 @@ def _view(row: dict[str, Any], connectors: list[dict[str, Any]]) -> StationView:
         last_boot_at=row["last_boot_at"],
         last_seen_at=row["last_seen_at"],
         created_at=row["created_at"],
-        owner_entity_id=row["owner_entity_id"],
+        owner_entity_id=row["owner_entity"],
         description=row["description"],
         connectors=[
             ConnectorView(

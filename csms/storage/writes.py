@@ -95,7 +95,7 @@ _ABSENCE = (
     " WHERE id = ? AND connected_node = ?"
 )
 _INSERT_STATION = (
-    "INSERT INTO station (charge_point_id, owner_entity_id, description, vendor, model,"
+    "INSERT INTO station (charge_point_id, owner_entity, description, vendor, model,"
     " serial_number, charge_box_serial_number, firmware_version, iccid, imsi, meter_type,"
     " meter_serial_number, registration_status, auth_secret_hash, assume_ocpp16, leniency,"
     " protocol, connected, connected_node, created_at, updated_at)"
