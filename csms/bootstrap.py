@@ -18,10 +18,12 @@ from typing import Any
 
 import uvicorn
 
+from admin_ui.api.context import ApiContext
 from admin_ui.app import create_app
+from crm.services.auth import AuthService
 from crm.storage.media import PiccoloMediaLookup
 from csms.domain.admission import Admission
-from csms.domain.authorization import Authorizer
+from csms.domain.authorization import Authorizer, LocalInvalidation
 from csms.domain.group_commit import GroupCommitter
 from csms.domain.presence import Presence
 from csms.domain.runtime import StationRuntime
@@ -37,6 +39,7 @@ from csms.protocol.rpc import Router
 from csms.protocol.serving import ExchangeRecorder, OcppService, VersionSupport
 from csms.protocol.v16.handlers import ChargePointHandlers16
 from csms.settings import Settings
+from csms.storage.access import PiccoloStationAccessSource
 from csms.storage.database import (
     close_database,
     current_engine,
@@ -140,6 +143,8 @@ class Node:
     _sink: PiccoloWriteSink = field(init=False)
     writer: GroupCommitter = field(init=False)
     runtime: StationRuntime = field(init=False)
+    authorizer: Authorizer = field(init=False)
+    api: ApiContext = field(init=False)
     gateway: Gateway = field(init=False)
     directory: CachedStationDirectory = field(init=False)
     stale_rule: StaleSessionRule = field(init=False)
@@ -169,9 +174,24 @@ class Node:
         self.writer.start()
         self.directory = CachedStationDirectory(PiccoloStationDirectory())
         presence = Presence(settings.offline_after)
+        self.authorizer = Authorizer(
+            PiccoloMediaLookup(), PiccoloActiveSessions(), PiccoloStationAccessSource()
+        )
+        # What the API changes reaches this node's authorisation cache
+        # directly; other processes' changes need the bus (issue 4).
+        invalidation = LocalInvalidation(self.authorizer)
+        self.api = ApiContext(
+            auth=AuthService(
+                password_strength=settings.password_hashing,
+                session_hours=settings.login_session_hours,
+                token_days=settings.api_token_days,
+            ),
+            crm_changes=invalidation,
+            station_changes=invalidation,
+        )
         self.runtime = StationRuntime(
             writer=self.writer,
-            authorizer=Authorizer(PiccoloMediaLookup(), PiccoloActiveSessions()),
+            authorizer=self.authorizer,
             directory=self.directory,
             presence=presence,
             heartbeat_interval=settings.heartbeat_interval,
@@ -235,7 +255,7 @@ class Node:
 
     async def _start_http(self) -> None:
         settings = self.settings
-        app = create_app(readiness=self.readiness, metrics=self.metrics.exposition)
+        app = create_app(readiness=self.readiness, metrics=self.metrics.exposition, api=self.api)
         config = uvicorn.Config(
             app,
             host=settings.http_host,

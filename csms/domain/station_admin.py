@@ -1,0 +1,522 @@
+"""What operators do to stations' master data, station groups and access
+rules, on behalf of a :class:`~crm.access.Principal`.
+
+Every method checks the principal's permission, validates, reads through
+the storage's scoped queries (a row the user may not see is NotFound),
+strips hidden fields, and announces changes that authorisation depends on
+(owner, group, rules) to a :class:`StationChangeListener`, so the
+authorisation cache reloads them.
+
+Free of piccolo: the storage comes in as a :class:`StationStore`
+(``csms.storage.access.PiccoloStationStore``).
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+import msgspec
+
+from crm.access import Principal, Visibility
+from crm.errors import Conflict, InvalidInput, NotFound
+from crm.fields import without_hidden
+from csms.domain.access_rules import ENTITY_SUBJECTS, Rule, check_rule
+from csms.domain.model import RegistrationStatus
+
+UNSET = msgspec.UNSET
+UnsetType = msgspec.UnsetType
+
+
+# -- answers and requests ------------------------------------------------------------
+
+
+class ConnectorState(msgspec.Struct, frozen=True):
+    connector_id: int
+    status: str
+    error_code: str
+    info: str
+    status_at: datetime | None
+
+
+class Station(msgspec.Struct, frozen=True):
+    """A charge point's master data and state. ``id`` is its number in the
+    API; ``charge_point_id`` the identity in its websocket URL."""
+
+    id: int
+    charge_point_id: str
+    description: str
+    owner_entity_id: int | None
+    station_group_id: int | None
+    street: str
+    postal_code: str
+    city: str
+    country: str
+    latitude: str
+    longitude: str
+    time_zone: str
+    registration_status: str
+    connected: bool
+    protocol: str
+    vendor: str
+    model: str
+    firmware_version: str
+    meter_type: str
+    has_secret: bool
+    last_boot_at: datetime | None
+    last_seen_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    connectors: list[ConnectorState] = []
+    # Hideable (crm.access.HIDEABLE_FIELDS["stations"]).
+    serial_number: str | UnsetType = UNSET
+    charge_box_serial_number: str | UnsetType = UNSET
+    iccid: str | UnsetType = UNSET
+    imsi: str | UnsetType = UNSET
+    meter_serial_number: str | UnsetType = UNSET
+
+
+class StationUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Fields to change; those left out stay. Coordinates are WGS 84 decimal
+    degrees as text ("52.520008"); ``time_zone`` an IANA name."""
+
+    owner_entity_id: int | UnsetType | None = UNSET
+    station_group_id: int | UnsetType | None = UNSET
+    description: str | UnsetType = UNSET
+    street: str | UnsetType = UNSET
+    postal_code: str | UnsetType = UNSET
+    city: str | UnsetType = UNSET
+    country: str | UnsetType = UNSET
+    latitude: str | UnsetType = UNSET
+    longitude: str | UnsetType = UNSET
+    time_zone: str | UnsetType = UNSET
+
+
+class StationFilter(msgspec.Struct, frozen=True):
+    # Part of the charge point id, description or city.
+    q: str = ""
+    owner_entity_id: int | None = None
+    station_group_id: int | None = None
+    connected: bool | None = None
+    registration_status: str | None = None
+
+
+class StationGroup(msgspec.Struct, frozen=True):
+    id: int
+    owner_entity_id: int
+    name: str
+    description: str
+    station_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class StationGroupCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    # Default: the entity the user works in.
+    owner_entity_id: int | None = None
+    description: str = ""
+
+
+class StationGroupUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+
+
+class AccessRule(msgspec.Struct, frozen=True):
+    """A rule of one station (``station_id``) or of a station group."""
+
+    id: int
+    station_id: int | None
+    station_group_id: int | None
+    effect: str
+    subject: str
+    value: str
+    note: str
+    created_at: datetime
+
+
+class AccessRuleCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``subject``: everyone, owner_entity, owner_subtree (no value); medium
+    (a uid), media_group (a group id), issuing_entity, issuing_subtree (an
+    entity id). ``effect``: allow or deny."""
+
+    subject: str
+    value: str = ""
+    effect: str = "allow"
+    note: str = ""
+
+
+# -- what the service needs from storage ---------------------------------------------------
+
+
+class RuleTarget(msgspec.Struct, frozen=True):
+    """A station or a station group, as the owner of rules."""
+
+    station_pk: int | None = None
+    group_id: int | None = None
+
+
+class StationStore(Protocol):
+    async def list_stations(
+        self, visibility: Visibility, filters: StationFilter, limit: int, offset: int
+    ) -> tuple[list[Station], int]: ...
+
+    async def get_station(self, visibility: Visibility, station_pk: int) -> Station | None: ...
+
+    async def find_station(
+        self, visibility: Visibility, charge_point_id: str
+    ) -> Station | None: ...
+
+    async def update_station(self, station_pk: int, values: dict[str, Any]) -> None: ...
+
+    async def list_groups(
+        self, visibility: Visibility, q: str, owner_entity_id: int | None, limit: int, offset: int
+    ) -> tuple[list[StationGroup], int]: ...
+
+    async def get_group(self, visibility: Visibility, group_id: int) -> StationGroup | None: ...
+
+    async def group_name_taken(
+        self, owner_entity_id: int, name: str, except_id: int | None = None
+    ) -> bool: ...
+
+    async def create_group(self, owner_entity_id: int, name: str, description: str) -> int: ...
+
+    async def update_group(self, group_id: int, values: dict[str, Any]) -> None: ...
+
+    async def delete_group(self, group_id: int) -> None: ...
+
+    async def group_station_pks(self, group_id: int) -> frozenset[int]: ...
+
+    async def list_rules(self, target: RuleTarget) -> list[AccessRule]: ...
+
+    async def rule_exists(self, target: RuleTarget, rule: Rule) -> bool: ...
+
+    async def create_rule(self, target: RuleTarget, rule: Rule, note: str) -> AccessRule: ...
+
+    async def find_rule(
+        self, visibility: Visibility, rule_id: int
+    ) -> tuple[AccessRule, int | None] | None:
+        """The rule and its owner entity (the station's or the group's), if
+        that owner is visible."""
+        ...
+
+    async def delete_rule(self, rule_id: int) -> None: ...
+
+
+class StationChangeListener(Protocol):
+    def stations_changed(self, station_pks: frozenset[int] | None) -> None: ...
+
+
+# -- validation -------------------------------------------------------------------------
+
+_DEGREES = re.compile(r"-?\d{1,3}(\.\d{1,8})?")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_TEXT_LIMITS = {
+    "description": 2000,
+    "street": 200,
+    "postal_code": 20,
+    "city": 100,
+}
+
+
+def check_coordinate(text: str, name: str, limit: int) -> str:
+    """Decimal degrees as text within ±``limit``, or InvalidInput; empty clears."""
+    text = text.strip()
+    if not text:
+        return ""
+    if not _DEGREES.fullmatch(text):
+        raise InvalidInput(
+            f"{name} is decimal degrees like 52.520008 (up to 8 decimals), not {text!r}"
+        )
+    try:
+        value = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits decimals only
+        raise InvalidInput(f"{name} is not a number: {text!r}") from None
+    if not -limit <= value <= limit:
+        raise InvalidInput(f"{name} must be between -{limit} and {limit}, not {text}")
+    return text
+
+
+def check_time_zone(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("time_zone must not be empty (UTC if in doubt)")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}; give an IANA name like Europe/Berlin"
+        ) from None
+    return name
+
+
+def check_country(code: str) -> str:
+    code = code.strip().upper()
+    if code and not _COUNTRY.fullmatch(code):
+        raise InvalidInput(f"country is an ISO 3166-1 alpha-2 code like DE, not {code!r}")
+    return code
+
+
+def check_text(name: str, text: str) -> str:
+    text = text.strip()
+    limit = _TEXT_LIMITS[name]
+    if len(text) > limit:
+        raise InvalidInput(f"{name} has at most {limit} characters, got {len(text)}")
+    return text
+
+
+def _group_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a station group needs a name")
+    if len(name) > 100:
+        raise InvalidInput(f"a station group's name has at most 100 characters, got {len(name)}")
+    return name
+
+
+# -- the service ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StationAdmin:
+    store: StationStore
+    changes: StationChangeListener
+
+    # stations
+
+    def _shown(self, principal: Principal, station: Station) -> Station:
+        return without_hidden(station, principal.hidden_fields("stations"))
+
+    async def _station(self, principal: Principal, station_pk: int) -> Station:
+        station = await self.store.get_station(principal.visible("stations"), station_pk)
+        if station is None:
+            raise NotFound(f"there is no station {station_pk}")
+        return station
+
+    async def list_stations(
+        self, principal: Principal, filters: StationFilter, *, limit: int, offset: int
+    ) -> tuple[list[Station], int]:
+        principal.require("stations", "read")
+        if filters.registration_status is not None:
+            try:
+                status = RegistrationStatus(filters.registration_status.capitalize())
+            except ValueError:
+                raise InvalidInput(
+                    "registration_status is one of "
+                    f"{', '.join(RegistrationStatus)}, not {filters.registration_status!r}"
+                ) from None
+            filters = msgspec.structs.replace(filters, registration_status=status.value)
+        stations, total = await self.store.list_stations(
+            principal.visible("stations"), filters, limit, offset
+        )
+        return [self._shown(principal, s) for s in stations], total
+
+    async def get_station(self, principal: Principal, station_pk: int) -> Station:
+        principal.require("stations", "read")
+        return self._shown(principal, await self._station(principal, station_pk))
+
+    async def find_station(self, principal: Principal, charge_point_id: str) -> Station:
+        principal.require("stations", "read")
+        station = await self.store.find_station(principal.visible("stations"), charge_point_id)
+        if station is None:
+            raise NotFound(f"there is no station {charge_point_id!r}")
+        return self._shown(principal, station)
+
+    async def update_station(
+        self, principal: Principal, station_pk: int, data: StationUpdate
+    ) -> Station:
+        principal.require("stations", "update")
+        station = await self._station(principal, station_pk)
+        principal.require_entity("stations", "update", station.owner_entity_id)
+        values: dict[str, Any] = {}
+        if data.owner_entity_id is not UNSET and data.owner_entity_id != station.owner_entity_id:
+            new_owner = data.owner_entity_id
+            if new_owner is not None and new_owner not in principal.tree:
+                raise InvalidInput(f"there is no entity {new_owner}")
+            # Both the old owner (checked above) and the new one.
+            principal.require_entity("stations", "update", new_owner)
+            values["owner_entity"] = new_owner
+        if data.station_group_id is not UNSET and data.station_group_id != station.station_group_id:
+            group_id = data.station_group_id
+            if group_id is not None:
+                group = await self.store.get_group(principal.visible("station_groups"), group_id)
+                if group is None:
+                    raise InvalidInput(f"there is no station group {group_id}")
+            values["station_group"] = group_id
+        for name in ("description", "street", "postal_code", "city"):
+            text = getattr(data, name)
+            if text is not UNSET:
+                values[name] = check_text(name, text)
+        if data.country is not UNSET:
+            values["country"] = check_country(data.country)
+        if data.latitude is not UNSET:
+            values["latitude"] = check_coordinate(data.latitude, "latitude", 90)
+        if data.longitude is not UNSET:
+            values["longitude"] = check_coordinate(data.longitude, "longitude", 180)
+        latitude = values.get("latitude", station.latitude)
+        longitude = values.get("longitude", station.longitude)
+        if bool(latitude) != bool(longitude):
+            raise InvalidInput("give latitude and longitude together (or clear both)")
+        if data.time_zone is not UNSET:
+            values["time_zone"] = check_time_zone(data.time_zone)
+        if values:
+            await self.store.update_station(station_pk, values)
+            if "owner_entity" in values or "station_group" in values:
+                self.changes.stations_changed(frozenset({station_pk}))
+        return await self.get_station(principal, station_pk)
+
+    # station groups
+
+    async def _group(self, principal: Principal, group_id: int) -> StationGroup:
+        group = await self.store.get_group(principal.visible("station_groups"), group_id)
+        if group is None:
+            raise NotFound(f"there is no station group {group_id}")
+        return group
+
+    async def list_groups(
+        self,
+        principal: Principal,
+        *,
+        q: str = "",
+        owner_entity_id: int | None = None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[StationGroup], int]:
+        principal.require("station_groups", "read")
+        return await self.store.list_groups(
+            principal.visible("station_groups"), q.strip(), owner_entity_id, limit, offset
+        )
+
+    async def get_group(self, principal: Principal, group_id: int) -> StationGroup:
+        principal.require("station_groups", "read")
+        return await self._group(principal, group_id)
+
+    async def create_group(self, principal: Principal, data: StationGroupCreate) -> StationGroup:
+        principal.require("station_groups", "create")
+        owner = data.owner_entity_id or principal.active_entity_id
+        if owner not in principal.tree:
+            raise InvalidInput(f"there is no entity {owner}")
+        principal.require_entity("station_groups", "create", owner)
+        name = _group_name(data.name)
+        if await self.store.group_name_taken(owner, name):
+            raise Conflict(f"entity {owner} has a station group named {name!r} already")
+        group_id = await self.store.create_group(
+            owner, name, check_text("description", data.description)
+        )
+        return await self._group(principal, group_id)
+
+    async def update_group(
+        self, principal: Principal, group_id: int, data: StationGroupUpdate
+    ) -> StationGroup:
+        principal.require("station_groups", "update")
+        group = await self._group(principal, group_id)
+        principal.require_entity("station_groups", "update", group.owner_entity_id)
+        values: dict[str, Any] = {}
+        if data.name is not UNSET:
+            name = _group_name(data.name)
+            if name != group.name and await self.store.group_name_taken(
+                group.owner_entity_id, name, group_id
+            ):
+                raise Conflict(
+                    f"entity {group.owner_entity_id} has a station group named {name!r} already"
+                )
+            values["name"] = name
+        if data.description is not UNSET:
+            values["description"] = check_text("description", data.description)
+        if values:
+            await self.store.update_group(group_id, values)
+        return await self._group(principal, group_id)
+
+    async def delete_group(self, principal: Principal, group_id: int) -> None:
+        """Deletes the group and its rules; its stations stay, in no group."""
+        principal.require("station_groups", "delete")
+        group = await self._group(principal, group_id)
+        principal.require_entity("station_groups", "delete", group.owner_entity_id)
+        members = await self.store.group_station_pks(group_id)
+        await self.store.delete_group(group_id)
+        if members:
+            self.changes.stations_changed(members)
+
+    async def assign_group(
+        self, principal: Principal, station_pk: int, group_id: int | None
+    ) -> Station:
+        return await self.update_station(
+            principal, station_pk, StationUpdate(station_group_id=group_id)
+        )
+
+    # access rules
+
+    async def _rule_target(
+        self, principal: Principal, action: str, *, station_pk: int | None, group_id: int | None
+    ) -> RuleTarget:
+        """The station or group whose rules are asked for: NotFound unless the
+        user sees it, Forbidden unless they may ``action`` its rules."""
+        principal.require("access_rules", action)
+        if station_pk is not None:
+            owner: int | None = (await self._station(principal, station_pk)).owner_entity_id
+            target = RuleTarget(station_pk=station_pk)
+        else:
+            assert group_id is not None
+            owner = (await self._group(principal, group_id)).owner_entity_id
+            target = RuleTarget(group_id=group_id)
+        principal.require_entity("access_rules", action, owner)
+        return target
+
+    async def list_rules(
+        self, principal: Principal, *, station_pk: int | None = None, group_id: int | None = None
+    ) -> list[AccessRule]:
+        target = await self._rule_target(
+            principal, "read", station_pk=station_pk, group_id=group_id
+        )
+        return await self.store.list_rules(target)
+
+    async def add_rule(
+        self,
+        principal: Principal,
+        data: AccessRuleCreate,
+        *,
+        station_pk: int | None = None,
+        group_id: int | None = None,
+    ) -> AccessRule:
+        target = await self._rule_target(
+            principal, "create", station_pk=station_pk, group_id=group_id
+        )
+        rule = check_rule(data.effect, data.subject, data.value)
+        if rule.subject in ENTITY_SUBJECTS:
+            entity = rule.entity_id
+            # Unknown and invisible entities get the same answer: ids leak nothing.
+            if entity not in principal.tree or entity not in principal.visible("entities"):
+                raise InvalidInput(f"there is no entity {entity}")
+        note = data.note.strip()
+        if len(note) > 255:
+            raise InvalidInput(f"a rule's note has at most 255 characters, got {len(note)}")
+        if await self.store.rule_exists(target, rule):
+            raise Conflict(
+                f"this {rule.effect} rule for {rule.subject} {rule.value} exists already"
+            )
+        created = await self.store.create_rule(target, rule, note)
+        await self._announce(target)
+        return created
+
+    async def remove_rule(self, principal: Principal, rule_id: int) -> None:
+        principal.require("access_rules", "delete")
+        found = await self.store.find_rule(principal.visible("access_rules"), rule_id)
+        if found is None:
+            raise NotFound(f"there is no access rule {rule_id}")
+        rule, owner = found
+        principal.require_entity("access_rules", "delete", owner)
+        await self.store.delete_rule(rule_id)
+        await self._announce(RuleTarget(rule.station_id, rule.station_group_id))
+
+    async def _announce(self, target: RuleTarget) -> None:
+        if target.station_pk is not None:
+            self.changes.stations_changed(frozenset({target.station_pk}))
+        elif target.group_id is not None:
+            members = await self.store.group_station_pks(target.group_id)
+            if members:
+                self.changes.stations_changed(members)
