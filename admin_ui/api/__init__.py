@@ -9,7 +9,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
-from admin_ui.api import auth, entities, media, users
+from admin_ui.api import auth, entities, media, stations, users
 from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
 from admin_ui.api.errors import EXCEPTION_HANDLERS
@@ -17,6 +17,9 @@ from admin_ui.api.errors import EXCEPTION_HANDLERS
 API_PREFIX = "/api/v1"
 
 CONTROLLERS: list[type] = [
+    stations.StationController,
+    stations.StationGroupController,
+    stations.AccessRuleController,
     media.MediaController,
     auth.AuthController,
     entities.EntityController,

@@ -1,0 +1,217 @@
+"""Stations (master data: owner, group, address, coordinates, time zone),
+station groups and access rules.
+
+Stations are registered by the CLI or its CSV import (``csms station add``);
+here they are looked up and edited. Every change to an owner, a group or a
+rule is announced, so the authorisation cache reloads it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_204_NO_CONTENT
+
+from admin_ui.api.common import Page, PageParams
+from admin_ui.api.context import ApiContext
+from crm.access import Principal
+from csms.domain.station_admin import (
+    AccessRule,
+    AccessRuleCreate,
+    Station,
+    StationAdmin,
+    StationFilter,
+    StationGroup,
+    StationGroupCreate,
+    StationGroupUpdate,
+    StationUpdate,
+)
+from csms.storage.access import PiccoloStationStore
+
+
+def provide_station_admin(context: NamedDependency[ApiContext]) -> StationAdmin:
+    return StationAdmin(PiccoloStationStore(), context.station_changes)
+
+
+_DEPENDENCIES = {"stations": Provide(provide_station_admin, sync_to_thread=False)}
+
+
+class StationController(Controller):
+    path = "/stations"
+    tags = ["stations"]
+    dependencies = _DEPENDENCIES
+
+    @get("/")
+    async def list_stations(
+        self,
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+        page: NamedDependency[PageParams],
+        q: Annotated[
+            str, QueryParameter(description="part of the charge point id, description or city")
+        ] = "",
+        owner_entity_id: FromQuery[int | None] = None,
+        station_group_id: FromQuery[int | None] = None,
+        connected: FromQuery[bool | None] = None,
+        registration_status: Annotated[
+            str | None, QueryParameter(description="Accepted, Pending or Rejected")
+        ] = None,
+    ) -> Page[Station]:
+        """Stations you may see, by charge point id, with their connectors."""
+        filters = StationFilter(
+            q=q,
+            owner_entity_id=owner_entity_id,
+            station_group_id=station_group_id,
+            connected=connected,
+            registration_status=registration_status,
+        )
+        items, total = await stations.list_stations(
+            principal, filters, limit=page.limit, offset=page.offset
+        )
+        return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+    @get("/{station_id:int}")
+    async def get_station(
+        self,
+        station_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> Station:
+        """One station with its connectors' latest status."""
+        return await stations.get_station(principal, station_id)
+
+    @patch("/{station_id:int}")
+    async def update_station(
+        self,
+        station_id: FromPath[int],
+        data: JSONBody[StationUpdate],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> Station:
+        """Change owner entity (you must be allowed to update stations of the
+        old and the new owner), station group, address, coordinates or time
+        zone."""
+        return await stations.update_station(principal, station_id, data)
+
+    @get("/{station_id:int}/access-rules")
+    async def list_station_rules(
+        self,
+        station_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> list[AccessRule]:
+        """The station's own rules (its group's rules apply as well)."""
+        return await stations.list_rules(principal, station_pk=station_id)
+
+    @post("/{station_id:int}/access-rules")
+    async def add_station_rule(
+        self,
+        station_id: FromPath[int],
+        data: JSONBody[AccessRuleCreate],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> AccessRule:
+        """Add a rule to the station: a deny that matches refuses, else an
+        allow that matches admits; without any allow rule the station is
+        public."""
+        return await stations.add_rule(principal, data, station_pk=station_id)
+
+
+class StationGroupController(Controller):
+    path = "/station-groups"
+    tags = ["stations"]
+    dependencies = _DEPENDENCIES
+
+    @get("/")
+    async def list_groups(
+        self,
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+        page: NamedDependency[PageParams],
+        q: Annotated[str, QueryParameter(description="part of the name")] = "",
+        owner_entity_id: FromQuery[int | None] = None,
+    ) -> Page[StationGroup]:
+        """Station groups you may see, by name."""
+        items, total = await stations.list_groups(
+            principal, q=q, owner_entity_id=owner_entity_id, limit=page.limit, offset=page.offset
+        )
+        return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+    @post("/")
+    async def create_group(
+        self,
+        data: JSONBody[StationGroupCreate],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> StationGroup:
+        """A new station group (owned by your active entity unless you name one)."""
+        return await stations.create_group(principal, data)
+
+    @get("/{group_id:int}")
+    async def get_group(
+        self,
+        group_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> StationGroup:
+        return await stations.get_group(principal, group_id)
+
+    @patch("/{group_id:int}")
+    async def update_group(
+        self,
+        group_id: FromPath[int],
+        data: JSONBody[StationGroupUpdate],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> StationGroup:
+        return await stations.update_group(principal, group_id, data)
+
+    @delete("/{group_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_group(
+        self,
+        group_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> None:
+        """Delete the group and its rules; its stations stay, in no group."""
+        await stations.delete_group(principal, group_id)
+
+    @get("/{group_id:int}/access-rules")
+    async def list_group_rules(
+        self,
+        group_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> list[AccessRule]:
+        """The rules every station of the group has."""
+        return await stations.list_rules(principal, group_id=group_id)
+
+    @post("/{group_id:int}/access-rules")
+    async def add_group_rule(
+        self,
+        group_id: FromPath[int],
+        data: JSONBody[AccessRuleCreate],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> AccessRule:
+        """Add a rule to every station of the group."""
+        return await stations.add_rule(principal, data, group_id=group_id)
+
+
+class AccessRuleController(Controller):
+    path = "/access-rules"
+    tags = ["stations"]
+    dependencies = _DEPENDENCIES
+
+    @delete("/{rule_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_rule(
+        self,
+        rule_id: FromPath[int],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> None:
+        """Remove a rule; it stops counting at the next authorisation."""
+        await stations.remove_rule(principal, rule_id)
