@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from crm.storage import PiccoloIdTagRegistry
 from csms.bootstrap import Node
 from simulators.ocpp16 import connect16
 from tests.e2e.conftest import StartNode, ocpp_url
+from tests.media_helpers import allow
 
 
 def csms(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -158,7 +158,7 @@ async def test_sessions_are_visible_from_the_cli(node: Node) -> None:
     """After a charger ran a session, `csms session list` and `show` report it
     with its energy and meter values."""
     assert csms("station", "add", "CP-SEEN").returncode == 0
-    await PiccoloIdTagRegistry().add("TAG-SEEN")
+    await allow("TAG-SEEN")
     async with connect16(ocpp_url(node), "CP-SEEN") as cp:
         await cp.boot(vendor="Acme", model="M")
         report = await cp.run_session(
