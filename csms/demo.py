@@ -1,6 +1,7 @@
 """``csms demo``: a small world that runs on its own, so a new user sees it work.
 
-Seeds stations and id tags (again on every start, skipping what exists),
+Seeds stations and media (again on every start, skipping what exists; a
+root entity issues the media, created when there is no entity yet),
 starts a node on the embedded default, and runs simulated chargers that boot,
 report status and charge in a loop. Part of the composition root: it wires
 the simulators (a client) to the server.
@@ -16,8 +17,12 @@ import os
 import random
 import signal
 
-from crm.id_tags import IdTagError
-from crm.storage import PiccoloIdTagRegistry
+from crm.access import system_principal
+from crm.errors import Conflict
+from crm.media import MediumCreate
+from crm.services.media import MediaService
+from crm.storage.media import PiccoloMedia
+from crm.storage.tree import load_tree
 from csms.bootstrap import Node, tune_garbage_collector
 from csms.domain.credentials import hash_secret
 from csms.settings import Settings
@@ -30,10 +35,11 @@ DEMO_SECRET = "demo-secret-0123456789"
 DEMO_TAGS = ("DEMO-TAG-1", "DEMO-TAG-2", "DEMO-TAG-3")
 YOUR_STATION = "MY-CHARGER"
 YOUR_TAG = "MY-TAG"
+DEMO_OPERATOR = "Demo Operator"
 
 
 async def seed(chargers: int) -> list[str]:
-    """Creates the demo stations and tags that do not exist yet."""
+    """Creates the demo stations and media that do not exist yet."""
     admin = PiccoloStationAdmin()
     station_ids = [f"DEMO-{n}" for n in range(1, chargers + 1)]
     for station_id in station_ids:
@@ -45,10 +51,14 @@ async def seed(chargers: int) -> list[str]:
             )
     with contextlib.suppress(StationExists):
         await admin.add(YOUR_STATION, description="for your own charger or OCPP client")
-    registry = PiccoloIdTagRegistry()
+    issuer = await PiccoloMedia().root_entity(create_named=DEMO_OPERATOR)
+    media = MediaService()
+    principal = system_principal(await load_tree())
     for uid in (*DEMO_TAGS, YOUR_TAG):
-        with contextlib.suppress(IdTagError):
-            await registry.add(uid, note="csms demo")
+        with contextlib.suppress(Conflict):
+            await media.create(
+                principal, MediumCreate(uid=uid, issuing_entity_id=issuer, note="csms demo")
+            )
     return station_ids
 
 

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from crm.storage import PiccoloIdTagRegistry
 from csms.bootstrap import Node
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession, MeterValue, Station
@@ -22,6 +21,8 @@ from simulators.fleet.report import build_report
 from simulators.fleet.runner import FleetOptions, run_fleet
 from simulators.fleet.scenario import parse_scenario
 from tests.e2e.conftest import StartNode, ocpp_url
+from tests.media_helpers import allow
+from tests.world import make_entity
 
 _STATIONS = 200
 _CONNECTORS = 2
@@ -53,11 +54,12 @@ _BUSY_WITH_RECONNECTS = {
 
 
 async def _provision(names: FleetNames, stations: int, connectors: int) -> None:
-    admin, tags = PiccoloStationAdmin(), PiccoloIdTagRegistry()
+    admin = PiccoloStationAdmin()
+    issuer = await make_entity("Fleet issuer")
     for index in range(1, stations + 1):
         await admin.add(names.station_id(index))
         for connector in range(1, connectors + 1):
-            await tags.add(names.id_tag(index, connector))
+            await allow(names.id_tag(index, connector), issuer=issuer)
 
 
 async def test_a_busy_fleet_with_reconnects_loses_nothing_the_server_accepted(

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from crm.storage import PiccoloIdTagRegistry
 from csms.bootstrap import Node
 from csms.domain.credentials import hash_secret
 from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import MeterValue
 from tests.e2e.conftest import ocpp_url
+from tests.media_helpers import allow
 
 CLIENT_DIR = Path(__file__).resolve().parents[1] / "interop" / "ocpp-rpc"
 SECRET = "s3cret-s3cret-s3cret"
@@ -56,7 +56,7 @@ async def test_strict_ocpp_rpc_client_completes_a_session(node: Node) -> None:
     completed with its meter readings and every sampled value it sent."""
     node_binary = _node_binary()
     await PiccoloStationAdmin().add("CP-INTEROP", secret_hash=hash_secret(SECRET))
-    await PiccoloIdTagRegistry().add("TAG-INTEROP")
+    await allow("TAG-INTEROP")
 
     code, stdout, stderr = await _run(
         node_binary, "session.mjs", ocpp_url(node), "CP-INTEROP", "TAG-INTEROP", SECRET

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from websockets.asyncio.client import connect
 
-from crm.storage import PiccoloIdTagRegistry
 from csms.bootstrap import Node
 from csms.domain.writes import GroupResult, WriteGroup
 from csms.storage.sessions import PiccoloSessionQueries
@@ -18,6 +17,7 @@ from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession
 from simulators.ocpp16 import connect16
 from tests.e2e.conftest import StartNode, ocpp_url
+from tests.media_helpers import allow
 
 NOW = "2026-11-22T10:00:00Z"
 
@@ -48,7 +48,7 @@ async def test_storage_outage_answers_internal_error_and_the_retry_is_stored(nod
     database is back the retried call gets its transaction id and exactly one
     session exists."""
     await PiccoloStationAdmin().add("CP-DB")
-    await PiccoloIdTagRegistry().add("TAG-DB")
+    await allow("TAG-DB")
     started = datetime.now(UTC).replace(microsecond=0)
     start = {
         "connectorId": 1,
@@ -82,7 +82,7 @@ async def test_a_write_slower_than_the_timeout_is_answered_internal_error_once_l
     and the charger's retry gets that same session."""
     node = await start_node(write_timeout=0.1)
     await PiccoloStationAdmin().add("CP-SLOW")
-    await PiccoloIdTagRegistry().add("TAG-SLOW")
+    await allow("TAG-SLOW")
     sink = node.writer._sink
     apply = sink.apply
 

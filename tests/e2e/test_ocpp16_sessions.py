@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from crm.storage import PiccoloIdTagRegistry
+from crm.media import MediumStatus
 from csms.bootstrap import Node
 from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession, ConnectorStatusChange, MeterValue, OcppMessage
 from simulators.ocpp16 import connect16
 from tests.e2e.conftest import ocpp_url
+from tests.media_helpers import allow, set_status
 
 
 async def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -27,7 +28,7 @@ async def test_full_session_is_stored_with_its_meter_values(node: Node) -> None:
     stop with transaction data) ends up in the database, every sampled value
     included, and the session's energy matches the meter readings."""
     await PiccoloStationAdmin().add("CP-1")
-    await PiccoloIdTagRegistry().add("TAG-1")
+    await allow("TAG-1")
     async with connect16(ocpp_url(node), "CP-1") as cp:
         boot = await cp.boot(vendor="Acme", model="Fast-22", serial="SN-9", firmware="1.2.3")
         assert boot.status == "Accepted"
@@ -90,7 +91,7 @@ async def test_retransmitted_start_transaction_is_one_session(node: Node) -> Non
     """A StartTransaction sent again after a lost answer (same connector, tag,
     timestamp and meter reading) gets the same transaction id: one session."""
     await PiccoloStationAdmin().add("CP-2")
-    await PiccoloIdTagRegistry().add("TAG-2")
+    await allow("TAG-2")
     started = datetime.now(UTC).replace(microsecond=0)
     async with connect16(ocpp_url(node), "CP-2") as cp:
         await cp.boot(vendor="Acme", model="M")
@@ -112,7 +113,7 @@ async def test_stop_for_an_unknown_transaction_is_recorded(node: Node) -> None:
     """A StopTransaction for a transaction the system never saw (its start was
     lost) is recorded as a session, its start taken from the transaction data."""
     await PiccoloStationAdmin().add("CP-3")
-    await PiccoloIdTagRegistry().add("TAG-3")
+    await allow("TAG-3")
     begin = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     end = begin + timedelta(minutes=50)
     async with connect16(ocpp_url(node), "CP-3") as cp:
@@ -199,10 +200,9 @@ async def test_meter_values_outside_a_transaction_are_kept(node: Node) -> None:
 async def test_authorize_answers_follow_the_tag_list(node: Node) -> None:
     """Authorize answers Accepted, Blocked, Expired or Invalid from the id tag
     list, and a block takes effect on the next Authorize without a restart."""
-    registry = PiccoloIdTagRegistry()
     await PiccoloStationAdmin().add("CP-5")
-    await registry.add("GOOD", parent_uid="FLEET")
-    await registry.add("OLD", expires_at=datetime.now(UTC) - timedelta(days=1))
+    await allow("GOOD", group_uid="FLEET")
+    await allow("OLD", valid_until=datetime.now(UTC) - timedelta(days=1))
     async with connect16(ocpp_url(node), "CP-5") as cp:
         await cp.boot(vendor="Acme", model="M")
         good = await cp.authorize("GOOD")
@@ -210,9 +210,7 @@ async def test_authorize_answers_follow_the_tag_list(node: Node) -> None:
         assert good["parent_id_tag"] == "FLEET"
         assert (await cp.authorize("OLD"))["status"] == "Expired"
         assert (await cp.authorize("NOBODY"))["status"] == "Invalid"
-        from crm.id_tags import IdTagStatus
-
-        await registry.set_status("GOOD", IdTagStatus.BLOCKED)
+        await set_status("GOOD", MediumStatus.BLOCKED, changes=node.api.crm_changes)
         assert (await cp.authorize("GOOD"))["status"] == "Blocked"
 
 
@@ -221,7 +219,7 @@ async def test_a_tag_charging_elsewhere_gets_concurrent_tx(node: Node) -> None:
     another station is answered ConcurrentTx."""
     await PiccoloStationAdmin().add("CP-A")
     await PiccoloStationAdmin().add("CP-B")
-    await PiccoloIdTagRegistry().add("TAG-X")
+    await allow("TAG-X")
     async with connect16(ocpp_url(node), "CP-A") as a, connect16(ocpp_url(node), "CP-B") as b:
         await a.boot(vendor="Acme", model="M")
         await b.boot(vendor="Acme", model="M")
