@@ -9,7 +9,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
-from admin_ui.api import auth, entities, media, stations, users
+from admin_ui.api import auth, contacts, entities, media, stations, users
 from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
 from admin_ui.api.errors import EXCEPTION_HANDLERS
@@ -25,6 +25,8 @@ CONTROLLERS: list[type] = [
     entities.EntityController,
     users.UserController,
     users.GroupController,
+    contacts.ContactController,
+    contacts.DocumentController,
 ]
 
 
