@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from crm.customer_numbers import check_format
 from crm.errors import InvalidInput
 
 
@@ -45,8 +46,6 @@ MASTER_FIELDS: dict[str, str] = {
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _OPERATOR_ID = re.compile(r"^[A-Z]{2}\*?[A-Z0-9]{3}$")
-# One integer directive (%d, %5d, %05d) and otherwise text; %% is a percent sign.
-_NUMBER_DIRECTIVE = re.compile(r"%(0?\d{0,2})d")
 
 
 class Branding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -162,25 +161,6 @@ class TreeNode(msgspec.Struct, frozen=True):
     children: list[TreeNode]
 
 
-def check_customer_number_format(text: str) -> str:
-    """A format with exactly one integer directive, e.g. ``AA0-%d`` or
-    ``K-%05d``; ``%%`` is a literal percent sign."""
-    stripped = text.replace("%%", "")
-    directives = _NUMBER_DIRECTIVE.findall(stripped)
-    if len(directives) != 1 or stripped.count("%") != 1:
-        raise InvalidInput(
-            "customer_number_format needs exactly one number placeholder such as %d or "
-            f"%05d (write %% for a percent sign), got {text!r}"
-        )
-    if len(render_customer_number(text, 10**9)) > 64:
-        raise InvalidInput("customer_number_format makes numbers longer than 64 characters")
-    return text
-
-
-def render_customer_number(number_format: str, number: int) -> str:
-    return number_format % number
-
-
 def check_time_zone(name: str) -> str:
     try:
         zoneinfo.ZoneInfo(name)
@@ -246,7 +226,7 @@ def checked_fields(values: dict[str, Any]) -> dict[str, Any]:
     if "time_zone" in out:
         out["time_zone"] = check_time_zone(out["time_zone"])
     if "customer_number_format" in out:
-        out["customer_number_format"] = check_customer_number_format(out["customer_number_format"])
+        out["customer_number_format"] = check_format(out["customer_number_format"])
     branding = out.get("branding")
     if isinstance(branding, Branding):
         for field in ("primary_color", "secondary_color"):
