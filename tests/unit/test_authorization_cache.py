@@ -115,7 +115,7 @@ async def test_unknown_medium_is_invalid() -> None:
     ],
 )
 async def test_the_medium_decides_first(fields: dict[str, object], expected: S) -> None:
-    authorizer, *_ = make(card(**fields))
+    authorizer, *_ = make(card(**fields))  # type: ignore[arg-type]
     assert (await authorizer.authorize("CARD", station_pk=10)).status is expected
 
 
