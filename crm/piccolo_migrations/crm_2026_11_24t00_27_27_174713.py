@@ -69,15 +69,11 @@ class User(Table, tablename="app_user", schema=None):
 
 ID = "2026-11-24T00:27:27:174713"
 VERSION = "1.38.0"
-DESCRIPTION = (
-    "multi-entity kernel: entities, contacts, users, groups, logins, media"
-)
+DESCRIPTION = "multi-entity kernel: entities, contacts, users, groups, logins, media"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="crm", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="crm", description=DESCRIPTION)
 
     manager.add_table(
         class_name="LoginSession",
@@ -93,9 +89,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Contact", tablename="contact", schema=None, columns=None
-    )
+    manager.add_table(class_name="Contact", tablename="contact", schema=None, columns=None)
 
     manager.add_table(
         class_name="ContactShare",
@@ -104,21 +98,13 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Membership", tablename="membership", schema=None, columns=None
-    )
+    manager.add_table(class_name="Membership", tablename="membership", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Entity", tablename="entity", schema=None, columns=None
-    )
+    manager.add_table(class_name="Entity", tablename="entity", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Medium", tablename="medium", schema=None, columns=None
-    )
+    manager.add_table(class_name="Medium", tablename="medium", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="User", tablename="app_user", schema=None, columns=None
-    )
+    manager.add_table(class_name="User", tablename="app_user", schema=None, columns=None)
 
     manager.add_table(
         class_name="ContactDocument",
@@ -127,9 +113,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Group", tablename="user_group", schema=None, columns=None
-    )
+    manager.add_table(class_name="Group", tablename="user_group", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="LoginSession",

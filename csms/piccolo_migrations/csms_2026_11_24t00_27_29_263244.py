@@ -56,9 +56,7 @@ DESCRIPTION = "stations: owner entity, address, time zone, groups; access rules"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="csms", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="csms", description=DESCRIPTION)
 
     manager.add_table(
         class_name="AccessRule",
