@@ -29,7 +29,9 @@ class Entity(Table, tablename="entity"):
 
     id = Serial(primary_key=True)
     # The root has none; moving an entity changes this (never to a descendant).
-    parent = ForeignKey(references="self", on_delete=OnDelete.restrict, null=True, index=True)
+    parent: ForeignKey = ForeignKey(
+        references="self", on_delete=OnDelete.restrict, null=True, index=True
+    )
     name = Varchar(length=200)
     # operator, subsidiary, cpo, emp, customer, other
     kind = Varchar(length=16, default="other")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,7 +63,7 @@ class EntityService:
             raise NotFound(f"no entity {entity_id}")
         return self._shown(principal, entity)
 
-    async def tree(self, principal: Principal) -> list[TreeNode]:
+    async def tree(self, principal: Principal) -> builtins.list[TreeNode]:
         """The visible entities as a forest: an entity whose parent the user
         cannot see is shown as a root."""
         principal.require(RESOURCE, "read")

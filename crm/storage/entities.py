@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
 from typing import Any
@@ -124,7 +125,7 @@ class PiccoloEntities:
         contacts = await self._contact_ids([entity_id])
         return entity_from_row(row, contacts.get(entity_id))
 
-    async def names(self, visibility: Visibility) -> list[dict[str, Any]]:
+    async def names(self, visibility: Visibility) -> builtins.list[dict[str, Any]]:
         """id, parent, name, kind and active of every visible entity."""
         return (
             await scoped(

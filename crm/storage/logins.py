@@ -54,7 +54,10 @@ class PiccoloLogins:
         """Active entities the user belongs to."""
         rows = (
             await Membership.select(Membership.entity)
-            .where((Membership.user == user_id) & (Membership.entity.active.eq(True)))
+            .where(
+                (Membership.user == user_id)
+                & Membership.entity.is_in(Entity.select(Entity.id).where(Entity.active == True))  # noqa: E712
+            )
             .run()
         )
         return frozenset(row["entity"] for row in rows)

@@ -7,6 +7,7 @@ and only visible memberships and groups are shown.
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -146,8 +147,8 @@ class PiccoloUsers:
         name: str,
         password_hash: str,
         default_entity_id: int,
-        entity_ids: list[int],
-        group_ids: list[int],
+        entity_ids: builtins.list[int],
+        group_ids: builtins.list[int],
         now: datetime,
     ) -> int:
         try:
