@@ -29,7 +29,6 @@ import asyncio
 import os
 import platform
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -279,7 +278,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # Cold, concurrent: a fresh cache, every medium once, many at a time.
         authorizer = _authorizer()
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         queue = list(world.uids)
         rng.shuffle(queue)
         position = 0
@@ -301,10 +299,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "concurrency": args.concurrency,
             "per_second": len(queue) / seconds,
             "loads": authorizer.loads,
-            "cache_rss_growth_mib": (
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
-            )
-            / 1024,
         }
 
         # Warm: every medium and station in memory; 2% of asks are unknown uids.
@@ -382,8 +376,7 @@ def _print(report: dict[str, Any], database: str, args: argparse.Namespace) -> N
     concurrent = report["cold_concurrent"]
     print(
         f"cold, {concurrent['concurrency']} concurrent: {concurrent['per_second']:>11,.0f} "
-        f"decisions/s  ({concurrent['decisions']:,} decisions, loads {concurrent['loads']}; "
-        f"peak RSS +{concurrent['cache_rss_growth_mib']:.0f} MiB)"
+        f"decisions/s  ({concurrent['decisions']:,} decisions, loads {concurrent['loads']})"
     )
     warm = report["warm"]
     print(
