@@ -25,14 +25,10 @@ _LATER = "running nodes apply it within a minute"
 
 
 def _service() -> Any:
-    from csms.domain.station_admin import StationAdmin
+    from csms.domain.station_admin import IgnoreStationChanges, StationAdmin
     from csms.storage.access import PiccoloStationStore
 
-    class _Nobody:
-        def stations_changed(self, station_pks: frozenset[int] | None) -> None:
-            return None
-
-    return StationAdmin(PiccoloStationStore(), _Nobody())
+    return StationAdmin(PiccoloStationStore(), IgnoreStationChanges())
 
 
 async def _principal() -> Any:

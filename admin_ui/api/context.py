@@ -4,22 +4,10 @@ composition root (``csms.bootstrap``) so that the API imports no node."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from crm.changes import CrmChangeListener, IgnoreChanges
 from crm.services.auth import AuthService
-
-
-class StationChangeListener(Protocol):
-    def stations_changed(self, station_pks: frozenset[int] | None) -> None:
-        """These stations' owner, group or access rules changed (None: every
-        station, e.g. a station group's rules changed)."""
-        ...
-
-
-class IgnoreStationChanges:
-    def stations_changed(self, station_pks: frozenset[int] | None) -> None:
-        return None
+from csms.domain.station_admin import IgnoreStationChanges, StationChangeListener
 
 
 @dataclass(slots=True)

@@ -209,7 +209,18 @@ class StationStore(Protocol):
 
 
 class StationChangeListener(Protocol):
-    def stations_changed(self, station_pks: frozenset[int] | None) -> None: ...
+    def stations_changed(self, station_pks: frozenset[int] | None) -> None:
+        """These stations' owner, group or access rules changed (None: every
+        station)."""
+        ...
+
+
+class IgnoreStationChanges:
+    """For tools that change stations with no running node to tell (the CLI
+    before the bus, tests)."""
+
+    def stations_changed(self, station_pks: frozenset[int] | None) -> None:
+        return None
 
 
 # -- validation -------------------------------------------------------------------------
