@@ -109,8 +109,17 @@ def cmd_medium(args: argparse.Namespace, settings: Any) -> int:
     async def default_issuer() -> int:
         """The entity that issues media when the command names none."""
         if tag:
-            root = await store.root_entity(create_named=ROOT_ENTITY_NAME)
-            assert root is not None
+            root = await store.root_entity()
+            if root is None:
+                # As the id-tag migration does: tags need an issuer.
+                from crm.entities import EntityCreate, EntityKind
+                from crm.services.entities import EntityService
+
+                created = await EntityService().create(
+                    system_principal(await load_tree()),
+                    EntityCreate(name=ROOT_ENTITY_NAME, kind=EntityKind.OPERATOR),
+                )
+                root = created.id
             return root
         roots = await store.root_entities()
         if not roots:

@@ -1,7 +1,9 @@
 """``csms demo``: a small world that runs on its own, so a new user sees it work.
 
-Seeds stations and media (again on every start, skipping what exists; a
-root entity issues the media, created when there is no entity yet),
+Seeds a small multi-entity world (again on every start, skipping what
+exists): an operator with a CPO and an EMP below it, an administrator who
+can log in to the API, the CPO's stations with access rules, the EMP's
+cards, and a public station and card for your own charger;
 starts a node on the embedded default, and runs simulated chargers that boot,
 report status and charge in a loop. Part of the composition root: it wires
 the simulators (a client) to the server.
@@ -17,15 +19,27 @@ import os
 import random
 import signal
 
-from crm.access import system_principal
+from crm.access import Principal, system_principal
+from crm.entities import EntityCreate, EntityKind
 from crm.errors import Conflict
+from crm.groups import GroupCreate
 from crm.media import MediumCreate
+from crm.services.entities import EntityService
+from crm.services.groups import GroupService
 from crm.services.media import MediaService
-from crm.storage.media import PiccoloMedia
+from crm.services.users import UserService
 from crm.storage.tree import load_tree
+from crm.users import UserCreate
 from csms.bootstrap import Node, tune_garbage_collector
 from csms.domain.credentials import hash_secret
+from csms.domain.station_admin import (
+    AccessRuleCreate,
+    IgnoreStationChanges,
+    StationAdmin,
+    StationUpdate,
+)
 from csms.settings import Settings
+from csms.storage.access import PiccoloStationStore
 from csms.storage.migrate import migrate
 from csms.storage.stations import PiccoloStationAdmin, StationExists
 
@@ -36,10 +50,61 @@ DEMO_TAGS = ("DEMO-TAG-1", "DEMO-TAG-2", "DEMO-TAG-3")
 YOUR_STATION = "MY-CHARGER"
 YOUR_TAG = "MY-TAG"
 DEMO_OPERATOR = "Demo Operator"
+DEMO_CPO = "Demo CPO Nord"
+DEMO_EMP = "Demo EMP"
+DEMO_ADMIN = "admin@demo.example"
+DEMO_PASSWORD = "demo-password"
 
 
-async def seed(chargers: int) -> list[str]:
-    """Creates the demo stations and media that do not exist yet."""
+async def _entity(principal: Principal, name: str, parent: int | None, kind: EntityKind) -> int:
+    service = EntityService()
+    found, _ = await service.list(principal, q=name, limit=500)
+    for entity in found:
+        if entity.name == name:
+            return entity.id
+    created = await service.create(
+        principal,
+        EntityCreate(name=name, parent_id=parent, kind=kind, time_zone="Europe/Berlin"),
+    )
+    return created.id
+
+
+async def _admin(principal: Principal, root: int, password_strength: str) -> None:
+    users = UserService(password_strength=password_strength)
+    existing, _ = await users.list(principal, q=DEMO_ADMIN)
+    if existing:
+        return
+    group = await GroupService().create(
+        principal,
+        GroupCreate(
+            name="Demo administrators", owner_entity_id=root, scope="all", permissions=["*"]
+        ),
+    )
+    await users.create(
+        principal,
+        UserCreate(
+            email=DEMO_ADMIN,
+            name="Demo Admin",
+            entity_ids=[root],
+            group_ids=[group.id],
+            password=DEMO_PASSWORD,
+        ),
+    )
+
+
+async def seed(chargers: int, password_strength: str = "standard") -> list[str]:
+    """Creates what does not exist yet: an operator with a CPO and an EMP
+    below it, an administrator, the CPO's stations (open to media of the
+    CPO's subtree and of the EMP), the EMP's cards, and a public station and
+    card of the operator for your own charger."""
+    principal = system_principal(await load_tree())
+    root = await _entity(principal, DEMO_OPERATOR, None, EntityKind.OPERATOR)
+    principal = system_principal(await load_tree())
+    cpo = await _entity(principal, DEMO_CPO, root, EntityKind.CPO)
+    emp = await _entity(principal, DEMO_EMP, root, EntityKind.EMP)
+    principal = system_principal(await load_tree())
+    await _admin(principal, root, password_strength)
+
     admin = PiccoloStationAdmin()
     station_ids = [f"DEMO-{n}" for n in range(1, chargers + 1)]
     for station_id in station_ids:
@@ -51,10 +116,37 @@ async def seed(chargers: int) -> list[str]:
             )
     with contextlib.suppress(StationExists):
         await admin.add(YOUR_STATION, description="for your own charger or OCPP client")
-    issuer = await PiccoloMedia().root_entity(create_named=DEMO_OPERATOR)
+    stations = StationAdmin(PiccoloStationStore(), IgnoreStationChanges())
+    for number, station_id in enumerate(station_ids):
+        station = await stations.find_station(principal, station_id)
+        if station.owner_entity_id is None:
+            await stations.update_station(
+                principal,
+                station.id,
+                StationUpdate(
+                    owner_entity_id=cpo,
+                    city="Kiel",
+                    country="DE",
+                    latitude=f"{54.3233 + number / 1000:.4f}",
+                    longitude="10.1228",
+                    time_zone="Europe/Berlin",
+                ),
+            )
+            for subject, value in (("owner_subtree", ""), ("issuing_entity", str(emp))):
+                with contextlib.suppress(Conflict):
+                    await stations.add_rule(
+                        principal,
+                        AccessRuleCreate(subject=subject, value=value),
+                        station_pk=station.id,
+                    )
+    yours = await stations.find_station(principal, YOUR_STATION)
+    if yours.owner_entity_id is None:
+        await stations.update_station(
+            principal, yours.id, StationUpdate(owner_entity_id=root, time_zone="Europe/Berlin")
+        )
+
     media = MediaService()
-    principal = system_principal(await load_tree())
-    for uid in (*DEMO_TAGS, YOUR_TAG):
+    for uid, issuer in (*[(tag, emp) for tag in DEMO_TAGS], (YOUR_TAG, root)):
         with contextlib.suppress(Conflict):
             await media.create(
                 principal, MediumCreate(uid=uid, issuing_entity_id=issuer, note="csms demo")
@@ -105,7 +197,7 @@ async def run_demo(settings: Settings, *, chargers: int) -> int:
         # In the demo, any charger may walk in.
         settings = dataclasses.replace(settings, unknown_stations="accept")
     await migrate()
-    station_ids = await seed(chargers)
+    station_ids = await seed(chargers, settings.password_hashing)
     node = Node(settings)
     await node.start()
     tune_garbage_collector()
@@ -130,12 +222,17 @@ CSMS demo is running (database: {settings.database_url})
   unknown stations     {settings.unknown_stations} (CSMS_UNKNOWN_STATIONS)
   simulated chargers   {", ".join(station_ids)} (basic auth, secret {DEMO_SECRET})
   health               http://{settings.http_host}:{node.http_port}/healthz
+  operators' API       http://{settings.http_host}:{node.http_port}/api/v1  (OpenAPI: /api/schema)
+  log in as            {DEMO_ADMIN} / {DEMO_PASSWORD}
+  entities             {DEMO_OPERATOR} > {DEMO_CPO} (owns DEMO-*), {DEMO_EMP} (issues DEMO-TAG-*)
 
 In another terminal (source .venv/bin/activate first):
   csms station list            stations, online state, firmware
   csms session list            sessions as they happen
   csms session show <tx>       one session with its meter values
   csms station messages DEMO-1 the raw OCPP log of a station
+  csms entity list             the entity tree
+  csms access list DEMO-1      who may charge at DEMO-1
 
 Ctrl-C stops it.""",
         flush=True,

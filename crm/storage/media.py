@@ -312,10 +312,8 @@ class PiccoloMedia:
         )
         return medium_answer(rows[0])
 
-    async def root_entity(self, *, create_named: str | None = None) -> int | None:
-        """The first root entity (no parent), or, when there is none and
-        ``create_named`` is given, a new root entity of that name with its
-        CRM contact (as the id-tag migration creates one)."""
+    async def root_entity(self) -> int | None:
+        """The first root entity (no parent), if there is one."""
         row = (
             await Entity.select(Entity.id)
             .where(Entity.parent.is_null())
@@ -323,31 +321,7 @@ class PiccoloMedia:
             .first()
             .run()
         )
-        if row is not None:
-            return int(row["id"])
-        if create_named is None:
-            return None
-        now = datetime.now(UTC)
-        async with _write_transaction():
-            (created,) = (
-                await Entity.insert(
-                    Entity(name=create_named, kind="operator", created_at=now, updated_at=now)
-                )
-                .returning(Entity.id)
-                .run()
-            )
-            await Contact.insert(
-                Contact(
-                    owner_entity=created["id"],
-                    master_of_entity=created["id"],
-                    kind="company",
-                    name=create_named,
-                    company=create_named,
-                    created_at=now,
-                    updated_at=now,
-                )
-            ).run()
-        return int(created["id"])
+        return int(row["id"]) if row is not None else None
 
     async def root_entities(self) -> list[int]:
         rows = (
