@@ -1,0 +1,597 @@
+"""Scoping properties: random entity trees, users, groups, shares and rows of
+every kind, read through every list, detail and export endpoint of the
+operators' API, against an independent model of the visibility rules
+(:mod:`tests.property.worlds`).
+
+Each hypothesis example empties the tables and writes its own world; the
+properties hold for every user, working in each of their entities.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from litestar.testing import AsyncTestClient
+
+from crm.access import HIDEABLE_FIELDS
+from tests.property.worlds import (
+    SENTINELS,
+    Built,
+    Expect,
+    GroupSpec,
+    World,
+    add_group,
+    build,
+    empty_tables,
+    group_spec,
+    worlds,
+    worlds_with_a_shared_contact,
+)
+from tests.world import api_client, bearer, make_user, token_for
+
+API = "/api/v1"
+PAGE = 500
+
+SETTINGS = settings(
+    deadline=None,
+    database=None,
+    # One failure shrunk (shrinking a world takes minutes), not every variant.
+    report_multiple_bugs=False,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# GET endpoints that answer about the asking user only, not about rows.
+ABOUT_ONESELF = {"/auth/me"}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AsyncTestClient]:
+    async with api_client() as test_client:
+        yield test_client
+
+
+def read_paths(client: AsyncTestClient) -> set[str]:
+    """The GET paths of the API under /api/v1, path parameters as ``{}``."""
+    schema = client.app.openapi_schema
+    paths = set()
+    for path, item in (schema.paths or {}).items():
+        if path.startswith(API) and item.get is not None:
+            paths.add(re.sub(r"\{[^}]*\}", "{}", path[len(API) :]).rstrip("/") or "/")
+    return paths
+
+
+# -- one viewpoint: a user, working in an entity ----------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    world: World
+    built: Built
+    user: int
+    working: int
+    # Whether the entity is named by X-Entity-Id (else: the login's entity).
+    header: bool
+    groups: tuple[int, ...] | None = None
+
+    @property
+    def expect(self) -> Expect:
+        return Expect(self.world, self.user, self.working, self.groups)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        entity = self.built.entities[self.working] if self.header else None
+        return bearer(self.built.tokens[self.user], entity)
+
+    def __str__(self) -> str:
+        user = self.world.users[self.user]
+        groups = user.groups if self.groups is None else self.groups
+        how = "X-Entity-Id" if self.header else "login"
+        return (
+            f"user u{self.user} (id {self.built.users[self.user]}, entities {list(user.entities)},"
+            f" groups {[self.world.groups[g] for g in groups]}) working in E{self.working}"
+            f" (id {self.built.entities[self.working]}, by {how})"
+        )
+
+
+def rows(built: Built, kind: str) -> list[int]:
+    return list(getattr(built, kind))
+
+
+def seen_ids(view: View, kind: str) -> set[int]:
+    """Row ids of ``kind`` the model says the view sees."""
+    seen: set[int] = getattr(view.expect, f"seen_{kind}")()
+    ids = rows(view.built, kind)
+    return {ids[i] for i in seen}
+
+
+def check_fields(view: View, resource: str, item: dict[str, Any], text: str, where: str) -> None:
+    """Every hideable field present unless hidden; a hidden one absent, and
+    its value nowhere in the answer."""
+    hideable = HIDEABLE_FIELDS.get(resource)
+    if not hideable:
+        return
+    hidden = view.expect.hidden(resource)
+    for name in sorted(hideable):
+        if name in hidden:
+            assert name not in item, f"{where}: hidden field {resource}.{name} returned, {view}"
+            value = SENTINELS.get(resource, {}).get(name)
+            assert value is None or value not in text, (
+                f"{where}: the value of hidden field {resource}.{name} is in the answer, {view}"
+            )
+        else:
+            assert name in item, f"{where}: field {resource}.{name} missing, not hidden, {view}"
+    if resource == "users" and "email" in hidden:
+        for email in view.built.emails:
+            assert email not in text, f"{where}: a hidden e-mail address is in the answer, {view}"
+
+
+async def get_all(client: AsyncTestClient, path: str, view: View) -> tuple[int, list[Any], str]:
+    """Every page of a list: status, items, the raw answers."""
+    items: list[Any] = []
+    texts = []
+    offset = 0
+    while True:
+        response = await client.get(
+            f"{API}{path}", params={"limit": PAGE, "offset": offset}, headers=view.headers
+        )
+        texts.append(response.text)
+        if response.status_code != 200:
+            return response.status_code, [], response.text
+        page = response.json()
+        assert page["limit"] == PAGE and page["offset"] == offset, f"GET {path}: page {page}"
+        items.extend(page["items"])
+        offset += PAGE
+        if not page["items"] or offset >= page["total"]:
+            assert page["total"] == len(items), f"GET {path}: total {page['total']}, {view}"
+            return 200, items, "".join(texts)
+
+
+def compare(where: str, view: View, got: list[int], expected: set[int]) -> None:
+    assert len(got) == len(set(got)), f"{where}: a row twice ({sorted(got)}), {view}"
+    extra = set(got) - expected
+    missing = expected - set(got)
+    assert not extra, f"{where}: rows outside the visible set {sorted(extra)}, {view}"
+    assert not missing, f"{where}: visible rows not returned {sorted(missing)}, {view}"
+
+
+# -- lists ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    path: str
+    resource: str
+    kind: str
+    # The resource whose hideable fields the items carry.
+    fields: str | None
+
+
+LISTS = (
+    Listing("/entities", "entities", "entities", "entities"),
+    Listing("/users", "users", "users", "users"),
+    Listing("/groups", "groups", "groups", None),
+    Listing("/contacts", "contacts", "contacts", "contacts"),
+    Listing("/media", "media", "media", "media"),
+    Listing("/stations", "stations", "stations", "stations"),
+    Listing("/station-groups", "station_groups", "station_groups", None),
+)
+
+
+def check_user_links(view: View, user: dict[str, Any], where: str) -> None:
+    """A user shows only the memberships and groups the viewer sees."""
+    index = view.built.users.index(user["id"])
+    expect = view.expect
+    entities = [view.built.entities[e] for e in expect.shown_memberships(index)]
+    groups = [view.built.groups[g] for g in expect.shown_groups(index)]
+    assert sorted(user["entity_ids"]) == sorted(entities), (
+        f"{where}: user {user['id']} shows memberships {user['entity_ids']}, expected {entities},"
+        f" {view}"
+    )
+    assert sorted(user["group_ids"]) == sorted(groups), (
+        f"{where}: user {user['id']} shows groups {user['group_ids']}, expected {groups}, {view}"
+    )
+
+
+async def check_lists(client: AsyncTestClient, paths: set[str], view: View) -> None:
+    expect = view.expect
+    for listing in LISTS:
+        if listing.path not in paths:
+            continue
+        where = f"GET {listing.path}"
+        status, items, text = await get_all(client, listing.path, view)
+        event(f"{where}: {status}, {'some' if items else 'no'} rows")
+        if expect.can(listing.resource) and expect.hidden(listing.fields or ""):
+            event(f"{where}: fields hidden")
+        if not expect.can(listing.resource):
+            assert status == 403, f"{where}: {status} without {listing.resource}:read, {view}"
+            continue
+        assert status == 200, f"{where}: {status} {text[:300]}, {view}"
+        compare(where, view, [item["id"] for item in items], seen_ids(view, listing.kind))
+        for item in items:
+            if listing.fields:
+                check_fields(view, listing.fields, item, text, where)
+            if listing.kind == "users":
+                check_user_links(view, item, where)
+    if "/entities/tree" in paths:
+        await check_tree(client, view)
+    for export, resource in (("/contacts/export.csv", "contacts"), ("/media/export.csv", "media")):
+        if export in paths:
+            await check_export(client, view, export, resource)
+
+
+async def check_tree(client: AsyncTestClient, view: View) -> None:
+    where = "GET /entities/tree"
+    response = await client.get(f"{API}/entities/tree", headers=view.headers)
+    if not view.expect.can("entities"):
+        assert response.status_code == 403, f"{where}: {response.status_code}, {view}"
+        return
+    assert response.status_code == 200, f"{where}: {response.text[:300]}, {view}"
+    found: list[int] = []
+
+    def walk(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            found.append(node["id"])
+            walk(node["children"])
+
+    walk(response.json())
+    compare(where, view, found, seen_ids(view, "entities"))
+
+
+async def check_export(client: AsyncTestClient, view: View, path: str, resource: str) -> None:
+    where = f"GET {path}"
+    response = await client.get(f"{API}{path}", headers=view.headers)
+    expect = view.expect
+    if not expect.can(resource):
+        assert response.status_code == 403, f"{where}: {response.status_code}, {view}"
+        return
+    assert response.status_code == 200, f"{where}: {response.text[:300]}, {view}"
+    table = list(csv.DictReader(io.StringIO(response.text, newline="")))
+    header = set(csv.reader(io.StringIO(response.text)).__next__())
+    hidden = expect.hidden(resource)
+    assert not header & hidden, f"{where}: hidden columns {sorted(header & hidden)}, {view}"
+    shown = set(HIDEABLE_FIELDS[resource]) - hidden
+    assert shown <= header, f"{where}: columns missing, not hidden: {sorted(shown - header)}"
+    for name in hidden:
+        value = SENTINELS[resource].get(name)
+        assert value is None or value not in response.text, (
+            f"{where}: the value of hidden field {resource}.{name} is exported, {view}"
+        )
+    if resource == "contacts":
+        got = [int(row["id"]) for row in table]
+        compare(where, view, got, seen_ids(view, "contacts"))
+    else:
+        uids = view.built.medium_uids
+        got = [view.built.media[uids.index(row["uid"])] for row in table]
+        compare(where, view, got, seen_ids(view, "media"))
+
+
+# -- details and the lists under one row ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detail:
+    path: str
+    resource: str
+    kind: str
+    fields: str | None
+
+
+DETAILS = (
+    Detail("/entities/{}", "entities", "entities", "entities"),
+    Detail("/users/{}", "users", "users", "users"),
+    Detail("/groups/{}", "groups", "groups", None),
+    Detail("/contacts/{}", "contacts", "contacts", "contacts"),
+    Detail("/documents/{}", "documents", "documents", None),
+    Detail("/media/{}", "media", "media", "media"),
+    Detail("/stations/{}", "stations", "stations", "stations"),
+    Detail("/station-groups/{}", "station_groups", "station_groups", None),
+)
+
+# A row id that no world has: it must answer as an invisible row does.
+NO_SUCH_ID = 987_654
+
+
+async def check_details(client: AsyncTestClient, paths: set[str], view: View) -> None:
+    """Every row of every kind: 200 iff seen, else 404 (403 only when no
+    group grants reading at all)."""
+    expect = view.expect
+    for detail in DETAILS:
+        if detail.path not in paths:
+            continue
+        seen = seen_ids(view, detail.kind)
+        for row_id in [*rows(view.built, detail.kind), NO_SUCH_ID]:
+            where = f"GET {detail.path.format(row_id)}"
+            response = await client.get(f"{API}{detail.path.format(row_id)}", headers=view.headers)
+            expected = 200 if row_id in seen else 404
+            if not expect.can(detail.resource):
+                expected = 403
+            event(f"GET {detail.path}: {expected}")
+            assert response.status_code == expected, (
+                f"{where}: {response.status_code}, expected {expected}: {response.text[:200]},"
+                f" {view}"
+            )
+            if expected == 200 and detail.fields:
+                item = response.json()
+                assert item["id"] == row_id, f"{where}: answered row {item['id']}"
+                check_fields(view, detail.fields, item, response.text, where)
+                if detail.kind == "users":
+                    check_user_links(view, item, where)
+
+
+Expectation = tuple[int, set[int] | None]
+
+
+def contact_shares(view: View, contact: int) -> Expectation:
+    """Shares are the owner's data: seen through the owner entity only."""
+    expect, world, built = view.expect, view.world, view.built
+    if not expect.can("contacts"):
+        return 403, None
+    if contact not in expect.seen_contacts():
+        return 404, None
+    if not expect.sees("contacts", world.contact_owners[contact]):
+        return 403, None
+    return 200, {built.entities[e] for e, _ in world.contact_shares(contact)}
+
+
+def contact_documents(view: View, contact: int) -> Expectation:
+    """A contact's documents of the entities whose documents the user sees,
+    never another's through the share."""
+    expect, world, built = view.expect, view.world, view.built
+    if not expect.can("documents") or not expect.can("contacts"):
+        return 403, None
+    if contact not in expect.seen_contacts():
+        return 404, None
+    return 200, {
+        built.documents[d]
+        for d, document in enumerate(world.documents)
+        if document.contact == contact and expect.sees("documents", document.owner)
+    }
+
+
+def station_rules(view: View, station: int) -> Expectation:
+    expect, world, built = view.expect, view.world, view.built
+    if not expect.can("access_rules"):
+        return 403, None
+    if station not in expect.seen_stations():
+        return 404, None
+    if not expect.sees("access_rules", world.stations[station].owner):
+        return 403, None
+    return 200, {built.rules[r] for r, rule in enumerate(world.rules) if rule.station == station}
+
+
+def station_group_rules(view: View, group: int) -> Expectation:
+    expect, world, built = view.expect, view.world, view.built
+    if not expect.can("access_rules"):
+        return 403, None
+    if group not in expect.seen_station_groups():
+        return 404, None
+    if not expect.sees("access_rules", world.station_groups[group]):
+        return 403, None
+    return 200, {
+        built.rules[r] for r, rule in enumerate(world.rules) if rule.station_group == group
+    }
+
+
+@dataclass(frozen=True)
+class SubList:
+    path: str
+    parent: str
+    expectation: Callable[[View, int], Expectation]
+    # The key naming each item.
+    key: str
+
+
+SUBLISTS = (
+    SubList("/contacts/{}/shares", "contacts", contact_shares, "entity_id"),
+    SubList("/contacts/{}/documents", "contacts", contact_documents, "id"),
+    SubList("/stations/{}/access-rules", "stations", station_rules, "id"),
+    SubList("/station-groups/{}/access-rules", "station_groups", station_group_rules, "id"),
+)
+
+
+async def check_sublists(client: AsyncTestClient, paths: set[str], view: View) -> None:
+    for sub in SUBLISTS:
+        if sub.path not in paths:
+            continue
+        for index, parent_id in enumerate(rows(view.built, sub.parent)):
+            where = f"GET {sub.path.format(parent_id)}"
+            status, expected = sub.expectation(view, index)
+            event(f"GET {sub.path}: {status}")
+            response = await client.get(f"{API}{sub.path.format(parent_id)}", headers=view.headers)
+            assert response.status_code == status, (
+                f"{where}: {response.status_code}, expected {status}: {response.text[:200]}, {view}"
+            )
+            if expected is not None:
+                compare(where, view, [item[sub.key] for item in response.json()], expected)
+
+
+def views(world: World, built: Built, *, every_entity: bool) -> list[View]:
+    """Each user in their login's entity and, with ``every_entity``, in each
+    of their entities by X-Entity-Id."""
+    found = []
+    for user, spec in enumerate(world.users):
+        found.append(View(world, built, user, spec.entities[0], header=False))
+        if every_entity:
+            found.extend(View(world, built, user, e, header=True) for e in spec.entities)
+    return found
+
+
+# -- the properties ---------------------------------------------------------------------------
+
+
+def test_every_read_endpoint_has_a_property(client: AsyncTestClient) -> None:
+    """Every GET endpoint of the API is one the properties below drive, so a
+    new list or detail endpoint cannot escape them unnoticed."""
+    covered = (
+        {listing.path for listing in LISTS}
+        | {detail.path for detail in DETAILS}
+        | {sub.path for sub in SUBLISTS}
+        | {"/entities/tree", "/contacts/export.csv", "/media/export.csv"}
+        | ABOUT_ONESELF
+    )
+    assert read_paths(client) - covered == set()
+
+
+@settings(SETTINGS, max_examples=40)
+@given(world=worlds())
+async def test_lists_show_exactly_the_visible_rows_without_hidden_fields(
+    db: None, client: AsyncTestClient, world: World
+) -> None:
+    """Every list, the entity tree and the CSV exports return exactly the
+    rows the user sees in the entity they work in (by login and by
+    X-Entity-Id, in each of their entities), no hidden field or its value,
+    and 403 exactly when no group lets them read the resource."""
+    await empty_tables()
+    built = await build(world)
+    paths = read_paths(client)
+    for view in views(world, built, every_entity=True):
+        await check_lists(client, paths, view)
+
+
+@settings(SETTINGS, max_examples=40)
+@given(world=worlds(), data=st.data())
+async def test_details_answer_404_for_every_row_outside_the_visible_set(
+    db: None, client: AsyncTestClient, world: World, data: st.DataObject
+) -> None:
+    """Asked for every row of every kind by id, a user gets 200 (without
+    hidden fields) for the rows they see and 404 for every other row, like
+    for an id that does not exist; the lists under a row (shares,
+    documents, access rules) follow the same rules, and a shared contact
+    never shows another entity's documents."""
+    await empty_tables()
+    built = await build(world)
+    paths = read_paths(client)
+    for user, spec in enumerate(world.users):
+        working = data.draw(st.sampled_from(spec.entities), label=f"u{user} works in")
+        view = View(world, built, user, working, header=working != spec.entities[0])
+        await check_details(client, paths, view)
+        await check_sublists(client, paths, view)
+
+
+@settings(SETTINGS, max_examples=25)
+@given(world=worlds_with_a_shared_contact())
+async def test_a_shared_contact_never_shows_another_entitys_documents(
+    db: None, client: AsyncTestClient, world: World
+) -> None:
+    """A user who reads contacts and documents sees a contact another entity
+    shares with theirs, but of its documents only those of entities whose
+    documents they see (by list and by id), never the owner's through the
+    share."""
+    await empty_tables()
+    built = await build(world)
+    paths = read_paths(client)
+    view = View(world, built, 0, world.users[0].entities[0], header=False)
+    shared = len(world.contact_owners) - 1
+    assert shared in view.expect.seen_contacts() or not view.expect.works_here
+    await check_details(client, paths, view)
+    await check_sublists(client, paths, view)
+
+
+@settings(SETTINGS, max_examples=20)
+@given(world=worlds(max_users=1))
+async def test_a_user_works_only_in_their_active_entities(
+    db: None, client: AsyncTestClient, world: World
+) -> None:
+    """Naming an entity the user does not belong to, or a deactivated one,
+    is 403 on every read, whatever their groups."""
+    await empty_tables()
+    built = await build(world)
+    paths = read_paths(client)
+    for entity in range(world.entity_count):
+        view = View(world, built, 0, entity, header=True)
+        if view.expect.works_here:
+            continue
+        for listing in LISTS:
+            if listing.path in paths:
+                response = await client.get(f"{API}{listing.path}", headers=view.headers)
+                assert response.status_code == 403, f"GET {listing.path}: {response.text}, {view}"
+
+
+async def visible_state(
+    client: AsyncTestClient, paths: set[str], view: View, users: set[int]
+) -> dict[str, tuple[set[int], set[str]]]:
+    """What a view sees through the lists: per list, the ids (of users: of
+    ``users`` only) and the hideable fields shown (nothing for a 403)."""
+    state = {}
+    for listing in LISTS:
+        if listing.path not in paths:
+            continue
+        status, items, _ = await get_all(client, listing.path, view)
+        assert status in (200, 403), f"GET {listing.path}: {status}, {view}"
+        shown: set[str] = set()
+        if listing.fields:
+            hideable = HIDEABLE_FIELDS[listing.fields]
+            shown = {name for item in items for name in item if name in hideable}
+        ids = {item["id"] for item in items}
+        if listing.kind == "users":
+            ids &= users
+        state[listing.path] = (ids, shown)
+    return state
+
+
+@settings(SETTINGS, max_examples=30)
+@given(world=worlds(max_users=1), extra=group_spec(1), data=st.data())
+async def test_the_most_permissive_group_wins(
+    db: None, client: AsyncTestClient, world: World, extra: GroupSpec, data: st.DataObject
+) -> None:
+    """A user in several groups sees exactly the union of what each of
+    their groups alone shows (each group's widest scope; a field hidden
+    only if every reading group hides it), and adding a group never takes
+    anything away."""
+    await empty_tables()
+    built = await build(world)
+    paths = read_paths(client)
+    spec = world.users[0]
+    working = data.draw(st.sampled_from(spec.entities), label="works in")
+    # The users compared: the others, made below, join the users list.
+    original = {built.users[0]}
+    current = world
+
+    async def add_user(groups: tuple[int, ...]) -> View:
+        """One more user of user 0's entities, in exactly ``groups``."""
+        nonlocal current
+        current = replace(current, users=(*current.users, replace(spec, groups=groups)))
+        user_id = await make_user(
+            [built.entities[e] for e in spec.entities], [built.groups[g] for g in groups]
+        )
+        built.users.append(user_id)
+        built.tokens.append(await token_for(user_id, built.entities[working]))
+        return View(current, built, len(current.users) - 1, working, header=False)
+
+    together = await visible_state(
+        client, paths, View(world, built, 0, working, header=True), original
+    )
+    parts = [
+        await visible_state(client, paths, await add_user((group,)), original)
+        for group in spec.groups
+    ]
+    for path, (ids, shown) in together.items():
+        union_ids: set[int] = set().union(*(part[path][0] for part in parts))
+        union_shown: set[str] = set().union(*(part[path][1] for part in parts))
+        assert ids == union_ids, (
+            f"GET {path}: groups {spec.groups} together show {sorted(ids)}, "
+            f"one by one {sorted(union_ids)}"
+        )
+        assert shown == union_shown, (
+            f"GET {path}: groups {spec.groups} together show fields {sorted(shown)}, "
+            f"one by one {sorted(union_shown)}"
+        )
+
+    # User 0's groups and one more: never less, and as the model says.
+    current = replace(current, groups=(*current.groups, replace(extra, owner=working)))
+    await add_group(built, current.groups[-1])
+    more = await add_user((*spec.groups, len(current.groups) - 1))
+    await check_lists(client, paths, more)
+    after = await visible_state(client, paths, more, original)
+    for path, (ids, shown) in together.items():
+        more_ids, more_shown = after[path]
+        assert ids <= more_ids, f"GET {path}: a new group took rows {sorted(ids - more_ids)}"
+        assert shown <= more_shown, f"GET {path}: a new group took fields {shown - more_shown}"

@@ -1,0 +1,643 @@
+"""Random multi-entity worlds for the scoping properties, and an independent
+model of who sees what in them.
+
+A :class:`World` is plain data in index space (entity 0, group 2, ...):
+hypothesis generates and shrinks it, :func:`build` writes it into the
+database and maps every index to its row id, and :class:`Expect` says what
+one user, working in one entity, must see of it. ``Expect`` deliberately
+re-derives the rules from the issue's wording instead of calling
+:mod:`crm.access`, so the properties compare two implementations:
+
+- per (resource, action), the widest scope of the user's groups granting it
+  (``*``, ``resource:*`` or ``resource:action``): own = the entity the user
+  works in, subtree = it and its descendants, all = everything (also rows
+  that belong to no entity);
+- a contact is seen when its owner is, or when it is shared (read or write)
+  with an entity seen for contacts; documents only through their own
+  entity, never through a share;
+- a user is seen when one of their memberships is, showing only the
+  memberships (and groups) the viewer sees;
+- a hideable field is hidden only when every group granting read on the
+  resource hides it;
+- a user works only in an active entity they belong to.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import strategies as st
+
+from crm.access import HIDEABLE_FIELDS, RESOURCES
+from crm.tables import Contact, ContactDocument, ContactShare, Medium
+from csms.tables import AccessRule, Station, StationGroup
+from tests.conftest import TABLES_IN_DELETE_ORDER
+from tests.world import make_entity, make_group, make_user, token_for
+
+SCOPES = ("own", "subtree", "all")
+_RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
+
+HIDEABLE = tuple(
+    f"{resource}.{name}"
+    for resource in sorted(HIDEABLE_FIELDS)
+    for name in sorted(HIDEABLE_FIELDS[resource])
+)
+
+
+# -- the world, in index space ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    owner: int
+    scope: str
+    permissions: tuple[str, ...]
+    hidden: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    # Distinct entity indices; the first is the default (the login's entity).
+    entities: tuple[int, ...]
+    groups: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ContactSpec:
+    owner: int
+    # (entity, "read" | "write"), never the owner.
+    shares: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    # Index into World.contact_owners (the entities' own contacts first).
+    contact: int
+    owner: int
+
+
+@dataclass(frozen=True)
+class MediumSpec:
+    issuer: int
+    owner_contact: int | None
+
+
+@dataclass(frozen=True)
+class StationSpec:
+    owner: int | None
+    group: int | None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    # Exactly one of them.
+    station: int | None
+    station_group: int | None
+
+
+@dataclass(frozen=True)
+class World:
+    parents: tuple[int | None, ...]
+    active: tuple[bool, ...]
+    groups: tuple[GroupSpec, ...]
+    users: tuple[UserSpec, ...]
+    contacts: tuple[ContactSpec, ...]
+    documents: tuple[DocumentSpec, ...]
+    media: tuple[MediumSpec, ...]
+    station_groups: tuple[int, ...]
+    stations: tuple[StationSpec, ...]
+    rules: tuple[RuleSpec, ...]
+
+    @property
+    def entity_count(self) -> int:
+        return len(self.parents)
+
+    @property
+    def contact_owners(self) -> tuple[int, ...]:
+        """Owner of every contact: entity i's own contact is contact i, then
+        the extra contacts."""
+        return tuple(range(self.entity_count)) + tuple(c.owner for c in self.contacts)
+
+    def contact_shares(self, contact: int) -> tuple[tuple[int, str], ...]:
+        extra = contact - self.entity_count
+        return self.contacts[extra].shares if extra >= 0 else ()
+
+    def descendants(self, entity: int) -> set[int]:
+        """The entity and everything below it."""
+        found = {entity}
+        changed = True
+        while changed:
+            changed = False
+            for child, parent in enumerate(self.parents):
+                if parent in found and child not in found:
+                    found.add(child)
+                    changed = True
+        return found
+
+
+@st.composite
+def permissions(draw: st.DrawFn) -> tuple[str, ...]:
+    """Now and then everything (``*``); else, per resource, nothing, reading,
+    every action (``resource:*``) or some action other than reading, in the
+    notations a group may use."""
+    if draw(st.integers(0, 9)) == 9:
+        return ("*",)
+    granted: list[str] = []
+    for resource, actions in RESOURCES.items():
+        choice = draw(st.sampled_from(("none", "read", "every", "other")))
+        if choice == "read":
+            granted.append(f"{resource}:read")
+        elif choice == "every":
+            granted.append(f"{resource}:*")
+        elif choice == "other" and len(actions) > 1:
+            others = [action for action in actions if action != "read"]
+            granted.append(f"{resource}:{draw(st.sampled_from(others))}")
+    return tuple(granted)
+
+
+def group_spec(entities: int) -> st.SearchStrategy[GroupSpec]:
+    """A group of one of ``entities`` entities: scope, permissions and
+    hidden fields."""
+    return st.builds(
+        GroupSpec,
+        owner=st.integers(0, entities - 1),
+        scope=st.sampled_from(SCOPES),
+        permissions=permissions(),
+        hidden=st.lists(st.sampled_from(HIDEABLE), max_size=12, unique=True).map(tuple),
+    )
+
+
+@st.composite
+def worlds(
+    draw: st.DrawFn, *, min_entities: int = 1, max_entities: int = 8, max_users: int = 3
+) -> World:
+    """A random tree (1-8 entities, some deactivated, sometimes several
+    roots), groups, users in 1-3 entities and 0-3 groups, contacts shared
+    with random entities, documents, media, station groups, stations and
+    their access rules."""
+    n = draw(st.integers(min_entities, max_entities), label="entities")
+    parents: list[int | None] = [None]
+    for index in range(1, n):
+        parent = draw(st.integers(-1, index - 1))
+        parents.append(None if parent < 0 else parent)
+    active = (True, *(draw(st.integers(0, 5)) != 5 for _ in range(1, n)))
+    entity = st.integers(0, n - 1)
+
+    groups = tuple(draw(st.lists(group_spec(n), max_size=4), label="groups"))
+    group_index = st.integers(0, len(groups) - 1) if groups else st.nothing()
+    users = draw(
+        st.lists(
+            st.builds(
+                UserSpec,
+                entities=st.lists(entity, min_size=1, max_size=3, unique=True).map(tuple),
+                groups=st.lists(group_index, max_size=min(3, len(groups)), unique=True).map(tuple),
+            ),
+            min_size=1,
+            max_size=max_users,
+        ).map(tuple),
+        label="users",
+    )
+
+    contacts = []
+    for _ in range(draw(st.integers(0, 5), label="contacts")):
+        owner = draw(entity)
+        shares = draw(
+            st.lists(
+                st.tuples(entity, st.sampled_from(("read", "write"))),
+                max_size=3,
+                unique_by=lambda share: share[0],
+            )
+        )
+        contacts.append(ContactSpec(owner, tuple(s for s in shares if s[0] != owner)))
+    contact_count = n + len(contacts)
+    contact = st.integers(0, contact_count - 1)
+
+    documents = draw(
+        st.lists(st.builds(DocumentSpec, contact=contact, owner=entity), max_size=4).map(tuple),
+        label="documents",
+    )
+    media = draw(
+        st.lists(
+            st.builds(MediumSpec, issuer=entity, owner_contact=st.none() | contact), max_size=4
+        ).map(tuple),
+        label="media",
+    )
+    station_groups = draw(st.lists(entity, max_size=2).map(tuple), label="station groups")
+    station_group = st.integers(0, len(station_groups) - 1) if station_groups else st.nothing()
+    stations = draw(
+        st.lists(
+            st.builds(StationSpec, owner=st.none() | entity, group=st.none() | station_group),
+            max_size=3,
+        ).map(tuple),
+        label="stations",
+    )
+    targets: list[st.SearchStrategy[RuleSpec]] = []
+    if stations:
+        targets.append(
+            st.builds(RuleSpec, station=st.integers(0, len(stations) - 1), station_group=st.none())
+        )
+    if station_groups:
+        targets.append(st.builds(RuleSpec, station=st.none(), station_group=station_group))
+    rules = draw(st.lists(st.one_of(targets), max_size=3).map(tuple)) if targets else ()
+    return World(
+        parents=tuple(parents),
+        active=active,
+        groups=groups,
+        users=users,
+        contacts=tuple(contacts),
+        documents=documents,
+        media=media,
+        station_groups=station_groups,
+        stations=stations,
+        rules=rules,
+    )
+
+
+@st.composite
+def worlds_with_a_shared_contact(draw: st.DrawFn) -> World:
+    """A world whose (one) user reads contacts and documents, in a group of
+    any scope, and works in an entity another entity shares a contact with;
+    that contact has documents of its owner, of the user's entity and of
+    others."""
+    world = draw(worlds(min_entities=2, max_users=1))
+    user = world.users[0]
+    working = user.entities[0]
+    n = world.entity_count
+    owner = draw(st.integers(0, n - 1).filter(lambda e: e != working), label="contact owner")
+    reader = GroupSpec(
+        owner=working,
+        scope=draw(st.sampled_from(SCOPES), label="reader scope"),
+        permissions=("contacts:read", "documents:read"),
+        hidden=(),
+    )
+    access = draw(st.sampled_from(("read", "write")))
+    contact = n + len(world.contacts)
+    others = draw(st.lists(st.integers(0, n - 1), max_size=2), label="other document owners")
+    documents = tuple(DocumentSpec(contact, e) for e in (owner, working, *others))
+    return replace(
+        world,
+        groups=(*world.groups, reader),
+        users=(replace(user, groups=(*user.groups, len(world.groups))),),
+        contacts=(*world.contacts, ContactSpec(owner, ((working, access),))),
+        documents=(*world.documents, *documents),
+    )
+
+
+# -- writing it into the database -------------------------------------------------------
+
+
+async def empty_tables() -> None:
+    """What the ``db`` fixture does, for each hypothesis example."""
+    from csms.storage.database import current_engine
+
+    engine = current_engine()
+    if engine.engine_type == "sqlite":
+        for table in TABLES_IN_DELETE_ORDER:
+            if table == "entity":
+                # SQLite checks RESTRICT row by row: unhang the tree first.
+                await engine.run_ddl('UPDATE "entity" SET parent = NULL')
+            await engine.run_ddl(f'DELETE FROM "{table}"')
+    else:
+        await engine.run_ddl(
+            "TRUNCATE "
+            + ", ".join(f'"{t}"' for t in TABLES_IN_DELETE_ORDER)
+            + " RESTART IDENTITY CASCADE"
+        )
+
+
+@dataclass
+class Built:
+    """Row ids of a world's rows, by index, and a login per user."""
+
+    entities: list[int] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
+    users: list[int] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    contacts: list[int] = field(default_factory=list)
+    documents: list[int] = field(default_factory=list)
+    media: list[int] = field(default_factory=list)
+    medium_uids: list[str] = field(default_factory=list)
+    station_groups: list[int] = field(default_factory=list)
+    stations: list[int] = field(default_factory=list)
+    rules: list[int] = field(default_factory=list)
+
+
+# Values for every hideable field, so that a field is never absent merely
+# because it is empty, and distinctive enough that finding one anywhere in an
+# answer that should hide it is a leak.
+CONTACT_DETAILS: dict[str, Any] = {
+    "street": "ct-street-QX",
+    "postal_code": "ct-zip-QX",
+    "phone": "ct-phone-QX",
+    "fax": "ct-fax-QX",
+    "email": "ct-email-qx@example.com",
+    "vat_id": "ct-vat-QX",
+    "iban": "ct-iban-QX",
+    "bic": "ct-bic-QX",
+    "comment": "ct-comment-QX",
+}
+ENTITY_DETAILS: dict[str, Any] = {
+    "vat_id": "en-vat-QX",
+    "company_number": "en-company-QX",
+    "comment": "en-comment-QX",
+    "credit_note_address": "en-credit-QX",
+    "invoice_reply_to": "en-reply-qx@example.com",
+}
+STATION_DETAILS: dict[str, Any] = {
+    "serial_number": "st-serial-QX",
+    "charge_box_serial_number": "st-box-QX",
+    "iccid": "st-iccid-QX",
+    "imsi": "st-imsi-QX",
+    "meter_serial_number": "st-meter-QX",
+}
+MEDIUM_NOTE = "md-note-QX"
+# resource -> hideable field -> the text it holds in every row.
+SENTINELS: dict[str, dict[str, str]] = {
+    "contacts": CONTACT_DETAILS,
+    "entities": ENTITY_DETAILS,
+    "stations": STATION_DETAILS,
+    "media": {"note": MEDIUM_NOTE},
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def add_group(built: Built, group: GroupSpec) -> int:
+    group_id = await make_group(
+        built.entities[group.owner],
+        scope=group.scope,
+        permissions=group.permissions,
+        hidden=group.hidden,
+    )
+    built.groups.append(group_id)
+    return group_id
+
+
+async def build(world: World) -> Built:
+    """Writes ``world`` into empty tables."""
+    built = Built()
+    tag = secrets.token_hex(3)
+    for index, parent in enumerate(world.parents):
+        built.entities.append(
+            await make_entity(
+                f"E{index}-{tag}",
+                parent=None if parent is None else built.entities[parent],
+                active=world.active[index],
+                **ENTITY_DETAILS,
+            )
+        )
+    # make_entity gives every entity its own contact, in order.
+    rows = await Contact.select(Contact.id, Contact.master_of_entity).run()
+    masters = {row["master_of_entity"]: row["id"] for row in rows}
+    built.contacts.extend(masters[entity_id] for entity_id in built.entities)
+    await Contact.update(dict[Any, Any](CONTACT_DETAILS), force=True).run()
+
+    for group in world.groups:
+        await add_group(built, group)
+    for index, user in enumerate(world.users):
+        email = f"u{index}-{tag}@example.com"
+        user_id = await make_user(
+            [built.entities[e] for e in user.entities],
+            [built.groups[g] for g in user.groups],
+            email=email,
+        )
+        built.users.append(user_id)
+        built.emails.append(email)
+        built.tokens.append(await token_for(user_id, built.entities[user.entities[0]]))
+
+    now = _now()
+    for index, contact in enumerate(world.contacts):
+        (row,) = (
+            await Contact.insert(
+                Contact(
+                    owner_entity=built.entities[contact.owner],
+                    kind="person",
+                    name=f"C{index}-{tag}",
+                    created_at=now,
+                    updated_at=now,
+                    **CONTACT_DETAILS,
+                )
+            )
+            .returning(Contact.id)
+            .run()
+        )
+        built.contacts.append(int(row["id"]))
+        for entity, access in contact.shares:
+            await ContactShare.insert(
+                ContactShare(
+                    contact=row["id"], entity=built.entities[entity], access=access, created_at=now
+                )
+            ).run()
+    for index, document in enumerate(world.documents):
+        (row,) = (
+            await ContactDocument.insert(
+                ContactDocument(
+                    contact=built.contacts[document.contact],
+                    owner_entity=built.entities[document.owner],
+                    title=f"D{index}",
+                    file_name=f"d{index}.txt",
+                    media_type="text/plain",
+                    content=b"secret",
+                    size=6,
+                    created_at=now,
+                )
+            )
+            .returning(ContactDocument.id)
+            .run()
+        )
+        built.documents.append(int(row["id"]))
+    for index, medium in enumerate(world.media):
+        uid = f"M{index}{tag}".upper()
+        (row,) = (
+            await Medium.insert(
+                Medium(
+                    uid=uid,
+                    issuing_entity=built.entities[medium.issuer],
+                    owner_contact=None
+                    if medium.owner_contact is None
+                    else built.contacts[medium.owner_contact],
+                    note=MEDIUM_NOTE,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            .returning(Medium.id)
+            .run()
+        )
+        built.media.append(int(row["id"]))
+        built.medium_uids.append(uid)
+    for index, owner in enumerate(world.station_groups):
+        (row,) = (
+            await StationGroup.insert(
+                StationGroup(
+                    owner_entity=built.entities[owner],
+                    name=f"SG{index}",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            .returning(StationGroup.id)
+            .run()
+        )
+        built.station_groups.append(int(row["id"]))
+    for index, station in enumerate(world.stations):
+        (row,) = (
+            await Station.insert(
+                Station(
+                    charge_point_id=f"CP{index}-{tag}",
+                    owner_entity=None if station.owner is None else built.entities[station.owner],
+                    station_group=None
+                    if station.group is None
+                    else built.station_groups[station.group],
+                    created_at=now,
+                    updated_at=now,
+                    **STATION_DETAILS,
+                )
+            )
+            .returning(Station.id)
+            .run()
+        )
+        built.stations.append(int(row["id"]))
+    for rule in world.rules:
+        (row,) = (
+            await AccessRule.insert(
+                AccessRule(
+                    station=None if rule.station is None else built.stations[rule.station],
+                    station_group=None
+                    if rule.station_group is None
+                    else built.station_groups[rule.station_group],
+                    effect="allow",
+                    subject="everyone",
+                    created_at=now,
+                )
+            )
+            .returning(AccessRule.id)
+            .run()
+        )
+        built.rules.append(int(row["id"]))
+    return built
+
+
+# -- the model: what one user, in one entity, sees ----------------------------------------
+
+ALL = None  # "every entity, and rows of none"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What user ``user`` (index) sees working in entity ``working`` (index),
+    with the groups ``groups`` (indices; default: the user's)."""
+
+    world: World
+    user: int
+    working: int
+    groups: tuple[int, ...] | None = None
+
+    @property
+    def _groups(self) -> list[GroupSpec]:
+        indices = self.world.users[self.user].groups if self.groups is None else self.groups
+        return [self.world.groups[g] for g in indices]
+
+    @property
+    def works_here(self) -> bool:
+        """A request in this entity is answered at all (else 403)."""
+        return (
+            self.working in self.world.users[self.user].entities and self.world.active[self.working]
+        )
+
+    def scope(self, resource: str, action: str = "read") -> str | None:
+        """The widest scope of the groups granting ``resource:action``."""
+        wanted = {"*", f"{resource}:*", f"{resource}:{action}"}
+        scopes = [g.scope for g in self._groups if wanted & set(g.permissions)]
+        return max(scopes, key=_RANK.__getitem__) if scopes else None
+
+    def can(self, resource: str, action: str = "read") -> bool:
+        return self.works_here and self.scope(resource, action) is not None
+
+    def entities(self, resource: str, action: str = "read") -> set[int] | None:
+        """Entity indices whose rows are seen; ALL (None) for everything."""
+        scope = self.scope(resource, action) if self.works_here else None
+        if scope is None:
+            return set()
+        if scope == "all":
+            return ALL
+        if scope == "subtree":
+            return self.world.descendants(self.working)
+        return {self.working}
+
+    def sees(self, resource: str, entity: int | None) -> bool:
+        """Whether rows of ``entity`` (None: of no entity) are seen."""
+        seen = self.entities(resource)
+        return seen is ALL or (entity is not None and entity in seen)
+
+    def hidden(self, resource: str) -> set[str]:
+        """Hidden only when every group granting read hides it."""
+        wanted = {"*", f"{resource}:*", f"{resource}:read"}
+        hiding = [
+            {h.partition(".")[2] for h in g.hidden if h.partition(".")[0] == resource}
+            for g in self._groups
+            if wanted & set(g.permissions)
+        ]
+        return set.intersection(*hiding) if hiding else set()
+
+    # Rows seen, by index.
+
+    def seen_entities(self) -> set[int]:
+        return {e for e in range(self.world.entity_count) if self.sees("entities", e)}
+
+    def seen_users(self) -> set[int]:
+        return {
+            u
+            for u, user in enumerate(self.world.users)
+            if any(self.sees("users", e) for e in user.entities)
+        }
+
+    def shown_memberships(self, user: int) -> list[int]:
+        return [e for e in self.world.users[user].entities if self.sees("users", e)]
+
+    def shown_groups(self, user: int) -> list[int]:
+        return [
+            g
+            for g in self.world.users[user].groups
+            if self.sees("groups", self.world.groups[g].owner)
+        ]
+
+    def seen_groups(self) -> set[int]:
+        return {g for g, group in enumerate(self.world.groups) if self.sees("groups", group.owner)}
+
+    def seen_contacts(self) -> set[int]:
+        return {
+            c
+            for c, owner in enumerate(self.world.contact_owners)
+            if self.sees("contacts", owner)
+            or any(self.sees("contacts", e) for e, _ in self.world.contact_shares(c))
+        }
+
+    def seen_documents(self) -> set[int]:
+        """Documents by their own entity only (never through a share)."""
+        return {
+            d for d, doc in enumerate(self.world.documents) if self.sees("documents", doc.owner)
+        }
+
+    def seen_media(self) -> set[int]:
+        return {m for m, medium in enumerate(self.world.media) if self.sees("media", medium.issuer)}
+
+    def seen_stations(self) -> set[int]:
+        return {
+            s
+            for s, station in enumerate(self.world.stations)
+            if self.sees("stations", station.owner)
+        }
+
+    def seen_station_groups(self) -> set[int]:
+        return {
+            g
+            for g, owner in enumerate(self.world.station_groups)
+            if self.sees("station_groups", owner)
+        }
