@@ -23,6 +23,7 @@ class Group(msgspec.Struct, frozen=True):
     scope: str
     permissions: list[str]
     hidden_fields: list[str]
+    # Only the members the asker may see as users.
     member_ids: list[int]
     created_at: datetime
     updated_at: datetime

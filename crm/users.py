@@ -16,7 +16,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class User(msgspec.Struct, frozen=True):
     id: int
     name: str
-    default_entity_id: int
+    # None when the asker cannot see that entity.
+    default_entity_id: int | None
     active: bool
     # Only the entities and groups the asking user can see.
     entity_ids: list[int]

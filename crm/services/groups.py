@@ -39,13 +39,16 @@ class GroupService:
             principal.visible(RESOURCE, "read"),
             q=q,
             owner_entity_id=owner_entity_id,
+            users=principal.visible("users", "read"),
             limit=limit,
             offset=offset,
         )
 
     async def get(self, principal: Principal, group_id: int, action: str = "read") -> Group:
         principal.require(RESOURCE, action)
-        group = await self.storage.get(principal.visible(RESOURCE, action), group_id)
+        group = await self.storage.get(
+            principal.visible(RESOURCE, action), group_id, principal.visible("users", "read")
+        )
         if group is None:
             raise NotFound(f"no group {group_id}")
         return group

@@ -6,10 +6,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from crm.access import Visibility
+from crm.access import NOTHING, Visibility
 from crm.groups import Group
 from crm.storage.scoping import scoped
 from crm.storage.search import icontains
+from crm.storage.users import visible_user_ids
 from crm.tables import Group as GroupTable
 from crm.tables import GroupMember
 
@@ -21,15 +22,16 @@ def _list(value: Any) -> list[str]:
 
 
 class PiccoloGroups:
-    async def _members(self, group_ids: list[int]) -> dict[int, list[int]]:
+    async def _members(self, group_ids: list[int], users: Visibility) -> dict[int, list[int]]:
+        """Members of the groups, only those the asker may see as users."""
         if not group_ids:
             return {}
-        rows = (
-            await GroupMember.select(GroupMember.group, GroupMember.user)
-            .where(GroupMember.group.is_in(group_ids))
-            .order_by(GroupMember.user)
-            .run()
+        query = GroupMember.select(GroupMember.group, GroupMember.user).where(
+            GroupMember.group.is_in(group_ids)
         )
+        if not users.everything:
+            query = query.where(GroupMember.user.is_in(visible_user_ids(users)))
+        rows = await query.order_by(GroupMember.user).run()
         members: dict[int, list[int]] = {}
         for row in rows:
             members.setdefault(row["group"], []).append(row["user"])
@@ -55,6 +57,7 @@ class PiccoloGroups:
         *,
         q: str | None = None,
         owner_entity_id: int | None = None,
+        users: Visibility = NOTHING,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Group], int]:
@@ -67,10 +70,12 @@ class PiccoloGroups:
             query = query.where(GroupTable.owner_entity == owner_entity_id)
             count = count.where(GroupTable.owner_entity == owner_entity_id)
         rows = await query.order_by(GroupTable.id).limit(limit).offset(offset).run()
-        members = await self._members([row["id"] for row in rows])
+        members = await self._members([row["id"] for row in rows], users)
         return [self._group(row, members) for row in rows], await count.run()
 
-    async def get(self, visibility: Visibility, group_id: int) -> Group | None:
+    async def get(
+        self, visibility: Visibility, group_id: int, users: Visibility = NOTHING
+    ) -> Group | None:
         row = await (
             scoped(GroupTable.select(), GroupTable.owner_entity, visibility)
             .where(GroupTable.id == group_id)
@@ -79,7 +84,7 @@ class PiccoloGroups:
         )
         if row is None:
             return None
-        return self._group(row, await self._members([group_id]))
+        return self._group(row, await self._members([group_id], users))
 
     async def create(self, values: dict[str, Any], now: datetime) -> int:
         (row,) = (

@@ -55,12 +55,17 @@ class PiccoloUsers:
         return entity_ids, group_ids
 
     def _user(
-        self, row: dict[str, Any], entity_ids: dict[int, list[int]], group_ids: dict[int, list[int]]
+        self,
+        row: dict[str, Any],
+        entity_ids: dict[int, list[int]],
+        group_ids: dict[int, list[int]],
+        visibility: Visibility,
     ) -> User:
+        default = row["default_entity"]
         return User(
             id=row["id"],
             name=row["name"],
-            default_entity_id=row["default_entity"],
+            default_entity_id=default if default in visibility else None,
             active=row["active"],
             entity_ids=entity_ids.get(row["id"], []),
             group_ids=group_ids.get(row["id"], []),
@@ -115,7 +120,7 @@ class PiccoloUsers:
             count = count.where(condition)
         rows = await query.order_by(UserTable.id).limit(limit).offset(offset).run()
         entity_ids, group_ids = await self._links([r["id"] for r in rows], visibility, groups)
-        return [self._user(r, entity_ids, group_ids) for r in rows], await count.run()
+        return [self._user(r, entity_ids, group_ids, visibility) for r in rows], await count.run()
 
     async def get(self, visibility: Visibility, groups: Visibility, user_id: int) -> User | None:
         row = (
@@ -128,7 +133,7 @@ class PiccoloUsers:
         if row is None:
             return None
         entity_ids, group_ids = await self._links([user_id], visibility, groups)
-        return self._user(row, entity_ids, group_ids)
+        return self._user(row, entity_ids, group_ids, visibility)
 
     async def all_entity_ids(self, user_id: int) -> set[int]:
         rows = await Membership.select(Membership.entity).where(Membership.user == user_id)

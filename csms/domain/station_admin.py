@@ -175,10 +175,20 @@ class StationStore(Protocol):
     async def update_station(self, station_pk: int, values: dict[str, Any]) -> None: ...
 
     async def list_groups(
-        self, visibility: Visibility, q: str, owner_entity_id: int | None, limit: int, offset: int
-    ) -> tuple[list[StationGroup], int]: ...
+        self,
+        visibility: Visibility,
+        q: str,
+        owner_entity_id: int | None,
+        limit: int,
+        offset: int,
+        stations: Visibility,
+    ) -> tuple[list[StationGroup], int]:
+        """Groups with a count of their stations within ``stations``."""
+        ...
 
-    async def get_group(self, visibility: Visibility, group_id: int) -> StationGroup | None: ...
+    async def get_group(
+        self, visibility: Visibility, group_id: int, stations: Visibility = ...
+    ) -> StationGroup | None: ...
 
     async def group_name_taken(
         self, owner_entity_id: int, name: str, except_id: int | None = None
@@ -384,7 +394,9 @@ class StationAdmin:
     # station groups
 
     async def _group(self, principal: Principal, group_id: int) -> StationGroup:
-        group = await self.store.get_group(principal.visible("station_groups"), group_id)
+        group = await self.store.get_group(
+            principal.visible("station_groups"), group_id, principal.visible("stations")
+        )
         if group is None:
             raise NotFound(f"there is no station group {group_id}")
         return group
@@ -400,7 +412,12 @@ class StationAdmin:
     ) -> tuple[list[StationGroup], int]:
         principal.require("station_groups", "read")
         return await self.store.list_groups(
-            principal.visible("station_groups"), q.strip(), owner_entity_id, limit, offset
+            principal.visible("station_groups"),
+            q.strip(),
+            owner_entity_id,
+            limit,
+            offset,
+            principal.visible("stations"),
         )
 
     async def get_group(self, principal: Principal, group_id: int) -> StationGroup:

@@ -14,7 +14,7 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from crm.access import Visibility
+from crm.access import NOTHING, Visibility
 from crm.storage.scoping import scoped, visible_condition
 from crm.storage.search import icontains
 from crm.storage.tree import load_tree
@@ -233,21 +233,33 @@ class PiccoloStationStore:
 
     # station groups
 
-    async def _counted(self, rows: list[dict[str, Any]]) -> list[StationGroup]:
+    async def _counted(
+        self, rows: list[dict[str, Any]], stations: Visibility
+    ) -> list[StationGroup]:
+        """The groups with how many of their stations the asker may see (a
+        count of the others would tell what they cannot see)."""
         counts: dict[int, int] = {}
         if rows:
-            members = (
-                await t.Station.select(t.Station.station_group)
-                .where(t.Station.station_group.is_in([row["id"] for row in rows]))
-                .run()
-            )
+            members = await scoped(
+                t.Station.select(t.Station.station_group).where(
+                    t.Station.station_group.is_in([row["id"] for row in rows])
+                ),
+                t.Station.owner_entity,
+                stations,
+            ).run()
             for member in members:
                 group = member["station_group"]
                 counts[group] = counts.get(group, 0) + 1
         return [_group(row, counts.get(row["id"], 0)) for row in rows]
 
     async def list_groups(
-        self, visibility: Visibility, q: str, owner_entity_id: int | None, limit: int, offset: int
+        self,
+        visibility: Visibility,
+        q: str,
+        owner_entity_id: int | None,
+        limit: int,
+        offset: int,
+        stations: Visibility,
     ) -> tuple[list[StationGroup], int]:
         query = scoped(t.StationGroup.select(), t.StationGroup.owner_entity, visibility)
         count = scoped(t.StationGroup.count(), t.StationGroup.owner_entity, visibility)
@@ -265,16 +277,18 @@ class PiccoloStationStore:
             .offset(offset)
             .run()
         )
-        return await self._counted(rows), await count.run()
+        return await self._counted(rows, stations), await count.run()
 
-    async def get_group(self, visibility: Visibility, group_id: int) -> StationGroup | None:
+    async def get_group(
+        self, visibility: Visibility, group_id: int, stations: Visibility = NOTHING
+    ) -> StationGroup | None:
         row = (
             await scoped(t.StationGroup.select(), t.StationGroup.owner_entity, visibility)
             .where(t.StationGroup.id == group_id)
             .first()
             .run()
         )
-        return (await self._counted([row]))[0] if row else None
+        return (await self._counted([row], stations))[0] if row else None
 
     async def group_name_taken(
         self, owner_entity_id: int, name: str, except_id: int | None = None

@@ -456,3 +456,38 @@ async def test_a_group_rule_announces_every_station_of_the_group(db: None) -> No
     assert added.status_code == 201, added.text
     assert added.json()["station_group_id"] == group["id"]
     assert announced.changes == [frozenset({w.station_a, second})]
+
+
+async def test_a_station_group_counts_only_stations_the_viewer_sees(db: None) -> None:
+    """A's group holding a station of B shows a count of 0 to a viewer of A
+    who cannot see B's stations (a count would tell what they cannot see)."""
+    from datetime import UTC, datetime
+
+    from csms.tables import Station, StationGroup
+    from tests.world import bearer, make_entity, make_group, make_user, token_for
+
+    root = await make_entity("Root")
+    a = await make_entity("A", parent=root)
+    b = await make_entity("B", parent=root)
+    now = datetime.now(UTC)
+    (group,) = await StationGroup.insert(
+        StationGroup(owner_entity=a, name="Depot", created_at=now, updated_at=now)
+    ).returning(StationGroup.id)
+    await Station.insert(
+        Station(
+            charge_point_id="CP-B",
+            owner_entity=b,
+            station_group=group["id"],
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    viewers = await make_group(a, scope="own", permissions=["station_groups:read", "stations:read"])
+    token = await token_for(await make_user([a], [viewers]), a)
+    from tests.world import api_client
+
+    async with api_client() as client:
+        listed = await client.get("/api/v1/station-groups", headers=bearer(token))
+        detail = await client.get(f"/api/v1/station-groups/{group['id']}", headers=bearer(token))
+    assert [g["station_count"] for g in listed.json()["items"]] == [0]
+    assert detail.json()["station_count"] == 0

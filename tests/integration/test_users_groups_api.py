@@ -193,3 +193,36 @@ async def test_the_most_permissive_group_wins(db: None) -> None:
     items = listed.json()["items"]
     assert sorted(e["id"] for e in items) == [root, child]
     assert all("comment" in e for e in items)
+
+
+async def test_rows_a_user_may_see_name_nothing_they_may_not(db: None) -> None:
+    """A group's members and a user's default entity outside the viewer's
+    scope are left out (property tests found both)."""
+    root = await make_entity("Root")
+    a = await make_entity("A", parent=root)
+    b = await make_entity("B", parent=root)
+    viewers = await make_group(a, scope="own", permissions=["groups:read", "users:read"])
+    viewer = await make_user([a], [viewers])
+    outsider = await make_user([b, a], [viewers], default=b)
+    token = await token_for(viewer, a)
+    async with api_client() as client:
+        group = await client.get(f"/api/v1/groups/{viewers}", headers=bearer(token))
+        user = await client.get(f"/api/v1/users/{outsider}", headers=bearer(token))
+    assert group.json()["member_ids"] == [viewer, outsider]
+    assert user.json()["entity_ids"] == [a]
+    assert user.json()["default_entity_id"] is None
+
+
+async def test_group_members_the_viewer_cannot_see_are_not_listed(db: None) -> None:
+    """A member of A's group who belongs only to B is not in member_ids for
+    a viewer of A."""
+    root = await make_entity("Root")
+    a = await make_entity("A", parent=root)
+    b = await make_entity("B", parent=root)
+    viewers = await make_group(a, scope="own", permissions=["groups:read", "users:read"])
+    viewer = await make_user([a], [viewers])
+    await make_user([b], [viewers])
+    token = await token_for(viewer, a)
+    async with api_client() as client:
+        listed = await client.get("/api/v1/groups", headers=bearer(token))
+    assert [g["member_ids"] for g in listed.json()["items"]] == [[viewer]]
