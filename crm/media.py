@@ -20,6 +20,7 @@ from typing import Protocol
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from crm.csv_cells import cell
 from crm.errors import InvalidInput
 
 # OCPP 1.6 limits idTag to 20 characters; 2.0.1 idTokens reach 36.
@@ -287,16 +288,16 @@ def medium_from_row(
 def export_row(medium: Medium) -> dict[str, str]:
     """One line of an export: the import's columns, hidden fields left out."""
     row = {
-        "uid": medium.uid,
+        "uid": cell(medium.uid),
         "kind": medium.kind.value,
         "status": medium.status.value,
         "issuing_entity": str(medium.issuing_entity_id),
-        "group": medium.group_uid,
-        "valid_from": medium.valid_from.isoformat() if medium.valid_from else "",
-        "valid_until": medium.valid_until.isoformat() if medium.valid_until else "",
+        "group": cell(medium.group_uid),
+        "valid_from": cell(medium.valid_from),
+        "valid_until": cell(medium.valid_until),
     }
     for name in ("owner_contact_id", "bill_to_contact_id", "note"):
         value = getattr(medium, name)
         if value is not UNSET:
-            row[name] = "" if value is None else str(value)
+            row[name] = cell(value)
     return row

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
+from crm.csv_cells import uncell
+
 T = TypeVar("T")
 
 # Problems listed in one message: enough to fix a file in one go, not a
@@ -55,7 +57,9 @@ def records_from_rows(
     problems: list[str] = []
     first_line: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
-        values = {name.strip(): (value or "").strip() for name, value in row.items() if name}
+        values = {
+            name.strip(): uncell((value or "").strip()) for name, value in row.items() if name
+        }
         try:
             record = parse(values)
         except ValueError as error:

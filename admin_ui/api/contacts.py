@@ -18,8 +18,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from litestar import Controller, Response, delete, get, patch, post, put
@@ -51,6 +50,7 @@ from crm.contacts import (
     DocumentTooLarge,
     DocumentUpload,
 )
+from crm.csv_cells import cell
 from crm.services.contacts import ContactService
 
 SERVICE = ContactService()
@@ -85,22 +85,12 @@ _NUMBER = Annotated[str | None, QueryParameter(description="exactly this custome
 _ACTIVE = Annotated[bool | None, QueryParameter(description="active (true) or deactivated (false)")]
 
 
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
 async def _csv_lines(contacts: AsyncIterator[Contact], columns: list[str]) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     async for contact in contacts:
-        writer.writerow([_csv_value(getattr(contact, name)) for name in columns])
+        writer.writerow([cell(getattr(contact, name)) for name in columns])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -355,7 +355,7 @@ async def test_an_import_with_bad_lines_imports_nothing(db: None) -> None:
 
 async def test_an_export_imports_again(db: None) -> None:
     """What the export writes, an import in another instance's empty
-    registry reads back unchanged."""
+    registry reads back unchanged, a note that looks like a formula too."""
     _, a, _, _ = await _world()
     contact = await _contact(a, "Driver")
     token = await _user_token(a)
@@ -369,12 +369,14 @@ async def test_an_export_imports_again(db: None) -> None:
                 "valid_from": "2029-01-01T00:00:00+01:00",
                 "valid_until": "2030-01-01T00:00:00Z",
                 "owner_contact_id": contact,
-                "note": "a, b",
+                "note": '=HYPERLINK("http://evil.example", "a, b")',
             },
             headers=bearer(token),
         )
         before = (await client.get(MEDIA, headers=bearer(token))).json()["items"]
         export = await client.get(f"{MEDIA}/export.csv", headers=bearer(token))
+        # A spreadsheet must not run the note as a formula.
+        assert "'=HYPERLINK" in export.text
         await client.patch(
             f"{MEDIA}/{before[0]['id']}", json={"status": "lost"}, headers=bearer(token)
         )
