@@ -45,6 +45,11 @@ def check_columns(columns: Iterable[str] | None, known: frozenset[str], required
         raise ImportRejected(problems)
 
 
+def row_values(row: Mapping[str, str | None]) -> dict[str, str]:
+    """One CSV row's cells by column, trimmed, as the export wrote them."""
+    return {name.strip(): uncell((value or "").strip()) for name, value in row.items() if name}
+
+
 def records_from_rows(
     rows: Iterable[Mapping[str, str | None]],
     parse: Callable[[Mapping[str, str]], T],
@@ -57,9 +62,7 @@ def records_from_rows(
     problems: list[str] = []
     first_line: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
-        values = {
-            name.strip(): uncell((value or "").strip()) for name, value in row.items() if name
-        }
+        values = row_values(row)
         try:
             record = parse(values)
         except ValueError as error:

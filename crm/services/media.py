@@ -39,7 +39,7 @@ from crm.media import (
     medium_from_row,
     parse_time,
 )
-from crm.row_import import ImportRejected, check_columns
+from crm.row_import import ImportRejected, check_columns, row_values
 from crm.storage.media import PiccoloMedia
 
 RESOURCE = "media"
@@ -257,9 +257,8 @@ class MediaService:
         parsed: list[tuple[int, MediumCreate]] = []
         first_line: dict[str, int] = {}
         for line, row in enumerate(rows, start=2):
-            values = {name.strip(): (value or "").strip() for name, value in row.items() if name}
             try:
-                medium = medium_from_row(values, parse_time, issuer)
+                medium = medium_from_row(row_values(row), parse_time, issuer)
             except ValueError as error:
                 problems.append((line, str(error)))
                 continue
