@@ -174,6 +174,8 @@ class StationStore(Protocol):
 
     async def update_station(self, station_pk: int, values: dict[str, Any]) -> None: ...
 
+    async def entity_active(self, entity_id: int) -> bool: ...
+
     async def list_groups(
         self,
         visibility: Visibility,
@@ -361,6 +363,8 @@ class StationAdmin:
                 raise InvalidInput(f"there is no entity {new_owner}")
             # Both the old owner (checked above) and the new one.
             principal.require_entity("stations", "update", new_owner)
+            if new_owner is not None and not await self.store.entity_active(new_owner):
+                raise InvalidInput(f"entity {new_owner} is deactivated; it cannot own stations")
             values["owner_entity"] = new_owner
         if data.station_group_id is not UNSET and data.station_group_id != station.station_group_id:
             group_id = data.station_group_id

@@ -18,6 +18,7 @@ from crm.access import NOTHING, Visibility
 from crm.storage.scoping import scoped, visible_condition
 from crm.storage.search import icontains
 from crm.storage.tree import load_tree
+from crm.tables import Entity
 from crm.tree import EntityTree
 from csms import tables as t
 from csms.domain.access_rules import Rule, RuleEffect, RuleSubject, StationAccess
@@ -230,6 +231,10 @@ class PiccoloStationStore:
             .where(t.Station.id == station_pk)
             .run()
         )
+
+    async def entity_active(self, entity_id: int) -> bool:
+        row = await Entity.select(Entity.active).where(Entity.id == entity_id).first().run()
+        return bool(row and row["active"])
 
     # station groups
 

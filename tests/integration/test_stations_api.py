@@ -248,6 +248,23 @@ async def test_changing_the_owner_needs_both_owners(db: None) -> None:
     assert announced.changes == [frozenset({w.station_a})]
 
 
+async def test_a_deactivated_entity_cannot_own_stations(db: None) -> None:
+    """Handing a station to a deactivated entity is a 400 that says why."""
+    from crm.tables import Entity
+
+    w = await world()
+    await Entity.update({Entity.active: False}).where(Entity.id == w.b)
+    root_token = await user_token(w.root, scope="subtree")
+    async with api_client() as client:
+        refused = await client.patch(
+            f"{API}/stations/{w.station_a}",
+            json={"owner_entity_id": w.b},
+            headers=bearer(root_token),
+        )
+    assert refused.status_code == 400
+    assert "deactivated" in refused.json()["detail"]
+
+
 async def test_a_reader_may_not_change_a_station(db: None) -> None:
     w = await world()
     token = await user_token(w.a, permissions=("stations:read",))
