@@ -21,6 +21,7 @@ import uvicorn
 from admin_ui.api.context import ApiContext
 from admin_ui.app import create_app
 from crm.services.auth import AuthService
+from crm.storage.logins import PiccoloLogins
 from crm.storage.media import PiccoloMediaLookup
 from csms.domain.admission import Admission
 from csms.domain.authorization import Authorizer, LocalInvalidation
@@ -59,6 +60,8 @@ PRESENCE_FLUSH_SECONDS = 5.0
 SILENCE_CHECK_SECONDS = 15.0
 STALE_SESSION_CHECK_SECONDS = 300.0
 MESSAGE_LOG_PRUNE_SECONDS = 3600.0
+# Logins past their expiry are refused anyway; the rows go once an hour.
+EXPIRED_LOGIN_PURGE_SECONDS = 3600
 # SQLite: committed pages are copied from the WAL into the database this
 # often, off the commit path.
 WAL_CHECKPOINT_SECONDS = 1.0
@@ -255,6 +258,9 @@ class Node:
 
     async def _start_http(self) -> None:
         settings = self.settings
+        expired_logins = Periodic("expired-logins", EXPIRED_LOGIN_PURGE_SECONDS, self._purge_logins)
+        self._periodic.append(expired_logins)
+        expired_logins.start()
         app = create_app(readiness=self.readiness, metrics=self.metrics.exposition, api=self.api)
         config = uvicorn.Config(
             app,
@@ -314,6 +320,11 @@ class Node:
                 self.settings.offline_after,
             )
             await self.gateway.close_station(entry.charge_point_id, "no message received")
+
+    async def _purge_logins(self) -> None:
+        purged = await PiccoloLogins().purge_expired(datetime.now(UTC))
+        if purged:
+            log.info("removed %d expired login(s)", purged)
 
     async def _prune_message_log(self) -> None:
         days = self.settings.message_log_days

@@ -93,3 +93,24 @@ async def test_logout_ends_the_token(db: None) -> None:
         after = await client.get("/api/v1/auth/me", headers=bearer(token))
     assert out.status_code == 204
     assert after.status_code == 401
+
+
+async def test_an_expired_login_is_refused_and_purged(db: None) -> None:
+    """A token past its expiry gets 401; the hourly purge removes its row."""
+    from datetime import UTC, datetime, timedelta
+
+    from crm.storage.logins import PiccoloLogins
+    from crm.tables import LoginSession
+    from tests.world import token_for
+
+    root = await make_entity("Root")
+    user = await make_user([root])
+    token = await token_for(user, root)
+    await LoginSession.update(
+        {LoginSession.expires_at: datetime.now(UTC) - timedelta(seconds=1)}
+    ).where(LoginSession.user == user)
+    async with api_client() as client:
+        expired = await client.get("/api/v1/auth/me", headers=bearer(token))
+    assert expired.status_code == 401
+    assert await PiccoloLogins().purge_expired(datetime.now(UTC)) == 1
+    assert await LoginSession.count() == 0
