@@ -93,9 +93,9 @@ def tmp_dir() -> Iterator[str]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-async def db() -> AsyncIterator[None]:
-    """Empty tables for this test."""
+async def empty_tables() -> None:
+    """Deletes every row of every table (the ``db`` fixture; property tests
+    call it for each hypothesis example)."""
     from csms.storage.database import current_engine
 
     engine = current_engine()
@@ -111,4 +111,10 @@ async def db() -> AsyncIterator[None]:
             + ", ".join(f'"{t}"' for t in TABLES_IN_DELETE_ORDER)
             + " RESTART IDENTITY CASCADE"
         )
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[None]:
+    """Empty tables for this test."""
+    await empty_tables()
     yield

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
 from crm.access import HIDEABLE_FIELDS
+from tests.conftest import empty_tables
 from tests.property.worlds import (
     SENTINELS,
     Built,
@@ -30,7 +31,6 @@ from tests.property.worlds import (
     World,
     add_group,
     build,
-    empty_tables,
     group_spec,
     worlds,
     worlds_with_a_shared_contact,

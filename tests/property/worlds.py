@@ -34,7 +34,6 @@ from hypothesis import strategies as st
 from crm.access import HIDEABLE_FIELDS, RESOURCES
 from crm.tables import Contact, ContactDocument, ContactShare, Medium
 from csms.tables import AccessRule, Station, StationGroup
-from tests.conftest import TABLES_IN_DELETE_ORDER
 from tests.world import make_entity, make_group, make_user, token_for
 
 SCOPES = ("own", "subtree", "all")
@@ -287,25 +286,6 @@ def worlds_with_a_shared_contact(draw: st.DrawFn) -> World:
 
 
 # -- writing it into the database -------------------------------------------------------
-
-
-async def empty_tables() -> None:
-    """What the ``db`` fixture does, for each hypothesis example."""
-    from csms.storage.database import current_engine
-
-    engine = current_engine()
-    if engine.engine_type == "sqlite":
-        for table in TABLES_IN_DELETE_ORDER:
-            if table == "entity":
-                # SQLite checks RESTRICT row by row: unhang the tree first.
-                await engine.run_ddl('UPDATE "entity" SET parent = NULL')
-            await engine.run_ddl(f'DELETE FROM "{table}"')
-    else:
-        await engine.run_ddl(
-            "TRUNCATE "
-            + ", ".join(f'"{t}"' for t in TABLES_IN_DELETE_ORDER)
-            + " RESTART IDENTITY CASCADE"
-        )
 
 
 @dataclass
