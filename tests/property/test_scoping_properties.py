@@ -449,7 +449,7 @@ async def test_lists_show_exactly_the_visible_rows_without_hidden_fields(
     rows the user sees in the entity they work in (by login and by
     X-Entity-Id, in each of their entities), no hidden field or its value,
     and 403 exactly when no group lets them read the resource."""
-    await empty_tables()
+    await empty_tables(restart_ids=False)
     built = await build(world)
     paths = read_paths(client)
     for view in views(world, built, every_entity=True):
@@ -466,7 +466,7 @@ async def test_details_answer_404_for_every_row_outside_the_visible_set(
     for an id that does not exist; the lists under a row (shares,
     documents, access rules) follow the same rules, and a shared contact
     never shows another entity's documents."""
-    await empty_tables()
+    await empty_tables(restart_ids=False)
     built = await build(world)
     paths = read_paths(client)
     for user, spec in enumerate(world.users):
@@ -485,7 +485,7 @@ async def test_a_shared_contact_never_shows_another_entitys_documents(
     shares with theirs, but of its documents only those of entities whose
     documents they see (by list and by id), never the owner's through the
     share."""
-    await empty_tables()
+    await empty_tables(restart_ids=False)
     built = await build(world)
     paths = read_paths(client)
     view = View(world, built, 0, world.users[0].entities[0], header=False)
@@ -502,7 +502,7 @@ async def test_a_user_works_only_in_their_active_entities(
 ) -> None:
     """Naming an entity the user does not belong to, or a deactivated one,
     is 403 on every read, whatever their groups."""
-    await empty_tables()
+    await empty_tables(restart_ids=False)
     built = await build(world)
     paths = read_paths(client)
     for entity in range(world.entity_count):
@@ -546,7 +546,7 @@ async def test_the_most_permissive_group_wins(
     their groups alone shows (each group's widest scope; a field hidden
     only if every reading group hides it), and adding a group never takes
     anything away."""
-    await empty_tables()
+    await empty_tables(restart_ids=False)
     built = await build(world)
     paths = read_paths(client)
     spec = world.users[0]
