@@ -24,8 +24,10 @@ from crm.services.auth import AuthService
 from crm.storage.logins import PiccoloLogins
 from crm.storage.media import PiccoloMediaLookup
 from csms.domain.admission import Admission
-from csms.domain.authorization import Authorizer, LocalInvalidation
+from csms.domain.authorization import Authorizer
+from csms.domain.bus import Bus
 from csms.domain.group_commit import GroupCommitter
+from csms.domain.invalidation import TOPIC, BroadcastInvalidation, change_handler
 from csms.domain.presence import Presence
 from csms.domain.runtime import StationRuntime
 from csms.domain.stale_sessions import StaleSessionRule
@@ -33,6 +35,7 @@ from csms.domain.station_cache import CachedStationDirectory
 from csms.domain.writes import StoreLastSeen, WriteGroup
 from csms.gateway.registry import ConnectionRegistry
 from csms.gateway.server import Gateway
+from csms.messaging import bus_from_url
 from csms.metrics import Metrics
 from csms.protocol.ocppj import Dialect
 from csms.protocol.payloads import PayloadCodec
@@ -147,6 +150,7 @@ class Node:
     writer: GroupCommitter = field(init=False)
     runtime: StationRuntime = field(init=False)
     authorizer: Authorizer = field(init=False)
+    bus: Bus = field(init=False)
     api: ApiContext = field(init=False)
     gateway: Gateway = field(init=False)
     directory: CachedStationDirectory = field(init=False)
@@ -180,9 +184,12 @@ class Node:
         self.authorizer = Authorizer(
             PiccoloMediaLookup(), PiccoloActiveSessions(), PiccoloStationAccessSource()
         )
-        # What the API changes reaches this node's authorisation cache
-        # directly; other processes' changes need the bus (issue 4).
-        invalidation = LocalInvalidation(self.authorizer)
+        # A change made here reaches this node's cache at once and the other
+        # processes' (gateways, the CLI) through the bus.
+        self.bus = bus_from_url(settings.redis_url)
+        self.bus.subscribe(TOPIC, change_handler(self.authorizer, settings.node_name))
+        await self.bus.start()
+        invalidation = BroadcastInvalidation(self.bus, settings.node_name, self.authorizer)
         self.api = ApiContext(
             auth=AuthService(
                 password_strength=settings.password_hashing,
@@ -342,4 +349,5 @@ class Node:
             await self._http_task
         await self.writer.stop()
         await self._sink.close()
+        await self.bus.stop()
         await close_database()

@@ -8,11 +8,11 @@ session check behind ConcurrentTx still asks :class:`ActiveSessions`.
 
 The cache is told when what it holds changes: :meth:`Authorizer.media_changed`,
 :meth:`Authorizer.entities_changed`, :meth:`Authorizer.stations_changed`.
-Changes made in this process reach it through :class:`LocalInvalidation`;
-changes made by another process (the CLI, a second node) will arrive over
-the bus (issue 4). Until then no entry is trusted for longer than
-``max_age`` seconds, which bounds how long another process's change takes
-to count.
+Changes reach it through :mod:`csms.domain.invalidation`: at once from this
+process, over the bus from the others (with Redis: every node and the CLI).
+No entry is trusted for longer than ``max_age`` seconds all the same, which
+bounds how long a change whose message was lost (or a change the in-process
+bus cannot carry, from another process) takes to count.
 
 A cold miss does not stampede: concurrent lookups of one key share one load.
 """
@@ -328,28 +328,3 @@ class Authorizer:
             "stations": self._stations.loads,
             "tree": self._tree.loads,
         }
-
-
-class LocalInvalidation:
-    """Tells this process's authorisation cache what the CRM and the
-    operators' API changed: it is both the CRM's ``CrmChangeListener`` and
-    the API's ``StationChangeListener``.
-
-    In-process only: with several nodes (issue 4) the composition root puts
-    the Redis bus between announcers and caches, so that every node's cache
-    hears of a change; this class then becomes the bus's subscriber side.
-    """
-
-    __slots__ = ("_authorizer",)
-
-    def __init__(self, authorizer: Authorizer) -> None:
-        self._authorizer = authorizer
-
-    def media_changed(self, uids: frozenset[str]) -> None:
-        self._authorizer.media_changed(uids)
-
-    def entities_changed(self) -> None:
-        self._authorizer.entities_changed()
-
-    def stations_changed(self, station_pks: frozenset[int] | None) -> None:
-        self._authorizer.stations_changed(station_pks)

@@ -11,8 +11,10 @@ import pytest
 from crm.media import MediumRecord, MediumStatus
 from crm.tree import EntityTree
 from csms.domain.access_rules import StationAccess, check_rule
-from csms.domain.authorization import Authorizer, LocalInvalidation
+from csms.domain.authorization import Authorizer
+from csms.domain.invalidation import BroadcastInvalidation
 from csms.domain.model import AuthorizationStatus as S
+from csms.messaging.in_process import InProcessBus
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -175,7 +177,7 @@ async def test_media_changed_drops_those_uids_only() -> None:
     await authorizer.authorize("B", station_pk=10)
     media.records["A"] = card("A", status=MediumStatus.BLOCKED)
     assert (await authorizer.authorize("A", station_pk=10)).status is S.ACCEPTED  # cached
-    LocalInvalidation(authorizer).media_changed(frozenset({"A"}))
+    BroadcastInvalidation(InProcessBus(), "test", authorizer).media_changed(frozenset({"A"}))
     assert (await authorizer.authorize("A", station_pk=10)).status is S.BLOCKED
     await authorizer.authorize("B", station_pk=10)
     assert media.loads == ["A", "B", "A"]
@@ -195,7 +197,7 @@ async def test_stations_changed_reloads_that_station() -> None:
     assert (await authorizer.authorize("CARD", station_pk=11)).status is S.ACCEPTED
     access.set(11, 1, "allow owner_entity")
     assert (await authorizer.authorize("CARD", station_pk=11)).status is S.ACCEPTED  # cached
-    LocalInvalidation(authorizer).stations_changed(frozenset({11}))
+    BroadcastInvalidation(InProcessBus(), "test", authorizer).stations_changed(frozenset({11}))
     assert (await authorizer.authorize("CARD", station_pk=11)).status is S.NOT_AT_THIS_LOCATION
 
 
@@ -219,7 +221,7 @@ async def test_entities_changed_recompiles_subtree_rules_with_the_new_tree() -> 
     assert (await authorizer.authorize("CARD", station_pk=11)).status is S.NOT_AT_THIS_LOCATION
     access.tree = TREE.moved(9, 2)
     assert (await authorizer.authorize("CARD", station_pk=11)).status is S.NOT_AT_THIS_LOCATION
-    LocalInvalidation(authorizer).entities_changed()
+    BroadcastInvalidation(InProcessBus(), "test", authorizer).entities_changed()
     assert (await authorizer.authorize("CARD", station_pk=11)).status is S.ACCEPTED
     assert access.tree_loads == 2
 

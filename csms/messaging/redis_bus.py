@@ -1,0 +1,90 @@
+"""The bus over Redis pub/sub, for several processes on one installation.
+
+One connection publishes; one pub/sub connection, read by one task, receives
+every subscribed topic. When Redis goes away the reader reconnects with a
+growing pause and subscribes again; what was published meanwhile is lost,
+which is why every message on this bus is a hint (drop a cache entry) that
+a time limit backs up, never the only copy of anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from csms.domain.bus import Handler
+
+log = logging.getLogger(__name__)
+
+PREFIX = "csms:"
+MAX_RECONNECT_PAUSE = 10.0
+
+
+class RedisBus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._handlers: dict[str, list[Handler]] = {}
+        self._redis: Redis | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._redis = Redis.from_url(self.url)
+        await self._redis.ping()
+        self._reader = asyncio.create_task(self._read(), name="redis-bus")
+        self._reader.add_done_callback(_log_end)
+        # Messages published after start() returns reach this process.
+        await self._subscribed.wait()
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        if self._reader is not None:
+            raise RuntimeError("subscribe before the bus starts")
+        self._handlers.setdefault(topic, []).append(handler)
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        assert self._redis is not None, "the bus is not started"
+        await self._redis.publish(PREFIX + topic, payload)
+
+    async def _read(self) -> None:
+        pause = 0.5
+        while True:
+            assert self._redis is not None
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                channels = [PREFIX + topic for topic in self._handlers] or [PREFIX + "-"]
+                await pubsub.subscribe(*channels)
+                self._subscribed.set()
+                pause = 0.5
+                async for message in pubsub.listen():
+                    topic = message["channel"].decode()[len(PREFIX) :]
+                    for handler in self._handlers.get(topic, ()):
+                        try:
+                            handler(message["data"])
+                        except Exception:
+                            log.exception("a subscriber of %s failed", topic)
+            except (RedisError, OSError) as error:
+                log.warning("Redis bus: %s; reconnecting in %.1f s", error, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_RECONNECT_PAUSE)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the Redis bus reader stopped", exc_info=task.exception())
