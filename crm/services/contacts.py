@@ -48,12 +48,8 @@ from crm.contacts import (
 )
 from crm.errors import Forbidden, InvalidInput, NotFound
 from crm.fields import without_hidden
-from crm.storage.contacts import (
-    NumberTaken,
-    PiccoloContacts,
-    contact_from_row,
-    is_unique_violation,
-)
+from crm.storage.contacts import NumberTaken, PiccoloContacts, contact_from_row
+from crm.storage.integrity import is_unique_violation
 
 RESOURCE = "contacts"
 # A drawn number can lose a race against another entity's contact taking

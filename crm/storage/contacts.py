@@ -33,11 +33,12 @@ which "unique per instance" cannot avoid; it shows nothing of the row.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from piccolo.columns.combination import WhereRaw
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from crm.access import Visibility
@@ -56,6 +57,7 @@ from crm.contacts import (
 from crm.customer_numbers import render
 from crm.errors import Conflict
 from crm.storage.scoping import scoped
+from crm.storage.search import icontains
 from crm.tables import Contact, ContactDocument, ContactShare, Entity
 
 # How many taken numbers a draw skips before it gives up with Conflict.
@@ -162,13 +164,6 @@ def _write_transaction() -> Any:
     return engine.transaction()
 
 
-def is_unique_violation(error: BaseException) -> bool:
-    """An INSERT or UPDATE refused by a unique index (SQLite or PostgreSQL)."""
-    name = type(error).__name__
-    text = str(error).lower()
-    return name == "UniqueViolationError" or (name == "IntegrityError" and "unique" in text)
-
-
 def _shared_with(ids: Sequence[int], *, write: bool = False) -> Any:
     shares = ContactShare.select(ContactShare.contact).where(ContactShare.entity.is_in(list(ids)))
     if write:
@@ -184,17 +179,15 @@ def visible_contacts(query: Any, visibility: Visibility, *, write: bool = False)
     return scoped(query, Contact.owner_entity, visibility, also=also)
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _filtered(query: Any, where: ContactFilter, hidden: frozenset[str]) -> Any:
     if where.q:
+        # Never a hidden field (name and company cannot be hidden).
         columns = [c for c in SEARCHED_COLUMNS if c not in hidden]
-        pattern = _like_pattern(where.q)
-        sql = " OR ".join(f"lower(coalesce({c}, '')) LIKE {{}} ESCAPE '\\'" for c in columns)
-        query = query.where(WhereRaw(f"({sql})", *([pattern] * len(columns))))
+        query = query.where(
+            functools.reduce(
+                operator.or_, (icontains(getattr(Contact, c), where.q) for c in columns)
+            )
+        )
     if where.kind is not None:
         query = query.where(Contact.kind == where.kind)
     if where.owner_entity_id is not None:

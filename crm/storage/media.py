@@ -26,8 +26,10 @@ from crm.media import (
     MediumRecord,
     MediumStatus,
 )
+from crm.storage.contacts import visible_contacts as contacts_visible_in
+from crm.storage.integrity import is_unique_violation
 from crm.storage.scoping import scoped
-from crm.tables import Contact, ContactShare, Entity
+from crm.tables import Contact, Entity
 from crm.tables import Medium as MediumRow
 
 # Rows per statement in bulk work, well under the databases' parameter limits.
@@ -152,11 +154,6 @@ def _row_of(data: MediumCreate, issuer: int, now: datetime) -> MediumRow:
     )
 
 
-def _is_unique_violation(error: Exception) -> bool:
-    text = f"{type(error).__name__} {error}".lower()
-    return "unique" in text or "uniqueviolation" in text
-
-
 class PiccoloMedia:
     """The media registry as the media service uses it."""
 
@@ -241,18 +238,10 @@ class PiccoloMedia:
         """Those of the contacts the visibility (of contacts) admits: owned
         by a visible entity or shared with one."""
         wanted = sorted(set(contact_ids))
-        if not wanted or (visibility.entity_ids is not None and not visibility.entity_ids):
-            return frozenset()
-        also = None
-        if visibility.entity_ids:
-            shared = ContactShare.select(ContactShare.contact).where(
-                ContactShare.entity.is_in(sorted(visibility.entity_ids))
-            )
-            also = Contact.id.is_in(shared)
         found: set[int] = set()
         for chunk in _chunks(wanted, CHUNK):
             query = Contact.select(Contact.id).where(Contact.id.is_in(list(chunk)))
-            rows = await scoped(query, Contact.owner_entity, visibility, also=also).run()
+            rows = await contacts_visible_in(query, visibility).run()
             found.update(row["id"] for row in rows)
         return frozenset(found)
 
@@ -267,7 +256,7 @@ class PiccoloMedia:
                 .run()
             )
         except Exception as error:
-            if _is_unique_violation(error):
+            if is_unique_violation(error):
                 raise Conflict(f"a medium with uid {data.uid!r} exists already") from None
             raise
         return medium_answer(rows[0])
