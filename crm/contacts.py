@@ -16,7 +16,7 @@ check and normalise what a request asks for, with a message per problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from msgspec import UNSET, UnsetType
 
 from crm.customer_numbers import check_number
 from crm.errors import Forbidden, InvalidInput
+from crm.validation import check_country, check_email
 
 ContactKind = Literal["person", "company"]
 CONTACT_KINDS: tuple[str, ...] = ("person", "company")
@@ -263,32 +264,6 @@ def _check_text(name: str, value: str) -> str:
     return value
 
 
-def _check_country(value: str) -> str:
-    value = value.strip().upper()
-    if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
-        raise InvalidInput(
-            f"country is an ISO 3166-1 alpha-2 code of two letters (e.g. DE), not {value!r}"
-        )
-    return value
-
-
-def _check_email(value: str) -> str:
-    value = value.strip()
-    if not value:
-        return value
-    local, at, domain = value.rpartition("@")
-    if (
-        not at
-        or not local
-        or "." not in domain
-        or domain.startswith(".")
-        or domain.endswith(".")
-        or any(c.isspace() for c in value)
-    ):
-        raise InvalidInput(f"email is an address like name@example.com, not {value!r}")
-    return value
-
-
 def _check_iban(value: str) -> str:
     value = "".join(value.split()).upper()
     if value and not (
@@ -308,9 +283,9 @@ def _check_bic(value: str) -> str:
     return value
 
 
-_SPECIAL = {
-    "country": _check_country,
-    "email": _check_email,
+_SPECIAL: dict[str, Callable[[str], str]] = {
+    "country": check_country,
+    "email": check_email,
     "iban": _check_iban,
     "bic": _check_bic,
 }

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import re
-import zoneinfo
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from msgspec import UNSET, UnsetType
 
 from crm.customer_numbers import check_format
 from crm.errors import InvalidInput
+from crm.validation import check_country, check_email, check_time_zone
 
 
 class EntityKind(enum.StrEnum):
@@ -43,7 +43,6 @@ MASTER_FIELDS: dict[str, str] = {
     "web": "web",
 }
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _OPERATOR_ID = re.compile(r"^[A-Z]{2}\*?[A-Z0-9]{3}$")
 
@@ -161,16 +160,6 @@ class TreeNode(msgspec.Struct, frozen=True):
     children: list[TreeNode]
 
 
-def check_time_zone(name: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone {name!r}; use an IANA name like Europe/Berlin"
-        ) from None
-    return name
-
-
 def _check_text(field: str, value: str, limit: int, *, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
@@ -205,13 +194,10 @@ def checked_fields(values: dict[str, Any]) -> dict[str, Any]:
         if field in out:
             out[field] = _check_text(field, out[field], limit, required=field == "name")
     if "country" in out:
-        country = out["country"].strip().upper()
-        if country and not re.fullmatch(r"[A-Z]{2}", country):
-            raise InvalidInput(f"country is an ISO 3166 two-letter code, got {country!r}")
-        out["country"] = country
+        out["country"] = check_country(out["country"])
     for field in ("email", "invoice_reply_to"):
-        if out.get(field) and not _EMAIL.match(out[field]):
-            raise InvalidInput(f"{field} is not an e-mail address: {out[field]!r}")
+        if field in out:
+            out[field] = check_email(out[field], field)
     if out.get("operator_id"):
         operator_id = out["operator_id"].strip().upper()
         if not _OPERATOR_ID.match(operator_id):

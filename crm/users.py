@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from crm import validation
 from crm.errors import InvalidInput
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class User(msgspec.Struct, frozen=True):
@@ -59,9 +57,9 @@ class GroupMembershipCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=T
 
 def check_email(email: str) -> str:
     email = email.strip().lower()
-    if not _EMAIL.match(email) or len(email) > 254:
-        raise InvalidInput(f"not an e-mail address: {email!r}")
-    return email
+    if not email:
+        raise InvalidInput("a user needs an e-mail address to log in with")
+    return validation.check_email(email)
 
 
 def check_name(name: str) -> str:

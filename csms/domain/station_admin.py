@@ -14,7 +14,6 @@ Free of piccolo: the storage comes in as a :class:`StationStore`
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -25,6 +24,7 @@ import msgspec
 from crm.access import Principal, Visibility
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.fields import without_hidden
+from crm.validation import check_country, check_time_zone
 from csms.domain.access_rules import ENTITY_SUBJECTS, Rule, check_rule
 from csms.domain.model import RegistrationStatus
 
@@ -238,7 +238,6 @@ class IgnoreStationChanges:
 # -- validation -------------------------------------------------------------------------
 
 _DEGREES = re.compile(r"-?\d{1,3}(\.\d{1,8})?")
-_COUNTRY = re.compile(r"[A-Z]{2}")
 _TEXT_LIMITS = {
     "description": 2000,
     "street": 200,
@@ -263,26 +262,6 @@ def check_coordinate(text: str, name: str, limit: int) -> str:
     if not -limit <= value <= limit:
         raise InvalidInput(f"{name} must be between -{limit} and {limit}, not {text}")
     return text
-
-
-def check_time_zone(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("time_zone must not be empty (UTC if in doubt)")
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone {name!r}; give an IANA name like Europe/Berlin"
-        ) from None
-    return name
-
-
-def check_country(code: str) -> str:
-    code = code.strip().upper()
-    if code and not _COUNTRY.fullmatch(code):
-        raise InvalidInput(f"country is an ISO 3166-1 alpha-2 code like DE, not {code!r}")
-    return code
 
 
 def check_text(name: str, text: str) -> str:

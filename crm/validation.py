@@ -1,0 +1,52 @@
+"""Checks of values that several kinds of record share: a country, a time
+zone, an e-mail address. Each returns the value as stored or raises
+InvalidInput naming the field."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from crm.errors import InvalidInput
+
+
+def check_country(code: str, field: str = "country") -> str:
+    """An ISO 3166-1 alpha-2 code, upper-cased; empty stays empty."""
+    code = code.strip().upper()
+    if code and not (len(code) == 2 and code.isascii() and code.isalpha()):
+        raise InvalidInput(f"{field} is an ISO 3166-1 alpha-2 code like DE, not {code!r}")
+    return code
+
+
+def check_time_zone(name: str, field: str = "time_zone") -> str:
+    """An IANA time zone name (tariffs and billing work in it)."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput(f"{field} must not be empty (UTC if in doubt)")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}; give an IANA name like Europe/Berlin"
+        ) from None
+    return name
+
+
+def check_email(value: str, field: str = "email") -> str:
+    """An address like name@example.com (one @, a dotted domain, no
+    spaces); empty stays empty."""
+    value = value.strip()
+    if not value:
+        return value
+    local, at, domain = value.rpartition("@")
+    if (
+        not at
+        or not local
+        or "@" in local
+        or "." not in domain
+        or domain.startswith(".")
+        or domain.endswith(".")
+        or any(c.isspace() for c in value)
+        or len(value) > 254
+    ):
+        raise InvalidInput(f"{field} is an address like name@example.com, not {value!r}")
+    return value
