@@ -189,19 +189,6 @@ def checked_create(data: MediumCreate) -> MediumCreate:
     )
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time with its zone, or MediumError saying what is wrong."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise MediumError(f"not an ISO 8601 time: {text!r}") from None
-    if value.tzinfo is None:
-        raise MediumError(
-            f"give a time zone with the time {text!r}, e.g. 2030-01-01T00:00:00Z or +01:00"
-        )
-    return value
-
-
 # Columns of a media CSV file; an export writes them (less hidden fields) and
 # an import reads them back.
 IMPORT_COLUMNS = frozenset(

@@ -1,10 +1,11 @@
 """Checks of values that several kinds of record share: a country, a time
-zone, an e-mail address. Each returns the value as stored or raises
+zone, an e-mail address, a point in time. Each returns the value as stored or raises
 InvalidInput naming the field."""
 
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime
 
 from crm.errors import InvalidInput
 
@@ -49,4 +50,18 @@ def check_email(value: str, field: str = "email") -> str:
         or len(value) > 254
     ):
         raise InvalidInput(f"{field} is an address like name@example.com, not {value!r}")
+    return value
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time with its zone (``Z`` or an offset); a time without
+    one would be read in whatever zone a machine happens to be in."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise InvalidInput(
+            f"give a time zone with the time {text!r}, e.g. 2030-01-01T00:00:00Z or +01:00"
+        )
     return value

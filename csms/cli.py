@@ -60,22 +60,11 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         print("(none)")
 
 
-def _iso_time(text: str) -> datetime:
-    """An ISO 8601 time with its zone, or ValueError saying what is wrong."""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 time: {text!r}") from None
-    if value.tzinfo is None:
-        raise ValueError(
-            f"give a time zone with the time {text!r}, e.g. 2030-01-01T00:00:00Z or +01:00"
-        )
-    return value
-
-
 def _parse_time(text: str) -> datetime:
+    from crm.validation import parse_time
+
     try:
-        return _iso_time(text)
+        return parse_time(text)
     except ValueError as error:
         raise CommandError(str(error)) from None
 

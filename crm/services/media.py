@@ -37,10 +37,10 @@ from crm.media import (
     checked_create,
     export_row,
     medium_from_row,
-    parse_time,
 )
 from crm.row_import import ImportRejected, check_columns, row_values
 from crm.storage.media import PiccoloMedia
+from crm.validation import parse_time
 
 RESOURCE = "media"
 _CONTACT_FIELDS = ("owner_contact_id", "bill_to_contact_id")
