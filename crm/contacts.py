@@ -25,7 +25,7 @@ from msgspec import UNSET, UnsetType
 
 from crm.customer_numbers import check_number
 from crm.errors import Forbidden, InvalidInput
-from crm.validation import check_country, check_email
+from crm.validation import check_country, check_email, check_text
 
 ContactKind = Literal["person", "company"]
 CONTACT_KINDS: tuple[str, ...] = ("person", "company")
@@ -255,13 +255,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 
 
 def _check_text(name: str, value: str) -> str:
-    value = value.strip()
-    limit = TEXT_LIMITS[name]
-    if len(value) > limit:
-        raise InvalidInput(f"{name} has at most {limit} characters, not {len(value)}")
-    if name != "comment" and any(c in value for c in "\r\n\t\x00"):
-        raise InvalidInput(f"{name} is one line of text")
-    return value
+    return check_text(name, value, TEXT_LIMITS[name], one_line=name != "comment")
 
 
 def _check_iban(value: str) -> str:

@@ -16,7 +16,7 @@ from msgspec import UNSET, UnsetType
 
 from crm.customer_numbers import check_format
 from crm.errors import InvalidInput
-from crm.validation import check_country, check_email, check_time_zone
+from crm.validation import check_country, check_email, check_text, check_time_zone
 
 
 class EntityKind(enum.StrEnum):
@@ -160,15 +160,6 @@ class TreeNode(msgspec.Struct, frozen=True):
     children: list[TreeNode]
 
 
-def _check_text(field: str, value: str, limit: int, *, required: bool = False) -> str:
-    value = value.strip()
-    if required and not value:
-        raise InvalidInput(f"{field} must not be empty")
-    if len(value) > limit:
-        raise InvalidInput(f"{field} has at most {limit} characters")
-    return value
-
-
 _LIMITS = {
     "name": 200,
     "street": 200,
@@ -192,7 +183,7 @@ def checked_fields(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
     for field, limit in _LIMITS.items():
         if field in out:
-            out[field] = _check_text(field, out[field], limit, required=field == "name")
+            out[field] = check_text(field, out[field], limit, required=field == "name")
     if "country" in out:
         out["country"] = check_country(out["country"])
     for field in ("email", "invoice_reply_to"):
@@ -207,7 +198,7 @@ def checked_fields(values: dict[str, Any]) -> dict[str, Any]:
             )
         out["operator_id"] = operator_id
     if "customer_number" in out and out["customer_number"] is not None:
-        number = _check_text("customer_number", out["customer_number"], 64)
+        number = check_text("customer_number", out["customer_number"], 64)
         out["customer_number"] = number or None
     if "time_zone" in out:
         out["time_zone"] = check_time_zone(out["time_zone"])

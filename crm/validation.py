@@ -10,6 +10,21 @@ from datetime import datetime
 from crm.errors import InvalidInput
 
 
+def check_text(
+    field: str, value: str, limit: int, *, required: bool = False, one_line: bool = False
+) -> str:
+    """Text trimmed, at most ``limit`` characters (the column's size, so the
+    database never refuses it); ``one_line``: no line breaks, tabs or NULs."""
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field} must not be empty")
+    if len(value) > limit:
+        raise InvalidInput(f"{field} has at most {limit} characters, got {len(value)}")
+    if one_line and any(c in value for c in "\r\n\t\x00"):
+        raise InvalidInput(f"{field} is one line of text")
+    return value
+
+
 def check_country(code: str, field: str = "country") -> str:
     """An ISO 3166-1 alpha-2 code, upper-cased; empty stays empty."""
     code = code.strip().upper()

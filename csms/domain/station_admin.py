@@ -24,7 +24,7 @@ import msgspec
 from crm.access import Principal, Visibility
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.fields import without_hidden
-from crm.validation import check_country, check_time_zone
+from crm.validation import check_country, check_text, check_time_zone
 from csms.domain.access_rules import ENTITY_SUBJECTS, Rule, check_rule
 from csms.domain.model import RegistrationStatus
 
@@ -264,12 +264,8 @@ def check_coordinate(text: str, name: str, limit: int) -> str:
     return text
 
 
-def check_text(name: str, text: str) -> str:
-    text = text.strip()
-    limit = _TEXT_LIMITS[name]
-    if len(text) > limit:
-        raise InvalidInput(f"{name} has at most {limit} characters, got {len(text)}")
-    return text
+def check_station_text(name: str, text: str) -> str:
+    return check_text(name, text, _TEXT_LIMITS[name])
 
 
 def _group_name(name: str) -> str:
@@ -355,7 +351,7 @@ class StationAdmin:
         for name in ("description", "street", "postal_code", "city"):
             text = getattr(data, name)
             if text is not UNSET:
-                values[name] = check_text(name, text)
+                values[name] = check_station_text(name, text)
         if data.country is not UNSET:
             values["country"] = check_country(data.country)
         if data.latitude is not UNSET:
@@ -417,7 +413,7 @@ class StationAdmin:
         if await self.store.group_name_taken(owner, name):
             raise Conflict(f"entity {owner} has a station group named {name!r} already")
         group_id = await self.store.create_group(
-            owner, name, check_text("description", data.description)
+            owner, name, check_station_text("description", data.description)
         )
         return await self._group(principal, group_id)
 
@@ -438,7 +434,7 @@ class StationAdmin:
                 )
             values["name"] = name
         if data.description is not UNSET:
-            values["description"] = check_text("description", data.description)
+            values["description"] = check_station_text("description", data.description)
         if values:
             await self.store.update_group(group_id, values)
         return await self._group(principal, group_id)
