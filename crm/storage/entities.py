@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +70,32 @@ def _contact_master_values(fields: dict[str, Any]) -> dict[Any, Any]:
         values[Contact.company] = fields["name"]
     if "vat_id" in fields:
         values[Contact.vat_id] = fields["vat_id"]
+    return values
+
+
+def _number_taken(number: str | None) -> Conflict:
+    return Conflict(f"customer number {number!r} is taken in this instance")
+
+
+@contextlib.asynccontextmanager
+async def _unique_customer_number(fields: dict[str, Any]) -> AsyncIterator[None]:
+    """A unique index refusing the write (another writer took the customer
+    number after the check) becomes the same Conflict as the check's."""
+    try:
+        yield
+    except Exception as error:
+        if is_unique_violation(error):
+            raise _number_taken(fields.get("customer_number")) from None
+        raise
+
+
+def _entity_values(fields: dict[str, Any]) -> dict[Any, Any]:
+    """Entity columns from checked fields (``parent_id`` is the parent column)."""
+    values: dict[Any, Any] = {
+        getattr(EntityTable, name): value for name, value in fields.items() if name != "parent_id"
+    }
+    if "parent_id" in fields:
+        values[EntityTable.parent] = fields["parent_id"]
     return values
 
 
@@ -154,71 +182,44 @@ class PiccoloEntities:
                 Contact.master_of_entity.is_null() | (Contact.master_of_entity != entity_id)
             )
         if await clash.run() or await contact_clash.run():
-            raise Conflict(f"customer number {number!r} is taken in this instance")
+            raise _number_taken(number)
 
     async def create(self, fields: dict[str, Any], now: datetime) -> int:
         """Inserts the entity and its CRM contact in one transaction."""
-        try:
-            async with EntityTable._meta.db.transaction():
-                await self._check_customer_number(fields.get("customer_number"), None)
-                values = {
-                    getattr(EntityTable, name): value
-                    for name, value in fields.items()
-                    if name != "parent_id"
+        async with _unique_customer_number(fields), EntityTable._meta.db.transaction():
+            await self._check_customer_number(fields.get("customer_number"), None)
+            values = _entity_values({"parent_id": None, **fields})
+            values[EntityTable.created_at] = now
+            values[EntityTable.updated_at] = now
+            (row,) = (
+                await EntityTable.insert(EntityTable(_data=values)).returning(EntityTable.id).run()
+            )
+            entity_id = int(row["id"])
+            contact = _contact_master_values(fields)
+            contact.update(
+                {
+                    Contact.owner_entity: entity_id,
+                    Contact.master_of_entity: entity_id,
+                    Contact.kind: "company",
+                    Contact.created_at: now,
+                    Contact.updated_at: now,
                 }
-                values[EntityTable.parent] = fields.get("parent_id")
-                values[EntityTable.created_at] = now
-                values[EntityTable.updated_at] = now
-                (row,) = (
-                    await EntityTable.insert(EntityTable(_data=values))
-                    .returning(EntityTable.id)
-                    .run()
-                )
-                entity_id = int(row["id"])
-                contact = _contact_master_values(fields)
-                contact.update(
-                    {
-                        Contact.owner_entity: entity_id,
-                        Contact.master_of_entity: entity_id,
-                        Contact.kind: "company",
-                        Contact.created_at: now,
-                        Contact.updated_at: now,
-                    }
-                )
-                await Contact.insert(Contact(_data=contact)).run()
-                return entity_id
-        except Exception as error:
-            if is_unique_violation(error):
-                raise Conflict(
-                    f"customer number {fields.get('customer_number')!r} is taken in this instance"
-                ) from None
-            raise
+            )
+            await Contact.insert(Contact(_data=contact)).run()
+            return entity_id
 
     async def update(self, entity_id: int, fields: dict[str, Any], now: datetime) -> None:
         """Changes the entity and the master fields of its contact together."""
-        try:
-            async with EntityTable._meta.db.transaction():
-                if "customer_number" in fields:
-                    await self._check_customer_number(fields["customer_number"], entity_id)
-                values: dict[Any, Any] = {
-                    getattr(EntityTable, name): value
-                    for name, value in fields.items()
-                    if name != "parent_id"
-                }
-                if "parent_id" in fields:
-                    values[EntityTable.parent] = fields["parent_id"]
-                values[EntityTable.updated_at] = now
-                await EntityTable.update(values).where(EntityTable.id == entity_id).run()
-                contact = _contact_master_values(fields)
-                if contact:
-                    contact[Contact.updated_at] = now
-                    await Contact.update(contact).where(Contact.master_of_entity == entity_id).run()
-        except Exception as error:
-            if is_unique_violation(error):
-                raise Conflict(
-                    f"customer number {fields.get('customer_number')!r} is taken in this instance"
-                ) from None
-            raise
+        async with _unique_customer_number(fields), EntityTable._meta.db.transaction():
+            if "customer_number" in fields:
+                await self._check_customer_number(fields["customer_number"], entity_id)
+            values = _entity_values(fields)
+            values[EntityTable.updated_at] = now
+            await EntityTable.update(values).where(EntityTable.id == entity_id).run()
+            contact = _contact_master_values(fields)
+            if contact:
+                contact[Contact.updated_at] = now
+                await Contact.update(contact).where(Contact.master_of_entity == entity_id).run()
 
     async def references(self, entity_id: int) -> dict[str, int]:
         """What refers to the entity, by kind (its own contact excepted)."""
