@@ -119,10 +119,8 @@ class EntityService:
     async def update(self, principal: Principal, entity_id: int, data: EntityUpdate) -> Entity:
         """Edits fields, moves the entity (``parent_id``, never under its own
         descendant) or deactivates it (``active``: false)."""
-        principal.require(RESOURCE, "update")
-        if entity_id not in principal.visible(RESOURCE, "update") or (
-            await self.storage.get(principal.visible(RESOURCE, "update"), entity_id) is None
-        ):
+        scope = principal.require(RESOURCE, "update")
+        if await self.storage.get(principal.visible(RESOURCE, "update"), entity_id) is None:
             raise NotFound(f"no entity {entity_id}")
         changes = {
             name: value
@@ -135,7 +133,7 @@ class EntityService:
             new_parent = fields["parent_id"]
             tree = await load_tree()
             if new_parent is None:
-                if principal.require(RESOURCE, "update") is not Scope.ALL:
+                if scope is not Scope.ALL:
                     raise Forbidden("only users who see all entities may make an entity a root")
             else:
                 self._require_parent(principal, new_parent, "update")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 
 import msgspec
 
@@ -101,7 +100,3 @@ class BroadcastInvalidation:
     async def flush(self) -> None:
         """Waits until every change so far is published (a CLI before it exits)."""
         await asyncio.gather(*list(self._sending), return_exceptions=True)
-
-
-def changes_of(messages: Iterable[bytes]) -> list[Change]:
-    return [_decode(m) for m in messages]
