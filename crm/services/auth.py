@@ -6,12 +6,13 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import msgspec
 
 from crm.access import AccessProfile, Principal
+from crm.clock import utcnow
 from crm.errors import Forbidden, InvalidInput, Unauthenticated
 from crm.passwords import hash_password, needs_rehash, verify_password
 from crm.storage.logins import PiccoloLogins
@@ -22,10 +23,6 @@ LoginKind = Literal["ui", "api"]
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class LoginResult(msgspec.Struct, frozen=True):
@@ -42,7 +39,7 @@ class AuthService:
     session_hours: int = 12
     token_days: int = 30
     logins: PiccoloLogins = field(default_factory=PiccoloLogins)
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
 
     def _lifetime(self, kind: str) -> timedelta:
         return (

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from crm.access import Principal
+from crm.clock import utcnow
 from crm.contacts import (
     Contact,
     ContactCreate,
@@ -57,10 +58,6 @@ RESOURCE = "contacts"
 CREATE_ATTEMPTS = 3
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _not_found(contact_id: int) -> NotFound:
     return NotFound(f"there is no contact {contact_id}")
 
@@ -68,7 +65,7 @@ def _not_found(contact_id: int) -> NotFound:
 @dataclass(slots=True)
 class ContactService:
     store: PiccoloContacts = field(default_factory=PiccoloContacts)
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
 
     def _answer(self, principal: Principal, row: dict[str, Any]) -> Contact:
         return without_hidden(contact_from_row(row), principal.hidden_fields(RESOURCE))

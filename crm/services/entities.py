@@ -5,12 +5,13 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 
 from crm.access import Principal, Scope
 from crm.changes import CrmChangeListener, IgnoreChanges
+from crm.clock import utcnow
 from crm.entities import Entity, EntityCreate, EntityKind, EntityUpdate, TreeNode, checked_fields
 from crm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crm.fields import without_hidden
@@ -20,15 +21,11 @@ from crm.storage.tree import load_tree
 RESOURCE = "entities"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(slots=True)
 class EntityService:
     changes: CrmChangeListener = field(default_factory=IgnoreChanges)
     storage: PiccoloEntities = field(default_factory=PiccoloEntities)
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
 
     def _shown(self, principal: Principal, entity: Entity) -> Entity:
         return without_hidden(entity, principal.hidden_fields(RESOURCE))

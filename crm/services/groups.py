@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from msgspec import UnsetType
 
 from crm.access import Principal
+from crm.clock import utcnow
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.groups import Group, GroupCreate, GroupUpdate, check_name, grant_of
 from crm.storage.groups import PiccoloGroups
@@ -16,14 +17,10 @@ from crm.storage.groups import PiccoloGroups
 RESOURCE = "groups"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(slots=True)
 class GroupService:
     storage: PiccoloGroups = field(default_factory=PiccoloGroups)
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
 
     async def list(
         self,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from msgspec import UnsetType
 
 from crm.access import Principal
+from crm.clock import utcnow
 from crm.errors import InvalidInput, NotFound
 from crm.fields import without_hidden
 from crm.groups import grant_of
@@ -25,16 +26,12 @@ from crm.users import User, UserCreate, UserUpdate, check_email, check_name
 RESOURCE = "users"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(slots=True)
 class UserService:
     password_strength: str = "standard"
     storage: PiccoloUsers = field(default_factory=PiccoloUsers)
     groups: GroupService = field(default_factory=GroupService)
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
 
     def _shown(self, principal: Principal, user: User) -> User:
         return without_hidden(user, principal.hidden_fields(RESOURCE))

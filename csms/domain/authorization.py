@@ -23,9 +23,10 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Generic, TypeVar
 
+from crm.clock import utcnow
 from crm.media import MediaLookup, MediumRecord, MediumStatus
 from crm.tree import EntityTree
 from csms.domain.access_rules import CompiledAccess, StationAccess, StationAccessSource
@@ -190,10 +191,6 @@ _INVALID = TokenInfo(AuthorizationStatus.INVALID)
 _ACCEPTED = AuthorizationStatus.ACCEPTED
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Authorizer:
     """Decides from the media registry and the station's access rules,
     through an in-memory cache."""
@@ -206,7 +203,7 @@ class Authorizer:
         sessions: ActiveSessions,
         access: StationAccessSource,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         media_cache_size: int = MEDIA_CACHE_SIZE,
         unknown_media_cache_size: int = UNKNOWN_MEDIA_CACHE_SIZE,
         station_cache_size: int = STATION_CACHE_SIZE,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from crm.clock import utcnow
 from csms.domain.authorization import Authorizer
 from csms.domain.commands import (
     AuthorizeToken,
@@ -50,10 +51,6 @@ PENDING_RETRY_SECONDS = 60
 REJECTED_RETRY_SECONDS = 300
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def start_key(station_pk: int, command: StartSession) -> str:
     """What makes two StartTransactions the same: a charger that lost our
     answer sends the same connector, tag, timestamp and meter reading again."""
@@ -77,7 +74,7 @@ class StationRuntime:
     presence: Presence
     heartbeat_interval: int
     node_name: str
-    clock: Callable[[], datetime] = field(default=_utcnow)
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     # -- connection -------------------------------------------------------
 

@@ -9,12 +9,12 @@ theirs passed through :func:`crm.storage.scoping.scoped`.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
 from crm.access import NOTHING, Visibility
+from crm.clock import utcnow
 from crm.storage.scoping import scoped, visible_condition
 from crm.storage.search import icontains
 from crm.storage.tree import load_tree
@@ -32,10 +32,6 @@ from csms.domain.station_admin import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _rule(row: dict[str, Any]) -> Rule | None:
@@ -226,7 +222,7 @@ class PiccoloStationStore:
     async def update_station(self, station_pk: int, values: dict[str, Any]) -> None:
         await (
             t.Station.update(
-                {**values, "updated_at": _now()}  # type: ignore[dict-item]
+                {**values, "updated_at": utcnow()}  # type: ignore[dict-item]
             )
             .where(t.Station.id == station_pk)
             .run()
@@ -306,7 +302,7 @@ class PiccoloStationStore:
         return bool(await query.run())
 
     async def create_group(self, owner_entity_id: int, name: str, description: str) -> int:
-        now = _now()
+        now = utcnow()
         (row,) = (
             await t.StationGroup.insert(
                 t.StationGroup(
@@ -325,7 +321,7 @@ class PiccoloStationStore:
     async def update_group(self, group_id: int, values: dict[str, Any]) -> None:
         await (
             t.StationGroup.update(
-                {**values, "updated_at": _now()}  # type: ignore[dict-item]
+                {**values, "updated_at": utcnow()}  # type: ignore[dict-item]
             )
             .where(t.StationGroup.id == group_id)
             .run()
@@ -378,7 +374,7 @@ class PiccoloStationStore:
                     subject=rule.subject.value,
                     value=rule.value,
                     note=note,
-                    created_at=_now(),
+                    created_at=utcnow(),
                 )
             )
             .returning(t.AccessRule.id)

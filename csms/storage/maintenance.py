@@ -3,10 +3,11 @@ and reading the message log."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 
+from crm.clock import utcnow
 from csms.tables import OcppMessage, Station
 
 
@@ -24,7 +25,7 @@ class PiccoloMaintenance:
         """Stations this node held when it stopped are not connected now."""
         rows = (
             await Station.update(
-                {Station.connected: False, Station.connected_node: "", Station.updated_at: _now()}
+                {Station.connected: False, Station.connected_node: "", Station.updated_at: utcnow()}
             )
             .where((Station.connected_node == node) | (Station.connected_node == ""))
             .where(Station.connected.eq(True))
@@ -55,7 +56,3 @@ class PiccoloMaintenance:
             .run()
         )
         return [MessageView(**row) for row in reversed(rows)]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
