@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,26 @@ def _contact_master_values(fields: dict[str, Any]) -> dict[Any, Any]:
     if "vat_id" in fields:
         values[Contact.vat_id] = fields["vat_id"]
     return values
+
+
+# Ids per IN list, well under the databases' parameter limits.
+_CHUNK = 500
+
+
+async def active_entities(entity_ids: Iterable[int]) -> frozenset[int]:
+    """Those of the entities that exist and are active."""
+    wanted = sorted(set(entity_ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        rows = (
+            await EntityTable.select(EntityTable.id)
+            .where(
+                EntityTable.id.is_in(wanted[start : start + _CHUNK]) & (EntityTable.active == True)  # noqa: E712
+            )
+            .run()
+        )
+        found.update(row["id"] for row in rows)
+    return frozenset(found)
 
 
 def _number_taken(number: str | None) -> Conflict:

@@ -163,7 +163,3 @@ class PiccoloLogins:
             .run()
         )
         return len(deleted)
-
-    async def entity_active(self, entity_id: int) -> bool:
-        row = await Entity.select(Entity.active).where(Entity.id == entity_id).first().run()
-        return bool(row and row["active"])

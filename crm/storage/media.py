@@ -27,6 +27,7 @@ from crm.media import (
     MediumStatus,
 )
 from crm.storage.contacts import visible_contacts as contacts_visible_in
+from crm.storage.entities import active_entities
 from crm.storage.integrity import is_unique_violation
 from crm.storage.scoping import scoped
 from crm.tables import Contact, Entity
@@ -221,16 +222,7 @@ class PiccoloMedia:
 
     async def active_entities(self, entity_ids: Iterable[int]) -> frozenset[int]:
         """Those of the entities that exist and are active."""
-        wanted = sorted(set(entity_ids))
-        found: set[int] = set()
-        for chunk in _chunks(wanted, CHUNK):
-            rows = (
-                await Entity.select(Entity.id)
-                .where(Entity.id.is_in(list(chunk)) & (Entity.active == True))  # noqa: E712
-                .run()
-            )
-            found.update(row["id"] for row in rows)
-        return frozenset(found)
+        return await active_entities(entity_ids)
 
     async def visible_contacts(
         self, contact_ids: Iterable[int], visibility: Visibility

@@ -15,10 +15,10 @@ from piccolo.columns.combination import WhereRaw
 
 from crm.access import NOTHING, Visibility
 from crm.clock import utcnow
+from crm.storage.entities import active_entities
 from crm.storage.scoping import scoped, visible_condition
 from crm.storage.search import icontains
 from crm.storage.tree import load_tree
-from crm.tables import Entity
 from crm.tree import EntityTree
 from csms import tables as t
 from csms.domain.access_rules import Rule, RuleEffect, RuleSubject, StationAccess
@@ -229,8 +229,7 @@ class PiccoloStationStore:
         )
 
     async def entity_active(self, entity_id: int) -> bool:
-        row = await Entity.select(Entity.active).where(Entity.id == entity_id).first().run()
-        return bool(row and row["active"])
+        return entity_id in await active_entities([entity_id])
 
     # station groups
 
