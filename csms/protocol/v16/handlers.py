@@ -26,6 +26,7 @@ from csms.domain.model import AuthorizationStatus, Sample, TokenInfo
 from csms.domain.runtime import StationRuntime
 from csms.protocol.payloads import v16
 from csms.protocol.rpc import StationSession, on
+from csms.protocol.v16.security import SecurityHandlers16
 
 # 1.6 has no NotAtThisLocation: a valid identifier this station refuses is Invalid.
 _STATUS_16 = {
@@ -76,7 +77,7 @@ def _given(value: Any) -> str:
     return "" if value is msgspec.UNSET or value is None else str(value)
 
 
-class ChargePointHandlers16:
+class ChargePointHandlers16(SecurityHandlers16):
     """The 1.6 calls a charge point makes; dependencies are fields."""
 
     def __init__(self, runtime: StationRuntime) -> None:
