@@ -76,6 +76,12 @@ class Station(Table, tablename="station"):
     assume_ocpp16 = Boolean(default=False)
     # Names of payload leniency flags for known firmware quirks, comma separated.
     leniency = Varchar(length=255, default="")
+    # OCPP security profile: 1 basic auth over ws, 2 TLS + basic auth, 3 TLS +
+    # a client certificate whose subject CN is the charge point id.
+    security_profile = Integer(default=1)
+    # The secret before the last change sent to the station; still admitted
+    # until the station has connected once with the new one.
+    previous_auth_secret_hash = Varchar(length=160, default="")
     protocol = Varchar(length=16, default="")
     connected = Boolean(default=False)
     connected_node = Varchar(length=64, default="")
@@ -220,3 +226,15 @@ class AccessRule(Table, tablename="access_rule"):
     value = Varchar(length=36, default="")
     note = Varchar(length=255, default="")
     created_at = Timestamptz()
+
+
+class SecurityEvent(Table, tablename="security_event"):
+    """A SecurityEventNotification (1.6 security extension, 2.0.1)."""
+
+    id = BigSerial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    # The type the station sent (e.g. FirmwareUpdated, InvalidCsmsCertificate).
+    type = Varchar(length=50)
+    timestamp = Timestamptz()
+    tech_info = Varchar(length=255, default="")
+    received_at = Timestamptz()
