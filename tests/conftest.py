@@ -38,6 +38,7 @@ TABLES_IN_DELETE_ORDER = (
     "meter_value",
     "ocpp_message",
     "station_event",
+    "security_event",
     "connector_status_change",
     "connector",
     "charging_session",
