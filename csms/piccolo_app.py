@@ -9,12 +9,16 @@ from csms.tables import (
     ChargingSession,
     Connector,
     ConnectorStatusChange,
+    FirmwareFile,
+    LocalListState,
     MeterValue,
     OcppMessage,
     SecurityEvent,
     Station,
     StationEvent,
     StationGroup,
+    StationUpload,
+    UploadSlot,
 )
 
 CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +37,10 @@ APP_CONFIG = AppConfig(
         OcppMessage,
         AccessRule,
         SecurityEvent,
+        LocalListState,
+        FirmwareFile,
+        UploadSlot,
+        StationUpload,
     ],
     migration_dependencies=["crm.piccolo_app"],
     commands=[],

@@ -238,3 +238,62 @@ class SecurityEvent(Table, tablename="security_event"):
     timestamp = Timestamptz()
     tech_info = Varchar(length=255, default="")
     received_at = Timestamptz()
+
+
+class LocalListState(Table, tablename="local_list_state"):
+    """What a station's local authorisation list holds, as the station last
+    acknowledged it (written only after it answered Accepted)."""
+
+    id = Serial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, unique=True)
+    version = Integer(default=0)
+    # The entries as JSON text: [{"id_tag", "status", "expires_at", "parent_id"}].
+    entries = Text(default="[]")
+    # Most entries per SendLocalList this station takes; null: the setting.
+    items_per_message = Integer(null=True, default=None)
+    updated_at = Timestamptz()
+
+
+class FirmwareFile(Table, tablename="firmware_file"):
+    """A firmware image operators uploaded for chargers to download."""
+
+    id = Serial(primary_key=True)
+    owner_entity = ForeignKey(
+        references=Entity, on_delete=OnDelete.restrict, null=False, index=True
+    )
+    filename = Varchar(length=255)
+    description = Text(default="")
+    size = BigInt()
+    sha256 = Varchar(length=64)
+    # The unguessable part of the download URL.
+    token = Varchar(length=64, unique=True)
+    # The file's path under CSMS_FILES_DIR.
+    stored_as = Varchar(length=255)
+    created_at = Timestamptz()
+
+
+class UploadSlot(Table, tablename="upload_slot"):
+    """Where one station may upload diagnostics or logs until it expires."""
+
+    id = Serial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    # diagnostics or security
+    kind = Varchar(length=16)
+    token = Varchar(length=64, unique=True)
+    request_id = Integer()
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+
+
+class StationUpload(Table, tablename="station_upload"):
+    """A file a station uploaded into one of its slots."""
+
+    id = Serial(primary_key=True)
+    slot = ForeignKey(references=UploadSlot, on_delete=OnDelete.cascade, null=False, index=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    kind = Varchar(length=16)
+    filename = Varchar(length=255)
+    size = BigInt()
+    sha256 = Varchar(length=64)
+    stored_as = Varchar(length=255)
+    received_at = Timestamptz(index=True)
