@@ -21,14 +21,13 @@ _SUBJECTS = (
     "everyone, owner_entity, owner_subtree (no value); medium UID, media_group GROUP_ID, "
     "issuing_entity ENTITY_ID, issuing_subtree ENTITY_ID"
 )
-_LATER = "running nodes apply it within a minute"
 
 
-def _service() -> Any:
-    from csms.domain.station_admin import IgnoreStationChanges, StationAdmin
+def _service(listener: Any) -> Any:
+    from csms.domain.station_admin import StationAdmin
     from csms.storage.access import PiccoloStationStore
 
-    return StationAdmin(PiccoloStationStore(), IgnoreStationChanges())
+    return StationAdmin(PiccoloStationStore(), listener)
 
 
 async def _principal() -> Any:
@@ -59,12 +58,13 @@ def _print_station(station: Any) -> None:
 
 def cmd_locate(args: argparse.Namespace, settings: Settings) -> int:
     from crm.errors import InvalidInput, NotFound
-    from csms.cli import CommandError, _print_json, _run_async
+    from csms.cli import CommandError, _print_json
+    from csms.cli_changes import run_announcing, when_applied
     from csms.domain.station_admin import StationUpdate
 
-    async def main() -> int:
+    async def main(listener: Any) -> int:
         principal = await _principal()
-        service = _service()
+        service = _service(listener)
         try:
             station = await service.find_station(principal, args.id)
             changes: dict[str, Any] = {}
@@ -98,20 +98,21 @@ def cmd_locate(args: argparse.Namespace, settings: Settings) -> int:
         else:
             _print_station(station)
             if "owner_entity_id" in changes or "station_group_id" in changes:
-                print(f"({_LATER})")
+                print(f"({when_applied(listener)})")
         return 0
 
-    return _run_async(main)
+    return run_announcing(settings, main)
 
 
 def cmd_station_group(args: argparse.Namespace, settings: Settings) -> int:
     from crm.errors import Forbidden, InvalidInput, NotFound
-    from csms.cli import CommandError, _print_json, _print_table, _run_async
+    from csms.cli import CommandError, _print_json, _print_table
+    from csms.cli_changes import run_announcing, when_applied
     from csms.domain.station_admin import StationGroupCreate
 
-    async def main() -> int:
+    async def main(listener: Any) -> int:
         principal = await _principal()
-        service = _service()
+        service = _service(listener)
         action = args.group_command
         try:
             if action == "add":
@@ -141,15 +142,18 @@ def cmd_station_group(args: argparse.Namespace, settings: Settings) -> int:
                 group_id = None if args.group.lower() == "none" else _group_id(args.group)
                 await service.assign_group(principal, station.id, group_id)
                 where = f"station group {group_id}" if group_id else "no station group"
-                print(f"station {args.id} is in {where} ({_LATER})")
+                print(f"station {args.id} is in {where} ({when_applied(listener)})")
             elif action == "remove":
                 await service.delete_group(principal, args.group_id)
-                print(f"removed station group {args.group_id}; its stations are in none ({_LATER})")
+                print(
+                    f"removed station group {args.group_id}; its stations are in none "
+                    f"({when_applied(listener)})"
+                )
         except (InvalidInput, NotFound, Forbidden) as error:
             raise CommandError(str(error)) from None
         return 0
 
-    return _run_async(main)
+    return run_announcing(settings, main)
 
 
 def _group_id(text: str) -> int:
@@ -162,7 +166,8 @@ def _group_id(text: str) -> int:
 
 def cmd_access(args: argparse.Namespace, settings: Settings) -> int:
     from crm.errors import Forbidden, InvalidInput, NotFound
-    from csms.cli import CommandError, _print_json, _print_table, _run_async
+    from csms.cli import CommandError, _print_json, _print_table
+    from csms.cli_changes import run_announcing, when_applied
     from csms.domain.station_admin import AccessRuleCreate
 
     async def target(
@@ -176,9 +181,9 @@ def cmd_access(args: argparse.Namespace, settings: Settings) -> int:
         station = await service.find_station(principal, words[0])
         return {"station_pk": station.id}, words[1:]
 
-    async def main() -> int:
+    async def main(listener: Any) -> int:
         principal = await _principal()
-        service = _service()
+        service = _service(listener)
         action = args.access_command
         try:
             if action == "list":
@@ -226,15 +231,15 @@ def cmd_access(args: argparse.Namespace, settings: Settings) -> int:
                     **where,
                 )
                 shown = f"{rule.subject} {rule.value}".strip()
-                print(f"added rule {rule.id}: {rule.effect} {shown} ({_LATER})")
+                print(f"added rule {rule.id}: {rule.effect} {shown} ({when_applied(listener)})")
             elif action == "remove":
                 await service.remove_rule(principal, args.rule_id)
-                print(f"removed rule {args.rule_id} ({_LATER})")
+                print(f"removed rule {args.rule_id} ({when_applied(listener)})")
         except (InvalidInput, NotFound, Forbidden) as error:
             raise CommandError(str(error)) from None
         return 0
 
-    return _run_async(main)
+    return run_announcing(settings, main)
 
 
 def _station_parser(commands: Any) -> Any:

@@ -33,11 +33,11 @@ def cmd_entity(args: argparse.Namespace, settings: Settings) -> int:
     from crm.errors import InvalidInput, NotFound
     from crm.services.entities import EntityService
     from crm.storage.tree import load_tree
-    from csms.cli import CommandError, _print_json, _print_table, _run_async
+    from csms.cli import CommandError, _print_json, _print_table
+    from csms.cli_changes import run_announcing
 
-    service = EntityService()
-
-    async def main() -> int:
+    async def main(changes: Any) -> int:
+        service = EntityService(changes=changes)
         principal = system_principal(await load_tree())
         try:
             action = args.entity_command
@@ -102,7 +102,7 @@ def cmd_entity(args: argparse.Namespace, settings: Settings) -> int:
         except (InvalidInput, NotFound, ValueError) as error:
             raise CommandError(str(error)) from None
 
-    return _run_async(main)
+    return run_announcing(settings, main)
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:

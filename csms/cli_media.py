@@ -98,12 +98,11 @@ def cmd_medium(args: argparse.Namespace, settings: Any) -> int:
         _print_json,
         _print_table,
         _read_csv,
-        _run_async,
     )
+    from csms.cli_changes import run_announcing
 
     tag = args.command == "tag"
     action = args.tag_command if tag else args.medium_command
-    service = MediaService()
     store = PiccoloMedia()
 
     async def default_issuer() -> int:
@@ -134,7 +133,8 @@ def cmd_medium(args: argparse.Namespace, settings: Any) -> int:
             )
         return roots[0]
 
-    async def main() -> int:
+    async def main(changes: Any) -> int:
+        service = MediaService(changes=changes)
         principal = system_principal(await load_tree())
         try:
             if action == "add":
@@ -242,7 +242,7 @@ def cmd_medium(args: argparse.Namespace, settings: Any) -> int:
         except (InvalidInput, NotFound, Forbidden) as error:
             raise CommandError(str(error)) from None
 
-    return _run_async(main)
+    return run_announcing(settings, main)
 
 
 def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -16,6 +16,7 @@ from csms.messaging.in_process import InProcessBus
 from csms.messaging.redis_bus import RedisBus
 from csms.storage.stations import PiccoloStationAdmin
 from tests.e2e.conftest import StartNode
+from tests.e2e.test_cli import csms
 from tests.media_helpers import allow
 from tests.world import admin_token, bearer
 
@@ -107,3 +108,43 @@ async def test_a_change_applies_to_this_node_before_it_is_published() -> None:
     await announcer.flush()
     await asyncio.sleep(0)
     assert heard == [b'{"origin":"node-x","media":["U1"]}']
+
+
+@needs_redis
+async def test_a_medium_blocked_with_the_cli_counts_at_once_on_a_running_node(
+    start_node: StartNode,
+) -> None:
+    """The CLI publishes its changes on the bus: a running node that had a
+    medium cached as Accepted answers Blocked as soon as `csms medium block`
+    returns, without waiting for the cache's entry age."""
+    node = await start_node(node_name="node-cli", redis_url=REDIS_URL)
+    await allow("CARD-CLI")
+    await PiccoloStationAdmin().add("CP-CLI-BUS")
+    station_pk = (await node.directory.find("CP-CLI-BUS")).pk  # type: ignore[union-attr]
+    assert await _verdict(node, "CARD-CLI", station_pk) is AuthorizationStatus.ACCEPTED
+    blocked = await asyncio.to_thread(
+        csms, "medium", "block", "CARD-CLI", env={"CSMS_REDIS_URL": REDIS_URL}
+    )
+    assert blocked.returncode == 0, blocked.stderr
+    for _ in range(50):
+        if await _verdict(node, "CARD-CLI", station_pk) is AuthorizationStatus.BLOCKED:
+            break
+        await asyncio.sleep(0.05)
+    assert await _verdict(node, "CARD-CLI", station_pk) is AuthorizationStatus.BLOCKED
+
+
+@needs_redis
+async def test_an_access_rule_added_with_the_cli_says_it_counts_now(db: None) -> None:
+    """With Redis configured the CLI tells the operator that running nodes
+    apply an access-rule change at once; it cannot promise that without."""
+    await PiccoloStationAdmin().add("CP-CLI-RULE")
+    with_redis = await asyncio.to_thread(
+        csms, "access", "deny", "CP-CLI-RULE", "medium", "CARD-X", env={"CSMS_REDIS_URL": REDIS_URL}
+    )
+    assert with_redis.returncode == 0, with_redis.stderr
+    assert "running nodes apply it now" in with_redis.stdout
+    without = await asyncio.to_thread(
+        csms, "access", "deny", "CP-CLI-RULE", "medium", "CARD-Y", env={"CSMS_REDIS_URL": ""}
+    )
+    assert without.returncode == 0, without.stderr
+    assert "within a minute" in without.stdout
