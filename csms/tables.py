@@ -151,8 +151,13 @@ class ChargingSession(Table, tablename="charging_session"):
     # The transaction id the charger used when it differs from ours (a stop
     # for a transaction the system never saw).
     charger_transaction_id = Varchar(length=64, default="")
-    # Identifies a StartTransaction so a retransmission is the same session.
+    # Identifies a StartTransaction so a retransmission is the same session
+    # (2.0.1: the station and the charger's transactionId).
     start_key = Varchar(length=64, null=True, default=None, unique=True)
+    # OCPP 2.0.1: the seqNo of the last TransactionEvent applied (a repeat is
+    # not applied twice) and the chargingState it reported.
+    last_seq_no = Integer(null=True, default=None)
+    charging_state = Varchar(length=20, default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
 
@@ -177,6 +182,8 @@ class MeterValue(Table, tablename="meter_value"):
     # Raw or SignedData (1.6); signed meter data stays as sent.
     format = Varchar(length=16, default="")
     signed_data = Text(default="")
+    # OCPP 2.0.1 unitOfMeasure.multiplier: the reading is value x 10^multiplier unit.
+    multiplier = Integer(default=0)
     received_at = Timestamptz()
 
 
@@ -297,3 +304,27 @@ class StationUpload(Table, tablename="station_upload"):
     sha256 = Varchar(length=64)
     stored_as = Varchar(length=255)
     received_at = Timestamptz(index=True)
+
+
+class StationVariable(Table, tablename="station_variable"):
+    """A station's device model (OCPP 2.0.1 NotifyReport): one row per
+    attribute of a variable of a component, upserted per key (unique index in
+    the device-model index migration)."""
+
+    id = BigSerial(primary_key=True)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    component = Varchar(length=50)
+    component_instance = Varchar(length=50, default="")
+    # 0: the component is not on an EVSE / connector.
+    evse_id = Integer(default=0)
+    connector_id = Integer(default=0)
+    variable = Varchar(length=50)
+    variable_instance = Varchar(length=50, default="")
+    # Actual, Target, MinSet or MaxSet
+    attribute_type = Varchar(length=8, default="Actual")
+    value = Text(null=True, default=None)
+    # RO, WO or RW
+    mutability = Varchar(length=4, default="")
+    data_type = Varchar(length=20, default="")
+    unit = Varchar(length=16, default="")
+    updated_at = Timestamptz()
