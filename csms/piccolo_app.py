@@ -18,6 +18,7 @@ from csms.tables import (
     StationEvent,
     StationGroup,
     StationUpload,
+    StationVariable,
     UploadSlot,
 )
 
@@ -41,6 +42,7 @@ APP_CONFIG = AppConfig(
         FirmwareFile,
         UploadSlot,
         StationUpload,
+        StationVariable,
     ],
     migration_dependencies=["crm.piccolo_app"],
     commands=[],
