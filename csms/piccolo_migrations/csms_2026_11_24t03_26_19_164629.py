@@ -5,7 +5,7 @@ rather than a constraint because SQLite cannot add constraints to a table)."""
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.finder import engine_finder
 
-ID = "2026-11-24T03:26:19:162530"
+ID = "2026-11-24T03:26:19:164629"
 VERSION = "1.38.0"
 DESCRIPTION = "OCPP 2.0.1 indexes"
 
