@@ -122,11 +122,13 @@ class NetworkConnectionProfile(msgspec.Struct, frozen=True):
 
 class RemoteStart(msgspec.Struct, frozen=True, tag=True):
     """Start a session for ``id_tag`` (on ``connector_id``, or where the
-    charger chooses)."""
+    charger chooses). ``id_token_type``: the 2.0.1 idToken type (None: see
+    ``csms.protocol.v201.calls``); 1.6 has none."""
 
     id_tag: str
     connector_id: int | None = None
     charging_profile: ChargingProfile | None = None
+    id_token_type: str | None = None
 
 
 class RemoteStop(msgspec.Struct, frozen=True, tag=True):
