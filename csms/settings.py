@@ -62,6 +62,11 @@ class Settings:
     password_hashing: str = "standard"
     # Name of this process in logs and in the station table (many nodes later).
     node_name: str = "node-1"
+    # Remote commands: seconds to wait for a charger's answer, and how many
+    # commands may wait for one charger behind the one in flight (one more is
+    # answered "busy" at once).
+    command_timeout: float = 30.0
+    command_queue: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +101,10 @@ class Settings:
             )
         if self.heartbeat_interval <= 0:
             raise SettingsError("CSMS_HEARTBEAT_INTERVAL must be a positive number of seconds")
+        if self.command_timeout <= 0:
+            raise SettingsError("CSMS_COMMAND_TIMEOUT must be a positive number of seconds")
+        if self.command_queue < 0:
+            raise SettingsError("CSMS_COMMAND_QUEUE must be 0 or more")
         for name in ("ocpp_port", "http_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
