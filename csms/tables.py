@@ -323,8 +323,8 @@ class StationVariable(Table, tablename="station_variable"):
     # Actual, Target, MinSet or MaxSet
     attribute_type = Varchar(length=8, default="Actual")
     value = Text(null=True, default=None)
-    # RO, WO or RW
-    mutability = Varchar(length=4, default="")
+    # ReadOnly, WriteOnly or ReadWrite
+    mutability = Varchar(length=10, default="")
     data_type = Varchar(length=20, default="")
     unit = Varchar(length=16, default="")
     updated_at = Timestamptz()
