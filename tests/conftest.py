@@ -33,6 +33,8 @@ else:
 os.environ.setdefault("CSMS_LOG_LEVEL", "INFO")
 # Tests create many users; the standard argon2 cost would only slow them down.
 os.environ.setdefault("CSMS_PASSWORD_HASHING", "fast")
+# Hosted files (firmware, uploads) of the run go with its temporary directory.
+os.environ.setdefault("CSMS_FILES_DIR", f"{_TMP}/files")
 
 TABLES_IN_DELETE_ORDER = (
     "meter_value",
