@@ -23,6 +23,8 @@ from admin_ui.app import create_app
 from crm.services.auth import AuthService
 from crm.storage.logins import PiccoloLogins
 from crm.storage.media import PiccoloMediaLookup
+from csms.commands.ports import NoOtherNodes
+from csms.commands.service import CommandService
 from csms.domain.admission import Admission
 from csms.domain.authorization import Authorizer
 from csms.domain.bus import Bus
@@ -37,13 +39,17 @@ from csms.gateway.registry import ConnectionRegistry
 from csms.gateway.server import Gateway
 from csms.messaging import bus_from_url
 from csms.metrics import Metrics
+from csms.protocol.commanding import LocalCommandExecutor
 from csms.protocol.ocppj import Dialect
 from csms.protocol.payloads import PayloadCodec
 from csms.protocol.rpc import Router
 from csms.protocol.serving import ExchangeRecorder, OcppService, VersionSupport
+from csms.protocol.v16.calls import Calls16
 from csms.protocol.v16.handlers import ChargePointHandlers16
+from csms.protocol.v201.calls import Calls201
 from csms.settings import Settings
 from csms.storage.access import PiccoloStationAccessSource
+from csms.storage.commands import PiccoloChargerTransactions
 from csms.storage.database import (
     close_database,
     current_engine,
@@ -151,6 +157,8 @@ class Node:
     runtime: StationRuntime = field(init=False)
     authorizer: Authorizer = field(init=False)
     bus: Bus = field(init=False)
+    # Remote commands to any station (through the node holding its socket).
+    commands: CommandService = field(init=False)
     api: ApiContext = field(init=False)
     gateway: Gateway = field(init=False)
     directory: CachedStationDirectory = field(init=False)
@@ -190,6 +198,14 @@ class Node:
         self.bus.subscribe(TOPIC, change_handler(self.authorizer, settings.node_name))
         await self.bus.start()
         invalidation = BroadcastInvalidation(self.bus, settings.node_name, self.authorizer)
+        # Single-node twins for finding and reaching other nodes; the gateway
+        # sets the local executor when it starts.
+        self.commands = CommandService(
+            locator=NoOtherNodes(),
+            remote=NoOtherNodes(),
+            node_name=settings.node_name,
+            default_timeout=settings.command_timeout,
+        )
         self.api = ApiContext(
             auth=AuthService(
                 password_strength=settings.password_hashing,
@@ -198,6 +214,7 @@ class Node:
             ),
             crm_changes=invalidation,
             station_changes=invalidation,
+            commands=self.commands,
         )
         self.runtime = StationRuntime(
             writer=self.writer,
@@ -242,6 +259,11 @@ class Node:
             reuse_port=settings.ocpp_reuse_port,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
+        )
+        self.commands.local = LocalCommandExecutor(
+            self.gateway.registry,
+            {"ocpp1.6": Calls16(), "ocpp2.0.1": Calls201(PiccoloChargerTransactions())},
+            queue_limit=settings.command_queue,
         )
         await self.gateway.start()
         self._periodic = [

@@ -10,6 +10,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from admin_ui.api import auth, contacts, entities, media, stations, users
+from admin_ui.api.commands import CommandController
 from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
 from admin_ui.api.errors import EXCEPTION_HANDLERS
@@ -20,6 +21,7 @@ CONTROLLERS: list[type] = [
     stations.StationController,
     stations.StationGroupController,
     stations.AccessRuleController,
+    CommandController,
     media.MediaController,
     auth.AuthController,
     entities.EntityController,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from crm.changes import CrmChangeListener, IgnoreChanges
 from crm.services.auth import AuthService
+from csms.commands.service import CommandService
 from csms.domain.station_admin import IgnoreStationChanges, StationChangeListener
 
 
@@ -15,3 +16,5 @@ class ApiContext:
     auth: AuthService = field(default_factory=AuthService)
     crm_changes: CrmChangeListener = field(default_factory=IgnoreChanges)
     station_changes: StationChangeListener = field(default_factory=IgnoreStationChanges)
+    # Remote commands (a node without a gateway answers NotConnected).
+    commands: CommandService = field(default_factory=CommandService)

@@ -18,9 +18,12 @@ map it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+# Times must carry their zone (decoding JSON enforces it; OCPP sends UTC).
+AwareDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 # -- shared parts -----------------------------------------------------------------
 
@@ -40,7 +43,7 @@ class ChargingSchedule(msgspec.Struct, frozen=True):
     rate_unit: Literal["W", "A"]
     periods: tuple[SchedulePeriod, ...]
     duration: int | None = None
-    start_schedule: datetime | None = None
+    start_schedule: AwareDateTime | None = None
     min_charging_rate: float | None = None
     # 2.0.1 gives each schedule an id; None: the profile's id.
     schedule_id: int | None = None
@@ -60,8 +63,8 @@ class ChargingProfile(msgspec.Struct, frozen=True):
     schedule: ChargingSchedule
     session_id: int | None = None
     recurrency_kind: Literal["Daily", "Weekly"] | None = None
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
+    valid_from: AwareDateTime | None = None
+    valid_to: AwareDateTime | None = None
 
 
 class LocalListEntry(msgspec.Struct, frozen=True):
@@ -71,7 +74,7 @@ class LocalListEntry(msgspec.Struct, frozen=True):
 
     id_tag: str
     status: str | None = None
-    expires_at: datetime | None = None
+    expires_at: AwareDateTime | None = None
     parent_id: str | None = None
 
 
@@ -223,7 +226,7 @@ class ReserveNow(msgspec.Struct, frozen=True, tag=True):
     reservation_id: int
     connector_id: int
     id_tag: str
-    expires_at: datetime
+    expires_at: AwareDateTime
     parent_id: str | None = None
 
 
@@ -251,12 +254,12 @@ class UpdateFirmware(msgspec.Struct, frozen=True, tag=True):
     UpdateFirmware."""
 
     location: str
-    retrieve_at: datetime
+    retrieve_at: AwareDateTime
     retries: int | None = None
     retry_interval: int | None = None
     signing_certificate: str | None = None
     signature: str | None = None
-    install_at: datetime | None = None
+    install_at: AwareDateTime | None = None
     # 1.6 signed and 2.0.1 updates carry one (None: one is made up and given
     # back in the answer's data as ``request_id``).
     request_id: int | None = None
@@ -266,8 +269,8 @@ class GetDiagnostics(msgspec.Struct, frozen=True, tag=True):
     """1.6 GetDiagnostics; 2.0.1 GetLog of a DiagnosticsLog."""
 
     location: str
-    start: datetime | None = None
-    stop: datetime | None = None
+    start: AwareDateTime | None = None
+    stop: AwareDateTime | None = None
     retries: int | None = None
     retry_interval: int | None = None
 
@@ -279,8 +282,8 @@ class GetLog(msgspec.Struct, frozen=True, tag=True):
     location: str
     log_type: Literal["DiagnosticsLog", "SecurityLog"]
     request_id: int
-    start: datetime | None = None
-    stop: datetime | None = None
+    start: AwareDateTime | None = None
+    stop: AwareDateTime | None = None
     retries: int | None = None
     retry_interval: int | None = None
 

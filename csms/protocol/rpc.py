@@ -11,7 +11,10 @@ connection over bad input.
 Calls from the charger are handled one after the other, in order: OCPP-J lets
 a charger have one call in flight, so handling them inline is both correct
 and the cheapest flow control. The system's own calls to the charger are
-serialised too (one in flight), and answers to them are matched by id.
+serialised too (one in flight), and answers to them are matched by id; the
+reading loop goes on meanwhile, so the charger's own calls are answered while
+one of ours waits for its answer. At most ``queue_limit`` further calls wait
+for their turn; one more fails at once with :class:`CallQueueFull`.
 """
 
 from __future__ import annotations
@@ -79,6 +82,26 @@ class OcppError(Exception):
 
 class CallTimeout(Exception):
     """The charger did not answer the system's call in time."""
+
+
+class CallQueueFull(Exception):
+    """As many of the system's calls wait for that charger as allowed; this
+    one was not sent."""
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(f"{queued} calls wait for this charger already")
+        self.queued = queued
+
+
+class _CallQueue:
+    """The system's calls to one charger: the one in flight holds the lock,
+    ``waiting`` count the others."""
+
+    __slots__ = ("lock", "waiting")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.waiting = 0
 
 
 class CallRejected(Exception):
@@ -170,11 +193,11 @@ class ExchangeObserver(Protocol):
 class RpcConnection:
     """Serves one station's socket until it closes."""
 
-    # Thousands live at once, mostly idle: no per-instance dict, and the lock
-    # for the system's own calls only once the system calls this charger.
+    # Thousands live at once, mostly idle: no per-instance dict, and the queue
+    # of the system's own calls only once the system calls this charger.
     __slots__ = (
-        "_call_lock",
         "_call_timeout",
+        "_calls",
         "_codec",
         "_gate",
         "_observer",
@@ -204,7 +227,7 @@ class RpcConnection:
         self._gate = gate
         self._call_timeout = call_timeout
         self._codec = router.codec
-        self._call_lock: asyncio.Lock | None = None
+        self._calls: _CallQueue | None = None
         self._pending: dict[str, tuple[str, asyncio.Future[CallResult | CallError]]] = {}
 
     async def serve(self) -> None:
@@ -313,31 +336,60 @@ class RpcConnection:
     # -- the system's own calls ---------------------------------------------
 
     async def call(
-        self, action: str, message: msgspec.Struct, *, timeout: float | None = None
+        self,
+        action: str,
+        message: msgspec.Struct,
+        *,
+        timeout: float | None = None,
+        queue_limit: int | None = None,
     ) -> msgspec.Struct:
         """Sends a call to the charger and returns its decoded answer.
 
-        Raises CallTimeout, CallRejected (a CALLERROR), TransportClosed or
-        PayloadViolation (an answer that breaks the schema)."""
-        if self._call_lock is None:
-            self._call_lock = asyncio.Lock()
-        async with self._call_lock:
+        One call is in flight at a time; the others wait in order. With
+        ``queue_limit`` calls waiting already (None: no limit) this one
+        raises CallQueueFull at once. ``timeout`` counts from the moment the
+        call is sent. Raises CallTimeout, CallRejected (a CALLERROR),
+        TransportClosed or PayloadViolation (an answer that breaks the
+        schema)."""
+        queue = self._calls
+        if queue is None:
+            queue = self._calls = _CallQueue()
+        if queue_limit is not None and queue.lock.locked() and queue.waiting >= queue_limit:
+            raise CallQueueFull(queue.waiting)
+        queue.waiting += 1
+        try:
+            await queue.lock.acquire()
+        finally:
+            queue.waiting -= 1
+        try:
             unique_id = str(uuid.uuid4())
             future: asyncio.Future[CallResult | CallError] = (
                 asyncio.get_running_loop().create_future()
             )
             self._pending[unique_id] = (action, future)
             try:
-                await self._send(encode_call(unique_id, action, self._codec.encode(message)))
+                await self._send_call(encode_call(unique_id, action, self._codec.encode(message)))
                 try:
                     answer = await asyncio.wait_for(future, timeout or self._call_timeout)
                 except TimeoutError:
                     raise CallTimeout(f"{action}: no answer from the charger") from None
             finally:
                 self._pending.pop(unique_id, None)
+        finally:
+            queue.lock.release()
         if isinstance(answer, CallError):
             raise CallRejected(answer)
         return self._codec.decode_response(action, answer.payload, self.session.leniency).message
+
+    @property
+    def calls_waiting(self) -> int:
+        """The system's calls waiting behind the one in flight."""
+        return 0 if self._calls is None else self._calls.waiting
+
+    async def _send_call(self, data: bytes) -> None:
+        """Sends one of the system's calls; a closed socket raises
+        TransportClosed (no answer will come)."""
+        await self.transport.send(data)
 
     def _resolve(self, frame: CallResult | CallError) -> None:
         entry = self._pending.get(frame.unique_id)
