@@ -89,3 +89,59 @@ class RecordNotification(msgspec.Struct, frozen=True):
     kind: str
     data: dict[str, Any]
     timestamp: datetime | None = None
+
+
+class RecordTransactionEvent(msgspec.Struct, frozen=True):
+    """OCPP 2.0.1 TransactionEvent: one step of a transaction the charger
+    names with its own string id. Started / Updated / Ended all land in the
+    same charging session; ``seq_no`` orders them and makes a repeat harmless."""
+
+    event_type: str  # Started, Updated or Ended
+    charger_transaction_id: str
+    seq_no: int
+    timestamp: datetime
+    trigger_reason: str
+    # The EVSE (the domain's connector); None when the event names none.
+    connector_id: int | None = None
+    # The 2.0.1 connector within the EVSE, kept with the event only.
+    evse_connector_id: int | None = None
+    id_tag: str | None = None
+    id_token_type: str = ""
+    offline: bool = False
+    charging_state: str = ""
+    stopped_reason: str = ""
+    reservation_id: int | None = None
+    remote_start_id: int | None = None
+    samples: tuple[Sample, ...] = ()
+
+
+class TransactionEventRecorded(msgspec.Struct, frozen=True):
+    session_id: int
+    # The verdict on the identifier the event carried, if it carried one.
+    token: TokenInfo | None
+
+
+class DeviceVariable(msgspec.Struct, frozen=True):
+    """One attribute of one variable of a station's device model (2.0.1)."""
+
+    component: str
+    variable: str
+    component_instance: str = ""
+    evse_id: int = 0  # 0: not on an EVSE
+    connector_id: int = 0  # 0: not on a connector
+    variable_instance: str = ""
+    attribute_type: str = "Actual"
+    value: str | None = None
+    mutability: str = ""
+    data_type: str = ""
+    unit: str = ""
+
+
+class ReportDeviceModel(msgspec.Struct, frozen=True):
+    """One part of a NotifyReport (a report comes in parts: seq_no, tbc)."""
+
+    request_id: int
+    seq_no: int
+    tbc: bool
+    generated_at: datetime
+    variables: tuple[DeviceVariable, ...]

@@ -23,28 +23,44 @@ from csms.domain.commands import (
     EndSession,
     RecordMeterValues,
     RecordNotification,
+    RecordTransactionEvent,
+    ReportDeviceModel,
     ReportStatus,
     SessionEnded,
     SessionStarted,
     StartSession,
+    TransactionEventRecorded,
 )
 from csms.domain.group_commit import GroupCommitter
-from csms.domain.model import RegistrationStatus, StationProfile, TokenInfo
+from csms.domain.meter import register_wh
+from csms.domain.model import (
+    AuthorizationStatus,
+    RegistrationStatus,
+    Sample,
+    StationProfile,
+    TokenInfo,
+)
 from csms.domain.presence import Presence
 from csms.domain.station_cache import CachedStationDirectory
 from csms.domain.writes import (
     SessionOutcome,
     StoreBoot,
+    StoreDeviceModel,
     StoreEvent,
     StoreMeterValues,
     StorePresence,
     StoreSessionStart,
     StoreSessionStop,
     StoreStatus,
+    StoreTransactionEvent,
+    TransactionOutcome,
     WriteGroup,
 )
 
 log = logging.getLogger(__name__)
+
+# OCPP 2.0.1 idTokens that name no identifier to look up.
+_NO_AUTHORIZATION = "NoAuthorization"
 
 # How soon a Pending or Rejected station should send its next BootNotification.
 PENDING_RETRY_SECONDS = 60
@@ -287,3 +303,158 @@ class StationRuntime:
                 (StoreEvent(station.pk, command.kind, command.timestamp or now, now, command.data),)
             )
         )
+
+    # -- OCPP 2.0.1 transactions and device model -----------------------------
+
+    async def transaction_event(
+        self, station: StationProfile, command: RecordTransactionEvent
+    ) -> TransactionEventRecorded:
+        """A TransactionEvent into the charging session of its transaction id.
+
+        Idempotent: a retransmitted event (same or lower seq_no) is the same
+        session and changes nothing; an Updated or Ended for a transaction the
+        system never saw creates the session (``started_offline``)."""
+        now = self.clock()
+        token = None
+        if command.id_tag is not None:
+            if command.id_token_type == _NO_AUTHORIZATION:
+                token = TokenInfo(AuthorizationStatus.ACCEPTED)
+            else:
+                # Stopping is always allowed: no concurrency check on Ended.
+                token = await self.authorizer.authorize(
+                    command.id_tag,
+                    station_pk=station.pk,
+                    connector_id=command.connector_id,
+                    check_concurrency=command.event_type != "Ended",
+                )
+        ended = command.event_type == "Ended"
+        begin = _register(command.samples, "Transaction.Begin")
+        if begin is None and command.event_type == "Started":
+            begin = _register(command.samples, None)
+        stop_wh = None
+        if ended:
+            end = _register(command.samples, "Transaction.End") or _last_register(command.samples)
+            stop_wh = end[1] if end else None
+        (outcome, _) = await self.writer.submit(
+            WriteGroup(
+                (
+                    StoreTransactionEvent(
+                        station_pk=station.pk,
+                        charger_transaction_id=command.charger_transaction_id,
+                        event_type=command.event_type,
+                        seq_no=command.seq_no,
+                        timestamp=command.timestamp,
+                        received_at=now,
+                        connector_id=command.connector_id or 0,
+                        offline=command.offline,
+                        id_tag=command.id_tag or "",
+                        auth_status=token.status.value if token else "",
+                        parent_id_tag=(token.parent_id or "") if token else "",
+                        reservation_id=command.reservation_id,
+                        begin=begin,
+                        meter_stop_wh=stop_wh,
+                        stop_reason=command.stopped_reason if ended else "",
+                        charging_state=command.charging_state,
+                        samples=command.samples,
+                    ),
+                    StoreEvent(
+                        station.pk,
+                        "transaction_event",
+                        command.timestamp,
+                        now,
+                        {
+                            "transaction_id": command.charger_transaction_id,
+                            "event_type": command.event_type,
+                            "seq_no": command.seq_no,
+                            "trigger_reason": command.trigger_reason,
+                            "offline": command.offline,
+                            "evse_id": command.connector_id,
+                            "connector_id": command.evse_connector_id,
+                            "charging_state": command.charging_state,
+                            "id_token": command.id_tag,
+                            "id_token_type": command.id_token_type,
+                            "stopped_reason": command.stopped_reason,
+                            "remote_start_id": command.remote_start_id,
+                        },
+                    ),
+                )
+            )
+        )
+        assert isinstance(outcome, TransactionOutcome)
+        self._log_transaction_event(station, command, outcome)
+        return TransactionEventRecorded(session_id=outcome.session_id, token=token)
+
+    def _log_transaction_event(
+        self, station: StationProfile, command: RecordTransactionEvent, outcome: TransactionOutcome
+    ) -> None:
+        name = station.charge_point_id
+        tx = command.charger_transaction_id
+        if outcome.repeated:
+            log.info(
+                "station %s repeated TransactionEvent %s seqNo %d of %s; session %d unchanged",
+                name,
+                command.event_type,
+                command.seq_no,
+                tx,
+                outcome.session_id,
+            )
+        elif outcome.created and command.event_type != "Started":
+            log.warning(
+                "station %s sent %s for transaction %s the system never saw; session %d",
+                name,
+                command.event_type,
+                tx,
+                outcome.session_id,
+            )
+        elif outcome.previous_seq_no is not None and command.seq_no > outcome.previous_seq_no + 1:
+            log.warning(
+                "station %s transaction %s: seqNo gap, %d after %d (events missing)",
+                name,
+                tx,
+                command.seq_no,
+                outcome.previous_seq_no,
+            )
+
+    async def report_device_model(
+        self, station: StationProfile, command: ReportDeviceModel
+    ) -> None:
+        """One part of a NotifyReport: its variables upserted, the part noted."""
+        now = self.clock()
+        await self.writer.submit(
+            WriteGroup(
+                (
+                    StoreDeviceModel(station.pk, command.variables, now),
+                    StoreEvent(
+                        station.pk,
+                        "device_model_report",
+                        command.generated_at,
+                        now,
+                        {
+                            "request_id": command.request_id,
+                            "seq_no": command.seq_no,
+                            "tbc": command.tbc,
+                            "variables": len(command.variables),
+                        },
+                    ),
+                )
+            )
+        )
+
+
+def _register(samples: tuple[Sample, ...], context: str | None) -> tuple[datetime, int] | None:
+    """The first energy register reading (in Wh) of that context (any if None)."""
+    for sample in samples:
+        if context is None or sample.context == context:
+            wh = register_wh(sample)
+            if wh is not None:
+                return sample.sampled_at, wh
+    return None
+
+
+def _last_register(samples: tuple[Sample, ...]) -> tuple[datetime, int] | None:
+    found = None
+    for sample in samples:
+        wh = register_wh(sample)
+        if wh is not None and (found is None or sample.sampled_at >= found[0]):
+            found = (sample.sampled_at, wh)
+    return found

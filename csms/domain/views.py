@@ -50,6 +50,9 @@ class SessionView(msgspec.Struct, frozen=True):
     closed_by: str
     started_offline: bool
     start_auth_status: str
+    # The charger's own transaction id (OCPP 2.0.1 transactionId; 1.6 only
+    # for a stop the system never saw the start of).
+    charger_transaction_id: str = ""
 
     @property
     def energy_wh(self) -> int | None:
@@ -67,6 +70,8 @@ class MeterValueView(msgspec.Struct, frozen=True):
     context: str
     location: str
     format: str
+    # OCPP 2.0.1 unitOfMeasure.multiplier (value x 10^multiplier unit).
+    multiplier: int = 0
 
 
 class EventView(msgspec.Struct, frozen=True):

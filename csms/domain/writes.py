@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from csms.domain.commands import DeviceVariable
 from csms.domain.model import Sample
 
 
@@ -92,6 +93,43 @@ class StoreSessionStop(msgspec.Struct, frozen=True):
     samples: tuple[Sample, ...] = ()
 
 
+class StoreTransactionEvent(msgspec.Struct, frozen=True):
+    """One OCPP 2.0.1 TransactionEvent applied to the session of the charger's
+    transaction id: created if unknown (a Started, or ``started_offline`` for
+    an Updated/Ended seen first), updated otherwise. An event whose seq_no is
+    not above the last one applied is a repeat and changes nothing."""
+
+    station_pk: int
+    charger_transaction_id: str
+    event_type: str
+    seq_no: int
+    timestamp: datetime
+    received_at: datetime
+    connector_id: int = 0
+    offline: bool = False
+    # The identifier the event carries (the one that authorised the session,
+    # or, on an Ended of a session that has one, the one that stopped it).
+    id_tag: str = ""
+    auth_status: str = ""
+    parent_id_tag: str = ""
+    reservation_id: int | None = None
+    # Energy register at the start (Transaction.Begin) and at the end
+    # (Transaction.End, Ended only), in Wh.
+    begin: tuple[datetime, int] | None = None
+    meter_stop_wh: int | None = None
+    stop_reason: str = ""
+    charging_state: str = ""
+    samples: tuple[Sample, ...] = ()
+
+
+class StoreDeviceModel(msgspec.Struct, frozen=True):
+    """Variables of a station's device model, upserted per key."""
+
+    station_pk: int
+    variables: tuple[DeviceVariable, ...]
+    at: datetime
+
+
 class StoreMeterValues(msgspec.Struct, frozen=True):
     station_pk: int
     connector_id: int
@@ -130,6 +168,8 @@ Write = (
     | StoreStatus
     | StoreSessionStart
     | StoreSessionStop
+    | StoreTransactionEvent
+    | StoreDeviceModel
     | StoreMeterValues
     | StoreEvent
     | StoreMessage
@@ -145,12 +185,25 @@ class SessionOutcome(msgspec.Struct, frozen=True):
     existed: bool
 
 
+class TransactionOutcome(msgspec.Struct, frozen=True):
+    """What storage did with a StoreTransactionEvent."""
+
+    session_id: int
+    # The session was created by this event.
+    created: bool
+    # The event's seq_no was not above the last applied: nothing changed.
+    repeated: bool
+    # The seq_no applied before this event (None for a new session).
+    previous_seq_no: int | None
+
+
 class WriteGroup(msgspec.Struct, frozen=True):
     """Records that commit together: one charger message, usually."""
 
     writes: tuple[Write, ...]
 
 
-# One entry per write: a SessionOutcome for session writes, the new station's
-# primary key for StoreNewStation, None for everything else.
-GroupResult = list[SessionOutcome | int | None]
+# One entry per write: a SessionOutcome for session writes, a
+# TransactionOutcome for transaction events, the new station's primary key
+# for StoreNewStation, None for everything else.
+GroupResult = list[SessionOutcome | TransactionOutcome | int | None]

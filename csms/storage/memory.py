@@ -17,6 +17,7 @@ from csms.domain.writes import (
     GroupResult,
     SessionOutcome,
     StoreBoot,
+    StoreDeviceModel,
     StoreEvent,
     StoreLastSeen,
     StoreMessage,
@@ -26,6 +27,8 @@ from csms.domain.writes import (
     StoreSessionStart,
     StoreSessionStop,
     StoreStatus,
+    StoreTransactionEvent,
+    TransactionOutcome,
     WriteGroup,
 )
 
@@ -47,6 +50,9 @@ class MemorySession:
     closed_by: str = ""
     started_offline: bool = False
     charger_transaction_id: str = ""
+    last_seq_no: int | None = None
+    charging_state: str = ""
+    stop_id_tag: str = ""
 
 
 @dataclass
@@ -72,6 +78,7 @@ class MemoryStore:
     connectors: dict[tuple[int, int], StoreStatus] = field(default_factory=dict)
     status_history: list[StoreStatus] = field(default_factory=list)
     events: list[StoreEvent] = field(default_factory=list)
+    variables: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     messages: list[StoreMessage] = field(default_factory=list)
     fail_next: Exception | None = None
 
@@ -93,7 +100,7 @@ class MemoryWriteSink:
         self.batches.append(len(groups))
         return [[self._apply(write) for write in group.writes] for group in groups]
 
-    def _apply(self, write: Any) -> SessionOutcome | int | None:
+    def _apply(self, write: Any) -> SessionOutcome | TransactionOutcome | int | None:
         store = self.store
         if isinstance(write, StoreNewStation):
             for station in store.stations.values():
@@ -130,6 +137,21 @@ class MemoryWriteSink:
                 (write.station_pk, write.connector_id, session_id, write.transaction_id, s)
                 for s in write.samples
             )
+        elif isinstance(write, StoreTransactionEvent):
+            return self._transaction_event(write)
+        elif isinstance(write, StoreDeviceModel):
+            for v in write.variables:
+                variable_key = (
+                    write.station_pk,
+                    v.component,
+                    v.component_instance,
+                    v.evse_id,
+                    v.connector_id,
+                    v.variable,
+                    v.variable_instance,
+                    v.attribute_type,
+                )
+                store.variables[variable_key] = v
         elif isinstance(write, StoreEvent):
             store.events.append(write)
         elif isinstance(write, StoreMessage):
@@ -191,6 +213,64 @@ class MemoryWriteSink:
         self.store.sessions[session.id] = session
         self._samples(write, session)
         return SessionOutcome(session.id, existed=False)
+
+    def _transaction_event(self, write: StoreTransactionEvent) -> TransactionOutcome:
+        ended = write.event_type == "Ended"
+        found = next(
+            (
+                x
+                for x in self.store.sessions.values()
+                if x.station_pk == write.station_pk
+                and x.charger_transaction_id == write.charger_transaction_id
+            ),
+            None,
+        )
+        if found is None:
+            session = MemorySession(
+                id=len(self.store.sessions) + 1,
+                station_pk=write.station_pk,
+                connector_id=write.connector_id,
+                id_tag=write.id_tag,
+                started_at=write.begin[0] if write.begin else (None if ended else write.timestamp),
+                meter_start_wh=write.begin[1] if write.begin else None,
+                auth_status=write.auth_status,
+                stopped_at=write.timestamp if ended else None,
+                meter_stop_wh=write.meter_stop_wh if ended else None,
+                stop_reason=write.stop_reason,
+                status="completed" if ended else "active",
+                closed_by="charger" if ended else "",
+                started_offline=write.offline or write.event_type != "Started",
+                charger_transaction_id=write.charger_transaction_id,
+                last_seq_no=write.seq_no,
+                charging_state=write.charging_state,
+            )
+            self.store.sessions[session.id] = session
+            outcome = TransactionOutcome(session.id, True, False, None)
+        else:
+            session, previous = found, found.last_seq_no
+            if previous is not None and write.seq_no <= previous:
+                return TransactionOutcome(session.id, False, True, previous)
+            session.last_seq_no = write.seq_no
+            session.charging_state = write.charging_state or session.charging_state
+            if session.connector_id == 0:
+                session.connector_id = write.connector_id
+            if write.id_tag and not session.id_tag:
+                session.id_tag, session.auth_status = write.id_tag, write.auth_status
+            elif write.id_tag and ended and write.id_tag != session.id_tag:
+                session.stop_id_tag = write.id_tag
+            if write.begin is not None and session.meter_start_wh is None:
+                session.meter_start_wh = write.begin[1]
+                session.started_at = session.started_at or write.begin[0]
+            if ended and session.closed_by != "charger":
+                session.stopped_at = write.timestamp
+                session.meter_stop_wh = write.meter_stop_wh
+                session.stop_reason = write.stop_reason
+                session.status, session.closed_by = "completed", "charger"
+            outcome = TransactionOutcome(session.id, False, False, previous)
+        self.store.meter_values.extend(
+            (write.station_pk, write.connector_id, session.id, None, s) for s in write.samples
+        )
+        return outcome
 
     def _samples(self, write: StoreSessionStop, session: MemorySession) -> None:
         self.store.meter_values.extend(

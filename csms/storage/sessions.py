@@ -92,6 +92,7 @@ class PiccoloStaleSessionStore:
                 MeterValue.unit,
                 MeterValue.measurand,
                 MeterValue.format,
+                MeterValue.multiplier,
             )
             .where((MeterValue.session == session_id) & (MeterValue.measurand == ENERGY_REGISTER))
             .order_by(MeterValue.sampled_at, ascending=False)
@@ -108,6 +109,7 @@ class PiccoloStaleSessionStore:
                     measurand=last["measurand"],
                     unit=last["unit"],
                     format=last["format"],
+                    multiplier=last["multiplier"] or 0,
                 )
             )
             register = reading if reading is not None else register
@@ -196,6 +198,23 @@ class PiccoloSessionQueries:
             raise SessionNotFound(f"no session {transaction_id}")
         return _session_view(row)
 
+    async def find_by_charger_transaction(
+        self, charge_point_id: str, charger_transaction_id: str
+    ) -> SessionView:
+        """The session of a station's own transaction id (OCPP 2.0.1)."""
+        row = (
+            await ChargingSession.select(*_SESSION_COLUMNS)
+            .where(
+                (ChargingSession.station.charge_point_id == charge_point_id)
+                & (ChargingSession.charger_transaction_id == charger_transaction_id)
+            )
+            .first()
+            .run()
+        )
+        if row is None:
+            raise SessionNotFound(f"no session for {charge_point_id} {charger_transaction_id!r}")
+        return _session_view(row)
+
     async def meter_values(self, transaction_id: int) -> list[MeterValueView]:
         rows = (
             await MeterValue.select(
@@ -207,6 +226,7 @@ class PiccoloSessionQueries:
                 MeterValue.context,
                 MeterValue.location,
                 MeterValue.format,
+                MeterValue.multiplier,
             )
             .where(MeterValue.session == transaction_id)
             .order_by(MeterValue.sampled_at)
@@ -241,6 +261,7 @@ _SESSION_COLUMNS = (
     ChargingSession.closed_by,
     ChargingSession.started_offline,
     ChargingSession.start_auth_status,
+    ChargingSession.charger_transaction_id,
 )
 
 
@@ -259,6 +280,7 @@ def _session_view(row: dict[str, Any]) -> SessionView:
         closed_by=row["closed_by"],
         started_offline=bool(row["started_offline"]),
         start_auth_status=row["start_auth_status"],
+        charger_transaction_id=row["charger_transaction_id"],
     )
 
 

@@ -8,6 +8,7 @@ batch in one query; last-seen times are merged per second.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -16,12 +17,13 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
-from csms.domain.meter import register_wh
+from csms.domain.meter import ENERGY_REGISTER, register_wh
 from csms.domain.model import Sample
 from csms.domain.writes import (
     GroupResult,
     SessionOutcome,
     StoreBoot,
+    StoreDeviceModel,
     StoreEvent,
     StoreLastSeen,
     StoreMessage,
@@ -31,6 +33,8 @@ from csms.domain.writes import (
     StoreSessionStart,
     StoreSessionStop,
     StoreStatus,
+    StoreTransactionEvent,
+    TransactionOutcome,
     Write,
     WriteGroup,
 )
@@ -42,7 +46,7 @@ _IN_CHUNK = 500
 _INSERT_METER = (
     "INSERT INTO meter_value (station, connector_id, session, reported_transaction_id,"
     " sampled_at, value, measurand, phase, unit, context, location, format, signed_data,"
-    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " multiplier, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_STATUS_CHANGE = (
     "INSERT INTO connector_status_change (station, connector_id, status, error_code, info,"
@@ -74,6 +78,31 @@ _INSERT_SESSION = (
     " stop_reason, stop_id_tag, status, closed_by, started_offline, charger_transaction_id,"
     " start_key, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+# An OCPP 2.0.1 transaction: the session row with its seqNo and charging state.
+_INSERT_TRANSACTION = (
+    "INSERT INTO charging_session (station, connector_id, id_tag, parent_id_tag,"
+    " start_auth_status, reservation_id, started_at, meter_start_wh, stopped_at, meter_stop_wh,"
+    " stop_reason, stop_id_tag, status, closed_by, started_offline, charger_transaction_id,"
+    " start_key, last_seq_no, charging_state, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_FIND_TRANSACTION = (
+    "SELECT id, connector_id, id_tag, started_at, meter_start_wh, closed_by, last_seq_no"
+    " FROM charging_session WHERE station = ? AND charger_transaction_id = ?"
+)
+_LAST_REGISTER = (
+    "SELECT sampled_at, value, measurand, unit, format, multiplier FROM meter_value"
+    " WHERE session = ? AND measurand = ? ORDER BY sampled_at DESC LIMIT 1"
+)
+_UPSERT_VARIABLE = (
+    "INSERT INTO station_variable (station, component, component_instance, evse_id,"
+    " connector_id, variable, variable_instance, attribute_type, value, mutability, data_type,"
+    " unit, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (station, component, component_instance, evse_id, connector_id, variable,"
+    " variable_instance, attribute_type) DO UPDATE SET value = excluded.value,"
+    " mutability = excluded.mutability, data_type = excluded.data_type, unit = excluded.unit,"
+    " updated_at = excluded.updated_at"
 )
 _STOP_SESSION = (
     "UPDATE charging_session SET stopped_at = ?, meter_stop_wh = ?, stop_reason = ?,"
@@ -134,11 +163,17 @@ class PiccoloWriteSink:
         yield from self._starts(by_kind[StoreSessionStart], results)
         stamp = self._sql.timestamps()
         meter_rows = yield from self._stops(by_kind[StoreSessionStop], results, stamp)
+        meter_rows += yield from self._transaction_events(
+            by_kind[StoreTransactionEvent], results, stamp
+        )
         meter_rows += yield from self._meter_values(
             [w for _, _, w in by_kind[StoreMeterValues]],  # type: ignore[misc]
             stamp,
         )
         yield self._sql.executemany(_INSERT_METER, meter_rows)
+        yield from self._device_model(
+            [w for _, _, w in by_kind[StoreDeviceModel]],  # type: ignore[misc]
+        )
         yield self._sql.executemany(
             _INSERT_EVENT,
             [
@@ -423,6 +458,152 @@ class PiccoloWriteSink:
         )
         return int(rows[0]["id"])
 
+    # -- OCPP 2.0.1 transactions ------------------------------------------------
+
+    def _transaction_events(
+        self,
+        events: list[tuple[int, int, Write]],
+        results: list[GroupResult],
+        stamp: Callable[[datetime], Any],
+    ) -> SqlProgram[list[tuple[Any, ...]]]:
+        """Each event in batch order, so two events of one transaction in one
+        batch see each other."""
+        meter_rows: list[tuple[Any, ...]] = []
+        for group_index, write_index, write in events:
+            assert isinstance(write, StoreTransactionEvent)
+            outcome = yield from self._transaction_event(write)
+            results[group_index][write_index] = outcome
+            if outcome.repeated:
+                continue
+            received_at = stamp(write.received_at)
+            meter_rows.extend(
+                _meter_row(
+                    write.station_pk,
+                    write.connector_id,
+                    outcome.session_id,
+                    None,
+                    s,
+                    received_at,
+                    stamp,
+                )
+                for s in write.samples
+            )
+        return meter_rows
+
+    def _transaction_event(self, write: StoreTransactionEvent) -> SqlProgram[TransactionOutcome]:
+        rows = yield self._sql.fetch(
+            _FIND_TRANSACTION, write.station_pk, write.charger_transaction_id
+        )
+        ended = write.event_type == "Ended"
+        if not rows:
+            started = write.event_type == "Started"
+            if write.begin is not None:
+                started_at: datetime | None = write.begin[0]
+            else:
+                started_at = write.timestamp if not ended else None
+            inserted = yield self._sql.fetch(
+                _INSERT_TRANSACTION,
+                write.station_pk,
+                write.connector_id,
+                write.id_tag,
+                write.parent_id_tag,
+                write.auth_status,
+                write.reservation_id,
+                started_at,
+                write.begin[1] if write.begin else None,
+                write.timestamp if ended else None,
+                write.meter_stop_wh if ended else None,
+                write.stop_reason,
+                "",
+                "completed" if ended else "active",
+                "charger" if ended else "",
+                write.offline or not started,
+                write.charger_transaction_id,
+                transaction_start_key(write.station_pk, write.charger_transaction_id),
+                write.seq_no,
+                write.charging_state,
+                write.received_at,
+                write.received_at,
+            )
+            return TransactionOutcome(int(inserted[0]["id"]), True, False, None)
+        row = rows[0]
+        session_id = int(row["id"])
+        previous = row["last_seq_no"]
+        if previous is not None and write.seq_no <= previous:
+            return TransactionOutcome(session_id, False, True, previous)
+        changes: dict[str, Any] = {"last_seq_no": write.seq_no, "updated_at": write.received_at}
+        if write.charging_state:
+            changes["charging_state"] = write.charging_state
+        if row["connector_id"] == 0 and write.connector_id:
+            changes["connector_id"] = write.connector_id
+        if write.id_tag:
+            if not row["id_tag"]:
+                # The identifier came after the start (2.0.1 allows it).
+                changes["id_tag"] = write.id_tag
+                changes["parent_id_tag"] = write.parent_id_tag
+                changes["start_auth_status"] = write.auth_status
+            elif ended and write.id_tag != row["id_tag"]:
+                changes["stop_id_tag"] = write.id_tag
+        if write.begin is not None and row["meter_start_wh"] is None:
+            changes["meter_start_wh"] = write.begin[1]
+            if row["started_at"] is None:
+                changes["started_at"] = write.begin[0]
+        if ended and row["closed_by"] != "charger":
+            # The charger's end replaces a closure by rule.
+            stop_wh = write.meter_stop_wh
+            if stop_wh is None:
+                stop_wh = yield from self._last_register(session_id)
+            changes.update(
+                stopped_at=write.timestamp,
+                meter_stop_wh=stop_wh,
+                stop_reason=write.stop_reason,
+                status="completed",
+                closed_by="charger",
+            )
+        yield self._sql.execute(
+            "UPDATE charging_session SET "
+            + ", ".join(f"{column} = ?" for column in changes)
+            + " WHERE id = ?",
+            *changes.values(),
+            session_id,
+        )
+        return TransactionOutcome(session_id, False, False, previous)
+
+    def _last_register(self, session_id: int) -> SqlProgram[int | None]:
+        """The last energy register stored for a session, in Wh."""
+        rows = yield self._sql.fetch(_LAST_REGISTER, session_id, ENERGY_REGISTER)
+        if not rows:
+            return None
+        row = rows[0]
+        return register_wh(
+            Sample(
+                sampled_at=row["sampled_at"],
+                value=row["value"],
+                measurand=row["measurand"],
+                unit=row["unit"],
+                format=row["format"],
+                multiplier=row["multiplier"] or 0,
+            )
+        )
+
+    def _device_model(self, writes: list[StoreDeviceModel]) -> SqlProgram[None]:
+        # One row per key: the last of the batch wins.
+        latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for write in writes:
+            for v in write.variables:
+                key = (
+                    write.station_pk,
+                    v.component,
+                    v.component_instance,
+                    v.evse_id,
+                    v.connector_id,
+                    v.variable,
+                    v.variable_instance,
+                    v.attribute_type,
+                )
+                latest[key] = (*key, v.value, v.mutability, v.data_type, v.unit, write.at)
+        yield self._sql.executemany(_UPSERT_VARIABLE, list(latest.values()))
+
     def _meter_values(
         self, writes: list[StoreMeterValues], stamp: Callable[[datetime], Any]
     ) -> SqlProgram[list[tuple[Any, ...]]]:
@@ -482,8 +663,16 @@ def _meter_row(
         sample.location,
         sample.format,
         sample.signed_data,
+        sample.multiplier,
         received_at,
     )
+
+
+def transaction_start_key(station_pk: int, charger_transaction_id: str) -> str:
+    """The start key of a 2.0.1 transaction: unique per station and the
+    charger's transactionId, so two nodes cannot both create it."""
+    digest = hashlib.sha256(charger_transaction_id.encode()).hexdigest()[:40]
+    return f"201:{station_pk}:{digest}"
 
 
 def _transaction_begin(samples: Sequence[Sample]) -> tuple[datetime, int] | None:

@@ -1,0 +1,389 @@
+"""OCPP 2.0.1 sessions end to end: a 2.0.1 client against a real node and
+database, stored as the same charging_session / meter_value rows as 1.6."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from csms.bootstrap import Node
+from csms.storage.sessions import PiccoloSessionQueries
+from csms.storage.stations import PiccoloStationAdmin
+from csms.tables import ChargingSession, MeterValue, Station, StationEvent
+from tests.e2e.conftest import ocpp_url
+from tests.media_helpers import allow
+from tests.world import admin_token, bearer, make_entity
+
+T0 = "2026-11-22T10:00:00Z"
+T1 = "2026-11-22T10:05:00Z"
+T2 = "2026-11-22T10:30:00Z"
+
+
+def exact(number: str) -> str:
+    """A JSON number written with exactly this text."""
+    return f"#number:{number}"
+
+
+class CallFailed(Exception):
+    pass
+
+
+class Client201:
+    """A bare 2.0.1 charging station: sends calls, returns the answers."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self._next = 0
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._next += 1
+        unique_id = f"m{self._next}"
+        frame = json.dumps([2, unique_id, action, payload])
+        # exact("1.50") puts the number's text into the JSON as it is.
+        await self.ws.send(re.sub(r'"#number:([^"]+)"', r"\1", frame))
+        answer = json.loads(await self.ws.recv())
+        if answer[0] == 4:
+            raise CallFailed(answer)
+        assert answer[:2] == [3, unique_id]
+        return answer[2]  # type: ignore[no-any-return]
+
+    async def boot(self) -> dict[str, Any]:
+        return await self.call(
+            "BootNotification",
+            {
+                "chargingStation": {
+                    "vendorName": "Acme",
+                    "model": "AC-22",
+                    "serialNumber": "SN-201",
+                    "firmwareVersion": "2.0.1-a",
+                },
+                "reason": "PowerUp",
+            },
+        )
+
+    async def event(
+        self,
+        event_type: str,
+        tx: str,
+        seq_no: int,
+        timestamp: str = T0,
+        *,
+        trigger: str = "Authorized",
+        meter: list[dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        info = {"transactionId": tx, **extra.pop("info", {})}
+        payload = {
+            "eventType": event_type,
+            "timestamp": timestamp,
+            "triggerReason": trigger,
+            "seqNo": seq_no,
+            "transactionInfo": info,
+            "evse": {"id": 1, "connectorId": 1},
+            **extra,
+        }
+        if meter:
+            payload["meterValue"] = meter
+        return await self.call("TransactionEvent", payload)
+
+
+@asynccontextmanager
+async def station201(node: Node, name: str) -> AsyncIterator[Client201]:
+    async with connect(f"{ocpp_url(node)}/{name}", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "ocpp2.0.1"
+        yield Client201(ws)
+
+
+def energy(value: Any, timestamp: str, context: str, unit: str = "Wh", **more: Any) -> Any:
+    return {
+        "timestamp": timestamp,
+        "sampledValue": [
+            {
+                "value": value,
+                "context": context,
+                "measurand": "Energy.Active.Import.Register",
+                "unitOfMeasure": {"unit": unit, **more},
+            }
+        ],
+    }
+
+
+def id_token(tag: str) -> dict[str, str]:
+    return {"idToken": tag, "type": "ISO14443"}
+
+
+async def test_whole_session_is_stored_like_a_16_session(node: Node) -> None:
+    """Boot, status, authorise, TransactionEvent Started / Updated with meter
+    values / Ended: one completed session with the charger's transactionId,
+    the EVSE as connector, start and stop readings in Wh (kWh converted),
+    every sampled value as its exact text, the stop reason."""
+    await PiccoloStationAdmin().add("CS-1")
+    await allow("TAG-201")
+    async with station201(node, "CS-1") as cs:
+        boot = await cs.boot()
+        assert boot["status"] == "Accepted"
+        assert boot["interval"] == node.settings.heartbeat_interval
+        await cs.call(
+            "StatusNotification",
+            {"timestamp": T0, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1},
+        )
+        auth = await cs.call("Authorize", {"idToken": id_token("TAG-201")})
+        assert auth["idTokenInfo"]["status"] == "Accepted"
+        started = await cs.event(
+            "Started",
+            "tx-201-a",
+            0,
+            idToken=id_token("TAG-201"),
+            meter=[energy(1000, T0, "Transaction.Begin")],
+            info={"chargingState": "Charging"},
+        )
+        assert started["idTokenInfo"]["status"] == "Accepted"
+        await cs.event(
+            "Updated",
+            "tx-201-a",
+            1,
+            T1,
+            trigger="MeterValuePeriodic",
+            meter=[
+                {
+                    "timestamp": T1,
+                    "sampledValue": [
+                        {"value": exact("1.50"), "unitOfMeasure": {"unit": "kWh"}},
+                        {"value": 7200.0, "measurand": "Power.Active.Import"},
+                    ],
+                }
+            ],
+        )
+        await cs.event(
+            "Ended",
+            "tx-201-a",
+            2,
+            T2,
+            trigger="EVCommunicationLost",
+            meter=[energy(12.5, T2, "Transaction.End", unit="kWh")],
+            info={"stoppedReason": "EVDisconnected", "chargingState": "Idle"},
+        )
+    session = await PiccoloSessionQueries().find_by_charger_transaction("CS-1", "tx-201-a")
+    assert session.status == "completed" and session.closed_by == "charger"
+    assert session.connector_id == 1
+    assert session.id_tag == "TAG-201" and session.start_auth_status == "Accepted"
+    assert session.meter_start_wh == 1000 and session.meter_stop_wh == 12500
+    assert session.energy_wh == 11500
+    assert session.stop_reason == "EVDisconnected"
+    assert not session.started_offline
+    values = await PiccoloSessionQueries().meter_values(session.transaction_id)
+    assert [(v.value, v.unit, v.measurand) for v in values] == [
+        ("1000", "Wh", "Energy.Active.Import.Register"),
+        ("1.50", "kWh", "Energy.Active.Import.Register"),
+        ("7200.0", "", "Power.Active.Import"),
+        ("12.5", "kWh", "Energy.Active.Import.Register"),
+    ]
+    station = await PiccoloStationAdmin().get("CS-1")
+    assert (station.vendor, station.model, station.serial_number) == ("Acme", "AC-22", "SN-201")
+    assert {c.connector_id: c.status for c in station.connectors}[1] == "Occupied"
+
+
+async def test_multiplier_scales_the_register(node: Node) -> None:
+    """unitOfMeasure multiplier counts: 15 kWh x 10^-1 is 1,500 Wh."""
+    await PiccoloStationAdmin().add("CS-MUL")
+    async with station201(node, "CS-MUL") as cs:
+        await cs.boot()
+        await cs.event(
+            "Started", "tx-m", 0, meter=[energy(15, T0, "Transaction.Begin", "kWh", multiplier=-1)]
+        )
+    session = await PiccoloSessionQueries().find_by_charger_transaction("CS-MUL", "tx-m")
+    assert session.meter_start_wh == 1500
+
+
+async def test_retransmitted_events_are_the_same_session(node: Node) -> None:
+    """A Started sent twice and an Updated sent twice (same seqNo) leave one
+    session and each meter value once."""
+    await PiccoloStationAdmin().add("CS-RE")
+    async with station201(node, "CS-RE") as cs:
+        await cs.boot()
+        for _ in range(2):
+            await cs.event("Started", "tx-re", 0, meter=[energy(10, T0, "Transaction.Begin")])
+        for _ in range(2):
+            await cs.event(
+                "Updated",
+                "tx-re",
+                1,
+                T1,
+                trigger="MeterValuePeriodic",
+                meter=[energy(20, T1, "Sample.Periodic")],
+            )
+    rows = (
+        await ChargingSession.select()
+        .where(ChargingSession.charger_transaction_id == "tx-re")
+        .run()
+    )
+    assert len(rows) == 1
+    assert rows[0]["last_seq_no"] == 1
+    assert await MeterValue.count().where(MeterValue.session == rows[0]["id"]).run() == 2
+
+
+async def test_offline_queued_events_create_the_session(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Events queued while offline arrive after the fact: an Updated for a
+    transaction never seen creates it (started_offline, started at its
+    Transaction.Begin reading), the Ended completes it, and a gap in seqNo is
+    logged."""
+    await PiccoloStationAdmin().add("CS-OFF")
+    caplog.set_level(logging.WARNING, logger="csms.domain.runtime")
+    async with station201(node, "CS-OFF") as cs:
+        await cs.boot()
+        await cs.event(
+            "Updated",
+            "tx-off",
+            1,
+            T1,
+            trigger="MeterValuePeriodic",
+            offline=True,
+            idToken=id_token("TAG-OFF"),
+            meter=[energy(500, T0, "Transaction.Begin"), energy(900, T1, "Sample.Periodic")],
+        )
+        await cs.event(
+            "Ended",
+            "tx-off",
+            3,
+            T2,
+            trigger="StopAuthorized",
+            offline=True,
+            meter=[energy(1700, T2, "Transaction.End")],
+        )
+    session = await PiccoloSessionQueries().find_by_charger_transaction("CS-OFF", "tx-off")
+    assert session.started_offline
+    assert session.status == "completed" and session.stop_reason == "Local"
+    assert (session.meter_start_wh, session.meter_stop_wh) == (500, 1700)
+    assert session.started_at is not None and session.started_at.isoformat().startswith(
+        "2026-11-22T10:00"
+    )
+    assert session.id_tag == "TAG-OFF" and session.start_auth_status == "Invalid"
+    assert "seqNo gap, 3 after 1" in caplog.text
+    events = (
+        await StationEvent.select(StationEvent.data)
+        .where(StationEvent.kind == "transaction_event")
+        .run()
+    )
+    assert [_data(e)["offline"] for e in events] == [True, True]
+
+
+def _data(row: dict[str, Any]) -> dict[str, Any]:
+    data = row["data"]
+    return json.loads(data) if isinstance(data, str) else data  # type: ignore[no-any-return]
+
+
+async def test_id_token_given_later_authorises_the_session(node: Node) -> None:
+    """A Started without idToken (cable plugged in first) opens a session
+    without an identifier; the Updated that brings the idToken sets it and is
+    answered with its idTokenInfo."""
+    await PiccoloStationAdmin().add("CS-LATE")
+    await allow("TAG-LATE")
+    async with station201(node, "CS-LATE") as cs:
+        await cs.boot()
+        started = await cs.event("Started", "tx-late", 0, trigger="CablePluggedIn")
+        assert "idTokenInfo" not in started
+        before = await PiccoloSessionQueries().find_by_charger_transaction("CS-LATE", "tx-late")
+        assert before.id_tag == "" and before.status == "active"
+        updated = await cs.event("Updated", "tx-late", 1, T1, idToken=id_token("TAG-LATE"))
+        assert updated["idTokenInfo"]["status"] == "Accepted"
+    after = await PiccoloSessionQueries().find_by_charger_transaction("CS-LATE", "tx-late")
+    assert after.id_tag == "TAG-LATE" and after.start_auth_status == "Accepted"
+
+
+async def test_charger_offering_both_versions_gets_201(node: Node) -> None:
+    """A charger offering ocpp1.6 and ocpp2.0.1 is served as 2.0.1."""
+    await PiccoloStationAdmin().add("CS-BOTH")
+    async with connect(
+        f"{ocpp_url(node)}/CS-BOTH",
+        subprotocols=["ocpp1.6", "ocpp2.0.1"],  # type: ignore[list-item]
+    ) as ws:
+        assert ws.subprotocol == "ocpp2.0.1"
+    row = (
+        await Station.select(Station.protocol)
+        .where(Station.charge_point_id == "CS-BOTH")
+        .first()
+        .run()
+    )
+    assert row is not None
+
+
+async def test_device_model_is_readable_over_rest(node: Node) -> None:
+    """A NotifyReport in two parts fills the device model; the REST endpoint
+    lists it (filter by component), and a later report updates a value in
+    place."""
+    owner = await make_entity("Operator 201")
+    await PiccoloStationAdmin().add("CS-DM")
+    await (
+        Station.update({Station.owner_entity: owner})
+        .where(Station.charge_point_id == "CS-DM")
+        .run()
+    )
+    station_pk = (
+        await Station.select(Station.id).where(Station.charge_point_id == "CS-DM").first().run()
+    )["id"]  # type: ignore[index]
+
+    def item(component: str, variable: str, value: str, evse: int | None = None) -> dict[str, Any]:
+        comp: dict[str, Any] = {"name": component}
+        if evse is not None:
+            comp["evse"] = {"id": evse}
+        return {
+            "component": comp,
+            "variable": {"name": variable},
+            "variableAttribute": [{"type": "Actual", "value": value, "mutability": "ReadWrite"}],
+            "variableCharacteristics": {"dataType": "integer", "supportsMonitoring": False},
+        }
+
+    async with station201(node, "CS-DM") as cs:
+        await cs.boot()
+        await cs.call(
+            "NotifyReport",
+            {
+                "requestId": 7,
+                "generatedAt": T0,
+                "seqNo": 0,
+                "tbc": True,
+                "reportData": [
+                    item("OCPPCommCtrlr", "HeartbeatInterval", "300"),
+                    item("EVSE", "Power", "22000", evse=1),
+                ],
+            },
+        )
+        await cs.call(
+            "NotifyReport",
+            {
+                "requestId": 7,
+                "generatedAt": T0,
+                "seqNo": 1,
+                "reportData": [item("OCPPCommCtrlr", "HeartbeatInterval", "600")],
+            },
+        )
+    token = await admin_token(owner)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.http_port}") as client:
+        everything = await client.get(
+            f"/api/v1/stations/{station_pk}/variables", headers=bearer(token)
+        )
+        filtered = await client.get(
+            f"/api/v1/stations/{station_pk}/variables",
+            params={"component": "EVSE"},
+            headers=bearer(token),
+        )
+        missing = await client.get("/api/v1/stations/999999/variables", headers=bearer(token))
+    assert everything.status_code == 200, everything.text
+    body = everything.json()
+    assert body["total"] == 2
+    by_name = {(v["component"], v["variable"]): v for v in body["items"]}
+    assert by_name[("OCPPCommCtrlr", "HeartbeatInterval")]["value"] == "600"
+    assert by_name[("EVSE", "Power")]["evse_id"] == 1
+    assert by_name[("EVSE", "Power")]["data_type"] == "integer"
+    assert [v["variable"] for v in filtered.json()["items"]] == ["Power"]
+    assert missing.status_code == 404
