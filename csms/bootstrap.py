@@ -47,6 +47,8 @@ from csms.protocol.serving import ExchangeRecorder, OcppService, VersionSupport
 from csms.protocol.v16.calls import Calls16
 from csms.protocol.v16.handlers import ChargePointHandlers16
 from csms.protocol.v201.calls import Calls201
+from csms.protocol.v201.codec import PayloadCodec201
+from csms.protocol.v201.handlers import ChargingStationHandlers201
 from csms.settings import Settings
 from csms.storage.access import PiccoloStationAccessSource
 from csms.storage.commands import PiccoloChargerTransactions
@@ -244,7 +246,11 @@ class Node:
                 "ocpp1.6": VersionSupport(
                     Router(ChargePointHandlers16(self.runtime), PayloadCodec("1.6")),
                     Dialect.OCPP16,
-                )
+                ),
+                "ocpp2.0.1": VersionSupport(
+                    Router(ChargingStationHandlers201(self.runtime), PayloadCodec201()),
+                    Dialect.OCPP201,
+                ),
             },
             recorder=self.recorder,
         )

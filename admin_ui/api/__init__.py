@@ -13,6 +13,7 @@ from admin_ui.api import auth, contacts, entities, media, stations, users
 from admin_ui.api.commands import CommandController
 from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
+from admin_ui.api.device_model import DeviceModelController
 from admin_ui.api.errors import EXCEPTION_HANDLERS
 
 API_PREFIX = "/api/v1"
@@ -21,6 +22,7 @@ CONTROLLERS: list[type] = [
     stations.StationController,
     stations.StationGroupController,
     stations.AccessRuleController,
+    DeviceModelController,
     CommandController,
     media.MediaController,
     auth.AuthController,

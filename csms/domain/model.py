@@ -48,6 +48,8 @@ class Sample(msgspec.Struct, frozen=True):
     location: str = ""
     format: str = ""
     signed_data: str = ""
+    # OCPP 2.0.1 unitOfMeasure.multiplier: the reading is value x 10^multiplier unit.
+    multiplier: int = 0
 
 
 class StationProfile(msgspec.Struct, frozen=True):

@@ -1,7 +1,8 @@
 """The OCPP websocket gateway: it accepts sockets, checks who is calling,
 and holds the connections. What is said on them is the protocol layer's job.
 
-``ws://HOST:PORT/ocpp/{charge_point_id}`` with subprotocol ``ocpp1.6``. The
+``ws://HOST:PORT/ocpp/{charge_point_id}`` with subprotocol ``ocpp2.0.1`` or
+``ocpp1.6`` (2.0.1 preferred when a charger offers both). The
 handshake refuses unknown stations (404, unless the unknown-station policy
 registers them) and wrong or missing credentials (401). A client offering no
 supported subprotocol gets the handshake without one and is then closed, as
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 
 OCPP_PATH_PREFIX = "/ocpp/"
 # Preferred first when a client offers several.
-SUPPORTED_SUBPROTOCOLS: tuple[str, ...] = ("ocpp1.6",)
+# In order of preference: a charger offering both gets 2.0.1.
+SUPPORTED_SUBPROTOCOLS: tuple[str, ...] = ("ocpp2.0.1", "ocpp1.6")
 LEGACY_SUBPROTOCOL = "ocpp1.6"
 
 # Seconds a charger has to complete the websocket handshake once its TCP
