@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ocpp.v201 import call
 
+from simulators.certificates import make_csr
 from simulators.ocpp201 import ChargingStation201, IdTokenRefusedError, connect201
 from tests.fake_csms201 import FakeCsms201, running_csms201, running_file_server
 
@@ -293,3 +294,508 @@ async def test_station_object_without_context_manager(csms: FakeCsms201) -> None
         assert result.status == "Accepted"
     finally:
         await cs.aclose()
+
+
+# --- device model -----------------------------------------------------------------------------
+
+
+def _var(component: str, name: str, value: str | None = None, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"component": {"name": component, **extra}, "variable": {"name": name}}
+    if value is not None:
+        entry["attribute_value"] = value
+    return entry
+
+
+async def test_get_variables_answers_per_variable(csms: FakeCsms201) -> None:
+    """Known values are returned; a write-only one is Rejected; unknown component and
+    unknown variable are told apart."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST):
+        side = await csms.station("CS-1")
+        answer = await side.call(
+            call.GetVariables(
+                get_variable_data=[
+                    _var("OCPPCommCtrlr", "HeartbeatInterval"),
+                    _var("SecurityCtrlr", "BasicAuthPassword"),
+                    _var("NoSuchCtrlr", "Enabled"),
+                    _var("AuthCtrlr", "NoSuchVariable"),
+                    _var("Connector", "AvailabilityState", evse={"id": 1, "connector_id": 1}),
+                ]
+            )
+        )
+    results = answer.get_variable_result
+    assert [r["attribute_status"] for r in results] == [
+        "Accepted",
+        "Rejected",
+        "UnknownComponent",
+        "UnknownVariable",
+        "Accepted",
+    ]
+    assert results[0]["attribute_value"] == "300"
+    assert results[4]["attribute_value"] == "Available"
+
+
+async def test_set_variables_accepts_rejects_and_asks_for_a_reboot(csms: FakeCsms201) -> None:
+    """A valid write is Accepted and applied, a read-only or invalid one Rejected, an unknown
+    one UnknownVariable, NetworkConfigurationPriority RebootRequired."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
+        side = await csms.station("CS-1")
+        answer = await side.call(
+            call.SetVariables(
+                set_variable_data=[
+                    _var("OCPPCommCtrlr", "HeartbeatInterval", "120"),
+                    _var("LocalAuthListCtrlr", "Entries", "5"),
+                    _var("AuthCtrlr", "Enabled", "maybe"),
+                    _var("AuthCtrlr", "NoSuchVariable", "1"),
+                    _var("OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0"),
+                ]
+            )
+        )
+        assert cs.heartbeat_interval == 120
+    assert [r["attribute_status"] for r in answer.set_variable_result] == [
+        "Accepted",
+        "Rejected",
+        "Rejected",
+        "UnknownVariable",
+        "RebootRequired",
+    ]
+
+
+# --- trigger, availability, unlock --------------------------------------------------------
+
+
+async def test_trigger_message_sends_what_was_asked(csms: FakeCsms201) -> None:
+    """Heartbeat, StatusNotification and MeterValues are Accepted and sent; BootNotification
+    is Rejected once accepted; an unknown EVSE is Rejected."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST):
+        side = await csms.station("CS-1")
+        before = len(csms.payloads("StatusNotification"))
+        heartbeat = await side.call(call.TriggerMessage(requested_message="Heartbeat"))
+        await csms.wait_for("Heartbeat")
+        status = await side.call(
+            call.TriggerMessage(
+                requested_message="StatusNotification", evse={"id": 1, "connector_id": 1}
+            )
+        )
+        await csms.wait_for("StatusNotification", before + 1)
+        meter = await side.call(call.TriggerMessage(requested_message="MeterValues"))
+        values = await csms.wait_for("MeterValues")
+        boot = await side.call(call.TriggerMessage(requested_message="BootNotification"))
+        bad = await side.call(call.TriggerMessage(requested_message="Heartbeat", evse={"id": 9}))
+        tx = await side.call(call.TriggerMessage(requested_message="TransactionEvent"))
+    assert [heartbeat.status, status.status, meter.status] == ["Accepted"] * 3
+    assert values[0]["meter_value"][0]["sampled_value"][0]["context"] == "Trigger"
+    assert boot.status == "Rejected"
+    assert bad.status == "Rejected"
+    assert tx.status == "Rejected"  # no transaction runs
+
+
+async def test_change_availability_is_followed_by_status(csms: FakeCsms201) -> None:
+    """Inoperative: Accepted, then StatusNotification Unavailable; during a transaction
+    the change is Scheduled."""
+    async with connect201(csms.url, "CS-1", boot=True, evses=2, meter_interval=0, **FAST) as cs:
+        side = await csms.station("CS-1")
+        await cs.start_transaction(2, id_token="TAG1")
+        now = await side.call(
+            call.ChangeAvailability(operational_status="Inoperative", evse={"id": 1})
+        )
+        await csms.wait_until(
+            lambda: any(
+                p["evse_id"] == 1 and p["connector_status"] == "Unavailable"
+                for p in csms.payloads("StatusNotification")
+            )
+        )
+        later = await side.call(
+            call.ChangeAvailability(operational_status="Inoperative", evse={"id": 2})
+        )
+        await cs.stop_transaction(2)
+    assert now.status == "Accepted"
+    assert later.status == "Scheduled"
+    assert csms.payloads("StatusNotification")[-1] == {
+        **csms.payloads("StatusNotification")[-1],
+        "evse_id": 2,
+        "connector_status": "Unavailable",
+    }
+
+
+async def test_unlock_connector(csms: FakeCsms201) -> None:
+    """Unlocked when idle, OngoingAuthorizedTransaction during one, UnknownConnector else."""
+    async with connect201(csms.url, "CS-1", boot=True, meter_interval=0, **FAST) as cs:
+        side = await csms.station("CS-1")
+        idle = await side.call(call.UnlockConnector(evse_id=1, connector_id=1))
+        await cs.start_transaction(1, id_token="TAG1")
+        busy = await side.call(call.UnlockConnector(evse_id=1, connector_id=1))
+        unknown = await side.call(call.UnlockConnector(evse_id=3, connector_id=1))
+    assert [idle.status, busy.status, unknown.status] == [
+        "Unlocked",
+        "OngoingAuthorizedTransaction",
+        "UnknownConnector",
+    ]
+
+
+# --- local list, cache, data transfer ------------------------------------------------------
+
+
+def _entry(token: str, status: str | None = "Accepted") -> dict[str, Any]:
+    entry: dict[str, Any] = {"id_token": {"id_token": token, "type": "ISO14443"}}
+    if status is not None:
+        entry["id_token_info"] = {"status": status}
+    return entry
+
+
+async def test_send_local_list_full_and_differential(csms: FakeCsms201) -> None:
+    """Full replaces the list, a differential with a newer version adds and removes, one
+    with a version not newer is VersionMismatch, one over capacity Failed."""
+    variables = {"LocalAuthListCtrlr.Storage": "3"}
+    async with connect201(csms.url, "CS-1", boot=True, variables=variables, **FAST) as cs:
+        side = await csms.station("CS-1")
+        full = await side.call(
+            call.SendLocalList(
+                version_number=5,
+                update_type="Full",
+                local_authorization_list=[_entry("A"), _entry("B", "Blocked")],
+            )
+        )
+        diff = await side.call(
+            call.SendLocalList(
+                version_number=6,
+                update_type="Differential",
+                local_authorization_list=[_entry("C"), _entry("A", None)],
+            )
+        )
+        stale = await side.call(
+            call.SendLocalList(
+                version_number=6, update_type="Differential", local_authorization_list=[_entry("D")]
+            )
+        )
+        over = await side.call(
+            call.SendLocalList(
+                version_number=7,
+                update_type="Differential",
+                local_authorization_list=[_entry("D"), _entry("E")],
+            )
+        )
+        version = await side.call(call.GetLocalListVersion())
+        assert sorted(cs.local_list.entries) == ["B", "C"]
+        assert cs.device_model.get("LocalAuthListCtrlr.Entries") == "2"
+    assert [full.status, diff.status, stale.status, over.status] == [
+        "Accepted",
+        "Accepted",
+        "VersionMismatch",
+        "Failed",
+    ]
+    assert version.version_number == 6
+
+
+async def test_clear_cache_and_data_transfer(csms: FakeCsms201) -> None:
+    """ClearCache empties the authorisation cache; DataTransfer to our vendor echoes,
+    to another vendor UnknownVendorId."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
+        await cs.authorize("TAG1")
+        assert "TAG1" in cs.auth_cache
+        side = await csms.station("CS-1")
+        cleared = await side.call(call.ClearCache())
+        mine = await side.call(call.DataTransfer(vendor_id="SimVendor", data="ping"))
+        other = await side.call(call.DataTransfer(vendor_id="Other"))
+        assert cs.auth_cache == {}
+    assert cleared.status == "Accepted"
+    assert (mine.status, mine.data) == ("Accepted", "ping")
+    assert other.status == "UnknownVendorId"
+
+
+# --- reservations and profiles --------------------------------------------------------------
+
+
+async def test_reservation_expires_with_a_status_update(csms: FakeCsms201) -> None:
+    """ReserveNow: Accepted, connector Reserved; on expiry ReservationStatusUpdate Expired
+    and the connector is Available again."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
+        side = await csms.station("CS-1")
+        answer = await side.call(
+            call.ReserveNow(
+                id=11,
+                expiry_date_time=_in(0.3),
+                id_token={"id_token": "TAG1", "type": "ISO14443"},
+                evse_id=1,
+            )
+        )
+        assert 11 in cs.reservations
+        update = (await csms.wait_for("ReservationStatusUpdate"))[0]
+        await csms.wait_until(
+            lambda: csms.payloads("StatusNotification")[-1]["connector_status"] == "Available"
+        )
+    assert answer.status == "Accepted"
+    assert update == {"reservation_id": 11, "reservation_update_status": "Expired"}
+    statuses = [p["connector_status"] for p in csms.payloads("StatusNotification")]
+    assert "Reserved" in statuses
+
+
+async def test_cancel_reservation(csms: FakeCsms201) -> None:
+    """CancelReservation of a known reservation is Accepted (connector Available), of an
+    unknown one Rejected."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
+        side = await csms.station("CS-1")
+        await side.call(
+            call.ReserveNow(
+                id=12, expiry_date_time=_in(600), id_token={"id_token": "T", "type": "ISO14443"}
+            )
+        )
+        known = await side.call(call.CancelReservation(reservation_id=12))
+        unknown = await side.call(call.CancelReservation(reservation_id=99))
+        assert cs.reservations == {}
+    assert (known.status, unknown.status) == ("Accepted", "Rejected")
+
+
+def _profile(profile_id: int, purpose: str = "TxDefaultProfile", level: int = 0) -> dict:
+    return {
+        "id": profile_id,
+        "stack_level": level,
+        "charging_profile_purpose": purpose,
+        "charging_profile_kind": "Absolute",
+        "charging_schedule": [
+            {
+                "id": 1,
+                "start_schedule": _in(0),
+                "charging_rate_unit": "W",
+                "charging_schedule_period": [{"start_period": 0, "limit": 7000.0}],
+            }
+        ],
+    }
+
+
+async def test_charging_profiles_set_get_clear(csms: FakeCsms201) -> None:
+    """SetChargingProfile Accepted (a TxProfile without a transaction Rejected);
+    GetChargingProfiles Accepted then ReportChargingProfiles; ClearChargingProfile."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
+        side = await csms.station("CS-1")
+        ok = await side.call(call.SetChargingProfile(evse_id=1, charging_profile=_profile(1)))
+        tx = await side.call(
+            call.SetChargingProfile(evse_id=1, charging_profile=_profile(2, "TxProfile"))
+        )
+        got = await side.call(
+            call.GetChargingProfiles(
+                request_id=5, charging_profile={"charging_profile_purpose": "TxDefaultProfile"}
+            )
+        )
+        report = (await csms.wait_for("ReportChargingProfiles"))[0]
+        cleared = await side.call(call.ClearChargingProfile(charging_profile_id=1))
+        again = await side.call(call.ClearChargingProfile(charging_profile_id=1))
+        none = await side.call(
+            call.GetChargingProfiles(request_id=6, charging_profile={"stack_level": 0})
+        )
+        assert cs.profiles.installed == []
+    assert (ok.status, tx.status) == ("Accepted", "Rejected")
+    assert got.status == "Accepted"
+    assert report["request_id"] == 5 and report["evse_id"] == 1
+    assert [p["id"] for p in report["charging_profile"]] == [1]
+    assert (cleared.status, again.status, none.status) == ("Accepted", "Unknown", "NoProfiles")
+
+
+# --- network profile, events ---------------------------------------------------------------
+
+
+async def test_set_network_profile_is_stored_and_never_downgrades(csms: FakeCsms201) -> None:
+    """A profile at the same or a higher security level is stored; a lower one Rejected."""
+    async with connect201(csms.url, "CS-1", password="0123456789abcdef", **FAST) as cs:
+        side = await csms.station("CS-1")
+        data = {
+            "ocpp_version": "OCPP20",
+            "ocpp_transport": "JSON",
+            "ocpp_csms_url": "wss://csms.example/ocpp",
+            "message_timeout": 30,
+            "security_profile": 2,
+            "ocpp_interface": "Wired0",
+        }
+        ok = await side.call(call.SetNetworkProfile(configuration_slot=1, connection_data=data))
+        low = await side.call(
+            call.SetNetworkProfile(
+                configuration_slot=2,
+                connection_data={**data, "ocpp_csms_url": "ws://x/ocpp", "security_profile": 0},
+            )
+        )
+        assert cs.network_profiles[1]["ocpp_csms_url"] == "wss://csms.example/ocpp"
+    assert (ok.status, low.status) == ("Accepted", "Rejected")
+
+
+async def test_notify_event_and_security_event(csms: FakeCsms201) -> None:
+    """NotifyEvent and SecurityEventNotification reach the CSMS as sent."""
+    async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
+        await cs.notify_event({"name": "EVSE", "evse": {"id": 1}}, "Problem", "true")
+        await cs.security_event("FirmwareUpdated", "to 2.0")
+    event = csms.payloads("NotifyEvent")[0]["event_data"][0]
+    assert (event["component"]["name"], event["variable"]["name"]) == ("EVSE", "Problem")
+    security = csms.payloads("SecurityEventNotification")[0]
+    assert (security["type"], security["tech_info"]) == ("FirmwareUpdated", "to 2.0")
+
+
+# --- certificates and TLS ----------------------------------------------------------------
+
+
+class _Ca:
+    """A CA made in the test, signing server and station certificates."""
+
+    def __init__(self, name: str = "Test CA") -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.now(UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    @property
+    def pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def sign(self, public_key: Any, subject: Any, *, server: bool = False) -> Any:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.cert.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+            )
+        return builder.sign(self.key, hashes.SHA256())
+
+    def sign_csr(self, csr_pem: str) -> str:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        cert = self.sign(csr.public_key(), csr.subject)
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def server_context(self, folder: Any) -> Any:
+        import ssl
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        cert = self.sign(key.public_key(), name, server=True)
+        cert_path, key_path = folder / "server.pem", folder / "server.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+        context.load_verify_locations(cadata=self.pem)
+        context.verify_mode = ssl.CERT_OPTIONAL  # profile 2 without, profile 3 with
+        return context
+
+
+async def test_install_list_and_delete_certificates(csms: FakeCsms201) -> None:
+    """InstallCertificate Accepted (garbage Rejected); GetInstalledCertificateIds lists it
+    by hash data; DeleteCertificate by that hash removes it, a second time NotFound."""
+    root = _Ca("Root")
+    async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
+        side = await csms.station("CS-1")
+        ok = await side.call(
+            call.InstallCertificate(certificate_type="CSMSRootCertificate", certificate=root.pem)
+        )
+        bad = await side.call(
+            call.InstallCertificate(certificate_type="CSMSRootCertificate", certificate="junk")
+        )
+        ids = await side.call(
+            call.GetInstalledCertificateIds(certificate_type=["CSMSRootCertificate"])
+        )
+        data = ids.certificate_hash_data_chain[0]["certificate_hash_data"]
+        deleted = await side.call(call.DeleteCertificate(certificate_hash_data=data))
+        again = await side.call(call.DeleteCertificate(certificate_hash_data=data))
+        none = await side.call(call.GetInstalledCertificateIds())
+        assert cs.certificates.installed == []
+    assert (ok.status, bad.status, ids.status) == ("Accepted", "Rejected", "Accepted")
+    assert data["serial_number"] == format(root.cert.serial_number, "x")
+    assert (deleted.status, again.status, none.status) == ("Accepted", "NotFound", "NotFound")
+
+
+async def test_profile_2_then_signed_certificate_and_profile_3(tmp_path: Any) -> None:
+    """Over TLS with Basic auth (profile 2) the station sends a CSR when triggered; the
+    chain signed from it is Accepted (one for another key Rejected); with a profile 3
+    network profile first in priority, after a Reset it reconnects with its new client
+    certificate and without Basic auth."""
+    ca = _Ca()
+    async with running_csms201(ca.server_context(tmp_path)) as csms, connect201(
+        csms.url,
+        "CS-1",
+        password="0123456789abcdef",
+        ca_certificates=ca.pem,
+        boot=True,
+        **FAST,
+    ) as cs:
+        assert cs.security_profile == 2
+        side = await csms.station("CS-1")
+        trigger = await side.call(
+            call.TriggerMessage(requested_message="SignChargingStationCertificate")
+        )
+        request = (await csms.wait_for("SignCertificate"))[0]
+        stranger = _Ca("Other").sign_csr(make_csr("CS-1")[0])
+        wrong = await side.call(call.CertificateSigned(certificate_chain=stranger))
+        signed = await side.call(
+            call.CertificateSigned(
+                certificate_chain=ca.sign_csr(request["csr"]) + ca.pem,
+                certificate_type="ChargingStationCertificate",
+            )
+        )
+        profile = await side.call(
+            call.SetNetworkProfile(
+                configuration_slot=1,
+                connection_data={
+                    "ocpp_version": "OCPP20",
+                    "ocpp_transport": "JSON",
+                    "ocpp_csms_url": csms.url,
+                    "message_timeout": 30,
+                    "security_profile": 3,
+                    "ocpp_interface": "Wired0",
+                },
+            )
+        )
+        priority = await side.call(
+            call.SetVariables(
+                set_variable_data=[_var("OCPPCommCtrlr", "NetworkConfigurationPriority", "1,0")]
+            )
+        )
+        await side.call(call.Reset(type="Immediate"))
+        await csms.wait_for("BootNotification", 2)
+        assert cs.security_profile == 3
+    assert trigger.status == "Accepted"
+    assert "BEGIN CERTIFICATE REQUEST" in request["csr"]
+    assert request["certificate_type"] == "ChargingStationCertificate"
+    assert (wrong.status, signed.status, profile.status) == ("Rejected", "Accepted", "Accepted")
+    assert priority.set_variable_result[0]["attribute_status"] == "RebootRequired"
+    first, last = csms.handshakes[0], csms.handshakes[-1]
+    assert first.authorization is not None and first.peer_certificate is None
+    assert last.authorization is None
+    assert last.peer_certificate is not None
+    assert dict(x[0] for x in last.peer_certificate["subject"])["commonName"] == "CS-1"
