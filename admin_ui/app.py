@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from admin_ui.api import api_router
 from admin_ui.api.context import ApiContext
+from admin_ui.api.files import public_files_app
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 # Returns the readiness of each dependency: name to "ok" or what is wrong.
@@ -51,9 +52,17 @@ def create_app(
         CALLERRORs, latencies, group-commit queue, batches and write latency."""
         return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
 
+    context = api or ApiContext()
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
     return Litestar(
-        route_handlers=[healthz, readyz, prometheus_metrics, api_router(api or ApiContext())],
+        route_handlers=[
+            healthz,
+            readyz,
+            prometheus_metrics,
+            api_router(context),
+            # Firmware downloads and log uploads of chargers (no login).
+            public_files_app(context),
+        ],
         openapi_config=OpenAPIConfig(
             title="csms operators' API",
             version="1",

@@ -28,8 +28,10 @@ from csms.commands.service import CommandService
 from csms.domain.admission import Admission
 from csms.domain.authorization import Authorizer
 from csms.domain.bus import Bus
+from csms.domain.files import FileService
 from csms.domain.group_commit import GroupCommitter
 from csms.domain.invalidation import TOPIC, BroadcastInvalidation, change_handler
+from csms.domain.local_list import LocalListService
 from csms.domain.presence import Presence
 from csms.domain.runtime import StationRuntime
 from csms.domain.stale_sessions import StaleSessionRule
@@ -59,6 +61,8 @@ from csms.storage.database import (
     open_database,
     ping,
 )
+from csms.storage.files import DiskBlobs, PiccoloFiles
+from csms.storage.local_list import PiccoloHeldLists, PiccoloMediaRecords, PiccoloStationRefs
 from csms.storage.maintenance import PiccoloMaintenance
 from csms.storage.sessions import PiccoloActiveSessions, PiccoloStaleSessionStore
 from csms.storage.stations import PiccoloStationDirectory
@@ -218,6 +222,24 @@ class Node:
             station_changes=invalidation,
             commands=self.commands,
         )
+        self.api.local_lists = LocalListService(
+            store=PiccoloHeldLists(),
+            media=PiccoloMediaRecords(),
+            access=PiccoloStationAccessSource(),
+            commands=self.commands,
+            stations=PiccoloStationRefs(),
+            items_per_message=settings.local_list_items_per_message,
+        )
+        self.api.files = FileService(
+            store=PiccoloFiles(),
+            blobs=DiskBlobs(settings.files_dir),
+            commands=self.commands,
+            stations=PiccoloStationRefs(),
+            public_url=self.public_url,
+            firmware_max_bytes=settings.firmware_max_bytes,
+            upload_max_bytes=settings.upload_max_bytes,
+            slot_hours=settings.upload_slot_hours,
+        )
         self.runtime = StationRuntime(
             writer=self.writer,
             authorizer=self.authorizer,
@@ -320,6 +342,14 @@ class Node:
     @property
     def ocpp_port(self) -> int:
         return self.gateway.port
+
+    def public_url(self) -> str:
+        """Where chargers reach the HTTP port: CSMS_PUBLIC_URL, else the
+        address it listens on."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        port = self.http_port if self._http is not None else self.settings.http_port
+        return f"http://{self.settings.http_host}:{port}"
 
     @property
     def http_port(self) -> int:

@@ -67,6 +67,21 @@ class Settings:
     # answered "busy" at once).
     command_timeout: float = 30.0
     command_queue: int = 10
+    # Hosted files (firmware images, chargers' uploads) live under this
+    # directory; several nodes need it on a volume they share.
+    files_dir: str = "var/files"
+    # The absolute URL chargers reach the HTTP port at (firmware downloads,
+    # log uploads), e.g. https://csms.example.com; empty:
+    # http://{http_host}:{http_port}.
+    public_url: str = ""
+    # Largest firmware image operators may upload, and largest file a
+    # charger may upload (diagnostics, logs), in bytes.
+    firmware_max_bytes: int = 512 * 1024 * 1024
+    upload_max_bytes: int = 100 * 1024 * 1024
+    # Hours an upload location given to a charger stays valid.
+    upload_slot_hours: float = 24.0
+    # Entries per SendLocalList for stations without a value of their own.
+    local_list_items_per_message: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

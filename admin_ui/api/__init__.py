@@ -15,6 +15,8 @@ from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
 from admin_ui.api.device_model import DeviceModelController
 from admin_ui.api.errors import EXCEPTION_HANDLERS
+from admin_ui.api.files import FirmwareController, StationFilesController, UploadController
+from admin_ui.api.local_list import LocalListController
 
 API_PREFIX = "/api/v1"
 
@@ -31,6 +33,10 @@ CONTROLLERS: list[type] = [
     users.GroupController,
     contacts.ContactController,
     contacts.DocumentController,
+    LocalListController,
+    FirmwareController,
+    StationFilesController,
+    UploadController,
 ]
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from crm.changes import CrmChangeListener, IgnoreChanges
 from crm.services.auth import AuthService
 from csms.commands.service import CommandService
+from csms.domain.files import FileService
+from csms.domain.local_list import LocalListService
 from csms.domain.station_admin import IgnoreStationChanges, StationChangeListener
 
 
@@ -18,3 +20,6 @@ class ApiContext:
     station_changes: StationChangeListener = field(default_factory=IgnoreStationChanges)
     # Remote commands (a node without a gateway answers NotConnected).
     commands: CommandService = field(default_factory=CommandService)
+    # Local authorisation lists and hosted files (firmware, chargers' uploads).
+    local_lists: LocalListService | None = None
+    files: FileService | None = None
