@@ -23,7 +23,7 @@ from admin_ui.app import create_app
 from crm.services.auth import AuthService
 from crm.storage.logins import PiccoloLogins
 from crm.storage.media import PiccoloMediaLookup
-from csms.commands.ports import NoOtherNodes
+from csms.commands.remote_nodes import BusRemoteNodes
 from csms.commands.service import CommandService
 from csms.domain.admission import Admission
 from csms.domain.authorization import Authorizer
@@ -32,14 +32,23 @@ from csms.domain.files import FileService
 from csms.domain.group_commit import GroupCommitter
 from csms.domain.invalidation import TOPIC, BroadcastInvalidation, change_handler
 from csms.domain.local_list import LocalListService
+from csms.domain.node_directory import (
+    REFRESH_SECONDS,
+    MemoryNodeDirectory,
+    NodeDirectory,
+    NodePresence,
+)
 from csms.domain.presence import Presence
 from csms.domain.runtime import StationRuntime
 from csms.domain.stale_sessions import StaleSessionRule
 from csms.domain.station_cache import CachedStationDirectory
 from csms.domain.writes import StoreLastSeen, WriteGroup
+from csms.gateway.cluster import RecordingHandler, drop_taken
+from csms.gateway.draining import DEFAULT_DRAIN_SECONDS, Drainer, decode_request, drain_topic
 from csms.gateway.registry import ConnectionRegistry
 from csms.gateway.server import Gateway
 from csms.messaging import bus_from_url
+from csms.messaging.in_process import InProcessHub
 from csms.metrics import Metrics
 from csms.protocol.commanding import LocalCommandExecutor
 from csms.protocol.ocppj import Dialect
@@ -151,12 +160,35 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 
 @dataclass
+class InProcessCluster:
+    """Nodes of one process (tests) that share a bus and a node directory,
+    as the processes of an installation share Redis."""
+
+    hub: InProcessHub = field(default_factory=InProcessHub)
+    table: dict[str, str] = field(default_factory=dict)
+
+    def directory(self, node: str) -> MemoryNodeDirectory:
+        return MemoryNodeDirectory(node, self.table)
+
+
+def node_directory(settings: Settings) -> NodeDirectory:
+    """Redis when a URL is set, else this process alone."""
+    if settings.redis_url:
+        from csms.messaging.redis_directory import RedisNodeDirectory
+
+        return RedisNodeDirectory(settings.redis_url, settings.node_name)
+    return MemoryNodeDirectory(settings.node_name)
+
+
+@dataclass
 class Node:
     """One running CSMS process: the OCPP gateway and the web app."""
 
     settings: Settings
     serve_ocpp: bool = True
     serve_http: bool = True
+    # Set for several nodes in one process (tests): their bus and directory.
+    cluster: InProcessCluster | None = None
     metrics: Metrics = field(init=False)
     _sink: PiccoloWriteSink = field(init=False)
     writer: GroupCommitter = field(init=False)
@@ -165,6 +197,15 @@ class Node:
     bus: Bus = field(init=False)
     # Remote commands to any station (through the node holding its socket).
     commands: CommandService = field(init=False)
+    # Which node holds which station (many nodes), and commands for
+    # stations held by another node.
+    node_directory: NodeDirectory = field(init=False)
+    presence: NodePresence | None = field(init=False, default=None)
+    remote_nodes: BusRemoteNodes = field(init=False)
+    drainer: Drainer | None = field(init=False, default=None)
+    # Set when the node asks its process to exit (a drain finished).
+    exit_requested: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _drain_task: asyncio.Task[None] | None = field(init=False, default=None)
     api: ApiContext = field(init=False)
     gateway: Gateway = field(init=False)
     directory: CachedStationDirectory = field(init=False)
@@ -200,15 +241,38 @@ class Node:
         )
         # A change made here reaches this node's cache at once and the other
         # processes' (gateways, the CLI) through the bus.
-        self.bus = bus_from_url(settings.redis_url)
+        if self.cluster is not None:
+            self.bus = self.cluster.hub.bus()
+            self.node_directory = self.cluster.directory(settings.node_name)
+        else:
+            self.bus = bus_from_url(settings.redis_url)
+            self.node_directory = node_directory(settings)
         self.bus.subscribe(TOPIC, change_handler(self.authorizer, settings.node_name))
+        # Every subscription is made before the bus starts (Redis needs it).
+        self.remote_nodes = BusRemoteNodes(self.bus, settings.node_name)
+        self.remote_nodes.subscribe()
+        if self.serve_ocpp:
+            self.presence = NodePresence(
+                self.node_directory,
+                self.bus,
+                held=lambda: [entry.charge_point_id for entry in self.gateway.registry],
+                holds=lambda charge_point_id: (
+                    self.gateway.registry.get(charge_point_id) is not None
+                ),
+                drop=lambda charge_point_id, node: drop_taken(
+                    self.gateway, self.metrics, charge_point_id, node
+                ),
+            )
+            self.presence.subscribe()
+            self.bus.subscribe(drain_topic(settings.node_name), self._drain_requested)
         await self.bus.start()
+        await self.node_directory.start()
         invalidation = BroadcastInvalidation(self.bus, settings.node_name, self.authorizer)
-        # Single-node twins for finding and reaching other nodes; the gateway
-        # sets the local executor when it starts.
+        # The node directory finds a station held by another node, the bus
+        # reaches it; the gateway sets the local executor when it starts.
         self.commands = CommandService(
-            locator=NoOtherNodes(),
-            remote=NoOtherNodes(),
+            locator=self.node_directory,
+            remote=self.remote_nodes,
             node_name=settings.node_name,
             default_timeout=settings.command_timeout,
         )
@@ -276,10 +340,11 @@ class Node:
             },
             recorder=self.recorder,
         )
+        assert self.presence is not None
         self.gateway = Gateway(
             admission=Admission(self.directory, self.writer, settings.unknown_stations),
             registry=ConnectionRegistry(),
-            handler=service,
+            handler=RecordingHandler(service, self.presence),
             metrics=self.metrics,
             host=settings.ocpp_host,
             port=settings.ocpp_port,
@@ -288,13 +353,19 @@ class Node:
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
         )
+        self.drainer = Drainer(self.gateway, self.metrics, settings.node_name)
+        # Entries a previous run of this node left go before it takes any.
+        await self.presence.start()
         self.commands.local = LocalCommandExecutor(
             self.gateway.registry,
             {"ocpp1.6": Calls16(), "ocpp2.0.1": Calls201(PiccoloChargerTransactions())},
             queue_limit=settings.command_queue,
         )
+        # Commands other nodes send for stations held here.
+        self.remote_nodes.local = self.commands.local
         await self.gateway.start()
         self._periodic = [
+            Periodic("node-directory-refresh", REFRESH_SECONDS, self.presence.refresh),
             Periodic("presence-flush", PRESENCE_FLUSH_SECONDS, self._flush_presence),
             Periodic("silence-check", SILENCE_CHECK_SECONDS, self.check_silent_stations),
             Periodic("stale-sessions", STALE_SESSION_CHECK_SECONDS, self.stale_rule.run),
@@ -367,6 +438,30 @@ class Node:
             checks["gateway"] = "ok" if self.gateway.accepting else "draining"
         return checks
 
+    def _drain_requested(self, payload: bytes) -> None:
+        try:
+            request = decode_request(payload)
+        except Exception as error:
+            log.warning("dropped a malformed drain request: %s", error)
+            return
+        seconds = request.seconds
+        if seconds is None:
+            seconds = self.settings.drain_seconds or DEFAULT_DRAIN_SECONDS
+        log.info("drain requested over the bus (%.0f s)", seconds)
+        self._drain_task = asyncio.create_task(self._drain_and_exit(seconds), name="drain")
+
+    async def _drain_and_exit(self, seconds: float) -> None:
+        try:
+            await self.drain(seconds)
+        finally:
+            self.exit_requested.set()
+
+    async def drain(self, seconds: float) -> None:
+        """Stops accepting stations and moves this node's chargers away over
+        ``seconds`` (csms.gateway.draining); the caller stops the node."""
+        if self.drainer is not None:
+            await self.drainer.drain(seconds)
+
     async def _flush_presence(self) -> None:
         seen = self.runtime.presence.take_unflushed()
         if seen:
@@ -399,13 +494,22 @@ class Node:
     async def stop(self) -> None:
         for periodic in self._periodic:
             await periodic.stop()
+        if self.drainer is not None:
+            await self.drainer.stop()
+        if self._drain_task is not None:
+            await asyncio.gather(self._drain_task, return_exceptions=True)
         if self.serve_ocpp:
             await self.gateway.stop()
             await self._flush_presence()
+            if self.presence is not None:
+                # The closes' entries are deleted before the directory goes.
+                await self.presence.stop()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task
         await self.writer.stop()
         await self._sink.close()
+        await self.remote_nodes.stop()
         await self.bus.stop()
+        await self.node_directory.stop()
         await close_database()

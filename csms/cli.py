@@ -141,9 +141,10 @@ async def _serve(settings: Settings, *, ocpp: bool, http: bool, banner: str = ""
     await node.start()
     tune_garbage_collector()
     stop = asyncio.Event()
+    terminate = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, terminate.set)
     host = settings.ocpp_host if settings.ocpp_host not in ("0.0.0.0", "::") else "127.0.0.1"
     if ocpp:
         print(f"OCPP:  ws://{host}:{node.ocpp_port}/ocpp/<charge_point_id>", flush=True)
@@ -151,10 +152,29 @@ async def _serve(settings: Settings, *, ocpp: bool, http: bool, banner: str = ""
         print(f"HTTP:  http://{settings.http_host}:{node.http_port}/healthz", flush=True)
     if banner:
         print(banner, flush=True)
-    await stop.wait()
+    # A drain requested over the bus (csms node drain) ends in exit_requested.
+    await _first(stop.wait(), terminate.wait(), node.exit_requested.wait())
+    if terminate.is_set() and ocpp and settings.drain_seconds > 0:
+        # SIGTERM drains first (a deploy); SIGINT or a second SIGTERM stops now.
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        print(f"draining over {settings.drain_seconds:.0f} s...", flush=True)
+        await _first(node.drain(settings.drain_seconds), stop.wait())
     print("stopping...", flush=True)
     await node.stop()
     return 0
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Waits until one of ``waits`` finishes and cancels the others."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -585,9 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
     station.set_defaults(run=cmd_station)
 
     # The multi-entity kernel's commands live in their own modules.
-    from csms import cli_access, cli_crm, cli_media
+    from csms import cli_access, cli_crm, cli_media, cli_nodes
 
-    for module in (cli_crm, cli_media, cli_access):
+    for module in (cli_crm, cli_media, cli_access, cli_nodes):
         module.register(commands, listing)
 
     session = commands.add_parser("session", help="charging sessions")

@@ -109,6 +109,22 @@ class Metrics:
             "Group commits the database refused (each group is then retried alone)",
             registry=registry,
         )
+        # Many nodes (csms.domain.node_directory, csms.gateway.draining).
+        self.stations_taken = Counter(
+            "csms_stations_taken_by_other_nodes",
+            "Station sockets closed here because the station connected to another node",
+            registry=registry,
+        )
+        self.draining = Gauge(
+            "csms_draining",
+            "1 while this node drains (refuses connections, moves its chargers)",
+            registry=registry,
+        )
+        self.drained_connections = Counter(
+            "csms_drained_connections",
+            "Station sockets closed with 1012 (service restart) by a drain",
+            registry=registry,
+        )
         self._latency_by_action: dict[str, Any] = {}
 
     # -- state read at scrape time -------------------------------------------

@@ -82,6 +82,9 @@ class Settings:
     upload_slot_hours: float = 24.0
     # Entries per SendLocalList for stations without a value of their own.
     local_list_items_per_message: int = 100
+    # Seconds a drain spreads its chargers' disconnects over; above 0,
+    # SIGTERM drains the gateway before it stops (csms node drain always does).
+    drain_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -114,6 +117,8 @@ class Settings:
             raise SettingsError(
                 f"CSMS_PASSWORD_HASHING must be standard or fast, got {self.password_hashing!r}"
             )
+        if self.drain_seconds < 0:
+            raise SettingsError("CSMS_DRAIN_SECONDS must be 0 or a positive number of seconds")
         if self.heartbeat_interval <= 0:
             raise SettingsError("CSMS_HEARTBEAT_INTERVAL must be a positive number of seconds")
         if self.command_timeout <= 0:

@@ -70,7 +70,7 @@ class BroadcastInvalidation:
         self._origin = origin
         self._authorizer = authorizer
         # Publications in flight, referenced until they finish.
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[int]] = set()
 
     def media_changed(self, uids: frozenset[str]) -> None:
         self._tell(Change(self._origin, media=sorted(uids)))
@@ -91,7 +91,7 @@ class BroadcastInvalidation:
         self._sending.add(task)
         task.add_done_callback(self._sent)
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
+    def _sent(self, task: asyncio.Task[int]) -> None:
         self._sending.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # The others' caches let the entry age out instead (60 s).

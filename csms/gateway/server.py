@@ -270,6 +270,9 @@ class Gateway:
         front of the gateway and metrics for a gateway run without the web app."""
         path = path.split("?", 1)[0]
         if path == "/healthz":
+            if not self.accepting:
+                # Draining: a load balancer takes this node out.
+                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "draining\n")
             return connection.respond(HTTPStatus.OK, "ok\n")
         if path == "/metrics":
             response = connection.respond(HTTPStatus.OK, self._metrics.exposition().decode())
@@ -330,6 +333,16 @@ class Gateway:
             current = self.registry.remove(entry)
             reason = f"{socket.close_code} {socket.close_reason or ''}".strip()
             self._handler.closed(entry, profile, current=current, reason=reason)
+
+    def drop(self, charge_point_id: str, code: int, reason: str) -> bool:
+        """Closes a station's socket that is no longer this node's (the
+        station connected to another node): the connection leaves the
+        registry first, so its close does not mark the station offline."""
+        entry = self.registry.get(charge_point_id)
+        if entry is None or not self.registry.remove(entry):
+            return False
+        _keep(asyncio.create_task(entry.socket.close(code, reason)))
+        return True
 
     async def close_station(self, charge_point_id: str, reason: str) -> bool:
         entry = self.registry.get(charge_point_id)

@@ -55,9 +55,10 @@ class RedisBus:
             raise RuntimeError("subscribe before the bus starts")
         self._handlers.setdefault(topic, []).append(handler)
 
-    async def publish(self, topic: str, payload: bytes) -> None:
+    async def publish(self, topic: str, payload: bytes) -> int:
         assert self._redis is not None, "the bus is not started"
-        await self._redis.publish(PREFIX + topic, payload)
+        # Redis answers how many pub/sub connections (one per bus) got it.
+        return int(await self._redis.publish(PREFIX + topic, payload))
 
     async def _read(self) -> None:
         pause = 0.5

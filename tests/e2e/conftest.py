@@ -25,8 +25,10 @@ async def start_node(db: None) -> AsyncIterator[StartNode]:
             "http_host": "127.0.0.1",
             "http_port": 0,
         }
+        # cluster: an InProcessCluster shared by several nodes of the test.
+        cluster = overrides.pop("cluster", None)
         settings = dataclasses.replace(Settings.from_env(), **{**local, **overrides})
-        node = Node(settings)
+        node = Node(settings, cluster=cluster)
         await node.start()
         nodes.append(node)
         return node
