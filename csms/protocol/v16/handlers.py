@@ -273,3 +273,31 @@ class ChargePointHandlers16(SecurityHandlers16):
             RecordNotification(kind="diagnostics_status", data={"status": status}),
         )
         return v16.DiagnosticsStatusNotificationResponse()
+
+    # -- 1.6 security extension: notifications kept as station events -------
+
+    @on(Action.log_status_notification)
+    async def log_status_notification(
+        self, station: StationSession, *, status: str, request_id: int | None = None, **kwargs: Any
+    ) -> v16.LogStatusNotificationResponse:
+        await self.runtime.record_notification(
+            station.profile,
+            RecordNotification(
+                kind="log_status",
+                data={"status": status, "request_id": request_id},
+            ),
+        )
+        return v16.LogStatusNotificationResponse()
+
+    @on(Action.signed_firmware_status_notification)
+    async def signed_firmware_status_notification(
+        self, station: StationSession, *, status: str, request_id: int | None = None, **kwargs: Any
+    ) -> v16.SignedFirmwareStatusNotificationResponse:
+        await self.runtime.record_notification(
+            station.profile,
+            RecordNotification(
+                kind="firmware_status",
+                data={"status": status, "request_id": request_id, "signed": True},
+            ),
+        )
+        return v16.SignedFirmwareStatusNotificationResponse()
