@@ -125,6 +125,15 @@ class Settings:
             raise SettingsError("CSMS_COMMAND_TIMEOUT must be a positive number of seconds")
         if self.command_queue < 0:
             raise SettingsError("CSMS_COMMAND_QUEUE must be 0 or more")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"CSMS_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}"
+            )
+        for name in ("firmware_max_bytes", "upload_max_bytes", "local_list_items_per_message"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"CSMS_{name.upper()} must be a positive number")
+        if self.upload_slot_hours <= 0:
+            raise SettingsError("CSMS_UPLOAD_SLOT_HOURS must be a positive number of hours")
         for name in ("ocpp_port", "http_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

@@ -8,10 +8,12 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from crm.clock import utcnow
 from csms.bootstrap import Node
 from csms.storage.stations import PiccoloStationAdmin
 from simulators.ocpp16 import ChargePoint16, connect16
@@ -161,12 +163,16 @@ async def test_a_log_request_gives_the_charger_a_location_its_upload_lands_in(
         assert by_name["diag.zip"]["sha256"] == hashlib.sha256(b"PK-zipped-log").hexdigest()
 
 
-async def test_uploads_to_unknown_or_expired_locations_are_404(start_node: StartNode) -> None:
-    """A slot valid for no time at all refuses the upload, as does a made-up token."""
-    node = await start_node(upload_slot_hours=0.0)
+async def test_uploads_to_unknown_or_expired_locations_are_404(node: Node) -> None:
+    """Once the node's clock is past the slot's expiry the upload is refused,
+    as is one to a made-up token."""
     async with world(node) as (api, _charger, station_id):
         made = await api.post(f"/stations/{station_id}/log-requests", json={})
         location = made.json()["slot"]["location"]
+        files = node.api.files
+        assert files is not None
+        hours = files.slot_hours
+        files.clock = lambda: utcnow() + timedelta(hours=hours, seconds=1)
         async with httpx.AsyncClient() as http:
             assert (await http.put(location, content=b"late")).status_code == 404
             made_up = location.rsplit("/", 2)[0] + "/" + "A" * 43 + "/"
@@ -207,3 +213,12 @@ async def test_another_entitys_user_sees_neither_firmware_nor_uploads(node: Node
             answer = await api.request(method, path, headers=stranger, json=body)
             assert answer.status_code == 404, (path, answer.text)
         assert (await api.get("/firmware", headers=stranger)).json()["total"] == 0
+
+
+async def test_a_firmware_image_over_the_limit_is_refused(start_node: StartNode) -> None:
+    """413 and nothing listed."""
+    node = await start_node(firmware_max_bytes=1000)
+    async with world(node) as (api, _charger, _station_id):
+        answer = await api.post("/firmware", files={"file": ("big.bin", b"x" * 1001)})
+        assert answer.status_code == 413, answer.text
+        assert (await api.get("/firmware")).json()["total"] == 0
