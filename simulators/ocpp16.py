@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as _LibChargePoint
@@ -57,6 +58,8 @@ from simulators.common import (
 from simulators.meter import MeterModel, MeterSample
 from simulators.ocpp16_config import ConfigurationStore16
 from simulators.ocpp16_profiles import ChargingProfiles16, plain_numbers
+from simulators.ocpp16_security import SecurityExtension16
+from simulators.transfer import TransferError, download, is_http_location, upload
 
 __all__ = [
     "ChargePoint16",
@@ -64,6 +67,7 @@ __all__ = [
     "ConnectorBusyError",
     "ConnectorState",
     "MeterModel",
+    "ReceivedCall",
     "Reservation",
     "SessionReport",
     "SimulatorError",
@@ -244,7 +248,16 @@ class SessionReport:
 # --- the charge point -----------------------------------------------------------------------
 
 
-class ChargePoint16(_LibChargePoint):
+@dataclass(frozen=True, slots=True)
+class ReceivedCall:
+    """A call the Central System made (payload snake_case, as handlers get it)."""
+
+    action: str
+    payload: dict[str, Any]
+    at: datetime
+
+
+class ChargePoint16(_LibChargePoint, SecurityExtension16):
     """An OCPP 1.6J charge point with ``connectors`` connectors (ids 1..n; 0 is the station).
 
     Requests return the library's ``call_result`` dataclasses (snake_case fields;
@@ -257,6 +270,11 @@ class ChargePoint16(_LibChargePoint):
     hardware limit; ``firmware_outcome`` / ``diagnostics_outcome`` choose how
     UpdateFirmware / GetDiagnostics end; ``reboot_on_reset`` makes Reset re-boot over
     the same connection; ``configuration`` overrides configuration key values.
+
+    UpdateFirmware and SignedUpdateFirmware really download an http(s) location;
+    GetDiagnostics and GetLog really upload to one (HTTP POST, multipart field
+    ``file``); ``ca_certificates`` (PEM) is trusted for https and for
+    :meth:`client_ssl_context`. Every call of the Central System is in ``received``.
     """
 
     def __init__(
@@ -284,6 +302,8 @@ class ChargePoint16(_LibChargePoint):
         reboot_on_reset: bool = True,
         reboot_delay: float = 0.1,
         boot_retry_fallback: float = 30.0,
+        ca_certificates: str | None = None,
+        verify_firmware_signature: bool = True,
     ) -> None:
         if connectors < 1:
             raise ValueError("a charge point has at least one connector")
@@ -339,6 +359,11 @@ class ChargePoint16(_LibChargePoint):
         self.data_transfer_handler: DataTransferHandler | None = None
         self.websocket: Any = None
         """The websockets connection, when opened by :func:`connect16`."""
+        self.received: list[ReceivedCall] = []
+        self.firmware_statuses: list[str] = []
+        self._init_security(
+            ca_certificates=ca_certificates, verify_firmware_signature=verify_firmware_signature
+        )
 
         self._tasks = BackgroundTasks(_log, id, quiet=(ConnectionLostError, ConnectionClosed))
         self._deferred: dict[str, tuple[str, Job]] = {}
@@ -411,6 +436,14 @@ class ChargePoint16(_LibChargePoint):
         raise ConnectionLostError(
             f"{self.id}: connection closed while waiting for the answer to {action}"
         ) from lost.result()
+
+    async def _handle_call(self, msg: Any) -> Any:
+        payload = camel_to_snake_case(msg.payload) if isinstance(msg.payload, dict) else {}
+        self.received.append(ReceivedCall(msg.action, payload, utc_now()))
+        return await super()._handle_call(msg)
+
+    def received_calls(self, action: str) -> list[dict[str, Any]]:
+        return [c.payload for c in self.received if c.action == action]
 
     async def aclose(self) -> None:
         """Stop everything the charge point runs on its own (heartbeats, sessions, timers)."""
@@ -633,6 +666,7 @@ class ChargePoint16(_LibChargePoint):
 
     async def firmware_status(self, status: str) -> Any:
         self.firmware_state = status
+        self.firmware_statuses.append(status)
         return await self.call(call.FirmwareStatusNotification(status=status), suppress=False)
 
     async def diagnostics_status(self, status: str) -> Any:
@@ -1434,17 +1468,37 @@ class ChargePoint16(_LibChargePoint):
     def on_update_firmware(
         self, location: str, retrieve_date: str, call_unique_id: str = "", **_: Any
     ) -> Any:
-        self._defer(call_unique_id, "UpdateFirmware", lambda: self._update_firmware(retrieve_date))
+        self._defer(
+            call_unique_id,
+            "UpdateFirmware",
+            lambda: self._update_firmware(retrieve_date, location),
+        )
         return call_result.UpdateFirmware()
 
     @after(Action.update_firmware)
     def after_update_firmware(self, call_unique_id: str = "", **_: Any) -> None:
         self._run_deferred(call_unique_id)
 
-    async def _update_firmware(self, retrieve_date: str) -> None:
+    async def _update_firmware(self, retrieve_date: str, location: str = "") -> None:
         with suppress(ValueError):
             wait = (parse_timestamp(retrieve_date) - utc_now()).total_seconds()
             await asyncio.sleep(max(0.0, wait))
+        if is_http_location(location):
+            # a real download; the outcome knob still decides the installation
+            await self.firmware_status("Downloading")
+            try:
+                self.downloads.append(await download(location, ssl_context=self._transfer_ssl()))
+            except TransferError as exc:
+                _log.info("%s: firmware download failed: %s", self.id, exc)
+                await self.firmware_status("DownloadFailed")
+                return
+            await self.firmware_status("Downloaded")
+            await asyncio.sleep(self.firmware_step_delay)
+            await self.firmware_status("Installing")
+            await asyncio.sleep(self.firmware_step_delay)
+            failed = self.firmware_outcome == "InstallationFailed"
+            await self.firmware_status("InstallationFailed" if failed else "Installed")
+            return
         steps = [("Downloading", "DownloadFailed"), ("Downloaded", None), ("Installing", None)]
         for status, failure in steps:
             await self.firmware_status(status)
@@ -1460,15 +1514,27 @@ class ChargePoint16(_LibChargePoint):
     def on_get_diagnostics(self, location: str, call_unique_id: str = "", **_: Any) -> Any:
         safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.id)[:64]
         file_name = f"diagnostics-{safe_id}-{utc_now():%Y%m%dT%H%M%S}.log"
-        self._defer(call_unique_id, "GetDiagnostics", self._upload_diagnostics)
+        self._defer(
+            call_unique_id, "GetDiagnostics", lambda: self._upload_diagnostics(location, file_name)
+        )
         return call_result.GetDiagnostics(file_name=file_name)
 
     @after(Action.get_diagnostics)
     def after_get_diagnostics(self, call_unique_id: str = "", **_: Any) -> None:
         self._run_deferred(call_unique_id)
 
-    async def _upload_diagnostics(self) -> None:
+    async def _upload_diagnostics(self, location: str = "", file_name: str = "") -> None:
         await self.diagnostics_status("Uploading")
+        if is_http_location(location):
+            result = await upload(
+                location,
+                file_name,
+                self.log_text("DiagnosticsLog"),
+                ssl_context=self._transfer_ssl(),
+            )
+            self.uploads.append(result)
+            await self.diagnostics_status("Uploaded" if result.ok else "UploadFailed")
+            return
         await asyncio.sleep(self.diagnostics_step_delay)
         await self.diagnostics_status(
             "UploadFailed" if self.diagnostics_outcome == "UploadFailed" else "Uploaded"

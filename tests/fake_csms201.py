@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -302,3 +302,111 @@ def running_file_server() -> Any:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+# --- certificates ---------------------------------------------------------------------------
+
+
+class CertificateAuthority:
+    """A CA made in a test: signs CSRs, a server certificate for localhost, and makes
+    the server's TLS context (client certificates optional, checked against this CA)."""
+
+    def __init__(self, name: str = "Test CA") -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.now(UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    @property
+    def pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def sign(self, public_key: Any, subject: Any, *, server: bool = False) -> Any:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.cert.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+            )
+        return builder.sign(self.key, hashes.SHA256())
+
+    def sign_csr(self, csr_pem: str) -> str:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        cert = self.sign(csr.public_key(), csr.subject)
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def server_context(self, folder: Any) -> Any:
+        import ssl
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        cert = self.sign(key.public_key(), name, server=True)
+        cert_path, key_path = folder / "server.pem", folder / "server.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+        context.load_verify_locations(cadata=self.pem)
+        context.verify_mode = ssl.CERT_OPTIONAL  # profile 2 without, profile 3 with
+        return context
+
+    def firmware_signer(self) -> tuple[str, Callable[[bytes], str]]:
+        """A firmware signing certificate (PEM) and a function giving the base64 ECDSA
+        SHA-256 signature of some content with its key."""
+        import base64
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Firmware signer")])
+        pem = self.sign(key.public_key(), name).public_bytes(serialization.Encoding.PEM).decode()
+
+        def sign(content: bytes) -> str:
+            return base64.b64encode(key.sign(content, ec.ECDSA(hashes.SHA256()))).decode()
+
+        return pem, sign

@@ -17,7 +17,12 @@ from ocpp.v201 import call
 
 from simulators.certificates import make_csr
 from simulators.ocpp201 import ChargingStation201, IdTokenRefusedError, connect201
-from tests.fake_csms201 import FakeCsms201, running_csms201, running_file_server
+from tests.fake_csms201 import (
+    CertificateAuthority,
+    FakeCsms201,
+    running_csms201,
+    running_file_server,
+)
 
 FAST = {"reboot_delay": 0.01, "reconnect_delay": 0.05, "step_delay": 0.0}
 
@@ -630,95 +635,10 @@ async def test_notify_event_and_security_event(csms: FakeCsms201) -> None:
 # --- certificates and TLS ----------------------------------------------------------------
 
 
-class _Ca:
-    """A CA made in the test, signing server and station certificates."""
-
-    def __init__(self, name: str = "Test CA") -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.now(UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
-        )
-
-    @property
-    def pem(self) -> str:
-        from cryptography.hazmat.primitives import serialization
-
-        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    def sign(self, public_key: Any, subject: Any, *, server: bool = False) -> Any:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-
-        now = datetime.now(UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.cert.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
-            .not_valid_after(now + timedelta(days=1))
-        )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
-            )
-        return builder.sign(self.key, hashes.SHA256())
-
-    def sign_csr(self, csr_pem: str) -> str:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
-
-        csr = x509.load_pem_x509_csr(csr_pem.encode())
-        cert = self.sign(csr.public_key(), csr.subject)
-        return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    def server_context(self, folder: Any) -> Any:
-        import ssl
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-        cert = self.sign(key.public_key(), name, server=True)
-        cert_path, key_path = folder / "server.pem", folder / "server.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_path, key_path)
-        context.load_verify_locations(cadata=self.pem)
-        context.verify_mode = ssl.CERT_OPTIONAL  # profile 2 without, profile 3 with
-        return context
-
-
 async def test_install_list_and_delete_certificates(csms: FakeCsms201) -> None:
     """InstallCertificate Accepted (garbage Rejected); GetInstalledCertificateIds lists it
     by hash data; DeleteCertificate by that hash removes it, a second time NotFound."""
-    root = _Ca("Root")
+    root = CertificateAuthority("Root")
     async with connect201(csms.url, "CS-1", boot=True, **FAST) as cs:
         side = await csms.station("CS-1")
         ok = await side.call(
@@ -745,22 +665,25 @@ async def test_profile_2_then_signed_certificate_and_profile_3(tmp_path: Any) ->
     chain signed from it is Accepted (one for another key Rejected); with a profile 3
     network profile first in priority, after a Reset it reconnects with its new client
     certificate and without Basic auth."""
-    ca = _Ca()
-    async with running_csms201(ca.server_context(tmp_path)) as csms, connect201(
-        csms.url,
-        "CS-1",
-        password="0123456789abcdef",
-        ca_certificates=ca.pem,
-        boot=True,
-        **FAST,
-    ) as cs:
+    ca = CertificateAuthority()
+    async with (
+        running_csms201(ca.server_context(tmp_path)) as csms,
+        connect201(
+            csms.url,
+            "CS-1",
+            password="0123456789abcdef",
+            ca_certificates=ca.pem,
+            boot=True,
+            **FAST,
+        ) as cs,
+    ):
         assert cs.security_profile == 2
         side = await csms.station("CS-1")
         trigger = await side.call(
             call.TriggerMessage(requested_message="SignChargingStationCertificate")
         )
         request = (await csms.wait_for("SignCertificate"))[0]
-        stranger = _Ca("Other").sign_csr(make_csr("CS-1")[0])
+        stranger = CertificateAuthority("Other").sign_csr(make_csr("CS-1")[0])
         wrong = await side.call(call.CertificateSigned(certificate_chain=stranger))
         signed = await side.call(
             call.CertificateSigned(

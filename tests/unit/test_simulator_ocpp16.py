@@ -30,6 +30,7 @@ from websockets.typing import Subprotocol
 
 from simulators.common import format_timestamp
 from simulators.ocpp16 import ChargePoint16, ConnectionLostError, SessionReport, connect16
+from tests.fake_csms201 import running_file_server
 
 # --- the fake Central System ---------------------------------------------------------------
 
@@ -178,6 +179,26 @@ class CentralSystemSide(OcppChargePoint):
     def on_diagnostics_status_notification(self, **payload: Any) -> Any:
         self._record("DiagnosticsStatusNotification", payload)
         return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, **payload: Any) -> Any:
+        self._record("SecurityEventNotification", payload)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, **payload: Any) -> Any:
+        self._record("SignCertificate", payload)
+        return call_result.SignCertificate(status="Accepted")
+
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **payload: Any) -> Any:
+        self._record("LogStatusNotification", payload)
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, **payload: Any) -> Any:
+        self._record("SignedFirmwareStatusNotification", payload)
+        return call_result.SignedFirmwareStatusNotification()
 
 
 @pytest.fixture
@@ -772,14 +793,41 @@ async def test_local_list_version_follows_send_local_list(csms: FakeCentralSyste
 
 
 async def test_update_firmware_reports_its_progress(csms: FakeCentralSystem) -> None:
-    """UpdateFirmware is answered, then Downloading, Downloaded, Installing, Installed follow."""
-    async with connect16(csms.url, "CP-1", cp_options={"firmware_step_delay": 0.01}):
-        server = await csms.station("CP-1")
-        await server.call(
-            call.UpdateFirmware(location="https://fw.example/sim-2.0.bin", retrieve_date=_now())
-        )
-        notes = await csms.wait_for("FirmwareStatusNotification", 4)
+    """UpdateFirmware is answered, the file is fetched over HTTP, then Downloading,
+    Downloaded, Installing, Installed follow."""
+    with running_file_server() as files:
+        files.files["sim-2.0.bin"] = b"image" * 10
+        location = f"{files.base}/files/sim-2.0.bin"
+        async with connect16(csms.url, "CP-1", cp_options={"firmware_step_delay": 0.01}) as cp:
+            server = await csms.station("CP-1")
+            await server.call(call.UpdateFirmware(location=location, retrieve_date=_now()))
+            notes = await csms.wait_for("FirmwareStatusNotification", 4)
     assert [n["status"] for n in notes] == ["Downloading", "Downloaded", "Installing", "Installed"]
+    assert cp.downloads[0].content == b"image" * 10
+
+
+async def test_update_firmware_from_a_missing_location_fails(csms: FakeCentralSystem) -> None:
+    """A firmware location that answers 404: Downloading, then DownloadFailed."""
+    with running_file_server() as files:
+        async with connect16(csms.url, "CP-1"):
+            server = await csms.station("CP-1")
+            await server.call(
+                call.UpdateFirmware(location=f"{files.base}/files/none", retrieve_date=_now())
+            )
+            notes = await csms.wait_for("FirmwareStatusNotification", 2)
+    assert [n["status"] for n in notes] == ["Downloading", "DownloadFailed"]
+
+
+async def test_get_diagnostics_uploads_to_an_http_location(csms: FakeCentralSystem) -> None:
+    """GetDiagnostics with an http location POSTs the file (multipart field "file") under
+    the name it answered, then Uploading and Uploaded."""
+    with running_file_server() as files:
+        async with connect16(csms.url, "CP-1"):
+            server = await csms.station("CP-1")
+            answer = await server.call(call.GetDiagnostics(location=f"{files.base}/upload"))
+            notes = await csms.wait_for("DiagnosticsStatusNotification", 2)
+    assert [n["status"] for n in notes] == ["Uploading", "Uploaded"]
+    assert (files.uploads[0].field, files.uploads[0].file_name) == ("file", answer.file_name)
 
 
 async def test_get_diagnostics_names_a_file_and_uploads_it(csms: FakeCentralSystem) -> None:
