@@ -1,5 +1,6 @@
-"""OCPP 2.0.1 sessions end to end: a 2.0.1 client against a real node and
-database, stored as the same charging_session / meter_value rows as 1.6."""
+"""OCPP 2.0.1 sessions end to end: the 2.0.1 simulator (and a bare client for
+exact frames) against a real node and database, stored as the same
+charging_session / meter_value rows as 1.6."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from csms.bootstrap import Node
 from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
-from csms.tables import ChargingSession, MeterValue, Station, StationEvent
+from csms.tables import ChargingSession, ConnectorStatusChange, MeterValue, Station, StationEvent
+from simulators.ocpp201 import connect201
 from tests.e2e.conftest import ocpp_url
 from tests.media_helpers import allow
 from tests.world import admin_token, bearer, make_entity
@@ -120,11 +122,80 @@ def id_token(tag: str) -> dict[str, str]:
     return {"idToken": tag, "type": "ISO14443"}
 
 
-async def test_whole_session_is_stored_like_a_16_session(node: Node) -> None:
-    """Boot, status, authorise, TransactionEvent Started / Updated with meter
-    values / Ended: one completed session with the charger's transactionId,
-    the EVSE as connector, start and stop readings in Wh (kWh converted),
-    every sampled value as its exact text, the stop reason."""
+async def test_simulated_station_session_is_stored_like_a_16_session(node: Node) -> None:
+    """The 2.0.1 simulator boots, reports its connector, authorises and runs a
+    transaction (Started, periodic Updated with meter values, Ended): one
+    completed session like a 1.6 one, with the charger's transactionId, the
+    EVSE as connector, the meter start and stop in Wh and every sampled value
+    it sent."""
+    await PiccoloStationAdmin().add("CS-SIM")
+    await allow("TAG-SIM")
+    async with connect201(ocpp_url(node), "CS-SIM", boot=True, vendor="Acme") as cs:
+        tx = await cs.run_session(1, id_token="TAG-SIM", duration=0.6, meter_interval=0.1)
+    assert tx.id_token_status == "Accepted"
+    updates = [e for e in tx.events if e["event_type"] == "Updated"]
+    assert updates, "the simulator sent no periodic Updated event"
+
+    session = await PiccoloSessionQueries().find_by_charger_transaction("CS-SIM", tx.transaction_id)
+    assert session.status == "completed" and session.closed_by == "charger"
+    assert session.connector_id == tx.evse_id == 1
+    assert session.id_tag == "TAG-SIM" and session.start_auth_status == "Accepted"
+    assert session.meter_start_wh == tx.meter_start
+    assert session.meter_stop_wh == tx.meter_stop
+    assert session.energy_wh is not None and session.energy_wh > 0
+    assert session.stop_reason == "Local"
+    sent = sum(
+        len(value["sampled_value"]) for e in tx.events for value in e.get("meter_value") or []
+    )
+    stored = await MeterValue.count().where(MeterValue.session == session.transaction_id).run()
+    assert stored == sent > 0
+    statuses = [
+        row["status"]
+        for row in await ConnectorStatusChange.select(ConnectorStatusChange.status)
+        .order_by(ConnectorStatusChange.id)
+        .run()
+    ]
+    assert statuses[-2:] == ["Occupied", "Available"]
+    station = await PiccoloStationAdmin().get("CS-SIM")
+    assert station.vendor == "Acme"
+
+
+async def test_simulated_offline_events_are_flushed_into_the_session(node: Node) -> None:
+    """The simulator loses its connection during a transaction and ends it
+    offline; after reconnecting it sends the queued events with offline=true:
+    the same session is completed, and each event's offline flag is kept."""
+    await PiccoloStationAdmin().add("CS-Q")
+    await allow("TAG-Q")
+    async with connect201(ocpp_url(node), "CS-Q", boot=True, auto_reconnect=False) as cs:
+        tx = await cs.start_transaction(1, id_token="TAG-Q", meter_interval=3600)
+        await cs.disconnect()
+        await cs.stop_transaction(1)
+        assert cs.offline_queue, "the Ended event was not queued"
+        await cs.reconnect()
+        await cs.wait_until(lambda: not cs.offline_queue)
+    session = await PiccoloSessionQueries().find_by_charger_transaction("CS-Q", tx.transaction_id)
+    assert session.status == "completed" and session.closed_by == "charger"
+    assert not session.started_offline
+    assert session.meter_stop_wh == tx.meter_stop
+    rows = await ChargingSession.select().where(ChargingSession.id == session.transaction_id).run()
+    assert rows[0]["last_seq_no"] == tx.seq_no - 1
+    events = (
+        await StationEvent.select(StationEvent.data)
+        .where(StationEvent.kind == "transaction_event")
+        .order_by(StationEvent.id)
+        .run()
+    )
+    assert [(_data(e)["event_type"], _data(e)["offline"]) for e in events] == [
+        ("Started", False),
+        ("Ended", True),
+    ]
+
+
+async def test_exact_frames_are_stored_with_exact_values(node: Node) -> None:
+    """Boot, status, authorise, TransactionEvent Started / Updated / Ended sent
+    as exact frames: the session has start and stop readings in Wh (kWh
+    converted), every sampled value keeps its exact JSON text (1.50 stays
+    1.50), the stop reason is the charger's."""
     await PiccoloStationAdmin().add("CS-1")
     await allow("TAG-201")
     async with station201(node, "CS-1") as cs:
