@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,65 +20,20 @@ from ocpp.v16.enums import Action
 from csms.bootstrap import Node
 from csms.commands.model import ClearCache
 from csms.commands.outcomes import Answered
-from csms.tables import ChargingSession, ConnectorStatusChange, Station, StationEvent
+from csms.tables import ChargingSession, ConnectorStatusChange
 from simulators.ocpp16 import ChargePoint16, connect16
+from tests.e2e.command_helpers import Commands, add_station, events, operator_api, wait_until
 from tests.e2e.conftest import StartNode, ocpp_url
 from tests.media_helpers import allow
-from tests.world import admin_token, bearer, make_entity, make_group, make_user, token_for
+from tests.world import admin_token, make_entity, make_group, make_user, token_for
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]]) -> None:
-    """Until the condition holds (the test's own timeout bounds it)."""
-    while not await predicate():  # noqa: ASYNC110 - a database row, no event to wait on
-        await asyncio.sleep(0.02)
-
-
-@asynccontextmanager
-async def operator_api(node: Node, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{node.http_port}/api/v1", headers=bearer(token), timeout=30
-    ) as api:
-        yield api
-
-
-async def add_station(charge_point_id: str, owner: int | None = None) -> int:
-    """A registered, accepted station (owned by ``owner``); its API id."""
-    now = datetime.now(UTC)
-    (row,) = (
-        await Station.insert(
-            Station(
-                charge_point_id=charge_point_id,
-                owner_entity=owner,
-                registration_status="Accepted",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        .returning(Station.id)
-        .run()
-    )
-    return int(row["id"])
-
-
-class World:
+class World(Commands):
     """A node, an admin's API client, a station and its 1.6 simulator."""
 
     def __init__(self, node: Node, api: httpx.AsyncClient, station_id: int, cp: ChargePoint16):
-        self.node, self.api, self.station_id, self.cp = node, api, station_id, cp
-
-    async def command(
-        self, name: str, body: dict[str, Any] | None = None, **params: Any
-    ) -> httpx.Response:
-        return await self.api.post(
-            f"/stations/{self.station_id}/commands/{name}", json=body, params=params
-        )
-
-    async def answered(self, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self.command(name, body)
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        assert result["result"] == "answered", result
-        return result
+        super().__init__(api, station_id)
+        self.node, self.cp = node, cp
 
 
 @asynccontextmanager
@@ -96,18 +51,6 @@ async def world(
     ):
         assert (await cp.boot()).status == "Accepted"
         yield World(node, api, station_id, cp)
-
-
-async def events(station_id: int, kind: str) -> list[dict[str, Any]]:
-    rows = (
-        await StationEvent.select(StationEvent.data)
-        .where((StationEvent.station == station_id) & (StationEvent.kind == kind))
-        .order_by(StationEvent.id)
-        .run()
-    )
-    return [
-        row["data"] if isinstance(row["data"], dict) else json.loads(row["data"]) for row in rows
-    ]
 
 
 # -- sessions ---------------------------------------------------------------------------
