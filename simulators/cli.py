@@ -23,6 +23,7 @@ from websockets.exceptions import WebSocketException
 from simulators.common import FrameEvent, format_frame, station_url, utc_now, wait_event
 from simulators.fleet.command import add_fleet_commands, run_fleet_command
 from simulators.ocpp16 import ChargePoint16, ConnectionLostError, SimulatorError, connect16
+from simulators.ocpp201 import ChargingStation201, IdTokenRefusedError, Transaction201, connect201
 
 __all__ = ["build_parser", "main"]
 
@@ -48,7 +49,8 @@ _STOP_REASONS = (
 )
 
 _CP16_DESCRIPTION = """\
-Simulate one OCPP 1.6J charge point against a Central System.
+Simulate one OCPP 1.6J charge point (or, with --ocpp 2.0.1, one OCPP 2.0.1
+charging station) against a Central System.
 
 The charge point connects to <url>/<id> with the subprotocol ocpp1.6 (HTTP Basic
 auth when a password is given), boots, and answers the calls a server makes
@@ -79,7 +81,15 @@ examples:
   python -m simulators cp16 --url ws://127.0.0.1:9000/ocpp --id CP-1 \\
       session --id-tag TAG1 --duration 60 --meter-interval 10
   python -m simulators cp16 --url ws://127.0.0.1:9000/ocpp --id CP-1 --password s3cret \\
-      --connectors 2 idle --duration 600"""
+      --connectors 2 idle --duration 600
+  python -m simulators cp16 --ocpp 2.0.1 --url ws://127.0.0.1:9000/ocpp --id CS-1 \\
+      session --id-tag TAG1 --duration 60 --meter-interval 10
+
+OCPP 2.0.1: --connectors is the number of EVSEs (one connector each), --connector
+the EVSE of the session; the session is TransactionEvent Started / Updated /
+Ended; the station answers RequestStart/StopTransaction, Reset (it reconnects
+and boots again), GetVariables/SetVariables, GetBaseReport, UpdateFirmware,
+GetLog ... and reconnects on its own when the connection drops."""
 
 
 def _positive_int(text: str) -> int:
@@ -122,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--password",
         default=os.environ.get("OCPP_SIM_PASSWORD"),
         help="HTTP Basic auth password, user name = station id (default: $OCPP_SIM_PASSWORD)",
+    )
+    cp16.add_argument(
+        "--ocpp",
+        choices=("1.6", "2.0.1"),
+        default="1.6",
+        help="OCPP version: 1.6 (subprotocol ocpp1.6, default) or 2.0.1 (ocpp2.0.1)",
+    )
+    cp16.add_argument(
+        "--ca-file",
+        default=None,
+        help="PEM file of the CA(s) to trust for a wss:// URL (default: the system's)",
     )
     cp16.add_argument("--connectors", type=_positive_int, default=1, help="default: 1")
     cp16.add_argument("--vendor", default="SimVendor", help="chargePointVendor (SimVendor)")
@@ -371,6 +392,19 @@ async def _idle_mode(
     return EXIT_OK
 
 
+def _read_text(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
+
+
+def _tls_options(args: argparse.Namespace) -> dict[str, Any]:
+    if not getattr(args, "ca_file", None):
+        return {}
+    import ssl
+
+    return {"ssl": ssl.create_default_context(cafile=args.ca_file)}
+
+
 async def run_cp16(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -404,6 +438,7 @@ async def run_cp16(
             response_timeout=args.response_timeout,
             observer=console.frame,
             cp_options=cp_options,
+            **_tls_options(args),
         ) as cp:
             boot = await cp.boot(
                 vendor=args.vendor, model=args.model, serial=args.serial, firmware=args.firmware
@@ -441,6 +476,165 @@ async def run_cp16(
     return code
 
 
+_STOP_REASONS_201 = {
+    "HardReset": "ImmediateReset",
+    "SoftReset": "ImmediateReset",
+    "UnlockCommand": "Other",
+}
+
+
+def _transaction_summary(tx: Transaction201) -> dict[str, Any]:
+    meter_stop = tx.meter_stop
+    return {
+        "transaction_id": tx.transaction_id,
+        "evse_id": tx.evse_id,
+        "id_token": (tx.id_token or {}).get("id_token"),
+        "id_token_status": tx.id_token_status,
+        "started_at": tx.started_at.isoformat(),
+        "meter_start": tx.meter_start,
+        "meter_stop": meter_stop,
+        "energy_wh": None if meter_stop is None else meter_stop - tx.meter_start,
+        "stopped_reason": tx.stopped_reason,
+        "events_sent": len(tx.events),
+        "remote_start_id": tx.remote_start_id,
+    }
+
+
+async def _session_mode_201(
+    cs: ChargingStation201, args: argparse.Namespace, console: _Console, summary: dict[str, Any]
+) -> int:
+    if args.connector not in cs.evses:
+        raise SimulatorError(f"--connector {args.connector} but only {len(cs.evses)} EVSEs")
+    await cs.announce()
+    stop = asyncio.Event()
+    reason = _STOP_REASONS_201.get(args.stop_reason, args.stop_reason)
+    code = EXIT_OK
+    with _stop_on_signals(stop):
+        for n in range(1, args.sessions + 1):
+            if n > 1 and args.pause and await wait_event(stop, args.pause):
+                break
+            console.note(cs.id, f"transaction {n}/{args.sessions} on EVSE {args.connector}")
+            try:
+                tx = await cs.start_transaction(
+                    args.connector,
+                    id_token=args.id_tag,
+                    meter_interval=args.meter_interval,
+                    power_w=args.power,
+                    meter_start=args.meter_start if n == 1 else None,
+                )
+            except IdTokenRefusedError as exc:
+                console.note(cs.id, f"id token {args.id_tag} refused: {exc.status}")
+                summary["sessions"].append({"id_token": args.id_tag, "id_token_status": exc.status})
+                code = EXIT_ID_TAG_REFUSED
+                break
+            ended = asyncio.ensure_future(tx.done.wait())
+            interrupted = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait(
+                    (ended, interrupted),
+                    timeout=args.duration,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                ended.cancel()
+                interrupted.cancel()
+            if not tx.done.is_set():
+                await cs.stop_transaction(args.connector, reason=reason)
+            summary["sessions"].append(_transaction_summary(tx))
+            console.note(cs.id, f"transaction {n} done: {tx.transaction_id}")
+            if stop.is_set():
+                break
+    if stop.is_set():
+        summary["interrupted"] = True
+        code = EXIT_INTERRUPTED
+    return code
+
+
+async def _idle_mode_201(
+    cs: ChargingStation201, args: argparse.Namespace, console: _Console, summary: dict[str, Any]
+) -> int:
+    await cs.announce()
+    await cs.heartbeat()
+    stop = asyncio.Event()
+    until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+    console.note(cs.id, f"idle {until}; answering CSMS calls (reconnecting if dropped)")
+    with _stop_on_signals(stop):
+        await wait_event(stop, args.duration or None)
+    summary["sessions"] = [_transaction_summary(tx) for tx in cs.transactions.values()]
+    return EXIT_OK
+
+
+async def run_cs201(
+    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """``cp16 --ocpp 2.0.1``: one OCPP 2.0.1 charging station, same modes and summary."""
+    out = out or sys.stdout
+    console = _Console(err or sys.stderr, quiet=args.quiet, full=args.verbose > 0)
+    summary: dict[str, Any] = {
+        "station_id": args.station_id,
+        "url": station_url(args.url, args.station_id),
+        "ocpp": "2.0.1",
+        "mode": args.mode,
+        "ok": False,
+        "exit_code": EXIT_FAILED,
+        "boot": None,
+        "sessions": [],
+        "frames": console.counts,
+        "error": None,
+    }
+    options: dict[str, Any] = {
+        "password": args.password,
+        "evses": args.connectors,
+        "response_timeout": args.response_timeout,
+        "observer": console.frame,
+        "vendor": args.vendor,
+        "model": args.model,
+        "serial": args.serial,
+        "firmware_version": args.firmware,
+        "remote_session_duration": args.remote_duration,
+        "meter_interval": args.remote_meter_interval,
+    }
+    if args.ca_file:
+        options["ca_certificates"] = _read_text(args.ca_file)
+    if args.mode == "session":
+        options["max_power_w"] = max(22_000.0, args.power)
+    code = EXIT_FAILED
+    try:
+        async with connect201(args.url, args.station_id, **options) as cs:
+            boot = await cs.boot()
+            summary["boot"] = {
+                "status": boot.status,
+                "interval": boot.interval,
+                "current_time": boot.current_time,
+            }
+            if boot.status == "Pending":
+                console.note(cs.id, f"boot Pending; retrying for up to {args.boot_wait:g} s")
+                if await cs.wait_accepted(args.boot_wait):
+                    summary["boot"]["status"] = cs.registration_status
+            if cs.registration_status != "Accepted":
+                summary["error"] = f"boot not accepted: {cs.registration_status}"
+                code = EXIT_BOOT_NOT_ACCEPTED
+            elif args.mode == "session":
+                code = await _session_mode_201(cs, args, console, summary)
+            else:
+                code = await _idle_mode_201(cs, args, console, summary)
+    except (
+        OCPPError,
+        TimeoutError,
+        OSError,
+        SimulatorError,
+        WebSocketException,
+        ValueError,
+    ) as exc:
+        summary["error"] = _describe(exc)
+        console.note(args.station_id, f"failed: {summary['error']}")
+        code = EXIT_FAILED
+    summary["ok"] = code == EXIT_OK
+    summary["exit_code"] = code
+    print(json.dumps(summary, indent=2, default=str), file=out, flush=True)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.kind in ("load", "provision"):
@@ -455,6 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the library logs every frame at INFO; the step lines already show them
         logging.getLogger("ocpp").setLevel(logging.WARNING)
     try:
+        if args.ocpp == "2.0.1":
+            return asyncio.run(run_cs201(args))
         return asyncio.run(run_cp16(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

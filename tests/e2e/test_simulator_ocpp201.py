@@ -722,3 +722,44 @@ async def test_profile_2_then_signed_certificate_and_profile_3(tmp_path: Any) ->
     assert last.authorization is None
     assert last.peer_certificate is not None
     assert dict(x[0] for x in last.peer_certificate["subject"])["commonName"] == "CS-1"
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+async def test_cli_runs_a_201_session(csms: FakeCsms201) -> None:
+    """``cp16 --ocpp 2.0.1 ... session`` boots, runs one transaction and prints a JSON
+    summary with it; the frames go to stderr."""
+    import io
+    import json
+
+    from simulators.cli import build_parser, run_cs201
+
+    args = build_parser().parse_args(
+        [
+            "cp16",
+            "--ocpp",
+            "2.0.1",
+            "--url",
+            csms.url,
+            "--id",
+            "CS-CLI",
+            "session",
+            "--id-tag",
+            "TAG1",
+            "--duration",
+            "0.1",
+            "--meter-interval",
+            "0.05",
+        ]
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_cs201(args, out, err)
+    summary = json.loads(out.getvalue())
+    assert code == 0, summary
+    assert summary["ocpp"] == "2.0.1"
+    assert summary["boot"]["status"] == "Accepted"
+    assert summary["sessions"][0]["stopped_reason"] == "Local"
+    events = csms.payloads("TransactionEvent")
+    assert [events[0]["event_type"], events[-1]["event_type"]] == ["Started", "Ended"]
+    assert "TransactionEvent.req" in err.getvalue()
