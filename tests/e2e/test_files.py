@@ -153,11 +153,11 @@ async def test_a_log_request_gives_the_charger_a_location_its_upload_lands_in(
             put = await charger_http.put(location + "second.log", content=b"line 1\nline 2\n")
             assert put.status_code == 201, put.text
         uploads = (await api.get(f"/stations/{station_id}/uploads")).json()
-        assert sorted((u["filename"], u["size"]) for u in uploads) == [
-            ("diag.zip", 13),
-            ("second.log", 14),
-        ]
+        # (A simulator that uploads its own diagnostics adds a third file.)
         by_name = {u["filename"]: u for u in uploads}
+        assert {"diag.zip": 13, "second.log": 14}.items() <= {
+            name: u["size"] for name, u in by_name.items()
+        }.items()
         content = await api.get(f"/uploads/{by_name['diag.zip']['id']}/content")
         assert content.status_code == 200 and content.content == b"PK-zipped-log"
         assert by_name["diag.zip"]["sha256"] == hashlib.sha256(b"PK-zipped-log").hexdigest()
@@ -174,10 +174,11 @@ async def test_uploads_to_unknown_or_expired_locations_are_404(node: Node) -> No
         hours = files.slot_hours
         files.clock = lambda: utcnow() + timedelta(hours=hours, seconds=1)
         async with httpx.AsyncClient() as http:
-            assert (await http.put(location, content=b"late")).status_code == 404
+            assert (await http.put(location + "late.log", content=b"late")).status_code == 404
             made_up = location.rsplit("/", 2)[0] + "/" + "A" * 43 + "/"
-            assert (await http.put(made_up, content=b"who")).status_code == 404
-        assert (await api.get(f"/stations/{station_id}/uploads")).json() == []
+            assert (await http.put(made_up + "who.log", content=b"who")).status_code == 404
+        uploads = (await api.get(f"/stations/{station_id}/uploads")).json()
+        assert not {"late.log", "who.log"} & {u["filename"] for u in uploads}
 
 
 async def test_an_upload_over_the_limit_is_refused_and_not_kept(start_node: StartNode) -> None:
@@ -188,9 +189,10 @@ async def test_an_upload_over_the_limit_is_refused_and_not_kept(start_node: Star
             "location"
         ]
         async with httpx.AsyncClient() as http:
-            answer = await http.put(location, content=b"x" * 101)
+            answer = await http.put(location + "big.log", content=b"x" * 101)
         assert answer.status_code == 413
-        assert (await api.get(f"/stations/{station_id}/uploads")).json() == []
+        uploads = (await api.get(f"/stations/{station_id}/uploads")).json()
+        assert "big.log" not in {u["filename"] for u in uploads}
 
 
 async def test_another_entitys_user_sees_neither_firmware_nor_uploads(node: Node) -> None:
@@ -200,8 +202,10 @@ async def test_another_entitys_user_sees_neither_firmware_nor_uploads(node: Node
         firmware = await upload_image(api, b"tiny image")
         made = await api.post(f"/stations/{station_id}/log-requests", json={})
         async with httpx.AsyncClient() as http:
-            assert (await http.put(made.json()["slot"]["location"], content=b"log")).is_success
-        (upload,) = (await api.get(f"/stations/{station_id}/uploads")).json()
+            location = made.json()["slot"]["location"]
+            assert (await http.put(location + "mine.log", content=b"log")).is_success
+        uploads = (await api.get(f"/stations/{station_id}/uploads")).json()
+        (upload,) = (u for u in uploads if u["filename"] == "mine.log")
         stranger = await stranger_headers()
         for method, path, body in (
             ("GET", f"/firmware/{firmware['id']}", None),
