@@ -96,12 +96,14 @@ class Drainer:
             seconds,
         )
         started = time.monotonic()
-        # Evenly spaced from the start, however long a batch took.
+        # Evenly spaced over the drain time, however long a batch took.
         spacing = seconds / len(sizes) if sizes else 0.0
         closing: list[asyncio.Task[None]] = []
         position = 0
         for round_number, size in enumerate(sizes):
-            due = started + round_number * spacing
+            # The first batch after one step: a load balancer polling
+            # /healthz has that long to take this node out first.
+            due = started + (round_number + 1) * spacing
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             for entry in entries[position : position + size]:
                 if gateway.registry.get(entry.charge_point_id) is entry:
