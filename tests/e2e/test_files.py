@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from crm.clock import utcnow
 from csms.bootstrap import Node
 from csms.storage.stations import PiccoloStationAdmin
 from simulators.ocpp16 import ChargePoint16, connect16
+from tests.e2e.command_helpers import wait_until
 from tests.e2e.conftest import StartNode, ocpp_url
 from tests.world import admin_token, bearer, make_entity, make_group, make_user, token_for
 
@@ -226,3 +227,31 @@ async def test_a_firmware_image_over_the_limit_is_refused(start_node: StartNode)
         answer = await api.post("/firmware", files={"file": ("big.bin", b"x" * 1001)})
         assert answer.status_code == 413, answer.text
         assert (await api.get("/firmware")).json()["total"] == 0
+
+
+async def test_the_16_simulator_downloads_the_image_and_uploads_its_logs(node: Node) -> None:
+    """Firmware update: the charger fetches the URL it got (the uploaded
+    bytes) and reports Installed; a diagnostics request and a security log
+    request (1.6 security extension GetLog): each upload lands in its slot."""
+
+    async def holds(predicate: Callable[[], bool]) -> bool:
+        return predicate()
+
+    async with world(node, "CP-REAL") as (api, charger, station_id):
+        firmware = await upload_image(api)
+        sent = await api.post(
+            f"/stations/{station_id}/firmware-update", json={"firmware_id": firmware["id"]}
+        )
+        assert sent.status_code == 200, sent.text
+        await wait_until(lambda: holds(lambda: "Installed" in charger.firmware_statuses))
+        (download,) = charger.downloads
+        assert download.location == firmware["url"] and download.content == IMAGE
+
+        for kind in ("diagnostics", "security"):
+            made = await api.post(f"/stations/{station_id}/log-requests", json={"kind": kind})
+            assert made.status_code == 201, made.text
+        await wait_until(lambda: holds(lambda: len(charger.uploads) == 2))
+        assert all(result.ok for result in charger.uploads), charger.uploads
+        uploads = (await api.get(f"/stations/{station_id}/uploads")).json()
+        assert sorted(u["kind"] for u in uploads) == ["diagnostics", "security"]
+        assert {u["filename"] for u in uploads} == {r.file_name for r in charger.uploads}
