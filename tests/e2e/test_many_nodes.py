@@ -26,6 +26,7 @@ from csms.messaging.redis_directory import RedisNodeDirectory, station_key
 from csms.storage.stations import PiccoloStationAdmin
 from simulators.ocpp16 import ChargePoint16, connect16
 from tests.e2e.conftest import StartNode, ocpp_url
+from tests.e2e.test_cli import csms
 
 REDIS_URL = os.environ.get("CSMS_REDIS_URL", "")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="CSMS_REDIS_URL is not set")
@@ -119,6 +120,22 @@ async def test_a_restarted_node_forgets_the_entries_of_its_last_run(
     cluster.table.update({"CP-STALE": "node-a", "CP-ELSEWHERE": "node-b"})
     await start_node(node_name="node-a", cluster=cluster)
     assert cluster.table == {"CP-ELSEWHERE": "node-b"}
+
+
+async def test_a_command_sent_through_one_node_runs_on_the_node_holding_the_station(
+    start_node: StartNode,
+) -> None:
+    """Node B's command service finds the station on node A and the
+    charger's answer comes back through the bus."""
+    first, second = await _two_nodes(start_node)
+    await PiccoloStationAdmin().add("CP-ACROSS")
+    async with connect16(ocpp_url(first), "CP-ACROSS") as cp:
+        await cp.boot()
+        await first.presence.flush()  # type: ignore[union-attr]
+        assert not second.commands.local.holds("CP-ACROSS")
+        outcome = await second.commands.send("CP-ACROSS", Reset(kind="soft"))
+        assert outcome == Answered("Accepted", {})
+        assert cp.resets == ["Soft"]
 
 
 class _FakeStations:
@@ -257,3 +274,18 @@ async def test_the_redis_directory_records_renews_and_deletes_only_its_own() -> 
         await one.redis.delete(station_key("CP-R1"), station_key("CP-R2"))
         await one.stop()
         await two.stop()
+
+
+def test_csms_node_needs_redis() -> None:
+    """Without CSMS_REDIS_URL there is no other node to reach: exit 1."""
+    result = csms("node", "drain", "node-a", env={"CSMS_REDIS_URL": ""})
+    assert result.returncode == 1
+    assert "CSMS_REDIS_URL" in result.stderr
+
+
+@needs_redis
+def test_draining_a_node_nobody_runs_says_so() -> None:
+    """A drain request nobody listens to is an error, not a silent no-op."""
+    result = csms("node", "drain", "node-nobody", env={"CSMS_REDIS_URL": REDIS_URL})
+    assert result.returncode == 1
+    assert "no running gateway is named node-nobody" in result.stderr
