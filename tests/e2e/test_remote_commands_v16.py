@@ -22,7 +22,14 @@ from csms.commands.model import ClearCache
 from csms.commands.outcomes import Answered
 from csms.tables import ChargingSession, ConnectorStatusChange
 from simulators.ocpp16 import ChargePoint16, connect16
-from tests.e2e.command_helpers import Commands, add_station, events, operator_api, wait_until
+from tests.e2e.command_helpers import (
+    Commands,
+    add_station,
+    events,
+    operator_api,
+    root_certificate,
+    wait_until,
+)
 from tests.e2e.conftest import StartNode, ocpp_url
 from tests.media_helpers import allow
 from tests.world import admin_token, make_entity, make_group, make_user, token_for
@@ -341,13 +348,13 @@ async def test_set_and_clear_charging_profile(node: Node) -> None:
 
 
 async def test_update_firmware_runs_the_update(node: Node) -> None:
-    """update-firmware is answered (1.6 has no status) and the charger reports
-    the download and installation."""
+    """update-firmware is answered (1.6 has no status); the charger downloads
+    from the location and reports the installation."""
     async with world(node, "CP-FW", firmware_step_delay=0.0) as w:
         result = await w.answered(
             "update-firmware",
             {
-                "location": "https://files.example/fw.bin",
+                "location": f"http://127.0.0.1:{node.http_port}/healthz",
                 "retrieve_at": datetime.now(UTC).isoformat(),
             },
         )
@@ -361,16 +368,21 @@ async def test_update_firmware_runs_the_update(node: Node) -> None:
 
 
 async def test_get_diagnostics_uploads(node: Node) -> None:
-    """get-diagnostics answers the file name and the charger reports the upload."""
+    """get-diagnostics answers the file name; the charger starts the upload
+    to the location and reports how it ended (here UploadFailed: nothing
+    takes uploads at that path)."""
+    location = f"http://127.0.0.1:{node.http_port}/nowhere"
     async with world(node, "CP-DIAG", diagnostics_step_delay=0.0) as w:
-        result = await w.answered("get-diagnostics", {"location": "https://files.example/up"})
+        result = await w.answered("get-diagnostics", {"location": location})
         assert result["data"]["file_name"].startswith("diagnostics-CP-DIAG")
 
-        async def uploaded() -> bool:
+        async def finished() -> bool:
             statuses = [e["status"] for e in await events(w.station_id, "diagnostics_status")]
-            return "Uploaded" in statuses
+            return statuses[:1] == ["Uploading"] and len(statuses) == 2
 
-        await wait_until(uploaded)
+        await wait_until(finished)
+        statuses = [e["status"] for e in await events(w.station_id, "diagnostics_status")]
+        assert statuses == ["Uploading", "UploadFailed"]
 
 
 async def test_data_transfer_is_answered(node: Node) -> None:
@@ -382,6 +394,51 @@ async def test_data_transfer_is_answered(node: Node) -> None:
         assert result == {"result": "answered", "status": "Accepted", "data": {"data": "ping"}}
         other = await w.answered("data-transfer", {"vendor_id": "Other"})
         assert other["status"] == "UnknownVendorId"
+
+
+# -- the security extension -------------------------------------------------------------------
+
+
+async def test_get_log_of_the_security_extension(node: Node) -> None:
+    """get-log is the security extension's GetLog with the caller's request id."""
+    async with world(node, "CP-LOG") as w:
+        result = await w.answered(
+            "get-log",
+            {
+                "location": f"http://127.0.0.1:{node.http_port}/nowhere",
+                "log_type": "SecurityLog",
+                "request_id": 31,
+            },
+        )
+        assert result["status"] == "Accepted"
+        assert result["data"]["filename"].startswith("SecurityLog-CP-LOG")
+        assert w.cp.log_request_id == 31
+
+
+async def test_install_list_and_delete_a_certificate(node: Node) -> None:
+    """install-certificate of a CSMSRootCertificate is 1.6's
+    CentralSystemRootCertificate; get-installed-certificate-ids lists it and
+    delete-certificate removes it."""
+    async with world(node, "CP-CERT") as w:
+        installed = await w.answered(
+            "install-certificate",
+            {"certificate_type": "CSMSRootCertificate", "certificate": root_certificate()},
+        )
+        assert installed["status"] == "Accepted"
+        listed = await w.answered("get-installed-certificate-ids")
+        assert listed["status"] == "Accepted"
+        (hash_data,) = listed["data"]["certificate_hash_data"]
+        assert (await w.answered("delete-certificate", hash_data))["status"] == "Accepted"
+        listed = await w.answered("get-installed-certificate-ids")
+        assert listed["status"] == "NotFound"
+
+
+async def test_security_triggers_go_as_extended_trigger_message(node: Node) -> None:
+    """trigger-message LogStatusNotification is an ExtendedTriggerMessage the
+    charger accepts (plain 1.6 TriggerMessage has no such message)."""
+    async with world(node, "CP-XTRIGGER") as w:
+        result = await w.answered("trigger-message", {"message": "LogStatusNotification"})
+        assert result["status"] == "Accepted"
 
 
 # -- results other than an answer -------------------------------------------------------------

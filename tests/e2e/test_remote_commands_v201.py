@@ -10,10 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from ocpp.exceptions import GenericError
 
 from csms.bootstrap import Node
@@ -22,6 +18,7 @@ from tests.e2e.command_helpers import (
     Commands,
     add_station,
     operator_api,
+    root_certificate,
     session_of,
     session_status,
     wait_until,
@@ -300,24 +297,6 @@ async def test_get_log_security_log(node: Node) -> None:
         assert w.cs.log_request_id == 77
 
 
-def _root_certificate() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CSMS Root")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
 async def test_install_list_and_delete_a_certificate(node: Node) -> None:
     """install-certificate installs a CSMS root at the station;
     get-installed-certificate-ids lists its hash data; delete-certificate
@@ -325,7 +304,7 @@ async def test_install_list_and_delete_a_certificate(node: Node) -> None:
     async with world(node, "CS-CERT") as w:
         installed = await w.answered(
             "install-certificate",
-            {"certificate_type": "CSMSRootCertificate", "certificate": _root_certificate()},
+            {"certificate_type": "CSMSRootCertificate", "certificate": root_certificate()},
         )
         assert installed["status"] == "Accepted"
         listed = await w.answered(
