@@ -189,6 +189,18 @@ class ExchangeObserver(Protocol):
 
     def frame_rejected(self, session: StationSession, data: bytes, error: FrameError) -> None: ...
 
+    def own_call_finished(
+        self,
+        session: StationSession,
+        unique_id: str,
+        action: str,
+        request: bytes,
+        answer: CallResult | CallError | None,
+    ) -> None:
+        """One of the system's calls was answered, or not (``None``: timed
+        out or the socket closed first)."""
+        ...
+
 
 class RpcConnection:
     """Serves one station's socket until it closes."""
@@ -367,14 +379,17 @@ class RpcConnection:
                 asyncio.get_running_loop().create_future()
             )
             self._pending[unique_id] = (action, future)
+            request = self._codec.encode(message)
+            answer: CallResult | CallError | None = None
             try:
-                await self._send_call(encode_call(unique_id, action, self._codec.encode(message)))
+                await self._send_call(encode_call(unique_id, action, request))
                 try:
                     answer = await asyncio.wait_for(future, timeout or self._call_timeout)
                 except TimeoutError:
                     raise CallTimeout(f"{action}: no answer from the charger") from None
             finally:
                 self._pending.pop(unique_id, None)
+                self._observer.own_call_finished(self.session, unique_id, action, request, answer)
         finally:
             queue.lock.release()
         if isinstance(answer, CallError):

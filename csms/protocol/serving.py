@@ -6,12 +6,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import msgspec
+
 from csms.domain.model import RegistrationStatus, StationProfile
 from csms.domain.runtime import StationRuntime
 from csms.domain.writes import StoreMessage, WriteGroup
 from csms.gateway.registry import Connected
 from csms.metrics import Metrics
-from csms.protocol.ocppj import Call, Dialect, ErrorCode, FrameError, MessageType
+from csms.protocol.ocppj import (
+    Call,
+    CallError,
+    CallResult,
+    Dialect,
+    ErrorCode,
+    FrameError,
+    MessageType,
+)
 from csms.protocol.payloads import Leniency
 from csms.protocol.rpc import Router, RpcConnection, StationSession, Transport
 
@@ -95,6 +105,57 @@ class ExchangeRecorder:
             )
         )
 
+    def own_call_finished(
+        self,
+        session: StationSession,
+        unique_id: str,
+        action: str,
+        request: bytes,
+        answer: CallResult | CallError | None,
+    ) -> None:
+        """The system's own calls go into the message log too, so an
+        operator sees what was asked of a station and what it said."""
+        if not self._log_messages:
+            return
+        now = self._runtime.clock()
+        pk = session.profile.pk
+        records = [
+            StoreMessage(
+                pk,
+                "out",
+                MessageType.CALL,
+                unique_id,
+                action,
+                request.decode(errors="replace"),
+                now,
+            )
+        ]
+        if isinstance(answer, CallResult):
+            records.append(
+                StoreMessage(
+                    pk,
+                    "in",
+                    MessageType.CALLRESULT,
+                    unique_id,
+                    action,
+                    answer.payload.decode(errors="replace"),
+                    now,
+                )
+            )
+        elif isinstance(answer, CallError):
+            records.append(
+                StoreMessage(
+                    pk,
+                    "in",
+                    MessageType.CALLERROR,
+                    unique_id,
+                    action,
+                    _error_text(answer),
+                    now,
+                )
+            )
+        self._runtime.writer.submit_nowait(WriteGroup(tuple(records)))
+
     def connection_opened(self, protocol: str) -> None:
         self._metrics.connection_opened(protocol)
 
@@ -159,6 +220,16 @@ class OcppService:
         log.info("station %s disconnected: %s", profile.charge_point_id, reason or "closed")
         if current:
             self.runtime.disconnected(profile, entry.protocol, reason)
+
+
+def _error_text(error: CallError) -> str:
+    return msgspec.json.encode(
+        {
+            "errorCode": error.error_code,
+            "errorDescription": error.description,
+            "errorDetails": error.details,
+        }
+    ).decode()
 
 
 def _registration_gate(session: StationSession, action: str) -> ErrorCode | None:

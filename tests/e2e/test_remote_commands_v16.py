@@ -31,6 +31,7 @@ from tests.e2e.command_helpers import (
     wait_until,
 )
 from tests.e2e.conftest import StartNode, ocpp_url
+from tests.e2e.test_cli import csms
 from tests.media_helpers import allow
 from tests.world import admin_token, make_entity, make_group, make_user, token_for
 
@@ -596,3 +597,30 @@ async def test_charger_calls_are_answered_while_a_command_waits(node: Node) -> N
 
         await ws.send(json.dumps([3, ours[1], {"status": "Rejected"}]))
         assert await command == Answered(status="Rejected", data={})
+
+
+async def test_commands_and_the_chargers_answers_are_in_the_message_log(node: Node) -> None:
+    """The system's own calls are logged like the charger's: the call going
+    out and the charger's answer coming in, under one unique id, readable
+    with `csms station messages`."""
+    async with world(node, "CP-LOGGED") as w:
+        await w.answered("change-configuration", {"key": "HeartbeatInterval", "value": "91"})
+
+        async def logged() -> list[dict[str, Any]]:
+            shown = await asyncio.to_thread(
+                csms, "station", "messages", "CP-LOGGED", "--json", "--limit", "100"
+            )
+            assert shown.returncode == 0, shown.stderr
+            rows: list[dict[str, Any]] = json.loads(shown.stdout)
+            return [r for r in rows if r["action"] == "ChangeConfiguration"]
+
+        async def both_logged() -> bool:
+            return len(await logged()) == 2
+
+        await wait_until(both_logged)
+        call, answer = await logged()
+        assert (call["direction"], call["message_type"]) == ("out", 2)
+        assert json.loads(call["payload"]) == {"key": "HeartbeatInterval", "value": "91"}
+        assert (answer["direction"], answer["message_type"]) == ("in", 3)
+        assert json.loads(answer["payload"]) == {"status": "Accepted"}
+        assert call["unique_id"] == answer["unique_id"]
