@@ -28,6 +28,7 @@ from csms.commands.service import CommandService
 from csms.domain.admission import Admission
 from csms.domain.authorization import Authorizer
 from csms.domain.bus import Bus
+from csms.domain.certificates import CertificateAuthority
 from csms.domain.files import FileService
 from csms.domain.group_commit import GroupCommitter
 from csms.domain.invalidation import TOPIC, BroadcastInvalidation, change_handler
@@ -42,11 +43,13 @@ from csms.domain.presence import Presence
 from csms.domain.runtime import StationRuntime
 from csms.domain.stale_sessions import StaleSessionRule
 from csms.domain.station_cache import CachedStationDirectory
+from csms.domain.station_security import StationSecurity
 from csms.domain.writes import StoreLastSeen, WriteGroup
 from csms.gateway.cluster import RecordingHandler, drop_taken
 from csms.gateway.draining import DEFAULT_DRAIN_SECONDS, Drainer, decode_request, drain_topic
 from csms.gateway.registry import ConnectionRegistry
 from csms.gateway.server import Gateway
+from csms.gateway.tls import server_context
 from csms.messaging import bus_from_url
 from csms.messaging.in_process import InProcessHub
 from csms.metrics import Metrics
@@ -73,6 +76,7 @@ from csms.storage.database import (
 from csms.storage.files import DiskBlobs, PiccoloFiles
 from csms.storage.local_list import PiccoloHeldLists, PiccoloMediaRecords, PiccoloStationRefs
 from csms.storage.maintenance import PiccoloMaintenance
+from csms.storage.security import PiccoloSecurityStore
 from csms.storage.sessions import PiccoloActiveSessions, PiccoloStaleSessionStore
 from csms.storage.stations import PiccoloStationDirectory
 from csms.storage.writes import PiccoloWriteSink
@@ -197,6 +201,8 @@ class Node:
     bus: Bus = field(init=False)
     # Remote commands to any station (through the node holding its socket).
     commands: CommandService = field(init=False)
+    # Security profiles, secrets, certificates, security events.
+    security: StationSecurity = field(init=False)
     # Which node holds which station (many nodes), and commands for
     # stations held by another node.
     node_directory: NodeDirectory = field(init=False)
@@ -276,6 +282,19 @@ class Node:
             node_name=settings.node_name,
             default_timeout=settings.command_timeout,
         )
+        self.security = StationSecurity(
+            PiccoloSecurityStore(),
+            self.commands,
+            cache=self.directory,
+            ca=(
+                CertificateAuthority.from_files(
+                    settings.ca_cert, settings.ca_key, settings.ca_validity_days
+                )
+                if settings.ca_cert
+                else None
+            ),
+            public_wss_url=settings.ocpp_public_wss_url,
+        )
         self.api = ApiContext(
             auth=AuthService(
                 password_strength=settings.password_hashing,
@@ -285,6 +304,7 @@ class Node:
             crm_changes=invalidation,
             station_changes=invalidation,
             commands=self.commands,
+            security=self.security,
         )
         self.api.local_lists = LocalListService(
             store=PiccoloHeldLists(),
@@ -330,11 +350,17 @@ class Node:
             runtime=self.runtime,
             versions={
                 "ocpp1.6": VersionSupport(
-                    Router(ChargePointHandlers16(self.runtime), PayloadCodec("1.6")),
+                    Router(
+                        ChargePointHandlers16(self.runtime, security=self.security),
+                        PayloadCodec("1.6"),
+                    ),
                     Dialect.OCPP16,
                 ),
                 "ocpp2.0.1": VersionSupport(
-                    Router(ChargingStationHandlers201(self.runtime), PayloadCodec201()),
+                    Router(
+                        ChargingStationHandlers201(self.runtime, security=self.security),
+                        PayloadCodec201(),
+                    ),
                     Dialect.OCPP201,
                 ),
             },
@@ -342,7 +368,12 @@ class Node:
         )
         assert self.presence is not None
         self.gateway = Gateway(
-            admission=Admission(self.directory, self.writer, settings.unknown_stations),
+            admission=Admission(
+                self.directory,
+                self.writer,
+                settings.unknown_stations,
+                secrets=PiccoloSecurityStore(),
+            ),
             registry=ConnectionRegistry(),
             handler=RecordingHandler(service, self.presence),
             metrics=self.metrics,
@@ -352,6 +383,14 @@ class Node:
             reuse_port=settings.ocpp_reuse_port,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
+            tls=(
+                server_context(
+                    settings.ocpp_tls_cert, settings.ocpp_tls_key, settings.ocpp_tls_client_ca
+                )
+                if settings.ocpp_tls_cert
+                else None
+            ),
+            tls_port=settings.ocpp_tls_port,
         )
         self.drainer = Drainer(self.gateway, self.metrics, settings.node_name)
         # Entries a previous run of this node left go before it takes any.
@@ -383,6 +422,13 @@ class Node:
             self.gateway.port,
             loaded,
         )
+        if self.gateway.tls_port is not None:
+            log.info(
+                "OCPP gateway listening on wss://%s:%d/ocpp/{charge_point_id}%s",
+                settings.ocpp_host,
+                self.gateway.tls_port,
+                " (client certificates checked)" if settings.ocpp_tls_client_ca else "",
+            )
 
     async def _start_http(self) -> None:
         settings = self.settings
@@ -413,6 +459,11 @@ class Node:
     @property
     def ocpp_port(self) -> int:
         return self.gateway.port
+
+    @property
+    def ocpp_tls_port(self) -> int | None:
+        """The wss listener's port, None without TLS."""
+        return self.gateway.tls_port
 
     def public_url(self) -> str:
         """Where chargers reach the HTTP port: CSMS_PUBLIC_URL, else the
@@ -507,6 +558,7 @@ class Node:
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task
+        await self.security.close()
         await self.writer.stop()
         await self._sink.close()
         await self.remote_nodes.stop()

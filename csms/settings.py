@@ -85,6 +85,22 @@ class Settings:
     # Seconds a drain spreads its chargers' disconnects over; above 0,
     # SIGTERM drains the gateway before it stops (csms node drain always does).
     drain_seconds: float = 0.0
+    # TLS (wss) for OCPP security profiles 2 and 3: a second listener on
+    # ocpp_tls_port beside the plain ws port when a certificate is set. The
+    # cert file holds the server's chain (PEM), the key file its key; with a
+    # client CA file, client certificates are asked for and checked (profile 3).
+    ocpp_tls_cert: str = ""
+    ocpp_tls_key: str = ""
+    ocpp_tls_client_ca: str = ""
+    ocpp_tls_port: int = 9443
+    # The wss URL stations are told to use when their profile is raised
+    # (2.0.1 SetNetworkProfile), e.g. wss://csms.example.com:9443/ocpp/
+    ocpp_public_wss_url: str = ""
+    # The CA that signs chargers' CSRs (SignCertificate), PEM files, and how
+    # long the certificates it issues are valid.
+    ca_cert: str = ""
+    ca_key: str = ""
+    ca_validity_days: int = 365
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,7 +150,15 @@ class Settings:
                 raise SettingsError(f"CSMS_{name.upper()} must be a positive number")
         if self.upload_slot_hours <= 0:
             raise SettingsError("CSMS_UPLOAD_SLOT_HOURS must be a positive number of hours")
-        for name in ("ocpp_port", "http_port"):
+        if bool(self.ocpp_tls_cert) != bool(self.ocpp_tls_key):
+            raise SettingsError("CSMS_OCPP_TLS_CERT and CSMS_OCPP_TLS_KEY go together")
+        if self.ocpp_tls_client_ca and not self.ocpp_tls_cert:
+            raise SettingsError("CSMS_OCPP_TLS_CLIENT_CA needs CSMS_OCPP_TLS_CERT and _KEY")
+        if bool(self.ca_cert) != bool(self.ca_key):
+            raise SettingsError("CSMS_CA_CERT and CSMS_CA_KEY go together")
+        if self.ca_validity_days <= 0:
+            raise SettingsError("CSMS_CA_VALIDITY_DAYS must be a positive number of days")
+        for name in ("ocpp_port", "http_port", "ocpp_tls_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"CSMS_{name.upper()} must be a port number, got {port}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
-from admin_ui.api import auth, contacts, entities, media, stations, users
+from admin_ui.api import auth, contacts, entities, media, security, stations, users
 from admin_ui.api.commands import CommandController
 from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
@@ -26,6 +26,7 @@ CONTROLLERS: list[type] = [
     stations.AccessRuleController,
     DeviceModelController,
     CommandController,
+    security.StationSecurityController,
     media.MediaController,
     auth.AuthController,
     entities.EntityController,

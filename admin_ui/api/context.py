@@ -11,6 +11,7 @@ from csms.commands.service import CommandService
 from csms.domain.files import FileService
 from csms.domain.local_list import LocalListService
 from csms.domain.station_admin import IgnoreStationChanges, StationChangeListener
+from csms.domain.station_security import StationSecurity
 
 
 @dataclass(slots=True)
@@ -18,6 +19,8 @@ class ApiContext:
     auth: AuthService = field(default_factory=AuthService)
     crm_changes: CrmChangeListener = field(default_factory=IgnoreChanges)
     station_changes: StationChangeListener = field(default_factory=IgnoreStationChanges)
+    # The node's security service (profiles, secrets, certificates).
+    security: StationSecurity | None = None
     # Remote commands (a node without a gateway answers NotConnected).
     commands: CommandService = field(default_factory=CommandService)
     # Local authorisation lists and hosted files (firmware, chargers' uploads).

@@ -61,6 +61,11 @@ class StationProfile(msgspec.Struct, frozen=True):
     auth_secret_hash: str = ""
     assume_ocpp16: bool = False
     leniency: frozenset[str] = frozenset()
+    # OCPP security profile 1, 2 or 3 (csms.domain.admission).
+    security_profile: int = 1
+    # The secret before the last change, admitted until the station has
+    # connected once with the new one.
+    previous_secret_hash: str = ""
 
     @property
     def has_secret(self) -> bool:

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import ssl
 import weakref
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -33,6 +34,7 @@ from csms.domain.admission import Admission, Admitted, Refusal
 from csms.domain.model import StationProfile
 from csms.gateway.keepalive import Keepalive
 from csms.gateway.registry import Connected, ConnectionRegistry
+from csms.gateway.tls import transport_security
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from csms.metrics import Metrics
 from csms.protocol.rpc import TransportClosed
@@ -60,6 +62,10 @@ _REFUSAL_STATUS = {
     Refusal.UNKNOWN_STATION: HTTPStatus.NOT_FOUND,
     Refusal.CREDENTIALS_REQUIRED: HTTPStatus.UNAUTHORIZED,
     Refusal.BAD_CREDENTIALS: HTTPStatus.UNAUTHORIZED,
+    Refusal.TLS_REQUIRED: HTTPStatus.FORBIDDEN,
+    Refusal.NO_SECRET: HTTPStatus.FORBIDDEN,
+    Refusal.CLIENT_CERTIFICATE_REQUIRED: HTTPStatus.FORBIDDEN,
+    Refusal.CLIENT_CERTIFICATE_MISMATCH: HTTPStatus.FORBIDDEN,
 }
 
 
@@ -168,6 +174,8 @@ class Gateway:
         ping_interval: float | None = 60.0,
         ping_timeout: float | None = 30.0,
         max_message_size: int = 1 << 20,
+        tls: ssl.SSLContext | None = None,
+        tls_port: int = 0,
     ) -> None:
         self.admission = admission
         self.registry = registry
@@ -182,6 +190,10 @@ class Gateway:
         self._ping_timeout = ping_timeout or None
         self._max_message_size = max_message_size
         self._server: Server | None = None
+        # A second listener for wss (security profiles 2 and 3) beside ws.
+        self._tls = tls
+        self._tls_port = tls_port
+        self._tls_server: Server | None = None
         self._keepalive = (
             Keepalive(registry, interval=self._ping_interval, timeout=self._ping_timeout)
             if self._ping_interval
@@ -193,10 +205,18 @@ class Gateway:
         self.accepting = True
 
     async def start(self) -> None:
-        self._server = await serve(
+        self._server = await self._listen(self._port, None)
+        if self._tls is not None:
+            self._tls_server = await self._listen(self._tls_port, self._tls)
+        if self._keepalive is not None:
+            self._keepalive.start()
+
+    async def _listen(self, port: int, tls: ssl.SSLContext | None) -> Server:
+        return await serve(
             self._handle,
             self._host,
-            self._port,
+            port,
+            ssl=tls,
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
             # permessage-deflate only for chargers that ask for it (cellular
@@ -213,19 +233,28 @@ class Gateway:
             reuse_port=self._reuse_port or None,
             server_header="csms",
         )
-        if self._keepalive is not None:
-            self._keepalive.start()
 
     @property
     def port(self) -> int:
         assert self._server is not None, "the gateway is not started"
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def tls_port(self) -> int | None:
+        """The wss listener's port, None without TLS."""
+        if self._tls_server is None:
+            return None
+        return int(self._tls_server.sockets[0].getsockname()[1])
+
     async def stop(self) -> None:
         """Stops listening and closes every connection (going away)."""
         self.accepting = False
         if self._keepalive is not None:
             await self._keepalive.stop()
+        if self._tls_server is not None:
+            self._tls_server.close(close_connections=True)
+            await self._tls_server.wait_closed()
+            self._tls_server = None
         if self._server is None:
             return
         self._server.close(close_connections=True)
@@ -244,7 +273,11 @@ class Gateway:
             self._metrics.handshake_refused("draining")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down\n")
         try:
-            outcome = await self.admission.admit(charge_point_id, parse_basic_auth(request.headers))
+            outcome = await self.admission.admit(
+                charge_point_id,
+                parse_basic_auth(request.headers),
+                transport_security(connection.transport),
+            )
         except Exception:
             log.exception("admission of %s failed", charge_point_id)
             self._metrics.handshake_refused("admission_failed")

@@ -47,6 +47,8 @@ def _profile(row: dict[str, Any]) -> StationProfile:
         auth_secret_hash=row["auth_secret_hash"],
         assume_ocpp16=bool(row["assume_ocpp16"]),
         leniency=_leniency(row["leniency"]),
+        security_profile=row["security_profile"],
+        previous_secret_hash=row["previous_auth_secret_hash"],
     )
 
 
@@ -57,6 +59,8 @@ _PROFILE_COLUMNS = (
     Station.auth_secret_hash,
     Station.assume_ocpp16,
     Station.leniency,
+    Station.security_profile,
+    Station.previous_auth_secret_hash,
 )
 
 

@@ -24,6 +24,7 @@ from csms.domain.commands import (
 )
 from csms.domain.model import AuthorizationStatus, Sample, TokenInfo
 from csms.domain.runtime import StationRuntime
+from csms.domain.station_security import StationSecurity
 from csms.protocol.payloads import v16
 from csms.protocol.rpc import StationSession, on
 from csms.protocol.v16.security import SecurityHandlers16
@@ -80,8 +81,9 @@ def _given(value: Any) -> str:
 class ChargePointHandlers16(SecurityHandlers16):
     """The 1.6 calls a charge point makes; dependencies are fields."""
 
-    def __init__(self, runtime: StationRuntime) -> None:
+    def __init__(self, runtime: StationRuntime, security: StationSecurity | None = None) -> None:
         self.runtime = runtime
+        self.security = security
 
     @on(Action.boot_notification)
     async def boot_notification(
