@@ -200,6 +200,10 @@ class PiccoloStationAdmin:
             values["leniency"] = ",".join(sorted(values["leniency"]))
         if "registration_status" in values:
             values["registration_status"] = RegistrationStatus(values["registration_status"]).value
+        if "auth_secret_hash" in values:
+            # A secret the operator sets replaces any secret still admitted
+            # from a change sent to the station.
+            values["previous_auth_secret_hash"] = ""
         values["updated_at"] = datetime.now(UTC)
         updated = (
             await Station.update(values)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -130,3 +131,18 @@ def csr(cn: str) -> str:
         .sign(_key(), hashes.SHA256())
     )
     return request.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def make_pki(directory: Path) -> dict[str, Any]:
+    """The CSMS's CA with a server certificate for 127.0.0.1, a client
+    certificate for CP-3 ("good"), one for another id ("wrong_cn") and one
+    for CP-3 from another CA ("other_ca")."""
+    ca = TestCA(directory, "csms-ca")
+    other = TestCA(directory, "other-ca")
+    return {
+        "ca": ca,
+        "server": ca.server(),
+        "good": ca.client("CP-3"),
+        "wrong_cn": ca.client("CP-OTHER"),
+        "other_ca": other.client("CP-3"),
+    }

@@ -27,7 +27,7 @@ from csms.gateway.tls import server_context
 from csms.storage.security import PiccoloSecurityStore
 from csms.storage.stations import PiccoloStationAdmin
 from tests.e2e.conftest import StartNode
-from tests.e2e.pki import Issued, TestCA, csr
+from tests.e2e.pki import Issued, TestCA, csr, make_pki
 from tests.world import admin_token, bearer, make_entity
 
 SECRET = "s3cret-s3cret-s3cret"
@@ -35,15 +35,7 @@ SECRET = "s3cret-s3cret-s3cret"
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, Any]:
-    ca = TestCA(tmp_path, "csms-ca")
-    other = TestCA(tmp_path, "other-ca")
-    return {
-        "ca": ca,
-        "server": ca.server(),
-        "good": ca.client("CP-3"),
-        "wrong_cn": ca.client("CP-OTHER"),
-        "other_ca": other.client("CP-3"),
-    }
+    return make_pki(tmp_path)
 
 
 @pytest.fixture
@@ -89,7 +81,7 @@ def basic(cp: str, password: str) -> dict[str, str]:
 
 
 class RawStation:
-    """A 1.6 charge point speaking OCPP-J frames directly: calls it makes,
+    """A charge point speaking OCPP-J frames directly: calls it makes,
     and calls the CSMS makes to it, queued for the test to answer."""
 
     def __init__(self, socket: ClientConnection) -> None:
@@ -158,10 +150,36 @@ async def with_charger_answer(
     return response, action, payload
 
 
+async def with_charger_answers(
+    station: RawStation, request: Any, answers: list[dict[str, Any]]
+) -> tuple[httpx.Response, list[tuple[str, dict[str, Any]]]]:
+    """Runs the API ``request`` while the station answers the calls it
+    causes, in order, with ``answers``; the response and the calls."""
+
+    async def answer() -> list[tuple[str, dict[str, Any]]]:
+        calls = []
+        for payload in answers:
+            unique_id, action, sent = await station.next_call()
+            await station.reply(unique_id, payload)
+            calls.append((action, sent))
+        return calls
+
+    charger = asyncio.create_task(answer())
+    response = await request
+    await asyncio.sleep(0)
+    if not charger.done():
+        charger.cancel()
+        raise AssertionError(f"the station got too few calls; the API said {response.text}")
+    return response, await charger
+
+
 async def open_station(
-    url: str, headers: dict[str, str] | None = None, tls: ssl.SSLContext | None = None
+    url: str,
+    headers: dict[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+    protocol: str = "ocpp1.6",
 ) -> RawStation:
-    socket = await connect(url, subprotocols=["ocpp1.6"], additional_headers=headers, ssl=tls)  # type: ignore[list-item]
+    socket = await connect(url, subprotocols=[protocol], additional_headers=headers, ssl=tls)  # type: ignore[list-item]
     return RawStation(socket)
 
 
