@@ -230,11 +230,15 @@ async def test_profile2_station_over_wss_with_basic_auth_is_served(
 
 async def test_profile2_station_on_plain_ws_is_refused(tls_node: Node) -> None:
     """A profile-2 station on the plain ws port is refused with 403, even
-    with the right secret."""
+    with the right secret, and counted by reason in the metrics."""
     await add_station("CP-2", profile=2)
     status, body = await refused(ws(tls_node, "CP-2"), basic("CP-2", SECRET))
     assert status == 403
     assert "requires TLS" in body
+    assert (
+        'csms_ocpp_handshakes_refused_total{reason="tls_required"} 1.0'
+        in tls_node.metrics.exposition().decode()
+    )
 
 
 async def test_profile2_station_over_wss_without_credentials_gets_401(
