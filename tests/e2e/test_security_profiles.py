@@ -548,3 +548,21 @@ async def test_security_events_of_a_station_out_of_scope_are_not_found(
     ) as client:
         response = await client.get(f"/stations/{pk}/security-events")
     assert response.status_code == 404
+
+
+async def test_commands_need_the_command_permission(tls_node: Node) -> None:
+    """A user who may read but not command stations sees the station's
+    security state but gets 403 for a new secret."""
+    from tests.world import make_group, make_user, token_for
+
+    pk = await add_station("CP-1", profile=1)
+    entity = await make_entity("Readers")
+    group = await make_group(entity, scope="all", permissions=("stations:read",))
+    token = await token_for(await make_user([entity], [group]), entity)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{tls_node.http_port}/api/v1", headers=bearer(token)
+    ) as client:
+        state = await client.get(f"/stations/{pk}/security")
+        change = await client.post(f"/stations/{pk}/security/basic-auth", json={})
+    assert state.status_code == 200 and state.json()["security_profile"] == 1
+    assert change.status_code == 403
