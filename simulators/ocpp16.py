@@ -84,6 +84,18 @@ DataTransferHandler = Callable[[str, str | None, str | None], tuple[str, str | N
 _CHARGING_STATES = ("Charging", "SuspendedEV", "SuspendedEVSE")
 
 
+def authorization_key_password(value: str) -> str:
+    """The basic-auth password an AuthorizationKey value stands for: the 1.6
+    security whitepaper sends the password's bytes hex-encoded; a value that
+    is no such hex (an older system setting the password as text) is the
+    password itself."""
+    try:
+        decoded = bytes.fromhex(value).decode("ascii")
+    except ValueError:
+        return value
+    return decoded if decoded.isprintable() and len(decoded) >= 1 else value
+
+
 class SimulatorError(Exception):
     """Base class of the simulator's own errors (OCPP errors are ``ocpp.exceptions``)."""
 
@@ -1181,7 +1193,7 @@ class ChargePoint16(_LibChargePoint, SecurityExtension16):
             if key == "HeartbeatInterval":
                 self._set_heartbeat_interval(float(self.config.get_int(key, 0)))
             elif key == "AuthorizationKey":
-                self.password = self.config.get(key)
+                self.password = authorization_key_password(self.config.get(key))
             elif key == "AuthorizationCacheEnabled" and not self.config.get_bool(key):
                 self.auth_cache.clear()
         return call_result.ChangeConfiguration(status=status)

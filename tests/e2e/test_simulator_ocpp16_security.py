@@ -156,15 +156,17 @@ async def test_signed_update_firmware_checks_the_signature(csms: FakeCentralSyst
 
 
 async def test_authorization_key_and_security_event(csms: FakeCentralSystem) -> None:
-    """ChangeConfiguration AuthorizationKey becomes the password of the next connection;
-    the charge point sends SecurityEventNotification as a call."""
+    """ChangeConfiguration AuthorizationKey (the password hex-encoded, as the
+    1.6 security whitepaper sends it) becomes the password of the next
+    connection; the charge point sends SecurityEventNotification as a call."""
     async with connect16(csms.url, "CP-1", password="old-key-0123456") as cp:
         server = await csms.station("CP-1")
         changed = await server.call(
-            call.ChangeConfiguration(key="AuthorizationKey", value="new-key-0123456")
+            call.ChangeConfiguration(key="AuthorizationKey", value=b"new-key-0123456".hex())
         )
         await cp.security_event("SettingSystemTime", "clock set")
         password = cp.password
+    assert password == "new-key-0123456"
     async with connect16(csms.url, "CP-1", password=password):
         pass
     assert changed.status == "Accepted"
