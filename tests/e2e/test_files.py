@@ -127,7 +127,7 @@ async def test_a_firmware_update_sends_the_download_url_that_serves_the_image(
             json={"firmware_id": firmware["id"], "retrieve_at": "2026-01-01T00:00:00Z"},
         )
         assert sent.status_code == 200, sent.text
-        assert sent.json()["outcome"]["type"] == "answered", sent.text
+        assert sent.json()["outcome"]["result"] == "answered", sent.text
         (call,) = calls
         assert call["location"] == firmware["url"] == sent.json()["location"]
         async with httpx.AsyncClient() as charger_http:

@@ -391,7 +391,7 @@ async def test_install_certificate_sends_the_csms_root(
     finally:
         await station.close()
     assert response.status_code == 200, response.text
-    assert response.json()["outcome"] == {"type": "answered", "status": "Accepted", "data": {}}
+    assert response.json()["outcome"] == {"result": "answered", "status": "Accepted", "data": {}}
     assert action == "InstallCertificate"
     assert payload["certificateType"] == "CentralSystemRootCertificate"
     assert x509.load_pem_x509_certificate(payload["certificate"].encode()) == pki["ca"].certificate
