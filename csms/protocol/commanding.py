@@ -25,10 +25,10 @@ from csms.commands.outcomes import (
     Unsupported,
 )
 from csms.gateway.registry import ConnectionRegistry
-from csms.protocol.ocppj import ErrorCode
 from csms.protocol.outgoing import OutgoingCall
-from csms.protocol.payloads import PayloadViolation, Violation
+from csms.protocol.payloads import PayloadViolation
 from csms.protocol.rpc import (
+    VIOLATION_CODES,
     CallQueueFull,
     CallRejected,
     CallTimeout,
@@ -37,14 +37,6 @@ from csms.protocol.rpc import (
 )
 
 log = logging.getLogger(__name__)
-
-# An answer that breaks the schema, named as the version names it.
-_VIOLATION_CODES = {
-    Violation.FORMAT: ErrorCode.FORMAT_VIOLATION,
-    Violation.TYPE: ErrorCode.TYPE_CONSTRAINT_VIOLATION,
-    Violation.OCCURRENCE: ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION,
-    Violation.PROPERTY: ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
-}
 
 
 class Translator(Protocol):
@@ -112,7 +104,7 @@ class LocalCommandExecutor:
                 violation.description,
             )
             return CallFailed(
-                error_code=rpc.dialect.spell(_VIOLATION_CODES[violation.kind]),
+                error_code=rpc.dialect.spell(VIOLATION_CODES[violation.kind]),
                 description=violation.description,
                 details=dict(violation.details),
             )

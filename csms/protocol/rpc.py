@@ -46,7 +46,8 @@ from csms.protocol.payloads import Leniency, PayloadCodec, PayloadViolation, Vio
 
 log = logging.getLogger(__name__)
 
-_VIOLATION_CODES = {
+# A payload that breaks the schema, as the error code each version names it by.
+VIOLATION_CODES = {
     Violation.FORMAT: ErrorCode.FORMAT_VIOLATION,
     Violation.TYPE: ErrorCode.TYPE_CONSTRAINT_VIOLATION,
     Violation.OCCURRENCE: ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION,
@@ -307,7 +308,7 @@ class RpcConnection:
             decoded = self._codec.decode_request(call.action, call.payload, self.session.leniency)
         except PayloadViolation as violation:
             raise OcppError(
-                _VIOLATION_CODES[violation.kind], violation.description, violation.details
+                VIOLATION_CODES[violation.kind], violation.description, violation.details
             ) from None
         if decoded.fixes:
             log.warning(
