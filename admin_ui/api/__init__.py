@@ -17,6 +17,7 @@ from admin_ui.api.device_model import DeviceModelController
 from admin_ui.api.errors import EXCEPTION_HANDLERS
 from admin_ui.api.files import FirmwareController, StationFilesController, UploadController
 from admin_ui.api.local_list import LocalListController
+from admin_ui.api.sessions import SessionController
 
 API_PREFIX = "/api/v1"
 
@@ -25,6 +26,7 @@ CONTROLLERS: list[type] = [
     stations.StationGroupController,
     stations.AccessRuleController,
     DeviceModelController,
+    SessionController,
     CommandController,
     security.StationSecurityController,
     media.MediaController,
