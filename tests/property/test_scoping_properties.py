@@ -182,6 +182,7 @@ LISTS = (
     Listing("/media", "media", "media", "media"),
     Listing("/stations", "stations", "stations", "stations"),
     Listing("/station-groups", "station_groups", "station_groups", None),
+    Listing("/sessions", "stations", "sessions", None),
 )
 
 
@@ -293,6 +294,7 @@ DETAILS = (
     Detail("/media/{}", "media", "media", "media"),
     Detail("/stations/{}", "stations", "stations", "stations"),
     Detail("/station-groups/{}", "station_groups", "station_groups", None),
+    Detail("/sessions/{}", "stations", "sessions", None),
 )
 
 # A row id that no world has: it must answer as an invisible row does.

@@ -17,6 +17,8 @@ re-derives the rules from the issue's wording instead of calling
   entity, never through a share;
 - a user is seen when one of their memberships is, showing only the
   memberships (and groups) the viewer sees;
+- a charging session is seen when its station is (stations:read on the
+  station's owner);
 - a hideable field is hidden only when every group granting read on the
   resource hides it;
 - a user works only in an active entity they belong to.
@@ -33,7 +35,7 @@ from hypothesis import strategies as st
 
 from crm.access import HIDEABLE_FIELDS, RESOURCES
 from crm.tables import Contact, ContactDocument, ContactShare, Medium
-from csms.tables import AccessRule, Station, StationGroup
+from csms.tables import AccessRule, ChargingSession, Station, StationGroup
 from tests.world import make_entity, make_group, make_user, token_for
 
 SCOPES = ("own", "subtree", "all")
@@ -109,6 +111,8 @@ class World:
     station_groups: tuple[int, ...]
     stations: tuple[StationSpec, ...]
     rules: tuple[RuleSpec, ...]
+    # The station (index) of each charging session: seen when its station is.
+    sessions: tuple[int, ...] = ()
 
     @property
     def entity_count(self) -> int:
@@ -176,7 +180,7 @@ def worlds(
     """A random tree (1-8 entities, some deactivated, sometimes several
     roots), groups, users in 1-3 entities and 0-3 groups, contacts shared
     with random entities, documents, media, station groups, stations and
-    their access rules."""
+    their access rules and charging sessions."""
     n = draw(st.integers(min_entities, max_entities), label="entities")
     parents: list[int | None] = [None]
     for index in range(1, n):
@@ -241,6 +245,11 @@ def worlds(
     if station_groups:
         targets.append(st.builds(RuleSpec, station=st.none(), station_group=station_group))
     rules = draw(st.lists(st.one_of(targets), max_size=3).map(tuple)) if targets else ()
+    sessions = (
+        draw(st.lists(st.integers(0, len(stations) - 1), max_size=3).map(tuple), label="sessions")
+        if stations
+        else ()
+    )
     return World(
         parents=tuple(parents),
         active=active,
@@ -252,6 +261,7 @@ def worlds(
         station_groups=station_groups,
         stations=stations,
         rules=rules,
+        sessions=sessions,
     )
 
 
@@ -304,6 +314,7 @@ class Built:
     station_groups: list[int] = field(default_factory=list)
     stations: list[int] = field(default_factory=list)
     rules: list[int] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
 
 
 # Values for every hideable field, so that a field is never absent merely
@@ -501,6 +512,23 @@ async def build(world: World) -> Built:
             .run()
         )
         built.rules.append(int(row["id"]))
+    for index, station in enumerate(world.sessions):
+        (row,) = (
+            await ChargingSession.insert(
+                ChargingSession(
+                    station=built.stations[station],
+                    connector_id=1,
+                    id_tag=f"T{index}-{tag}",
+                    started_at=now,
+                    meter_start_wh=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            .returning(ChargingSession.id)
+            .run()
+        )
+        built.sessions.append(int(row["id"]))
     return built
 
 
@@ -613,6 +641,14 @@ class Expect:
             s
             for s, station in enumerate(self.world.stations)
             if self.sees("stations", station.owner)
+        }
+
+    def seen_sessions(self) -> set[int]:
+        """Sessions through their station's owner (stations:read)."""
+        return {
+            s
+            for s, station in enumerate(self.world.sessions)
+            if self.sees("stations", self.world.stations[station].owner)
         }
 
     def seen_station_groups(self) -> set[int]:
