@@ -125,6 +125,10 @@ async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 15.
     assert await check()
 
 
+async def _has(items: Awaitable[list[Any]]) -> bool:
+    return bool(await items)
+
+
 async def _holder() -> str | None:
     directory = RedisNodeDirectory(REDIS_URL, "test")
     await directory.start()
@@ -154,6 +158,14 @@ class Api:
             [station] = found.json()["items"]
             return dict(station)
 
+    async def sessions(self, node: GatewayProcess) -> list[dict[str, Any]]:
+        """The station's sessions, as ``node`` lists them."""
+        station = await self.station(node)
+        async with httpx.AsyncClient(base_url=node.http_url, headers=self.headers) as client:
+            found = await client.get("/api/v1/sessions", params={"station_id": station["id"]})
+            assert found.status_code == 200, found.text
+            return list(found.json()["items"])
+
     async def command(
         self, node: GatewayProcess, name: str, body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
@@ -180,9 +192,11 @@ async def test_a_command_through_another_node_reaches_the_station_and_follows_it
     gateways: Callable[..., Awaitable[GatewayProcess]],
 ) -> None:
     """A remote start sent through node 2's API reaches the station on
-    node 1, and the session it starts shows through both nodes' APIs; after
-    node 1 is killed the station reconnects to node 2, and commands through
-    node 2 and through node 1's replacement reach it there."""
+    node 1, and the session it starts shows through both nodes' APIs (the
+    same session, active; completed on both after a remote stop through
+    node 2); after node 1 is killed the station reconnects to node 2, and
+    commands through node 2 and through node 1's replacement reach it
+    there."""
     api = await _api()
     one, two = await gateways("node-1"), await gateways("node-2")
     async with AsyncExitStack() as stack:
@@ -200,6 +214,26 @@ async def test_a_command_through_another_node_reaches_the_station_and_follows_it
 
         await _eventually(lambda: charging_on(one))
         await _eventually(lambda: charging_on(two))
+
+        async def sessions_on(node: GatewayProcess, status: str) -> list[tuple[int, str]]:
+            return [
+                (s["id"], s["id_tag"]) for s in await api.sessions(node) if s["status"] == status
+            ]
+
+        await _eventually(lambda: _has(sessions_on(one, "active")))
+        [(session_id, id_tag)] = await sessions_on(one, "active")
+        assert id_tag == CARD
+        assert await sessions_on(two, "active") == [(session_id, CARD)]
+
+        status, answer = await api.command(two, "remote-stop", {"session_id": session_id})
+        assert (status, answer["result"], answer["status"]) == (200, "answered", "Accepted")
+
+        async def completed_on(node: GatewayProcess) -> bool:
+            return await sessions_on(node, "completed") == [(session_id, CARD)]
+
+        await _eventually(lambda: completed_on(one))
+        await _eventually(lambda: completed_on(two))
+        assert await sessions_on(one, "active") == await sessions_on(two, "active") == []
 
         one.process.kill()
         assert await one.wait() == -signal.SIGKILL
