@@ -1,5 +1,6 @@
 """Domain errors to HTTP answers: always a 4xx with a message for bad input,
-never a 500."""
+never a 500; a 503 (with Retry-After) when a command cannot be routed
+because the node directory or the bus to another node is down."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from crm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from csms.commands.errors import CommandNotRouted
+
+# Seconds a caller told the other nodes are unreachable should wait.
+RETRY_AFTER_SECONDS = 5
 
 
 def _answer(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -41,9 +47,17 @@ def forbidden(_: Request, error: Forbidden) -> Response:
     return _answer(HTTP_403_FORBIDDEN, str(error))
 
 
+def not_routed(_: Request, error: CommandNotRouted) -> Response:
+    """The node directory or the bus is down (logged where it happened)."""
+    return _answer(
+        HTTP_503_SERVICE_UNAVAILABLE, str(error), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
 EXCEPTION_HANDLERS = {
     InvalidInput: invalid_input,
     NotFound: not_found,
     Unauthenticated: unauthenticated,
     Forbidden: forbidden,
+    CommandNotRouted: not_routed,
 }

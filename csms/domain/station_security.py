@@ -46,6 +46,7 @@ import msgspec
 from crm.access import Principal
 from crm.clock import utcnow
 from crm.errors import InvalidInput, NotFound
+from csms.commands.errors import StationLookupFailed
 from csms.commands.model import (
     CertificateSigned,
     ChangeConfiguration,
@@ -354,9 +355,17 @@ class StationSecurity:
                 await self.store.store_secret(station.pk, station.secret_hash, new_hash)
                 self.cache.invalidate(station.charge_point_id)
             password = secret.encode().hex().upper() if v16 else secret
-            outcome = await self.commands.send(
-                station.charge_point_id, SetBasicAuthPassword(password)
-            )
+            try:
+                outcome = await self.commands.send(
+                    station.charge_point_id, SetBasicAuthPassword(password)
+                )
+            except StationLookupFailed:
+                # Nothing was sent: the new secret is not admitted.
+                await self.store.store_secret(
+                    station.pk, station.secret_hash, station.previous_secret_hash
+                )
+                self.cache.invalidate(station.charge_point_id)
+                raise
             if _accepted(outcome):
                 await self.store.store_secret(station.pk, new_hash, station.secret_hash)
             else:
