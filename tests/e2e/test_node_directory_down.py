@@ -5,6 +5,7 @@ driven through the operators' REST API over HTTP."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,32 @@ async def test_a_station_this_node_holds_is_reached_without_the_directory(
     assert answer.status_code == 200, answer.text
     assert (answer.json()["result"], answer.json()["status"]) == ("answered", "Accepted")
     assert directory.asked == []
+
+
+class BusDown:
+    """The directory names another node; the bus cannot take the request."""
+
+    async def locate(self, charge_point_id: str) -> str | None:
+        return "node-elsewhere"
+
+    async def execute_on(
+        self, node: str, charge_point_id: str, command: Any, timeout: float
+    ) -> Any:
+        raise ConnectionError(REFUSED)
+
+
+async def test_a_command_the_bus_cannot_take_is_503_naming_the_node(
+    start_node: StartNode,
+) -> None:
+    """The directory names another node but the bus to it fails: 503 with
+    Retry-After naming that node, not a 500."""
+    node = await start_node()
+    node.commands.locator = node.commands.remote = BusDown()
+    operator = await make_entity("Operator")
+    station = await add_station("CP-AWAY", operator)
+    async with operator_api(node, await admin_token(operator)) as api:
+        answer = await api.post(f"/stations/{station}/commands/clear-cache", json={})
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "5"
+    detail = answer.json()["detail"]
+    assert "node node-elsewhere" in detail and "could not be reached" in detail
