@@ -20,6 +20,10 @@ says what happened, with an HTTP status per result:
                                 get-configuration on 2.0.1), or the session named is
                                 not the station's: ``reason``; nothing sent
 ======================  ======  =====================================================
+
+A 503 without ``result`` (``detail`` says why, ``Retry-After``) means the
+node directory or the bus to the node holding the station is unreachable:
+the command was not sent (``csms.commands.errors``).
 """
 
 from __future__ import annotations
