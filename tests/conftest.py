@@ -41,6 +41,7 @@ TABLES_IN_DELETE_ORDER = (
     "ocpp_message",
     "station_event",
     "security_event",
+    "station_variable",
     "connector_status_change",
     "connector",
     "charging_session",

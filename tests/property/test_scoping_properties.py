@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
+from admin_ui.api.context import ApiContext
 from crm.access import HIDEABLE_FIELDS
+from csms.domain.files import FileService
+from csms.domain.local_list import LocalListService
+from csms.storage.access import PiccoloStationAccessSource
+from csms.storage.files import DiskBlobs, PiccoloFiles
+from csms.storage.local_list import PiccoloHeldLists, PiccoloMediaRecords, PiccoloStationRefs
 from tests.conftest import empty_tables
 from tests.property.worlds import (
     SENTINELS,
@@ -31,9 +37,11 @@ from tests.property.worlds import (
     World,
     add_group,
     build,
+    files_dir,
     group_spec,
     worlds,
     worlds_with_a_shared_contact,
+    worlds_with_a_station_reader,
 )
 from tests.world import api_client, bearer, make_user, token_for
 
@@ -52,9 +60,31 @@ SETTINGS = settings(
 ABOUT_ONESELF = {"/auth/me"}
 
 
+def services() -> ApiContext:
+    """The API with the services a node gives it (local lists, hosted files
+    in ``CSMS_FILES_DIR``), without a node: no station is connected."""
+    context = ApiContext()
+    stations = PiccoloStationRefs()
+    context.local_lists = LocalListService(
+        store=PiccoloHeldLists(),
+        media=PiccoloMediaRecords(),
+        access=PiccoloStationAccessSource(),
+        commands=context.commands,
+        stations=stations,
+    )
+    context.files = FileService(
+        store=PiccoloFiles(),
+        blobs=DiskBlobs(files_dir()),
+        commands=context.commands,
+        stations=stations,
+        public_url=lambda: "http://csms.invalid",
+    )
+    return context
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncTestClient]:
-    async with api_client() as test_client:
+    async with api_client(services()) as test_client:
         yield test_client
 
 
@@ -154,7 +184,7 @@ async def get_all(client: AsyncTestClient, path: str, view: View) -> tuple[int, 
             return 200, items, "".join(texts)
 
 
-def compare(where: str, view: View, got: list[int], expected: set[int]) -> None:
+def compare(where: str, view: View, got: list[Any], expected: set[Any]) -> None:
     assert len(got) == len(set(got)), f"{where}: a row twice ({sorted(got)}), {view}"
     extra = set(got) - expected
     missing = expected - set(got)
@@ -183,6 +213,7 @@ LISTS = (
     Listing("/stations", "stations", "stations", "stations"),
     Listing("/station-groups", "station_groups", "station_groups", None),
     Listing("/sessions", "stations", "sessions", None),
+    Listing("/firmware", "stations", "firmware", None),
 )
 
 
@@ -295,6 +326,8 @@ DETAILS = (
     Detail("/stations/{}", "stations", "stations", "stations"),
     Detail("/station-groups/{}", "station_groups", "station_groups", None),
     Detail("/sessions/{}", "stations", "sessions", None),
+    Detail("/firmware/{}", "stations", "firmware", None),
+    Detail("/uploads/{}/content", "stations", "uploads", None),
 )
 
 # A row id that no world has: it must answer as an invisible row does.
@@ -309,7 +342,7 @@ async def check_details(client: AsyncTestClient, paths: set[str], view: View) ->
         if detail.path not in paths:
             continue
         seen = seen_ids(view, detail.kind)
-        for row_id in [*rows(view.built, detail.kind), NO_SUCH_ID]:
+        for index, row_id in enumerate([*rows(view.built, detail.kind), NO_SUCH_ID]):
             where = f"GET {detail.path.format(row_id)}"
             response = await client.get(f"{API}{detail.path.format(row_id)}", headers=view.headers)
             expected = 200 if row_id in seen else 404
@@ -320,15 +353,19 @@ async def check_details(client: AsyncTestClient, paths: set[str], view: View) ->
                 f"{where}: {response.status_code}, expected {expected}: {response.text[:200]},"
                 f" {view}"
             )
-            if expected == 200 and detail.fields:
+            if expected == 200 and detail.kind == "uploads":
+                content = view.built.upload_contents[index]
+                assert response.content == content, f"{where}: {response.content!r}, {view}"
+            elif expected == 200 and (detail.fields or detail.kind == "firmware"):
                 item = response.json()
                 assert item["id"] == row_id, f"{where}: answered row {item['id']}"
-                check_fields(view, detail.fields, item, response.text, where)
+                if detail.fields:
+                    check_fields(view, detail.fields, item, response.text, where)
                 if detail.kind == "users":
                     check_user_links(view, item, where)
 
 
-Expectation = tuple[int, set[int] | None]
+Expectation = tuple[int, set[Any] | None]
 
 
 def contact_shares(view: View, contact: int) -> Expectation:
@@ -382,13 +419,66 @@ def station_group_rules(view: View, group: int) -> Expectation:
     }
 
 
+def of_station(view: View, station: int | None, found: set[Any]) -> Expectation:
+    """What a station's own data answers: visible exactly when the station
+    is (stations:read on its owner); ``station`` None: a station that does
+    not exist."""
+    if not view.expect.can("stations"):
+        return 403, None
+    if station is None or station not in view.expect.seen_stations():
+        return 404, None
+    return 200, found
+
+
+def station_security(view: View, station: int | None) -> Expectation:
+    found = {view.built.stations[station]} if station is not None else set()
+    return of_station(view, station, found)
+
+
+def station_security_events(view: View, station: int | None) -> Expectation:
+    ids = view.built.security_events
+    return of_station(
+        view, station, {ids[e] for e, s in enumerate(view.world.security_events) if s == station}
+    )
+
+
+def station_uploads(view: View, station: int | None) -> Expectation:
+    ids = view.built.uploads
+    return of_station(
+        view, station, {ids[u] for u, s in enumerate(view.world.uploads) if s == station}
+    )
+
+
+def station_variables(view: View, station: int | None) -> Expectation:
+    names = view.built.variables
+    return of_station(
+        view, station, {names[v] for v, s in enumerate(view.world.variables) if s == station}
+    )
+
+
+def station_local_list(view: View, station: int | None) -> Expectation:
+    tags = view.built.local_list_tags
+    return of_station(
+        view,
+        station,
+        {t for h, (s, _) in enumerate(view.world.local_lists) if s == station for t in tags[h]},
+    )
+
+
 @dataclass(frozen=True)
 class SubList:
     path: str
     parent: str
-    expectation: Callable[[View, int], Expectation]
+    # An index of the parent (None: a parent that does not exist, asked for
+    # only when ``no_such`` says so).
+    expectation: Callable[[View, Any], Expectation]
     # The key naming each item.
     key: str
+    # The items: the answer itself, else every page of it (``paged``), else
+    # what ``items`` takes from the one object answered.
+    paged: bool = False
+    items: Callable[[Any], list[dict[str, Any]]] | None = None
+    no_such: bool = False
 
 
 SUBLISTS = (
@@ -396,6 +486,39 @@ SUBLISTS = (
     SubList("/contacts/{}/documents", "contacts", contact_documents, "id"),
     SubList("/stations/{}/access-rules", "stations", station_rules, "id"),
     SubList("/station-groups/{}/access-rules", "station_groups", station_group_rules, "id"),
+    SubList(
+        "/stations/{}/security",
+        "stations",
+        station_security,
+        "station_id",
+        items=lambda state: [state],
+        no_such=True,
+    ),
+    SubList(
+        "/stations/{}/security-events",
+        "stations",
+        station_security_events,
+        "id",
+        paged=True,
+        no_such=True,
+    ),
+    SubList("/stations/{}/uploads", "stations", station_uploads, "id", no_such=True),
+    SubList(
+        "/stations/{}/variables",
+        "stations",
+        station_variables,
+        "variable",
+        paged=True,
+        no_such=True,
+    ),
+    SubList(
+        "/stations/{}/local-list",
+        "stations",
+        station_local_list,
+        "id_tag",
+        items=lambda held: held["entries"],
+        no_such=True,
+    ),
 )
 
 
@@ -403,16 +526,28 @@ async def check_sublists(client: AsyncTestClient, paths: set[str], view: View) -
     for sub in SUBLISTS:
         if sub.path not in paths:
             continue
-        for index, parent_id in enumerate(rows(view.built, sub.parent)):
-            where = f"GET {sub.path.format(parent_id)}"
+        parents: list[tuple[int | None, int]] = list(enumerate(rows(view.built, sub.parent)))
+        if sub.no_such:
+            parents.append((None, NO_SUCH_ID))
+        for index, parent_id in parents:
+            path = sub.path.format(parent_id)
+            where = f"GET {path}"
             status, expected = sub.expectation(view, index)
             event(f"GET {sub.path}: {status}")
-            response = await client.get(f"{API}{sub.path.format(parent_id)}", headers=view.headers)
-            assert response.status_code == status, (
-                f"{where}: {response.status_code}, expected {status}: {response.text[:200]}, {view}"
+            if sub.paged:
+                got_status, items, text = await get_all(client, path, view)
+            else:
+                response = await client.get(f"{API}{path}", headers=view.headers)
+                got_status, text = response.status_code, response.text
+                items = []
+                if got_status == 200:
+                    answer = response.json()
+                    items = answer if sub.items is None else sub.items(answer)
+            assert got_status == status, (
+                f"{where}: {got_status}, expected {status}: {text[:200]}, {view}"
             )
             if expected is not None:
-                compare(where, view, [item[sub.key] for item in response.json()], expected)
+                compare(where, view, [item[sub.key] for item in items], expected)
 
 
 def views(world: World, built: Built, *, every_entity: bool) -> list[View]:
@@ -465,9 +600,10 @@ async def test_details_answer_404_for_every_row_outside_the_visible_set(
 ) -> None:
     """Asked for every row of every kind by id, a user gets 200 (without
     hidden fields) for the rows they see and 404 for every other row, like
-    for an id that does not exist; the lists under a row (shares,
-    documents, access rules) follow the same rules, and a shared contact
-    never shows another entity's documents."""
+    for an id that does not exist; the lists and states under a row
+    (shares, documents, access rules; a station's security, security
+    events, uploads, variables and local list) follow the same rules, and a
+    shared contact never shows another entity's documents."""
     await empty_tables(restart_ids=False)
     built = await build(world)
     paths = read_paths(client)
@@ -493,6 +629,24 @@ async def test_a_shared_contact_never_shows_another_entitys_documents(
     view = View(world, built, 0, world.users[0].entities[0], header=False)
     shared = len(world.contact_owners) - 1
     assert shared in view.expect.seen_contacts() or not view.expect.works_here
+    await check_details(client, paths, view)
+    await check_sublists(client, paths, view)
+
+
+@settings(SETTINGS, max_examples=15)
+@given(world=worlds_with_a_station_reader())
+async def test_a_station_reader_sees_exactly_the_data_of_the_stations_they_see(
+    db: None, client: AsyncTestClient, world: World
+) -> None:
+    """A user who reads stations gets, of each station they see, exactly
+    its sessions, security state and events, uploads (and their content),
+    variables and local list, and the firmware of the entities in their
+    scope; of every other station, 404 for each of them."""
+    await empty_tables(restart_ids=False)
+    built = await build(world)
+    paths = read_paths(client)
+    view = View(world, built, 0, world.users[0].entities[0], header=False)
+    assert len(world.stations) - 2 in view.expect.seen_stations() or not view.expect.works_here
     await check_details(client, paths, view)
     await check_sublists(client, paths, view)
 

@@ -18,7 +18,9 @@ re-derives the rules from the issue's wording instead of calling
 - a user is seen when one of their memberships is, showing only the
   memberships (and groups) the viewer sees;
 - a charging session is seen when its station is (stations:read on the
-  station's owner);
+  station's owner), and so are the station's security state, security
+  events, uploads (and their content), 2.0.1 variables and local list;
+- a firmware image is seen through its owner entity, with stations:read;
 - a hideable field is hidden only when every group granting read on the
   resource hides it;
 - a user works only in an active entity they belong to.
@@ -26,16 +28,31 @@ re-derives the rules from the issue's wording instead of calling
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import msgspec
 from hypothesis import strategies as st
 
 from crm.access import HIDEABLE_FIELDS, RESOURCES
 from crm.tables import Contact, ContactDocument, ContactShare, Medium
-from csms.tables import AccessRule, ChargingSession, Station, StationGroup
+from csms.settings import Settings
+from csms.tables import (
+    AccessRule,
+    ChargingSession,
+    FirmwareFile,
+    LocalListState,
+    SecurityEvent,
+    Station,
+    StationGroup,
+    StationUpload,
+    StationVariable,
+    UploadSlot,
+)
 from tests.world import make_entity, make_group, make_user, token_for
 
 SCOPES = ("own", "subtree", "all")
@@ -113,6 +130,16 @@ class World:
     rules: tuple[RuleSpec, ...]
     # The station (index) of each charging session: seen when its station is.
     sessions: tuple[int, ...] = ()
+    # The owner entity (index) of each firmware image.
+    firmware: tuple[int, ...] = ()
+    # The station (index) of each security event, upload (each in a slot of
+    # its own, its bytes on disk) and reported 2.0.1 variable.
+    security_events: tuple[int, ...] = ()
+    uploads: tuple[int, ...] = ()
+    variables: tuple[int, ...] = ()
+    # (station, number of entries) of each station holding a local list
+    # (at most one a station).
+    local_lists: tuple[tuple[int, int], ...] = ()
 
     @property
     def entity_count(self) -> int:
@@ -180,7 +207,8 @@ def worlds(
     """A random tree (1-8 entities, some deactivated, sometimes several
     roots), groups, users in 1-3 entities and 0-3 groups, contacts shared
     with random entities, documents, media, station groups, stations and
-    their access rules and charging sessions."""
+    their access rules, charging sessions, security events, uploads, 2.0.1
+    variables and local lists, and firmware images."""
     n = draw(st.integers(min_entities, max_entities), label="entities")
     parents: list[int | None] = [None]
     for index in range(1, n):
@@ -245,10 +273,23 @@ def worlds(
     if station_groups:
         targets.append(st.builds(RuleSpec, station=st.none(), station_group=station_group))
     rules = draw(st.lists(st.one_of(targets), max_size=3).map(tuple)) if targets else ()
-    sessions = (
-        draw(st.lists(st.integers(0, len(stations) - 1), max_size=3).map(tuple), label="sessions")
-        if stations
-        else ()
+    station = st.integers(0, len(stations) - 1) if stations else st.nothing()
+
+    def of_stations(label: str) -> tuple[int, ...]:
+        return draw(st.lists(station, max_size=3 if stations else 0).map(tuple), label=label)
+
+    sessions = of_stations("sessions")
+    firmware = draw(st.lists(entity, max_size=3).map(tuple), label="firmware")
+    security_events = of_stations("security events")
+    uploads = of_stations("uploads")
+    variables = of_stations("variables")
+    local_lists = draw(
+        st.lists(
+            st.tuples(station, st.integers(1, 3)),
+            max_size=len(stations),
+            unique_by=lambda held: held[0],
+        ).map(tuple),
+        label="local lists",
     )
     return World(
         parents=tuple(parents),
@@ -262,6 +303,11 @@ def worlds(
         stations=stations,
         rules=rules,
         sessions=sessions,
+        firmware=firmware,
+        security_events=security_events,
+        uploads=uploads,
+        variables=variables,
+        local_lists=local_lists,
     )
 
 
@@ -295,6 +341,41 @@ def worlds_with_a_shared_contact(draw: st.DrawFn) -> World:
     )
 
 
+@st.composite
+def worlds_with_a_station_reader(draw: st.DrawFn) -> World:
+    """A world whose (one) user reads stations, in a group of any scope, and
+    works in an entity that owns a station; another station has a random
+    owner (or none). Each of the two has a session, a security event, an
+    upload, a variable and a local list, and there are firmware images of
+    the user's entity and of a random one. (In :func:`worlds`, a user who
+    sees a station at all is rare.)"""
+    world = draw(worlds(max_users=1))
+    user = world.users[0]
+    working = user.entities[0]
+    n = world.entity_count
+    reader = GroupSpec(
+        owner=working,
+        scope=draw(st.sampled_from(SCOPES), label="reader scope"),
+        permissions=("stations:read",),
+        hidden=(),
+    )
+    other = draw(st.none() | st.integers(0, n - 1), label="other station owner")
+    first = len(world.stations)
+    new = (first, first + 1)
+    return replace(
+        world,
+        groups=(*world.groups, reader),
+        users=(replace(user, groups=(*user.groups, len(world.groups))),),
+        stations=(*world.stations, StationSpec(working, None), StationSpec(other, None)),
+        sessions=(*world.sessions, *new),
+        security_events=(*world.security_events, *new),
+        uploads=(*world.uploads, *new),
+        variables=(*world.variables, *new),
+        local_lists=(*world.local_lists, *((s, 2) for s in new)),
+        firmware=(*world.firmware, working, draw(st.integers(0, n - 1), label="firmware owner")),
+    )
+
+
 # -- writing it into the database -------------------------------------------------------
 
 
@@ -315,6 +396,15 @@ class Built:
     stations: list[int] = field(default_factory=list)
     rules: list[int] = field(default_factory=list)
     sessions: list[int] = field(default_factory=list)
+    firmware: list[int] = field(default_factory=list)
+    security_events: list[int] = field(default_factory=list)
+    uploads: list[int] = field(default_factory=list)
+    # The bytes of each upload, as written to its file.
+    upload_contents: list[bytes] = field(default_factory=list)
+    # The variable name of each reported variable (they have no id).
+    variables: list[str] = field(default_factory=list)
+    # The id tags of each local list's entries.
+    local_list_tags: list[list[str]] = field(default_factory=list)
 
 
 # Values for every hideable field, so that a field is never absent merely
@@ -529,7 +619,118 @@ async def build(world: World) -> Built:
             .run()
         )
         built.sessions.append(int(row["id"]))
+    await _build_station_files(world, built, tag)
     return built
+
+
+def files_dir() -> Path:
+    """Where the API reads hosted files from (``CSMS_FILES_DIR``, which
+    tests/conftest.py points into the run's temporary directory)."""
+    return Path(Settings.from_env().files_dir)
+
+
+async def _build_station_files(world: World, built: Built, tag: str) -> None:
+    """Firmware images, security events, uploads (a slot each, the bytes on
+    disk), variables and local lists of the world."""
+    now = _now()
+    for index, owner in enumerate(world.firmware):
+        token = f"fw{index}{tag}{secrets.token_hex(12)}"
+        (row,) = (
+            await FirmwareFile.insert(
+                FirmwareFile(
+                    owner_entity=built.entities[owner],
+                    filename=f"fw{index}.bin",
+                    description=f"F{index}",
+                    size=4,
+                    sha256=hashlib.sha256(b"fw!!").hexdigest(),
+                    token=token,
+                    stored_as=f"firmware/{token}",
+                    created_at=now,
+                )
+            )
+            .returning(FirmwareFile.id)
+            .run()
+        )
+        built.firmware.append(int(row["id"]))
+    for index, station in enumerate(world.security_events):
+        (row,) = (
+            await SecurityEvent.insert(
+                SecurityEvent(
+                    station=built.stations[station],
+                    type="FirmwareUpdated",
+                    timestamp=now,
+                    tech_info=f"S{index}-{tag}",
+                    received_at=now,
+                )
+            )
+            .returning(SecurityEvent.id)
+            .run()
+        )
+        built.security_events.append(int(row["id"]))
+    root = files_dir()
+    for index, station in enumerate(world.uploads):
+        station_id = built.stations[station]
+        (slot,) = (
+            await UploadSlot.insert(
+                UploadSlot(
+                    station=station_id,
+                    kind="diagnostics",
+                    token=f"up{index}{tag}{secrets.token_hex(12)}",
+                    request_id=index + 1,
+                    created_at=now,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+            .returning(UploadSlot.id)
+            .run()
+        )
+        content = f"upload {index} of station {station_id} ({tag})".encode()
+        stored_as = f"uploads/{station_id}/{secrets.token_urlsafe(16)}"
+        path = root / stored_as
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        (row,) = (
+            await StationUpload.insert(
+                StationUpload(
+                    slot=slot["id"],
+                    station=station_id,
+                    kind="diagnostics",
+                    filename=f"u{index}.log",
+                    size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    stored_as=stored_as,
+                    received_at=now,
+                )
+            )
+            .returning(StationUpload.id)
+            .run()
+        )
+        built.uploads.append(int(row["id"]))
+        built.upload_contents.append(content)
+    for index, station in enumerate(world.variables):
+        name = f"Var{index}{tag}"
+        await StationVariable.insert(
+            StationVariable(
+                station=built.stations[station],
+                component="OCPPCommCtrlr",
+                variable=name,
+                value=f"v{index}",
+                updated_at=now,
+            )
+        ).run()
+        built.variables.append(name)
+    for index, (station, count) in enumerate(world.local_lists):
+        tags = [f"L{index}-{entry}-{tag}".upper() for entry in range(count)]
+        entries = [{"id_tag": id_tag, "status": "Accepted"} for id_tag in tags]
+        await LocalListState.insert(
+            LocalListState(
+                station=built.stations[station],
+                version=index + 1,
+                entries=msgspec.json.encode(entries).decode(),
+                updated_at=now,
+            )
+        ).run()
+        built.local_list_tags.append(tags)
 
 
 # -- the model: what one user, in one entity, sees ----------------------------------------
@@ -648,6 +849,18 @@ class Expect:
         return {
             s
             for s, station in enumerate(self.world.sessions)
+            if self.sees("stations", self.world.stations[station].owner)
+        }
+
+    def seen_firmware(self) -> set[int]:
+        """Firmware through its owner entity (stations:read)."""
+        return {f for f, owner in enumerate(self.world.firmware) if self.sees("stations", owner)}
+
+    def seen_uploads(self) -> set[int]:
+        """Uploads (their content) through their station's owner."""
+        return {
+            u
+            for u, station in enumerate(self.world.uploads)
             if self.sees("stations", self.world.stations[station].owner)
         }
 
