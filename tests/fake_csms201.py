@@ -122,7 +122,9 @@ class CsmsSide(OcppChargePoint):
     """The CSMS's end of one connection."""
 
     def __init__(self, station_id: str, connection: Any, server: FakeCsms201) -> None:
-        super().__init__(station_id, connection, response_timeout=10)
+        # Generous: the suite shares two cores with the database; a slow answer is
+        # not what these tests check.
+        super().__init__(station_id, connection, response_timeout=30)
         self.server = server
 
     def _record(self, action: str, payload: dict[str, Any]) -> None:
