@@ -8,15 +8,21 @@ visible set into a query condition in exactly one place
 (:func:`crm.storage.scoping.scoped`).
 
 A user in several groups gets the most permissive combination, per resource
-and action: the widest scope of any group granting it, and a field is hidden
-only if every group that lets them read the resource hides it.
+and action: the widest scope of any group granting it. Hidden fields are
+decided per row: a field of a row is hidden unless some group that lets the
+user read *that row* shows it. Scopes nest (own within subtree within all,
+around the active entity), so a row needs a level (own for the active
+entity's rows, subtree for its descendants', all for the others') and its
+hidden fields are those hidden by every reading group of that level or wider.
+What a user in several groups sees is exactly the union of what each group
+alone shows, rows and, per row, fields.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -145,36 +151,65 @@ def _expand(permission: str) -> Iterable[tuple[str, str]]:
         yield resource, action
 
 
+def _hidden_of(grant: Grant, resource: str) -> frozenset[str]:
+    return frozenset(
+        f.partition(".")[2] for f in grant.hidden_fields if f.partition(".")[0] == resource
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AccessProfile:
     """The most permissive combination of a user's groups."""
 
     # (resource, action) -> the widest scope any group grants it with
     scopes: dict[tuple[str, str], Scope]
-    # resource -> fields hidden by every group that lets the user read it
-    hidden: dict[str, frozenset[str]]
+    # resource -> level -> the fields hidden by every group that grants read
+    # on the resource with that scope or a wider one; a level no reading
+    # group reaches is absent. Growing with the level: a wider level has
+    # fewer groups, so fewer fields shown.
+    hidden_from: dict[str, dict[Scope, frozenset[str]]]
 
     @classmethod
     def combine(cls, grants: Iterable[Grant]) -> AccessProfile:
         scopes: dict[tuple[str, str], Scope] = {}
-        hidden: dict[str, frozenset[str]] = {}
+        reading: dict[str, list[tuple[Scope, frozenset[str]]]] = {}
         for grant in grants:
             for key in {pair for p in grant.permissions for pair in _expand(p)}:
                 if scopes.get(key, 0) < grant.scope:
                     scopes[key] = grant.scope
                 if key[1] == "read":
-                    resource = key[0]
-                    mine = frozenset(
-                        f.partition(".")[2]
-                        for f in grant.hidden_fields
-                        if f.partition(".")[0] == resource
-                    )
-                    # Most permissive: hidden only where every reading group hides it.
-                    hidden[resource] = hidden[resource] & mine if resource in hidden else mine
-        return cls(scopes, hidden)
+                    reading.setdefault(key[0], []).append((grant.scope, _hidden_of(grant, key[0])))
+        hidden_from: dict[str, dict[Scope, frozenset[str]]] = {}
+        for resource, reads in reading.items():
+            levels: dict[Scope, frozenset[str]] = {}
+            for level in Scope:
+                wide_enough = [hidden for scope, hidden in reads if scope >= level]
+                if wide_enough:
+                    # Most permissive: hidden only where every group reaching
+                    # this level hides it.
+                    levels[level] = frozenset.intersection(*wide_enough)
+            hidden_from[resource] = levels
+        return cls(scopes, hidden_from)
 
     def scope(self, resource: str, action: str) -> Scope | None:
         return self.scopes.get((resource, action))
+
+    def hidden_at(self, resource: str, level: Scope) -> frozenset[str] | None:
+        """The fields hidden on a row that needs ``level``; None when no
+        reading group reaches it."""
+        return self.hidden_from.get(resource, {}).get(level)
+
+    def hidden_anywhere(self, resource: str) -> frozenset[str]:
+        """The fields hidden on some row the user may read: those of the
+        widest level reached (the levels' sets only grow)."""
+        levels = self.hidden_from.get(resource)
+        return levels[max(levels)] if levels else frozenset()
+
+    def hidden_everywhere(self, resource: str) -> frozenset[str]:
+        """The fields hidden on every row the user may read: those of the
+        narrowest level reached."""
+        levels = self.hidden_from.get(resource)
+        return levels[min(levels)] if levels else frozenset()
 
 
 class Visibility(msgspec.Struct, frozen=True):
@@ -203,6 +238,11 @@ class Principal:
     member_entity_ids: frozenset[int]
     profile: AccessProfile
     tree: EntityTree
+    # The active entity and its descendants, computed once per request.
+    active_subtree: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "active_subtree", self.tree.subtree(self.active_entity_id))
 
     def can(self, resource: str, action: str) -> bool:
         return self.profile.scope(resource, action) is not None
@@ -218,10 +258,13 @@ class Principal:
         scope = self.profile.scope(resource, action)
         if scope is None:
             return NOTHING
+        return self._visibility(scope)
+
+    def _visibility(self, scope: Scope) -> Visibility:
         if scope is Scope.ALL:
             return Visibility(None)
         if scope is Scope.SUBTREE:
-            return Visibility(self.tree.subtree(self.active_entity_id))
+            return Visibility(self.active_subtree)
         return Visibility(frozenset({self.active_entity_id}))
 
     def require_entity(self, resource: str, action: str, entity_id: int | None) -> None:
@@ -232,25 +275,63 @@ class Principal:
                 f"you may not {action} {resource.replace('_', ' ')} of entity {entity_id}"
             )
 
+    def level(self, entity_id: int | None) -> Scope:
+        """The narrowest scope that shows rows of ``entity_id`` (None: a row
+        of no entity, which only "all" shows)."""
+        if entity_id == self.active_entity_id:
+            return Scope.OWN
+        if entity_id is not None and entity_id in self.active_subtree:
+            return Scope.SUBTREE
+        return Scope.ALL
+
     def hidden_fields(self, resource: str) -> frozenset[str]:
-        return self.profile.hidden.get(resource, frozenset())
+        """Without a row: the fields hidden on *some* row the user may read,
+        the most restrictive answer. For what no row answers, such as
+        whether a filter or search on a field may be used (a filter by a
+        field hidden on some visible rows would reveal it there)."""
+        return self.profile.hidden_anywhere(resource)
+
+    def row_hidden_fields(
+        self, resource: str, owner_entity_id: int | None, through: Iterable[int | None] = ()
+    ) -> frozenset[str]:
+        """The fields hidden on one row: owned by ``owner_entity_id`` and
+        also visible through the entities ``through`` (a contact's shares,
+        a user's memberships). A field is shown when some group that lets
+        the user read this row shows it: the row needs the narrowest level
+        of its entities. A row no reading group reaches (which the user
+        should not see at all) gets the most restrictive answer."""
+        level = min((self.level(e) for e in (owner_entity_id, *through)), default=Scope.ALL)
+        hidden = self.profile.hidden_at(resource, level)
+        return self.hidden_fields(resource) if hidden is None else hidden
+
+    def hidden_on_every_row(self, resource: str) -> frozenset[str]:
+        """The fields hidden on every row the user may read: the columns an
+        export leaves out altogether (the others are blank where hidden)."""
+        return self.profile.hidden_everywhere(resource)
+
+    def shown_within(self, resource: str, field_name: str) -> Visibility:
+        """The entities through whose rows ``field_name`` is shown: a search
+        on that field may only match rows seen through them."""
+        levels = self.profile.hidden_from.get(resource, {})
+        shown = [level for level, hidden in levels.items() if field_name not in hidden]
+        if not shown:
+            return NOTHING
+        return self._visibility(max(shown))
 
     def covers(self, grant: Grant) -> bool:
         """Whether this user holds everything ``grant`` gives: each of its
-        permissions at least as widely, and sees no field it would reveal.
-        Nobody hands out (to a group, or a group to a user) more than they
-        have themselves."""
+        permissions at least as widely, and sees no field it would reveal
+        on the rows it reaches. Nobody hands out (to a group, or a group to
+        a user) more than they have themselves."""
         for pair in {pair for p in grant.permissions for pair in _expand(p)}:
             mine = self.profile.scope(*pair)
             if mine is None or mine < grant.scope:
                 return False
             if pair[1] == "read":
-                theirs = frozenset(
-                    f.partition(".")[2]
-                    for f in grant.hidden_fields
-                    if f.partition(".")[0] == pair[0]
-                )
-                if not self.hidden_fields(pair[0]) <= theirs:
+                # The rows the grant shows need at most its scope, and the
+                # sets only grow with the level: compare at its scope.
+                hidden = self.profile.hidden_at(pair[0], grant.scope)
+                if hidden is None or not hidden <= _hidden_of(grant, pair[0]):
                     return False
         return True
 

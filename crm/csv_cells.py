@@ -12,12 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: Any) -> str:
-    """A value as an exported cell."""
-    if value is None:
+    """A value as an exported cell; a field hidden on its row (UNSET) is blank."""
+    if value is None or value is msgspec.UNSET:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"

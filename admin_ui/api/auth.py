@@ -37,6 +37,8 @@ class Me(msgspec.Struct, frozen=True):
     entity_ids: list[int]
     # "resource:action" -> own, subtree or all
     permissions: dict[str, str]
+    # resource -> the fields hidden from you on some rows you see (hidden
+    # fields are decided per row: rows your narrower groups show may have them)
     hidden_fields: dict[str, list[str]]
 
 
@@ -55,8 +57,8 @@ def me_of(principal: Principal) -> Me:
         },
         hidden_fields={
             resource: sorted(fields)
-            for resource, fields in sorted(principal.profile.hidden.items())
-            if fields
+            for resource in sorted(principal.profile.hidden_from)
+            if (fields := principal.hidden_fields(resource))
         },
     )
 

@@ -140,10 +140,13 @@ class ContactController(Controller):
         active: _ACTIVE = None,
     ) -> Stream:
         """The contacts of the list (same filters, every page) as CSV; a
-        field hidden from you is not a column."""
+        field hidden from you on every contact is not a column, one hidden
+        on some contacts is blank on those."""
         where = _filter(q, kind, owner_entity_id, customer_number, active)
         contacts = await SERVICE.export(principal, where)
-        hidden = principal.hidden_fields("contacts")
+        # A field hidden on every contact you see is not a column; one hidden
+        # on some is blank on those.
+        hidden = principal.hidden_on_every_row("contacts")
         columns = [name for name in EXPORT_COLUMNS if name not in hidden]
         return Stream(
             _csv_lines(contacts, columns),

@@ -23,12 +23,12 @@ can read but not change is Forbidden (403).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crm.access import Principal
+from crm.access import HIDEABLE_FIELDS, Principal, Visibility
 from crm.clock import utcnow
 from crm.contacts import (
     Contact,
@@ -49,7 +49,12 @@ from crm.contacts import (
 )
 from crm.errors import Forbidden, InvalidInput, NotFound
 from crm.fields import without_hidden
-from crm.storage.contacts import NumberTaken, PiccoloContacts, contact_from_row
+from crm.storage.contacts import (
+    SEARCHED_COLUMNS,
+    NumberTaken,
+    PiccoloContacts,
+    contact_from_row,
+)
 from crm.storage.integrity import is_unique_violation
 
 RESOURCE = "contacts"
@@ -67,8 +72,40 @@ class ContactService:
     store: PiccoloContacts = field(default_factory=PiccoloContacts)
     clock: Callable[[], datetime] = utcnow
 
-    def _answer(self, principal: Principal, row: dict[str, Any]) -> Contact:
-        return without_hidden(contact_from_row(row), principal.hidden_fields(RESOURCE))
+    async def _hidden(
+        self, principal: Principal, contacts: Iterable[tuple[int, int | None]]
+    ) -> dict[int, frozenset[str]]:
+        """Contact id -> the fields hidden on it, for (id, owner entity)
+        pairs: a contact is also seen through its shares, and the narrowest
+        entity it is seen through decides (the shares need no look-up for
+        contacts of the active entity, which no share makes narrower)."""
+        contacts = list(contacts)
+        shared = await self.store.shared_with(
+            [c for c, owner in contacts if owner != principal.active_entity_id]
+        )
+        return {
+            c: principal.row_hidden_fields(RESOURCE, owner, shared.get(c, ()))
+            for c, owner in contacts
+        }
+
+    async def _row_hidden(self, principal: Principal, row: dict[str, Any]) -> frozenset[str]:
+        return (await self._hidden(principal, [(row["id"], row["owner_entity"])]))[row["id"]]
+
+    async def _answer(self, principal: Principal, row: dict[str, Any]) -> Contact:
+        return without_hidden(contact_from_row(row), await self._row_hidden(principal, row))
+
+    async def _stripped(self, principal: Principal, items: list[Contact]) -> list[Contact]:
+        hidden = await self._hidden(principal, [(c.id, c.owner_entity_id) for c in items])
+        return [without_hidden(item, hidden[item.id]) for item in items]
+
+    @staticmethod
+    def _searchable(principal: Principal) -> dict[str, Visibility]:
+        """Searched column -> the entities through whose contacts it is shown."""
+        return {
+            column: principal.shown_within(RESOURCE, column)
+            for column in SEARCHED_COLUMNS
+            if column in HIDEABLE_FIELDS[RESOURCE]
+        }
 
     async def _readable(self, principal: Principal, contact_id: int) -> dict[str, Any]:
         principal.require(RESOURCE, "read")
@@ -84,28 +121,33 @@ class ContactService:
     ) -> tuple[list[Contact], int]:
         principal.require(RESOURCE, "read")
         where = _checked_filter(where)
-        hidden = principal.hidden_fields(RESOURCE)
         items, total = await self.store.page(
-            where, principal.visible(RESOURCE, "read"), hidden, limit=limit, offset=offset
+            where,
+            principal.visible(RESOURCE, "read"),
+            self._searchable(principal),
+            limit=limit,
+            offset=offset,
         )
-        return [without_hidden(item, hidden) for item in items], total
+        return await self._stripped(principal, items), total
 
     async def export(self, principal: Principal, where: ContactFilter) -> AsyncIterator[Contact]:
-        """Every matching contact the user sees, hidden fields unset. The
+        """Every matching contact the user sees, its hidden fields unset. The
         checks run now; the rows are read as the caller iterates."""
         principal.require(RESOURCE, "read")
         where = _checked_filter(where)
-        hidden = principal.hidden_fields(RESOURCE)
-        rows = self.store.export(where, principal.visible(RESOURCE, "read"), hidden)
+        batches = self.store.export(
+            where, principal.visible(RESOURCE, "read"), self._searchable(principal)
+        )
 
         async def stripped() -> AsyncIterator[Contact]:
-            async for item in rows:
-                yield without_hidden(item, hidden)
+            async for batch in batches:
+                for item in await self._stripped(principal, batch):
+                    yield item
 
         return stripped()
 
     async def get(self, principal: Principal, contact_id: int) -> Contact:
-        return self._answer(principal, await self._readable(principal, contact_id))
+        return await self._answer(principal, await self._readable(principal, contact_id))
 
     async def create(self, principal: Principal, request: ContactCreate) -> Contact:
         owner = (
@@ -119,7 +161,7 @@ class ContactService:
             for name in request.__struct_fields__
             if getattr(request, name) not in ("", None) and name != "kind"
         }
-        check_not_hidden(given, principal.hidden_fields(RESOURCE))
+        check_not_hidden(given, principal.row_hidden_fields(RESOURCE, owner))
         values = check_create(request)
         values["customer_number"] = check_field("customer_number", request.customer_number)
         state = await self.store.entity_state(owner)
@@ -134,7 +176,7 @@ class ContactService:
                 if not _lost_number_race(error, values, attempt):
                     raise
                 continue
-            return self._answer(principal, row)
+            return await self._answer(principal, row)
 
     async def update(
         self, principal: Principal, contact_id: int, request: ContactUpdate
@@ -147,21 +189,21 @@ class ContactService:
         if writable is None:
             raise Forbidden(f"you may read contact {contact_id} but not change it")
         values = update_values(request)
-        check_not_hidden(values, principal.hidden_fields(RESOURCE))
+        check_not_hidden(values, await self._row_hidden(principal, current))
         if current["master_of_entity"] is not None:
             check_master_update(values, current)
         if "active" in values and values["active"] != current["active"]:
             self._require_owner_side(principal, current, "update", "(de)activate")
         values = {name: value for name, value in values.items() if value != current[name]}
         if not values:
-            return self._answer(principal, current)
+            return await self._answer(principal, current)
         try:
             row = await self.store.update(contact_id, values, now=self.clock())
         except Exception as error:
             if "customer_number" in values and is_unique_violation(error):
                 raise NumberTaken(f"customer number {values['customer_number']} is taken") from None
             raise
-        return self._answer(principal, row)
+        return await self._answer(principal, row)
 
     async def deactivate(self, principal: Principal, contact_id: int) -> Contact:
         """Contacts are never deleted (media and invoices refer to them):
@@ -175,9 +217,9 @@ class ContactService:
                 "deactivate the entity instead"
             )
         if not current["active"]:
-            return self._answer(principal, current)
+            return await self._answer(principal, current)
         row = await self.store.update(contact_id, {"active": False}, now=self.clock())
-        return self._answer(principal, row)
+        return await self._answer(principal, row)
 
     @staticmethod
     def _require_owner_side(

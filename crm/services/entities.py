@@ -28,7 +28,7 @@ class EntityService:
     clock: Callable[[], datetime] = utcnow
 
     def _shown(self, principal: Principal, entity: Entity) -> Entity:
-        return without_hidden(entity, principal.hidden_fields(RESOURCE))
+        return without_hidden(entity, principal.row_hidden_fields(RESOURCE, entity.id))
 
     async def list(
         self,

@@ -62,9 +62,13 @@ class MediaService:
     # -- reading -------------------------------------------------------------------
 
     def _shown(self, principal: Principal, medium: Medium) -> Medium:
-        return without_hidden(medium, principal.hidden_fields(RESOURCE))
+        return without_hidden(
+            medium, principal.row_hidden_fields(RESOURCE, medium.issuing_entity_id)
+        )
 
     def _check_filter(self, principal: Principal, filters: MediaFilter) -> None:
+        # Without a row: a filter by a field hidden on some visible rows
+        # would reveal it there.
         if filters.owner_contact_id is not None and "owner_contact_id" in principal.hidden_fields(
             RESOURCE
         ):
@@ -97,10 +101,11 @@ class MediaService:
 
     async def export_csv(self, principal: Principal, filters: MediaFilter) -> str:
         """The visible media that match as CSV, in the import's columns; the
-        columns of fields hidden from the user are left out altogether."""
+        columns of fields hidden from the user on every row are left out
+        altogether, the others are blank on the rows that hide them."""
         principal.require(RESOURCE, "read")
         self._check_filter(principal, filters)
-        hidden = principal.hidden_fields(RESOURCE)
+        hidden = principal.hidden_on_every_row(RESOURCE)
         columns = [c for c in EXPORT_COLUMNS if c not in hidden]
         media = await self.store.every(principal.visible(RESOURCE, "read"), filters)
         out = io.StringIO()

@@ -34,7 +34,12 @@ class UserService:
     clock: Callable[[], datetime] = utcnow
 
     def _shown(self, principal: Principal, user: User) -> User:
-        return without_hidden(user, principal.hidden_fields(RESOURCE))
+        # A user is seen through their visible memberships (the only ones
+        # the answer lists): the narrowest of them decides the fields.
+        if not user.entity_ids:
+            return without_hidden(user, principal.hidden_fields(RESOURCE))
+        first, *others = user.entity_ids
+        return without_hidden(user, principal.row_hidden_fields(RESOURCE, first, others))
 
     async def list(
         self,

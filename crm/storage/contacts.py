@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ from crm.contacts import (
 )
 from crm.customer_numbers import render
 from crm.errors import Conflict
-from crm.storage.scoping import scoped
+from crm.storage.scoping import scoped, visible_condition
 from crm.storage.search import icontains
 from crm.tables import Contact, ContactDocument, ContactShare, Entity
 
@@ -104,7 +104,7 @@ _DOCUMENT_COLUMNS = (
     ContactDocument.created_at,
 )
 
-# The columns ``q`` searches (only those not hidden from the user).
+# The columns ``q`` searches (each only on the rows where it is shown).
 SEARCHED_COLUMNS = ("name", "company", "email", "customer_number")
 
 
@@ -179,15 +179,27 @@ def visible_contacts(query: Any, visibility: Visibility, *, write: bool = False)
     return scoped(query, Contact.owner_entity, visibility, also=also)
 
 
-def _filtered(query: Any, where: ContactFilter, hidden: frozenset[str]) -> Any:
+def _contact_condition(visibility: Visibility) -> Any | None:
+    """The condition of :func:`visible_contacts` (None: every contact)."""
+    ids = visibility.entity_ids
+    also = _shared_with(sorted(ids)) if ids else None
+    return visible_condition(Contact.owner_entity, visibility, also=also)
+
+
+def _filtered(query: Any, where: ContactFilter, searchable: Mapping[str, Visibility]) -> Any:
     if where.q:
-        # Never a hidden field (name and company cannot be hidden).
-        columns = [c for c in SEARCHED_COLUMNS if c not in hidden]
-        query = query.where(
-            functools.reduce(
-                operator.or_, (icontains(getattr(Contact, c), where.q) for c in columns)
-            )
-        )
+        # A column matches only on the rows where it is shown to the user
+        # (seen through ``searchable[column]``), never where it is hidden;
+        # name and company cannot be hidden.
+        matches = []
+        for column in SEARCHED_COLUMNS:
+            within = searchable.get(column, Visibility(None))
+            if within.entity_ids is not None and not within.entity_ids:
+                continue
+            match = icontains(getattr(Contact, column), where.q)
+            condition = _contact_condition(within)
+            matches.append(match if condition is None else match & condition)
+        query = query.where(functools.reduce(operator.or_, matches))
     if where.kind is not None:
         query = query.where(Contact.kind == where.kind)
     if where.owner_entity_id is not None:
@@ -215,12 +227,12 @@ class PiccoloContacts:
         self,
         where: ContactFilter,
         visibility: Visibility,
-        hidden: frozenset[str],
+        searchable: Mapping[str, Visibility],
         *,
         limit: int,
         offset: int,
     ) -> tuple[list[ContactAnswer], int]:
-        rows_query = _filtered(Contact.select(*_CONTACT_COLUMNS), where, hidden)
+        rows_query = _filtered(Contact.select(*_CONTACT_COLUMNS), where, searchable)
         rows = (
             await visible_contacts(rows_query, visibility)
             .order_by(Contact.name)
@@ -229,16 +241,18 @@ class PiccoloContacts:
             .offset(offset)
             .run()
         )
-        total = await visible_contacts(_filtered(Contact.count(), where, hidden), visibility).run()
+        total = await visible_contacts(
+            _filtered(Contact.count(), where, searchable), visibility
+        ).run()
         return [contact_from_row(row) for row in rows], int(total)
 
     async def export(
-        self, where: ContactFilter, visibility: Visibility, hidden: frozenset[str]
-    ) -> AsyncIterator[ContactAnswer]:
-        """Every matching contact in id order, read in batches."""
+        self, where: ContactFilter, visibility: Visibility, searchable: Mapping[str, Visibility]
+    ) -> AsyncIterator[list[ContactAnswer]]:
+        """Every matching contact in id order, in batches."""
         after = 0
         while True:
-            query = _filtered(Contact.select(*_CONTACT_COLUMNS), where, hidden).where(
+            query = _filtered(Contact.select(*_CONTACT_COLUMNS), where, searchable).where(
                 Contact.id > after
             )
             rows = (
@@ -247,11 +261,23 @@ class PiccoloContacts:
                 .limit(EXPORT_BATCH)
                 .run()
             )
-            for row in rows:
-                yield contact_from_row(row)
+            if rows:
+                yield [contact_from_row(row) for row in rows]
             if len(rows) < EXPORT_BATCH:
                 return
             after = rows[-1]["id"]
+
+    async def shared_with(self, contact_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Contact id -> the entities it is shared with (read or write)."""
+        if not contact_ids:
+            return {}
+        rows = await ContactShare.select(ContactShare.contact, ContactShare.entity).where(
+            ContactShare.contact.is_in(list(contact_ids))
+        )
+        shared: dict[int, list[int]] = {}
+        for row in rows:
+            shared.setdefault(row["contact"], []).append(row["entity"])
+        return shared
 
     async def entity_state(self, entity_id: int) -> bool | None:
         """Whether the entity is active; None when there is none."""

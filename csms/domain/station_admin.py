@@ -288,7 +288,9 @@ class StationAdmin:
     # stations
 
     def _shown(self, principal: Principal, station: Station) -> Station:
-        return without_hidden(station, principal.hidden_fields("stations"))
+        return without_hidden(
+            station, principal.row_hidden_fields("stations", station.owner_entity_id)
+        )
 
     async def _station(self, principal: Principal, station_pk: int) -> Station:
         station = await self.store.get_station(principal.visible("stations"), station_pk)
