@@ -142,23 +142,40 @@ def seen_ids(view: View, kind: str) -> set[int]:
     return {ids[i] for i in seen}
 
 
-def check_fields(view: View, resource: str, item: dict[str, Any], text: str, where: str) -> None:
-    """Every hideable field present unless hidden; a hidden one absent, and
-    its value nowhere in the answer."""
+def row_hidden(view: View, resource: str, row_id: int) -> set[str]:
+    """The fields the model hides on one row (resources with hideable fields
+    are rows of the kind of the same name)."""
+    index = rows(view.built, resource).index(row_id)
+    return view.expect.hidden(resource, view.expect.row_entities(resource, index))
+
+
+def check_fields(view: View, resource: str, item: dict[str, Any], where: str) -> set[str]:
+    """Every hideable field of the row present unless hidden, a hidden one
+    absent; returns the row's hidden fields."""
     hideable = HIDEABLE_FIELDS.get(resource)
     if not hideable:
-        return
-    hidden = view.expect.hidden(resource)
+        return set()
+    hidden = row_hidden(view, resource, item["id"])
     for name in sorted(hideable):
         if name in hidden:
             assert name not in item, f"{where}: hidden field {resource}.{name} returned, {view}"
-            value = SENTINELS.get(resource, {}).get(name)
-            assert value is None or value not in text, (
-                f"{where}: the value of hidden field {resource}.{name} is in the answer, {view}"
-            )
         else:
             assert name in item, f"{where}: field {resource}.{name} missing, not hidden, {view}"
-    if resource == "users" and "email" in hidden:
+    return hidden
+
+
+def check_hidden_values(
+    view: View, resource: str, hidden_everywhere: set[str], text: str, where: str
+) -> None:
+    """The value of a field hidden on every row of an answer is nowhere in
+    it (the sentinels are the same on every row, so a field shown on one
+    row says nothing about another)."""
+    for name in sorted(hidden_everywhere):
+        value = SENTINELS.get(resource, {}).get(name)
+        assert value is None or value not in text, (
+            f"{where}: the value of hidden field {resource}.{name} is in the answer, {view}"
+        )
+    if resource == "users" and "email" in hidden_everywhere:
         for email in view.built.emails:
             assert email not in text, f"{where}: a hidden e-mail address is in the answer, {view}"
 
@@ -240,18 +257,21 @@ async def check_lists(client: AsyncTestClient, paths: set[str], view: View) -> N
         where = f"GET {listing.path}"
         status, items, text = await get_all(client, listing.path, view)
         event(f"{where}: {status}, {'some' if items else 'no'} rows")
-        if expect.can(listing.resource) and expect.hidden(listing.fields or ""):
+        if expect.can(listing.resource) and expect.hidden_somewhere(listing.fields or ""):
             event(f"{where}: fields hidden")
         if not expect.can(listing.resource):
             assert status == 403, f"{where}: {status} without {listing.resource}:read, {view}"
             continue
         assert status == 200, f"{where}: {status} {text[:300]}, {view}"
         compare(where, view, [item["id"] for item in items], seen_ids(view, listing.kind))
+        hidden_sets = []
         for item in items:
             if listing.fields:
-                check_fields(view, listing.fields, item, text, where)
+                hidden_sets.append(check_fields(view, listing.fields, item, where))
             if listing.kind == "users":
                 check_user_links(view, item, where)
+        if listing.fields and hidden_sets:
+            check_hidden_values(view, listing.fields, set.intersection(*hidden_sets), text, where)
     if "/entities/tree" in paths:
         await check_tree(client, view)
     for export, resource in (("/contacts/export.csv", "contacts"), ("/media/export.csv", "media")):
@@ -287,15 +307,6 @@ async def check_export(client: AsyncTestClient, view: View, path: str, resource:
     assert response.status_code == 200, f"{where}: {response.text[:300]}, {view}"
     table = list(csv.DictReader(io.StringIO(response.text, newline="")))
     header = set(csv.reader(io.StringIO(response.text)).__next__())
-    hidden = expect.hidden(resource)
-    assert not header & hidden, f"{where}: hidden columns {sorted(header & hidden)}, {view}"
-    shown = set(HIDEABLE_FIELDS[resource]) - hidden
-    assert shown <= header, f"{where}: columns missing, not hidden: {sorted(shown - header)}"
-    for name in hidden:
-        value = SENTINELS[resource].get(name)
-        assert value is None or value not in response.text, (
-            f"{where}: the value of hidden field {resource}.{name} is exported, {view}"
-        )
     if resource == "contacts":
         got = [int(row["id"]) for row in table]
         compare(where, view, got, seen_ids(view, "contacts"))
@@ -303,6 +314,18 @@ async def check_export(client: AsyncTestClient, view: View, path: str, resource:
         uids = view.built.medium_uids
         got = [view.built.media[uids.index(row["uid"])] for row in table]
         compare(where, view, got, seen_ids(view, "media"))
+    # A column every reading group hides is left out; the others are there,
+    # and blank on the rows that hide them.
+    left_out = expect.hidden_by_every_group(resource)
+    assert not header & left_out, f"{where}: hidden columns {sorted(header & left_out)}, {view}"
+    shown = set(HIDEABLE_FIELDS[resource]) - left_out
+    assert shown <= header, f"{where}: columns missing, not hidden: {sorted(shown - header)}"
+    hidden_sets = [row_hidden(view, resource, row_id) for row_id in got]
+    for row, hidden in zip(table, hidden_sets, strict=True):
+        for name in sorted(hidden & header):
+            assert row[name] == "", f"{where}: hidden {resource}.{name} exported, {view}"
+    everywhere = set.intersection(left_out, *hidden_sets) if hidden_sets else left_out
+    check_hidden_values(view, resource, everywhere | left_out, response.text, where)
 
 
 # -- details and the lists under one row ------------------------------------------------------
@@ -360,7 +383,8 @@ async def check_details(client: AsyncTestClient, paths: set[str], view: View) ->
                 item = response.json()
                 assert item["id"] == row_id, f"{where}: answered row {item['id']}"
                 if detail.fields:
-                    check_fields(view, detail.fields, item, response.text, where)
+                    hidden = check_fields(view, detail.fields, item, where)
+                    check_hidden_values(view, detail.fields, hidden, response.text, where)
                 if detail.kind == "users":
                     check_user_links(view, item, where)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -602,11 +603,11 @@ async def build(world: World) -> Built:
             .run()
         )
         built.rules.append(int(row["id"]))
-    for index, station in enumerate(world.sessions):
+    for index, session_station in enumerate(world.sessions):
         (row,) = (
             await ChargingSession.insert(
                 ChargingSession(
-                    station=built.stations[station],
+                    station=built.stations[session_station],
                     connector_id=1,
                     id_tag=f"T{index}-{tag}",
                     started_at=now,
@@ -785,15 +786,65 @@ class Expect:
         seen = self.entities(resource)
         return seen is ALL or (entity is not None and entity in seen)
 
-    def hidden(self, resource: str) -> set[str]:
-        """Hidden only when every group granting read hides it."""
+    def _reading_groups(self, resource: str) -> list[GroupSpec]:
         wanted = {"*", f"{resource}:*", f"{resource}:read"}
+        return [g for g in self._groups if wanted & set(g.permissions)]
+
+    @staticmethod
+    def _hides(group: GroupSpec, resource: str) -> set[str]:
+        return {h.partition(".")[2] for h in group.hidden if h.partition(".")[0] == resource}
+
+    def _reaches(self, scope: str, entity: int | None) -> bool:
+        """Whether a group of ``scope`` alone lets the user see rows of ``entity``."""
+        if scope == "all":
+            return True
+        if entity is None:
+            return False
+        if scope == "subtree":
+            return entity in self.world.descendants(self.working)
+        return entity == self.working
+
+    def hidden(self, resource: str, entities: Iterable[int | None]) -> set[str]:
+        """The fields hidden on a row seen through ``entities`` (its owner;
+        a contact's shares too; a user's shown memberships): hidden unless
+        some group that lets the user read that row, by its own scope,
+        shows it. The union of what each group alone shows."""
+        reached = list(entities)
         hiding = [
-            {h.partition(".")[2] for h in g.hidden if h.partition(".")[0] == resource}
-            for g in self._groups
-            if wanted & set(g.permissions)
+            self._hides(g, resource)
+            for g in self._reading_groups(resource)
+            if any(self._reaches(g.scope, e) for e in reached)
         ]
+        if not hiding:
+            return self.hidden_somewhere(resource)
+        return set.intersection(*hiding)
+
+    def hidden_by_every_group(self, resource: str) -> set[str]:
+        """Fields every reading group hides: hidden on any row whatever."""
+        hiding = [self._hides(g, resource) for g in self._reading_groups(resource)]
         return set.intersection(*hiding) if hiding else set()
+
+    def hidden_somewhere(self, resource: str) -> set[str]:
+        """Fields some reading group hides (the most that may be hidden)."""
+        found: set[str] = set()
+        for g in self._reading_groups(resource):
+            found |= self._hides(g, resource)
+        return found
+
+    def row_entities(self, kind: str, index: int) -> list[int | None]:
+        """The entities a row of ``kind`` is seen through."""
+        world = self.world
+        if kind == "entities":
+            return [index]
+        if kind == "users":
+            return list(self.shown_memberships(index))
+        if kind == "contacts":
+            return [world.contact_owners[index], *(e for e, _ in world.contact_shares(index))]
+        if kind == "media":
+            return [world.media[index].issuer]
+        if kind == "stations":
+            return [world.stations[index].owner]
+        raise ValueError(f"no hideable fields on {kind}")
 
     # Rows seen, by index.
 
