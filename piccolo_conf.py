@@ -12,4 +12,4 @@ from csms.storage.database import engine_from_url
 
 DB = engine_from_url(get_settings().database_url)
 
-APP_REGISTRY = AppRegistry(apps=["crm.piccolo_app", "csms.piccolo_app"])
+APP_REGISTRY = AppRegistry(apps=["crm.piccolo_app", "csms.piccolo_app", "billing.piccolo_app"])

@@ -37,6 +37,14 @@ os.environ.setdefault("CSMS_PASSWORD_HASHING", "fast")
 os.environ.setdefault("CSMS_FILES_DIR", f"{_TMP}/files")
 
 TABLES_IN_DELETE_ORDER = (
+    "billing_document",
+    "billing_run",
+    "number_range",
+    "cdr",
+    "community_partner",
+    "tariff_assignment",
+    "tariff_version",
+    "tariff",
     "meter_value",
     "ocpp_message",
     "station_event",
@@ -112,6 +120,9 @@ async def empty_tables(*, restart_ids: bool = True) -> None:
     if engine.engine_type == "sqlite" or not restart_ids:
         # (SQLite reuses ids from the largest one left, so from 1 when empty.)
         for table in TABLES_IN_DELETE_ORDER:
+            if table == "billing_document":
+                await _empty_immutable_documents(engine)
+                continue
             if table == "entity":
                 # RESTRICT is checked row by row: unhang the tree first.
                 await engine.run_ddl('UPDATE "entity" SET parent = NULL')
@@ -122,6 +133,26 @@ async def empty_tables(*, restart_ids: bool = True) -> None:
             + ", ".join(f'"{t}"' for t in TABLES_IN_DELETE_ORDER)
             + " RESTART IDENTITY CASCADE"
         )
+
+
+async def _empty_immutable_documents(engine: object) -> None:
+    """Issued documents refuse DELETE (a trigger); tests start empty anyway:
+    PostgreSQL's TRUNCATE fires no row trigger, SQLite's triggers are set
+    aside for the delete."""
+    import importlib
+
+    immutability = importlib.import_module(
+        "billing.piccolo_migrations.billing_2026_12_05t22_58_01_000000"
+    )
+    run = engine.run_ddl  # type: ignore[attr-defined]
+    if engine.engine_type == "sqlite":  # type: ignore[attr-defined]
+        await run("DROP TRIGGER IF EXISTS billing_document_no_update")
+        await run("DROP TRIGGER IF EXISTS billing_document_no_delete")
+        await run('DELETE FROM "billing_document"')
+        for statement in immutability.SQLITE_IMMUTABLE_DOCUMENTS:
+            await run(statement)
+    else:
+        await run('TRUNCATE "billing_document" CASCADE')
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from piccolo.conf.apps import Finder
 
 from csms.storage.database import prepare_database
 
-# In dependency order: the CRM's tables come before the ones that refer to them.
-APPS = ("crm", "csms")
+# In dependency order: the CRM's tables come before the ones that refer to
+# them, billing's after the sessions and stations it prices.
+APPS = ("crm", "csms", "billing")
 
 
 class MigrationError(RuntimeError):
