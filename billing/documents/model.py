@@ -40,6 +40,7 @@ __all__ = [
     "make_line",
     "money",
     "negated_line",
+    "supplier_and_customer",
     "to_json",
     "unit_code",
     "vat_treatment",
@@ -232,28 +233,39 @@ def from_json(data: bytes | str) -> Document:
 # --- VAT ------------------------------------------------------------------------
 
 
-def is_reverse_charge(issuer: Party, recipient: Party) -> bool:
-    """Whether the recipient owes the VAT (B2B service across EU borders).
+def is_reverse_charge(supplier: Party, customer: Party) -> bool:
+    """Whether the customer owes the VAT (B2B service across EU borders).
 
     True exactly when both parties are in the EU, in different countries, and the
-    recipient has a VAT id (it is then a taxable person; § 13b UStG / Art. 196
-    VAT Directive).
+    customer has a VAT id (it is then a taxable person; § 13b UStG / Art. 196
+    VAT Directive). On an invoice the supplier is the issuer; on a self-billed
+    credit note it is the recipient (see :func:`supplier_and_customer`).
     """
-    issuer_country = issuer.country.upper()
-    recipient_country = recipient.country.upper()
+    supplier_country = supplier.country.upper()
+    customer_country = customer.country.upper()
     return (
-        issuer_country in EU_COUNTRIES
-        and recipient_country in EU_COUNTRIES
-        and issuer_country != recipient_country
-        and bool(recipient.vat_id and recipient.vat_id.strip())
+        supplier_country in EU_COUNTRIES
+        and customer_country in EU_COUNTRIES
+        and supplier_country != customer_country
+        and bool(customer.vat_id and customer.vat_id.strip())
     )
 
 
+def supplier_and_customer(
+    kind: DocumentKind, issuer: Party, recipient: Party
+) -> tuple[Party, Party]:
+    """Who supplies and who receives the service: the issuer supplies, except on a
+    credit note (self-billing), where the recipient does."""
+    if kind == "credit_note":
+        return recipient, issuer
+    return issuer, recipient
+
+
 def vat_treatment(
-    issuer: Party, recipient: Party, domestic_rate: Decimal
+    supplier: Party, customer: Party, domestic_rate: Decimal
 ) -> tuple[VatCategory, Decimal]:
     """(category, rate) for a line: AE 0 % under reverse charge, else S or Z."""
-    if is_reverse_charge(issuer, recipient):
+    if is_reverse_charge(supplier, customer):
         return "AE", Decimal("0")
     if domestic_rate == 0:
         return "Z", Decimal("0")
@@ -334,10 +346,22 @@ def negated_line(line: DocumentLine) -> DocumentLine:
     return msgspec.structs.replace(line, quantity=-line.quantity, net_amount=-line.net_amount)
 
 
-def cancellation_of(original: Document, number: str, issue_date: date) -> Document:
-    """The Storno document of ``original``: same parties, period, texts and roles,
-    lines with negated amounts, totals recomputed (= the original's negated),
-    referring to the original's number and issue date."""
+def cancellation_of(
+    original: Document,
+    number: str,
+    issue_date: date,
+    *,
+    pre_text: str = "",
+    post_text: str = "",
+    payment_terms: str = "",
+) -> Document:
+    """The Storno document of ``original``: same parties, period, branding and
+    roles, lines with negated amounts, totals recomputed (= the original's
+    negated), referring to the original's number and issue date.
+
+    The original's texts and payment terms speak about the original (its number,
+    "please pay …"), so they are not copied: pass the cancellation's own (already
+    filled, e.g. with :func:`billing.documents.texts.fill_document_texts`)."""
     if original.kind == "cancellation":
         raise ValueError("a cancellation cannot be cancelled; issue a new document")
     lines = tuple(negated_line(line) for line in original.lines)
@@ -355,6 +379,9 @@ def cancellation_of(original: Document, number: str, issue_date: date) -> Docume
         refers_to_number=original.number,
         refers_to_issue_date=original.issue_date,
         refers_to_kind=original.kind,
+        pre_text=pre_text,
+        post_text=post_text,
+        payment_terms=payment_terms,
     )
 
 

@@ -5,9 +5,10 @@ fpdf2 writes the visible PDF with ``enforce_compliance=PDFA_3B`` and an embedded
 Unicode TrueType font (DejaVu Sans), so umlauts, ß and € render and the font is
 embedded as PDF/A requires. The factur-x library then attaches the XML of
 :func:`billing.documents.einvoice.render_cii` and writes the Factur-X XMP
-metadata. fpdf2's part is deterministic (creation date = issue date); the
-factur-x library stamps its XMP metadata and modification date with the current
-time, so two renders differ in those timestamps only.
+metadata. The content is deterministic (creation date = issue date, same text,
+same XML); the bytes are not: fpdf2 writes the XMP ModifyDate/MetadataDate and
+the factur-x library its XMP metadata and /ModDate with the current time, so two
+renders differ in those timestamps only.
 """
 
 from __future__ import annotations
