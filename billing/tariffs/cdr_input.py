@@ -184,6 +184,7 @@ def _read_periods(check: Checker, value: Any, path: str) -> tuple[ChargingPeriod
 
 def _read_dimensions(check: Checker, value: Any, path: str) -> tuple[CdrDimension, ...] | None:
     dimensions: list[CdrDimension] = []
+    seen: set[CdrDimensionType] = set()
     ok = True
     for _, item, where in check.items(value, path, non_empty=True):
         obj = check.obj(item, where)
@@ -201,10 +202,12 @@ def _read_dimensions(check: Checker, value: Any, path: str) -> tuple[CdrDimensio
         )
         if raw is None:
             check.bad(where_volume, "is required")
-        if kind is not None and any(d.type is kind for d in dimensions):
+        if kind is not None and kind in seen:
             check.bad(check.join(where, "type"), f"{kind.value} appears twice in this period")
             ok = False
-        elif kind is not None and volume is not None:
+        elif kind is not None:
+            seen.add(kind)
+        if kind is not None and volume is not None and ok:
             dimensions.append(CdrDimension(type=kind, volume=volume))
         else:
             ok = False
