@@ -66,6 +66,12 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "station_groups": CRUD,
     "access_rules": CRUD,
     "sessions": ("read",),
+    # Billing: tariffs with their versions, their assignments and each
+    # entity's community partners (billing.services.tariffs).
+    "tariffs": CRUD,
+    # Billing runs, CDRs, invoices, credit notes and cancellations: "run"
+    # drafts and issues runs and cancels documents (billing.runs.service).
+    "billing": ("read", "run"),
 }
 
 # Resource -> the fields a group may hide from its members. Only fields that

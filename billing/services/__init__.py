@@ -1,0 +1,1 @@
+"""Billing use cases, each taking the request's principal."""

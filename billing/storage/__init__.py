@@ -1,0 +1,1 @@
+"""Billing storage: the only billing modules that import piccolo and billing.tables."""
