@@ -605,9 +605,25 @@ def build_parser() -> argparse.ArgumentParser:
     station.set_defaults(run=cmd_station)
 
     # The multi-entity kernel's commands live in their own modules.
-    from csms import cli_access, cli_crm, cli_media, cli_nodes, cli_security, cli_tariff
+    from csms import (
+        cli_access,
+        cli_billing,
+        cli_crm,
+        cli_media,
+        cli_nodes,
+        cli_security,
+        cli_tariff,
+    )
 
-    for module in (cli_crm, cli_media, cli_access, cli_nodes, cli_security, cli_tariff):
+    for module in (
+        cli_crm,
+        cli_media,
+        cli_access,
+        cli_nodes,
+        cli_security,
+        cli_tariff,
+        cli_billing,
+    ):
         module.register(commands, listing)
 
     session = commands.add_parser("session", help="charging sessions")

@@ -101,6 +101,10 @@ class Settings:
     ca_cert: str = ""
     ca_key: str = ""
     ca_validity_days: int = 365
+    # Seconds between rounds of rating completed sessions into CDRs in a
+    # process that runs the web app (csms serve, csms web); 0: this process
+    # does not rate (run `csms billing rater` instead).
+    rating_interval: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -156,6 +160,8 @@ class Settings:
             raise SettingsError("CSMS_OCPP_TLS_CLIENT_CA needs CSMS_OCPP_TLS_CERT and _KEY")
         if bool(self.ca_cert) != bool(self.ca_key):
             raise SettingsError("CSMS_CA_CERT and CSMS_CA_KEY go together")
+        if self.rating_interval < 0:
+            raise SettingsError("CSMS_RATING_INTERVAL must be 0 or a positive number of seconds")
         if self.ca_validity_days <= 0:
             raise SettingsError("CSMS_CA_VALIDITY_DAYS must be a positive number of days")
         for name in ("ocpp_port", "http_port", "ocpp_tls_port"):

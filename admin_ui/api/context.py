@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from billing.runs.service import BillingRuns
 from crm.changes import CrmChangeListener, IgnoreChanges
 from crm.services.auth import AuthService
 from csms.commands.service import CommandService
@@ -26,3 +27,5 @@ class ApiContext:
     # Local authorisation lists and hosted files (firmware, chargers' uploads).
     local_lists: LocalListService | None = None
     files: FileService | None = None
+    # Billing runs, CDRs and documents.
+    billing: BillingRuns | None = None

@@ -1,0 +1,347 @@
+"""A billing run's documents, drafted from unbilled CDRs (no I/O).
+
+CDRs are grouped by document: the seller (the run's entity), the audience
+(``emp`` and ``customer`` become invoices, ``sub_cpo`` credit notes), the
+recipient (entity and contact) and the currency. Each CDR contributes one
+line per priced dimension and price ("what was supplied with quantities"),
+with the session it belongs to; a min/max price adjustment is its own line.
+VAT is computed per rate on the summed net amounts of the document
+(``billing.documents.model.build_totals``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from billing.documents.model import (
+    Branding,
+    Document,
+    DocumentLine,
+    Party,
+    SessionReference,
+    build_totals,
+    is_reverse_charge,
+    make_line,
+    to_json,
+)
+from billing.documents.texts import fill_document_texts
+from billing.ports import ContactInfo, DraftDocument, EntityInfo, UnbilledCdr
+
+KIND_OF_AUDIENCE = {"emp": "invoice", "customer": "invoice", "sub_cpo": "credit_note"}
+E4 = Decimal("10000")
+
+# Standard VAT rates (percent) of the countries a tariff component without a
+# VAT of its own is taxed in: the issuer's (shared reference data).
+STANDARD_VAT = {
+    "AT": "20",
+    "BE": "21",
+    "CH": "8.1",
+    "CZ": "21",
+    "DE": "19",
+    "DK": "25",
+    "ES": "21",
+    "FI": "25.5",
+    "FR": "20",
+    "GB": "20",
+    "IT": "22",
+    "LU": "17",
+    "NL": "21",
+    "NO": "25",
+    "PL": "23",
+    "SE": "25",
+}
+
+_DESCRIPTIONS = {
+    "de": {
+        "ENERGY": "Energie",
+        "TIME": "Ladezeit",
+        "PARKING_TIME": "Parkzeit",
+        "FLAT": "Startgebühr",
+        "RESERVATION": "Reservierung",
+        "ADJUSTMENT": "Mindest-/Höchstpreis",
+    },
+    "en": {
+        "ENERGY": "Energy",
+        "TIME": "Charging time",
+        "PARKING_TIME": "Parking time",
+        "FLAT": "Session fee",
+        "RESERVATION": "Reservation",
+        "ADJUSTMENT": "Minimum/maximum price",
+    },
+}
+# Said when the entity's branding names no payment terms of its own (an
+# e-invoice with an amount due must state them: EN 16931 BR-CO-25).
+_PAYMENT_TERMS = {
+    "de": "Zahlbar innerhalb von 14 Tagen ab Rechnungsdatum ohne Abzug.",
+    "en": "Payable within 14 days of the invoice date without deduction.",
+}
+_UNITS = {"ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h", "FLAT": "session"}
+_PERIOD = re.compile(r"(\d{4})-(\d{2})")
+
+
+class PeriodError(ValueError):
+    pass
+
+
+def parse_period(text: str) -> tuple[date, date]:
+    """``2026-10`` as its first and last day."""
+    match = _PERIOD.fullmatch(text)
+    if not match:
+        raise PeriodError(f"period {text!r} is not a month written YYYY-MM")
+    year, month = int(match.group(1)), int(match.group(2))
+    if not 1 <= month <= 12 or year < 2000:
+        raise PeriodError(f"period {text!r} is not a month written YYYY-MM")
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def period_bounds(first: date, last: date, time_zone: str) -> tuple[datetime, datetime]:
+    """The UTC instants the local days ``first`` to ``last`` (inclusive)
+    start and end at, in ``time_zone``."""
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(first, time(0), zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return start, end
+
+
+def vat_rate_of(component_vat: str | None, issuer_country: str) -> Decimal:
+    if component_vat is not None:
+        return Decimal(component_vat)
+    return Decimal(STANDARD_VAT.get(issuer_country.upper(), "0"))
+
+
+def entity_party(entity: EntityInfo, *, customer_number: str | None = None) -> Party:
+    return Party(
+        name=entity.name,
+        street=entity.street,
+        postal_code=entity.postal_code,
+        city=entity.city,
+        country=entity.country or "DE",
+        vat_id=entity.vat_id or None,
+        email=entity.email or None,
+        customer_number=customer_number,
+        entity_id=entity.id,
+        contact_id=entity.master_contact_id,
+    )
+
+
+def credit_note_party(entity: EntityInfo) -> Party:
+    """The sub-CPO as a credit note addresses it: its deviating credit-note
+    address when it has one (lines: [name,] street, postal code and city)."""
+    party = entity_party(entity, customer_number=entity.customer_number)
+    lines = [line.strip() for line in entity.credit_note_address.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return party
+    postal_code, _, city = lines[-1].partition(" ")
+    name = lines[0] if len(lines) >= 3 else entity.name
+    return msgspec.structs.replace(
+        party, name=name, street=lines[-2], postal_code=postal_code, city=city
+    )
+
+
+def contact_party(contact: ContactInfo) -> Party:
+    return Party(
+        name=contact.company or contact.name,
+        street=contact.street,
+        postal_code=contact.postal_code,
+        city=contact.city,
+        country=contact.country or "DE",
+        vat_id=contact.vat_id or None,
+        email=contact.email or None,
+        customer_number=contact.customer_number,
+        contact_id=contact.id,
+    )
+
+
+def _branding(entity: EntityInfo) -> Branding:
+    data = entity.branding or {}
+    return Branding(
+        display_name=str(data.get("display_name") or entity.name),
+        primary_colour=_colour(data.get("primary_color"), "#1f3a5f"),
+        secondary_colour=_colour(data.get("secondary_color"), "#e8edf3"),
+        logo_png_base64=data.get("logo_png_base64") or None,
+    )
+
+
+def _colour(value: Any, default: str) -> str:
+    if isinstance(value, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        return value
+    return default
+
+
+def _local(moment: datetime, zone: str) -> datetime:
+    return moment.astimezone(ZoneInfo(zone))
+
+
+def cdr_lines(
+    cdr: UnbilledCdr,
+    *,
+    first_position: int,
+    issuer_country: str,
+    reverse_charge: bool,
+    language: str,
+) -> list[DocumentLine]:
+    """The document lines of one CDR."""
+    detail = msgspec.json.decode(cdr.detail)
+    start, end = _local(cdr.started_at, cdr.time_zone), _local(cdr.stopped_at, cdr.time_zone)
+    reference = SessionReference(
+        station=cdr.charge_point_id,
+        start_local=start.strftime("%Y-%m-%d %H:%M"),
+        end_local=end.strftime("%Y-%m-%d %H:%M"),
+        medium_uid=cdr.medium_uid or None,
+    )
+    words = _DESCRIPTIONS.get(language, _DESCRIPTIONS["de"])
+    lines: list[DocumentLine] = []
+    for supplied in detail.get("supplied", ()):
+        dimension = supplied["dimension"]
+        key = "RESERVATION" if supplied.get("reservation") else dimension
+        rate = vat_rate_of(supplied.get("vat"), issuer_country)
+        lines.append(
+            make_line(
+                position=first_position + len(lines),
+                description=words.get(key, dimension),
+                quantity=Decimal(supplied["billed_volume"]),
+                unit=_UNITS.get(dimension, "piece") if key != "RESERVATION" else "h",
+                unit_price=Decimal(supplied["price"]),
+                vat_rate=Decimal("0") if reverse_charge else rate,
+                vat_category="AE" if reverse_charge else ("S" if rate else "Z"),
+                session=reference,
+                supply_date=end.date(),
+            )
+        )
+    adjustment = Decimal(detail.get("price_adjustment_excl_vat", "0"))
+    if adjustment:
+        rate = vat_rate_of(detail.get("adjustment_vat"), issuer_country)
+        lines.append(
+            make_line(
+                position=first_position + len(lines),
+                description=words["ADJUSTMENT"],
+                quantity=Decimal("1"),
+                unit="session",
+                unit_price=adjustment,
+                vat_rate=Decimal("0") if reverse_charge else rate,
+                vat_category="AE" if reverse_charge else ("S" if rate else "Z"),
+                session=reference,
+                supply_date=end.date(),
+            )
+        )
+    return lines
+
+
+def draft_documents(
+    cdrs: Iterable[UnbilledCdr],
+    *,
+    seller: EntityInfo,
+    entities: dict[int, EntityInfo],
+    contacts: dict[int, ContactInfo],
+    period_start: date,
+    period_end: date,
+    issue_date: date,
+) -> list[DraftDocument]:
+    """The run's documents (numbers are taken when they are issued)."""
+    groups: dict[tuple[str, int | None, int | None, str], list[UnbilledCdr]] = {}
+    for cdr in cdrs:
+        kind = KIND_OF_AUDIENCE[cdr.audience]
+        key = (kind, cdr.buyer_entity_id, cdr.buyer_contact_id, cdr.currency)
+        groups.setdefault(key, []).append(cdr)
+    drafts = []
+    for (kind, buyer_entity_id, buyer_contact_id, currency), members in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[0][1] or 0, item[0][2] or 0)
+    ):
+        members.sort(key=lambda c: (c.started_at, c.id))
+        recipient = _recipient(kind, buyer_entity_id, buyer_contact_id, entities, contacts)
+        issuer = entity_party(seller)
+        supplier, buyer = (recipient, issuer) if kind == "credit_note" else (issuer, recipient)
+        reverse_charge = is_reverse_charge(supplier, buyer)
+        language = "en" if (seller.country or "DE").upper() not in ("DE", "AT", "CH") else "de"
+        lines: list[DocumentLine] = []
+        for cdr in members:
+            lines += cdr_lines(
+                cdr,
+                first_position=len(lines) + 1,
+                issuer_country=(supplier.country or "DE"),
+                reverse_charge=reverse_charge,
+                language=language,
+            )
+        breakdown, net, vat, gross = build_totals(lines, reverse_charge=reverse_charge)
+        first_day = min(
+            [period_start] + [_local(c.started_at, c.time_zone).date() for c in members]
+        )
+        document = Document(
+            kind=kind,  # type: ignore[arg-type]
+            number="",
+            issue_date=issue_date,
+            period_start=first_day,
+            period_end=period_end,
+            currency=currency,
+            issuer=issuer,
+            recipient=recipient,
+            lines=tuple(lines),
+            vat_breakdown=breakdown,
+            total_net=net,
+            total_vat=vat,
+            total_gross=gross,
+            reverse_charge=reverse_charge,
+            reply_to=seller.invoice_reply_to or seller.email or None,
+            payment_terms=str(
+                (seller.branding or {}).get("payment_terms") or _PAYMENT_TERMS[language]
+            ),
+            branding=_branding(seller),
+            language=language,  # type: ignore[arg-type]
+        )
+        texts = seller.branding or {}
+        document = fill_document_texts(
+            document,
+            str(texts.get(f"{kind}_pre_text") or texts.get("pre_text") or ""),
+            str(texts.get(f"{kind}_post_text") or texts.get("post_text") or ""),
+        )
+        drafts.append(
+            DraftDocument(
+                kind=kind,
+                issuer_entity_id=seller.id,
+                recipient_entity_id=buyer_entity_id,
+                recipient_contact_id=buyer_contact_id,
+                currency=currency,
+                cdr_ids=tuple(c.id for c in members),
+                content=to_json(document),
+                total_net_e4=int(net * E4),
+                total_vat_e4=int(vat * E4),
+                total_gross_e4=int(gross * E4),
+            )
+        )
+    return drafts
+
+
+def _recipient(
+    kind: str,
+    buyer_entity_id: int | None,
+    buyer_contact_id: int | None,
+    entities: dict[int, EntityInfo],
+    contacts: dict[int, ContactInfo],
+) -> Party:
+    entity = entities.get(buyer_entity_id) if buyer_entity_id is not None else None
+    if kind == "credit_note" and entity is not None:
+        return credit_note_party(entity)
+    contact = contacts.get(buyer_contact_id) if buyer_contact_id is not None else None
+    if contact is not None:
+        party = contact_party(contact)
+        if entity is not None:
+            return msgspec.structs.replace(party, entity_id=entity.id)
+        return party
+    if entity is not None:
+        return entity_party(entity, customer_number=entity.customer_number)
+    raise ValueError("a document needs a recipient entity or contact")
+
+
+def with_number(draft: DraftDocument, number: str) -> bytes:
+    """The draft's content with its number."""
+    from billing.documents.model import from_json
+
+    return to_json(msgspec.structs.replace(from_json(draft.content), number=number))

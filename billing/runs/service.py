@@ -1,0 +1,230 @@
+"""Billing runs, documents and their renderings, for a principal.
+
+A run of entity E for a period (a month in E's time zone) drafts E's
+documents from E's unbilled CDRs of sessions that started before the
+period's end (a session rated after its period's run is billed by the next
+run). A draft changes no document and takes no number; issuing takes the
+numbers and marks the CDRs billed in one transaction. Running a period
+again finds nothing unbilled and issues nothing.
+
+Permissions: ``billing:read`` to see runs and documents of the entities in
+scope (documents are the issuer's: a contact shared with another entity
+never shares them), ``billing:run`` to run, issue and cancel. Out of scope
+reads as absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from billing.documents.einvoice import render_cii
+from billing.documents.model import cancellation_of, from_json, to_json
+from billing.documents.pdf import render_pdf
+from billing.ports import (
+    AlreadyBilled,
+    BillingRunRow,
+    BillingStore,
+    Directory,
+    DraftDocument,
+    EntityInfo,
+    IssuedDocument,
+)
+from billing.runs.drafting import draft_documents, parse_period, period_bounds
+from billing.runs.numbering import DEFAULT_FORMATS, check_format
+from crm.access import Principal
+from crm.errors import InvalidInput, NotFound
+
+
+class RunResult(msgspec.Struct, frozen=True, kw_only=True):
+    run: BillingRunRow
+    drafts: list[DraftDocument]
+    issued: list[IssuedDocument]
+
+
+class _Summary(msgspec.Struct, frozen=True):
+    drafts: list[DraftDocument]
+
+
+_summary_decoder = msgspec.json.Decoder(_Summary)
+
+
+def number_formats(entity: EntityInfo) -> dict[str, str]:
+    """The entity's format per document kind: its own where it set one that
+    is valid, else the default."""
+    formats = dict(DEFAULT_FORMATS)
+    for kind, own in (
+        ("invoice", entity.invoice_number_range),
+        ("credit_note", entity.credit_note_number_range),
+    ):
+        if own:
+            try:
+                check_format(own)
+            except ValueError:
+                continue
+            formats[kind] = own
+    return formats
+
+
+def local_today(time_zone: str) -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo(time_zone)).date()
+
+
+class BillingRuns:
+    """The one way to run billing and read its documents."""
+
+    def __init__(
+        self,
+        store: BillingStore,
+        directory: Directory,
+        *,
+        today: Callable[[str], date] = local_today,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._today = today
+
+    async def _entity(self, entity_id: int) -> tuple[EntityInfo, dict[int, EntityInfo]]:
+        entities = await self._directory.entities()
+        entity = entities.get(entity_id)
+        if entity is None:
+            raise NotFound(f"entity {entity_id} does not exist")
+        return entity, entities
+
+    async def run(
+        self, principal: Principal, entity_id: int, period: str, *, preview: bool
+    ) -> RunResult:
+        """Drafts entity ``entity_id``'s documents for ``period`` (YYYY-MM),
+        and issues them unless ``preview``."""
+        if entity_id not in principal.visible("billing", "run"):
+            raise NotFound(f"entity {entity_id} does not exist")
+        try:
+            first, last = parse_period(period)
+        except ValueError as error:
+            raise InvalidInput(str(error)) from None
+        entity, entities = await self._entity(entity_id)
+        _, end = period_bounds(first, last, entity.time_zone)
+        cdrs = await self._store.unbilled_cdrs(entity_id, end)
+        contact_ids = {c.buyer_contact_id for c in cdrs if c.buyer_contact_id is not None}
+        contacts = await self._directory.contacts(contact_ids)
+        drafts = draft_documents(
+            cdrs,
+            seller=entity,
+            entities=entities,
+            contacts=contacts,
+            period_start=first,
+            period_end=last,
+            issue_date=self._today(entity.time_zone),
+        )
+        run = await self._store.create_run(
+            entity_id=entity_id,
+            period=period,
+            period_start=first,
+            period_end=last,
+            time_zone=entity.time_zone,
+            summary=msgspec.json.encode(_Summary(drafts)),
+            cdr_ids=_ids(drafts),
+        )
+        issued: list[IssuedDocument] = []
+        if not preview:
+            issued = await self._issue(run, drafts, entity)
+            run = await self._store.run(run.id) or run
+        return RunResult(run=run, drafts=drafts, issued=issued)
+
+    async def issue(self, principal: Principal, run_id: int) -> RunResult:
+        """Issues a drafted run: numbers, documents, CDRs billed."""
+        run = await self._store.run(run_id)
+        if run is None or run.entity_id not in principal.visible("billing", "run"):
+            raise NotFound(f"billing run {run_id} does not exist")
+        if run.status != "draft":
+            raise InvalidInput(f"billing run {run_id} is {run.status}, not a draft")
+        entity, _ = await self._entity(run.entity_id)
+        drafts = _summary_decoder.decode(run.summary).drafts
+        issued = await self._issue(run, drafts, entity)
+        return RunResult(run=await self._store.run(run_id) or run, drafts=drafts, issued=issued)
+
+    async def _issue(
+        self, run: BillingRunRow, drafts: list[DraftDocument], entity: EntityInfo
+    ) -> list[IssuedDocument]:
+        formats = number_formats(entity)
+        try:
+            return await self._store.issue(
+                run.id,
+                drafts,
+                issue_date=self._today(entity.time_zone),
+                number_formats={(entity.id, kind): f for kind, f in formats.items()},
+            )
+        except AlreadyBilled as error:
+            supersede = getattr(self._store, "supersede", None)
+            if supersede is not None:
+                await supersede(run.id)
+            raise InvalidInput(f"{error}; the run is superseded: run the period again") from None
+
+    async def cancel(self, principal: Principal, document_id: int) -> IssuedDocument:
+        """Issues the cancellation of a document; its sessions can be billed
+        again by the next run."""
+        original = await self._store.document(document_id)
+        if original is None or original.issuer_entity_id not in principal.visible("billing", "run"):
+            raise NotFound(f"document {document_id} does not exist")
+        entity, _ = await self._entity(original.issuer_entity_id)
+
+        def build(document: IssuedDocument, number: str, issued_on: date) -> bytes:
+            return to_json(cancellation_of(from_json(document.content), number, issued_on))
+
+        try:
+            return await self._store.cancel(
+                document_id,
+                build,
+                issue_date=self._today(entity.time_zone),
+                number_format=number_formats(entity)["cancellation"],
+            )
+        except ValueError as error:
+            raise InvalidInput(str(error)) from None
+
+    async def runs(self, principal: Principal, limit: int = 100) -> list[BillingRunRow]:
+        visible = principal.visible("billing", "read")
+        ids = None if visible.entity_ids is None else set(visible.entity_ids)
+        return await self._store.runs(ids, limit)
+
+    async def get_run(self, principal: Principal, run_id: int) -> BillingRunRow:
+        run = await self._store.run(run_id)
+        if run is None or run.entity_id not in principal.visible("billing", "read"):
+            raise NotFound(f"billing run {run_id} does not exist")
+        return run
+
+    async def documents(
+        self,
+        principal: Principal,
+        *,
+        kind: str | None = None,
+        run_id: int | None = None,
+        limit: int = 500,
+    ) -> list[IssuedDocument]:
+        visible = principal.visible("billing", "read")
+        ids = None if visible.entity_ids is None else set(visible.entity_ids)
+        return await self._store.documents(ids, kind=kind, run_id=run_id, limit=limit)
+
+    async def document(self, principal: Principal, document_id: int) -> IssuedDocument:
+        document = await self._store.document(document_id)
+        if document is None or document.issuer_entity_id not in principal.visible(
+            "billing", "read"
+        ):
+            raise NotFound(f"document {document_id} does not exist")
+        return document
+
+    async def pdf(self, principal: Principal, document_id: int) -> tuple[str, bytes]:
+        """The document as PDF/A-3 with its Factur-X XML embedded."""
+        document = await self.document(principal, document_id)
+        return f"{document.number}.pdf", render_pdf(from_json(document.content))
+
+    async def xml(self, principal: Principal, document_id: int) -> tuple[str, bytes]:
+        """The document's EN 16931 CII XML."""
+        document = await self.document(principal, document_id)
+        return f"{document.number}.xml", render_cii(from_json(document.content))
+
+
+def _ids(drafts: list[DraftDocument]) -> list[int]:
+    return [cdr_id for draft in drafts for cdr_id in draft.cdr_ids]

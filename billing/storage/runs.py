@@ -1,0 +1,456 @@
+"""Billing runs and issued documents in the database (``billing.ports.BillingStore``).
+
+Issuing is one transaction on the group-commit driver (``csms.storage.sql``):
+for each document a number is taken from the issuer's range with an atomic
+``UPDATE ... RETURNING`` (PostgreSQL locks the range row until the commit,
+so a concurrent run waits and then takes the next number), the document is
+inserted, and its CDRs are marked billed only where no other run billed
+them first. Anything amiss rolls the whole transaction back, numbers
+included: a number is never skipped and never shared.
+
+Documents are only ever inserted here; there is no update or delete path
+(and the database refuses one: see the billing migrations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+from piccolo.engine.base import Engine
+
+from billing.documents.model import from_json
+from billing.ports import (
+    AlreadyBilled,
+    BillingRunRow,
+    DraftDocument,
+    IssuedDocument,
+    UnbilledCdr,
+)
+from billing.runs.drafting import with_number
+from billing.runs.numbering import DEFAULT_FORMATS, render_number
+from csms.storage.database import current_engine
+from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
+
+# Ids per IN list: well under both databases' bound-parameter limits.
+_CHUNK = 5_000
+
+_DOCUMENT_COLUMNS = (
+    "id, issuer_entity, kind, number, recipient_entity, recipient_contact, billing_run,"
+    " refers_to, issue_date, period_start, period_end, currency, total_net_e4,"
+    " total_vat_e4, total_gross_e4, content, issued_at"
+)
+_RUN_COLUMNS = (
+    "id, entity, period, period_start, period_end, time_zone, status, summary,"
+    " created_at, issued_at"
+)
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _bytes(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _document(row: dict[str, Any]) -> IssuedDocument:
+    return IssuedDocument(
+        id=row["id"],
+        kind=row["kind"],
+        number=row["number"],
+        issuer_entity_id=row["issuer_entity"],
+        recipient_entity_id=row["recipient_entity"],
+        recipient_contact_id=row["recipient_contact"],
+        billing_run_id=row["billing_run"],
+        refers_to_id=row["refers_to"],
+        issue_date=_date(row["issue_date"]),
+        period_start=_date(row["period_start"]),
+        period_end=_date(row["period_end"]),
+        currency=row["currency"],
+        total_net_e4=row["total_net_e4"],
+        total_vat_e4=row["total_vat_e4"],
+        total_gross_e4=row["total_gross_e4"],
+        content=_bytes(row["content"]),
+        issued_at=_time(row["issued_at"]),
+    )
+
+
+def _run(row: dict[str, Any]) -> BillingRunRow:
+    return BillingRunRow(
+        id=row["id"],
+        entity_id=row["entity"],
+        period=row["period"],
+        period_start=_date(row["period_start"]),
+        period_end=_date(row["period_end"]),
+        time_zone=row["time_zone"],
+        status=row["status"],
+        summary=_bytes(row["summary"]),
+        created_at=_time(row["created_at"]),
+        issued_at=_time(row["issued_at"]) if row["issued_at"] is not None else None,
+    )
+
+
+class SqlBillingStore:
+    """``BillingStore`` on the product's database."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self._engine = engine or current_engine()
+        self._sql = TransactionSql(self._engine)
+        self._connection = WriteConnection(self._engine)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def _program(self, program: SqlProgram[Any]) -> Any:
+        return await self._connection.run(self._sql, program)
+
+    def _day(self, value: date) -> Any:
+        return value.isoformat() if self._sql.sqlite else value
+
+    # -- reads -------------------------------------------------------------------
+
+    async def unbilled_cdrs(self, seller_entity_id: int, before: datetime) -> list[UnbilledCdr]:
+        sql, stamp = self._sql, self._sql.timestamps()
+
+        def program() -> SqlProgram[list[dict[str, Any]]]:
+            rows = yield sql.fetch(
+                "SELECT c.id, c.session, c.audience, c.seller_entity, c.buyer_entity,"
+                " c.buyer_contact, s.charge_point_id, c.medium_uid, c.started_at,"
+                " c.stopped_at, c.time_zone, c.currency, c.detail"
+                ' FROM "cdr" c JOIN "station" s ON s.id = c.station'
+                " WHERE c.seller_entity = ? AND c.document IS NULL AND c.status = 'rated'"
+                " AND c.started_at < ? ORDER BY c.id",
+                seller_entity_id,
+                stamp(before),
+            )
+            return list(rows)
+
+        return [
+            UnbilledCdr(
+                id=row["id"],
+                session_id=row["session"],
+                audience=row["audience"],
+                seller_entity_id=row["seller_entity"],
+                buyer_entity_id=row["buyer_entity"],
+                buyer_contact_id=row["buyer_contact"],
+                charge_point_id=row["charge_point_id"],
+                medium_uid=row["medium_uid"],
+                started_at=_time(row["started_at"]),
+                stopped_at=_time(row["stopped_at"]),
+                time_zone=row["time_zone"],
+                currency=row["currency"],
+                detail=_bytes(row["detail"]),
+            )
+            for row in await self._program(program())
+        ]
+
+    async def run(self, run_id: int) -> BillingRunRow | None:
+        sql = self._sql
+
+        def program() -> SqlProgram[list[dict[str, Any]]]:
+            rows = yield sql.fetch(f'SELECT {_RUN_COLUMNS} FROM "billing_run" WHERE id = ?', run_id)
+            return list(rows)
+
+        rows = await self._program(program())
+        return _run(rows[0]) if rows else None
+
+    async def runs(self, entity_ids: set[int] | None, limit: int) -> list[BillingRunRow]:
+        sql = self._sql
+
+        def program() -> SqlProgram[list[dict[str, Any]]]:
+            if entity_ids is None:
+                rows = yield sql.fetch(
+                    f'SELECT {_RUN_COLUMNS} FROM "billing_run" ORDER BY id DESC LIMIT ?', limit
+                )
+            elif not entity_ids:
+                return []
+            else:
+                ids = sorted(entity_ids)
+                rows = yield sql.fetch(
+                    f'SELECT {_RUN_COLUMNS} FROM "billing_run" WHERE entity IN {sql.in_list(ids)}'
+                    " ORDER BY id DESC LIMIT ?",
+                    *ids,
+                    limit,
+                )
+            return list(rows)
+
+        return [_run(row) for row in await self._program(program())]
+
+    async def document(self, document_id: int) -> IssuedDocument | None:
+        sql = self._sql
+
+        def program() -> SqlProgram[list[dict[str, Any]]]:
+            rows = yield sql.fetch(
+                f'SELECT {_DOCUMENT_COLUMNS} FROM "billing_document" WHERE id = ?', document_id
+            )
+            return list(rows)
+
+        rows = await self._program(program())
+        return _document(rows[0]) if rows else None
+
+    async def documents(
+        self, entity_ids: set[int] | None, *, kind: str | None, run_id: int | None, limit: int
+    ) -> list[IssuedDocument]:
+        sql = self._sql
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if entity_ids is not None:
+            if not entity_ids:
+                return []
+            ids = sorted(entity_ids)
+            where.append(f"issuer_entity IN {sql.in_list(ids)}")
+            args += ids
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if run_id is not None:
+            where.append("billing_run = ?")
+            args.append(run_id)
+
+        def program() -> SqlProgram[list[dict[str, Any]]]:
+            rows = yield sql.fetch(
+                f'SELECT {_DOCUMENT_COLUMNS} FROM "billing_document" WHERE {" AND ".join(where)}'
+                " ORDER BY id LIMIT ?",
+                *args,
+                limit,
+            )
+            return list(rows)
+
+        return [_document(row) for row in await self._program(program())]
+
+    # -- writes ------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        *,
+        entity_id: int,
+        period: str,
+        period_start: date,
+        period_end: date,
+        time_zone: str,
+        summary: bytes,
+        cdr_ids: list[int],
+    ) -> BillingRunRow:
+        sql, stamp = self._sql, self._sql.timestamps()
+        now = datetime.now(UTC)
+        day = self._day
+
+        def program() -> SqlProgram[BillingRunRow]:
+            rows = yield sql.fetch(
+                'INSERT INTO "billing_run" (entity, period, period_start, period_end, time_zone,'
+                " status, summary, created_at, issued_at) VALUES (?, ?, ?, ?, ?, 'draft', ?, ?,"
+                f" NULL) RETURNING {_RUN_COLUMNS}",
+                entity_id,
+                period,
+                day(period_start),
+                day(period_end),
+                time_zone,
+                summary.decode(),
+                stamp(now),
+            )
+            run = _run(rows[0])
+            for chunk in _chunks(cdr_ids):
+                yield sql.execute(
+                    f'UPDATE "cdr" SET draft_run = ? WHERE id IN {sql.in_list(chunk)}'
+                    " AND document IS NULL",
+                    run.id,
+                    *chunk,
+                )
+            return run
+
+        result: BillingRunRow = await self._program(program())
+        return result
+
+    def _take_number(
+        self, entity_id: int, kind: str, number_format: str, issue_date: date, now: Any
+    ) -> SqlProgram[str]:
+        sql = self._sql
+        yield sql.execute(
+            'INSERT INTO "number_range" (entity, kind, format, last_value, updated_at)'
+            " VALUES (?, ?, ?, 0, ?) ON CONFLICT (entity, kind) DO NOTHING",
+            entity_id,
+            kind,
+            number_format,
+            now,
+        )
+        rows = yield sql.fetch(
+            'UPDATE "number_range" SET last_value = last_value + 1, updated_at = ?'
+            " WHERE entity = ? AND kind = ? RETURNING last_value, format",
+            now,
+            entity_id,
+            kind,
+        )
+        return render_number(rows[0]["format"], int(rows[0]["last_value"]), issue_date)
+
+    async def issue(
+        self,
+        run_id: int,
+        drafts: list[DraftDocument],
+        *,
+        issue_date: date,
+        number_formats: dict[tuple[int, str], str],
+    ) -> list[IssuedDocument]:
+        sql, stamp = self._sql, self._sql.timestamps()
+        now = stamp(datetime.now(UTC))
+        day = self._day
+
+        def program() -> SqlProgram[list[IssuedDocument]]:
+            rows = yield sql.fetch('SELECT status FROM "billing_run" WHERE id = ?', run_id)
+            if not rows or rows[0]["status"] != "draft":
+                raise AlreadyBilled(f"billing run {run_id} is not a draft")
+            issued = []
+            for draft in drafts:
+                number_format = number_formats.get(
+                    (draft.issuer_entity_id, draft.kind), DEFAULT_FORMATS[draft.kind]
+                )
+                number = yield from self._take_number(
+                    draft.issuer_entity_id, draft.kind, number_format, issue_date, now
+                )
+                content = with_number(draft, number)
+                document = from_json(content)
+                rows = yield sql.fetch(
+                    'INSERT INTO "billing_document" (issuer_entity, kind, number,'
+                    " recipient_entity, recipient_contact, billing_run, refers_to, issue_date,"
+                    " period_start, period_end, currency, total_net_e4, total_vat_e4,"
+                    " total_gross_e4, content, issued_at) VALUES"
+                    " (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" RETURNING {_DOCUMENT_COLUMNS}",
+                    draft.issuer_entity_id,
+                    draft.kind,
+                    number,
+                    draft.recipient_entity_id,
+                    draft.recipient_contact_id,
+                    run_id,
+                    day(issue_date),
+                    day(document.period_start),
+                    day(document.period_end),
+                    draft.currency,
+                    draft.total_net_e4,
+                    draft.total_vat_e4,
+                    draft.total_gross_e4,
+                    content.decode(),
+                    now,
+                )
+                issued_document = _document(rows[0])
+                marked = 0
+                for chunk in _chunks(list(draft.cdr_ids)):
+                    changed = yield sql.fetch(
+                        f'UPDATE "cdr" SET document = ? WHERE id IN {sql.in_list(chunk)}'
+                        " AND document IS NULL RETURNING id",
+                        issued_document.id,
+                        *chunk,
+                    )
+                    marked += len(changed)
+                if marked != len(draft.cdr_ids):
+                    raise AlreadyBilled(
+                        f"{len(draft.cdr_ids) - marked} of the CDRs of billing run {run_id}"
+                        " were billed by another run first"
+                    )
+                issued.append(issued_document)
+            yield sql.execute(
+                "UPDATE \"billing_run\" SET status = 'issued', issued_at = ? WHERE id = ?",
+                now,
+                run_id,
+            )
+            return issued
+
+        result: list[IssuedDocument] = await self._program(program())
+        return result
+
+    async def supersede(self, run_id: int) -> None:
+        """Marks a draft run that can no longer be issued as superseded."""
+        sql = self._sql
+
+        def program() -> SqlProgram[None]:
+            yield sql.execute(
+                "UPDATE \"billing_run\" SET status = 'superseded' WHERE id = ?"
+                " AND status = 'draft'",
+                run_id,
+            )
+            yield sql.execute(
+                'UPDATE "cdr" SET draft_run = NULL WHERE draft_run = ? AND document IS NULL',
+                run_id,
+            )
+
+        await self._program(program())
+
+    async def cancel(
+        self,
+        document_id: int,
+        build: Callable[[IssuedDocument, str, date], bytes],
+        *,
+        issue_date: date,
+        number_format: str,
+    ) -> IssuedDocument:
+        sql, stamp = self._sql, self._sql.timestamps()
+        now = stamp(datetime.now(UTC))
+        day = self._day
+
+        def program() -> SqlProgram[IssuedDocument]:
+            rows = yield sql.fetch(
+                f'SELECT {_DOCUMENT_COLUMNS} FROM "billing_document" WHERE id = ?', document_id
+            )
+            if not rows:
+                raise LookupError(f"document {document_id} does not exist")
+            original = _document(rows[0])
+            if original.kind == "cancellation":
+                raise ValueError("a cancellation cannot be cancelled")
+            done = yield sql.fetch(
+                'SELECT number FROM "billing_document" WHERE refers_to = ?', document_id
+            )
+            if done:
+                raise ValueError(
+                    f"document {original.number} is already cancelled by {done[0]['number']}"
+                )
+            number = yield from self._take_number(
+                original.issuer_entity_id, "cancellation", number_format, issue_date, now
+            )
+            content = build(original, number, issue_date)
+            rows = yield sql.fetch(
+                'INSERT INTO "billing_document" (issuer_entity, kind, number, recipient_entity,'
+                " recipient_contact, billing_run, refers_to, issue_date, period_start,"
+                " period_end, currency, total_net_e4, total_vat_e4, total_gross_e4, content,"
+                " issued_at) VALUES (?, 'cancellation', ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?,"
+                f" ?, ?) RETURNING {_DOCUMENT_COLUMNS}",
+                original.issuer_entity_id,
+                number,
+                original.recipient_entity_id,
+                original.recipient_contact_id,
+                original.id,
+                day(issue_date),
+                day(original.period_start),
+                day(original.period_end),
+                original.currency,
+                -original.total_net_e4,
+                -original.total_vat_e4,
+                -original.total_gross_e4,
+                content.decode(),
+                now,
+            )
+            # The cancelled document's sessions are billable again.
+            yield sql.execute(
+                'UPDATE "cdr" SET document = NULL, draft_run = NULL WHERE document = ?',
+                document_id,
+            )
+            return _document(rows[0])
+
+        result: IssuedDocument = await self._program(program())
+        return result

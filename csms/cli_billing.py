@@ -1,0 +1,257 @@
+"""``csms billing``: rating, billing runs and documents from the command line.
+
+The CLI acts with every right (``crm.access.system_principal``). Documents
+are never changed or deleted: a wrong one is cancelled (``csms billing
+cancel``), which issues a cancellation with its own number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from csms.settings import Settings
+
+_DOCUMENT_HEADERS = ["ID", "KIND", "NUMBER", "ISSUER", "RECIPIENT", "NET", "VAT", "GROSS", "CUR"]
+
+
+def _amount(e4: int) -> str:
+    return str((Decimal(e4) / 10000).quantize(Decimal("0.01")))
+
+
+def _document_json(document: Any) -> dict[str, Any]:
+    import msgspec
+
+    content = msgspec.json.decode(document.content)
+    return {
+        "id": document.id,
+        "kind": document.kind,
+        "number": document.number,
+        "issuer_entity_id": document.issuer_entity_id,
+        "recipient_entity_id": document.recipient_entity_id,
+        "recipient_contact_id": document.recipient_contact_id,
+        "recipient_name": content["recipient"]["name"],
+        "billing_run_id": document.billing_run_id,
+        "refers_to_id": document.refers_to_id,
+        "issue_date": document.issue_date.isoformat(),
+        "period_start": document.period_start.isoformat(),
+        "period_end": document.period_end.isoformat(),
+        "currency": document.currency,
+        "total_net": _amount(document.total_net_e4),
+        "total_vat": _amount(document.total_vat_e4),
+        "total_gross": _amount(document.total_gross_e4),
+        "lines": len(content["lines"]),
+    }
+
+
+def _document_row(document: Any) -> list[Any]:
+    data = _document_json(document)
+    return [
+        data["id"],
+        data["kind"],
+        data["number"],
+        data["issuer_entity_id"],
+        data["recipient_name"],
+        data["total_net"],
+        data["total_vat"],
+        data["total_gross"],
+        data["currency"],
+    ]
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "entity_id": run.entity_id,
+        "period": run.period,
+        "period_start": run.period_start.isoformat(),
+        "period_end": run.period_end.isoformat(),
+        "time_zone": run.time_zone,
+        "status": run.status,
+        "created_at": run.created_at,
+        "issued_at": run.issued_at,
+    }
+
+
+def _draft_json(draft: Any) -> dict[str, Any]:
+    import msgspec
+
+    content = msgspec.json.decode(draft.content)
+    return {
+        "kind": draft.kind,
+        "issuer_entity_id": draft.issuer_entity_id,
+        "recipient_entity_id": draft.recipient_entity_id,
+        "recipient_contact_id": draft.recipient_contact_id,
+        "recipient_name": content["recipient"]["name"],
+        "cdrs": len(draft.cdr_ids),
+        "currency": draft.currency,
+        "total_net": _amount(draft.total_net_e4),
+        "total_vat": _amount(draft.total_vat_e4),
+        "total_gross": _amount(draft.total_gross_e4),
+    }
+
+
+def _write(path: str | None, name: str, data: bytes) -> None:
+    target = path or name
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        return
+    with open(target, "wb") as file:
+        file.write(data)
+    print(f"wrote {target} ({len(data)} bytes)")
+
+
+def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.rating.rater import Rater
+    from billing.runs.service import BillingRuns
+    from billing.storage.runs import SqlBillingStore
+    from billing.storage.sources import SqlDirectory, SqlRatingQueue
+    from billing.storage.tariffs import PiccoloTariffLookup
+    from crm.access import system_principal
+    from crm.errors import InvalidInput, NotFound
+    from crm.storage.tree import load_tree
+    from csms.cli import CommandError, _print_json, _print_table, _run_async
+
+    async def main() -> int:
+        store, directory, queue = SqlBillingStore(), SqlDirectory(), SqlRatingQueue()
+        try:
+            return await act(store, directory, queue)
+        except (InvalidInput, NotFound) as error:
+            raise CommandError(str(error)) from None
+        finally:
+            for part in (store, directory, queue):
+                await part.close()
+
+    async def act(store: Any, directory: Any, queue: Any) -> int:
+        action = args.billing_command
+        if action in ("rate", "rater"):
+            rater = Rater(queue, directory, PiccoloTariffLookup())
+            if action == "rater":
+                print(f"rating completed sessions every {args.interval} s (Ctrl-C stops)")
+                await rater.run_forever(args.interval)
+            rated = await rater.rate_all()
+            print(f"rated {rated} session(s); {await queue.pending()} waiting")
+            return 0
+        service = BillingRuns(store, directory)
+        principal = system_principal(await load_tree())
+        if action == "run":
+            result = await service.run(principal, args.entity, args.period, preview=args.preview)
+            if args.json:
+                _print_json(
+                    {
+                        "run": _run_json(result.run),
+                        "drafts": [_draft_json(d) for d in result.drafts],
+                        "documents": [_document_json(d) for d in result.issued],
+                    }
+                )
+                return 0
+            run = result.run
+            print(
+                f"billing run {run.id}: entity {run.entity_id}, {run.period}"
+                f" ({run.period_start} to {run.period_end}, {run.time_zone}), {run.status}"
+            )
+            if result.issued:
+                _print_table(_DOCUMENT_HEADERS, [_document_row(d) for d in result.issued])
+            else:
+                _print_table(
+                    ["KIND", "RECIPIENT", "CDRS", "NET", "VAT", "GROSS", "CUR"],
+                    [
+                        [
+                            d["kind"],
+                            d["recipient_name"],
+                            d["cdrs"],
+                            d["total_net"],
+                            d["total_vat"],
+                            d["total_gross"],
+                            d["currency"],
+                        ]
+                        for d in map(_draft_json, result.drafts)
+                    ],
+                )
+                if args.preview and result.drafts:
+                    print(f"a draft: issue it with `csms billing issue {run.id}`")
+            return 0
+        if action == "issue":
+            result = await service.issue(principal, args.run)
+            if args.json:
+                _print_json([_document_json(d) for d in result.issued])
+                return 0
+            print(f"billing run {result.run.id} issued")
+            _print_table(_DOCUMENT_HEADERS, [_document_row(d) for d in result.issued])
+            return 0
+        if action == "runs":
+            runs = await service.runs(principal, args.limit)
+            if args.json:
+                _print_json([_run_json(r) for r in runs])
+                return 0
+            _print_table(
+                ["ID", "ENTITY", "PERIOD", "STATUS", "CREATED", "ISSUED"],
+                [[r.id, r.entity_id, r.period, r.status, r.created_at, r.issued_at] for r in runs],
+            )
+            return 0
+        if action == "documents":
+            documents = await service.documents(
+                principal, kind=args.kind, run_id=args.run, limit=args.limit
+            )
+            if args.json:
+                _print_json([_document_json(d) for d in documents])
+                return 0
+            _print_table(_DOCUMENT_HEADERS, [_document_row(d) for d in documents])
+            return 0
+        if action == "pdf":
+            name, data = await service.pdf(principal, args.id)
+            _write(args.output, name, data)
+            return 0
+        if action == "xml":
+            name, data = await service.xml(principal, args.id)
+            _write(args.output, name, data)
+            return 0
+        if action == "cancel":
+            document = await service.cancel(principal, args.id)
+            print(
+                f"issued cancellation {document.number} of document {args.id}"
+                f" ({_amount(document.total_gross_e4)} {document.currency})"
+            )
+            return 0
+        raise CommandError(f"unknown billing command {action}")
+
+    return _run_async(main)
+
+
+def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) -> None:
+    billing = commands.add_parser(
+        "billing", help="rate sessions, run billing, read and cancel documents"
+    )
+    sub = billing.add_subparsers(dest="billing_command", required=True)
+    sub.add_parser("rate", help="rate every completed session waiting now, then exit")
+    rater = sub.add_parser("rater", help="rate completed sessions as they come (a process)")
+    rater.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
+    run = sub.add_parser("run", help="bill an entity's period: draft, then issue")
+    run.add_argument("--entity", type=int, required=True, help="the issuing entity's id")
+    run.add_argument("--period", required=True, help="a month, YYYY-MM, in the entity's zone")
+    run.add_argument("--preview", action="store_true", help="only draft; issue it later")
+    run.add_argument("--json", action="store_true")
+    issue = sub.add_parser("issue", help="issue a drafted run")
+    issue.add_argument("run", type=int)
+    issue.add_argument("--json", action="store_true")
+    runs = sub.add_parser("runs", help="billing runs, newest first")
+    runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--json", action="store_true")
+    documents = sub.add_parser("documents", help="issued invoices, credit notes, cancellations")
+    documents.add_argument("--run", type=int)
+    documents.add_argument("--kind", choices=("invoice", "credit_note", "cancellation"))
+    documents.add_argument("--limit", type=int, default=500)
+    documents.add_argument("--json", action="store_true")
+    for name, text in (
+        ("pdf", "write a document as PDF (Factur-X inside)"),
+        ("xml", "write a document's EN 16931 XML"),
+    ):
+        render = sub.add_parser(name, help=text)
+        render.add_argument("id", type=int)
+        render.add_argument("-o", "--output", help="file to write (- for stdout)")
+    cancel = sub.add_parser("cancel", help="issue the cancellation of a document")
+    cancel.add_argument("id", type=int)
+    billing.set_defaults(run=cmd_billing)
