@@ -76,9 +76,13 @@ Imperfect data (never an exception)
     a correction comes later. Samples outside [start, stop] are ignored: they
     belong to another session or to a skewed clock, and the meter values
     anchor the ends. A register that goes backwards (meter replaced or reset)
-    adds nothing for that step and the lower reading is the new baseline; if
-    that makes meter_stop < meter_start, the register difference is not
-    energy and the curve's total is used instead. A stop before the start is
+    adds nothing for that step and the lower reading is the new baseline. A
+    drop the register recovers from (meter_stop at or above every earlier
+    reading) was a glitch: the register difference stays authoritative and
+    the curve only shapes. A drop that lasts to the stop (meter_stop below
+    meter_start or below an earlier sample) was a reset: the register
+    difference mixes two meters and is not energy, so the curve's total is
+    used instead. A stop before the start is
     treated as a zero-length session. Every such repair is named in ``notes``.
 
 Precision
@@ -282,7 +286,7 @@ def charging_periods(
         spans = [(start, stop, segments[0][2] if segments else True)]
 
     curve = _EnergyCurve(readings, start, stop, energy, notes)
-    total_wh, source = _energy_total(readings, curve, notes)
+    total_wh, source = _energy_total(readings, curve, energy, notes)
     raw = [curve.between(a, b) for a, b, _ in spans]
     seconds = [_seconds(a, b) for a, b, _ in spans]
     weights = raw
@@ -568,17 +572,26 @@ def _cut(segments: list[Segment], cuts: list[datetime]) -> list[Segment]:
 
 
 def _energy_total(
-    readings: SessionReadings, curve: _EnergyCurve, notes: list[str]
+    readings: SessionReadings,
+    curve: _EnergyCurve,
+    energy: list[tuple[datetime, Fraction]],
+    notes: list[str],
 ) -> tuple[Fraction, str]:
     """The session's energy in Wh, a multiple of 0.1 Wh, and where it came from."""
     first, last = readings.meter_start_wh, readings.meter_stop_wh
     if first is not None and last is not None:
-        if last >= first:
+        if last < first:
+            notes.append(
+                f"meter stop {last} Wh below meter start {first} Wh (meter replaced or "
+                "reset): energy from the register curve"
+            )
+        elif any(value > last for _, value in energy):
+            notes.append(
+                f"meter stop {last} Wh below an earlier register sample (meter replaced or "
+                "reset): energy from the register curve"
+            )
+        else:
             return Fraction(last - first), "registers"
-        notes.append(
-            f"meter stop {last} Wh below meter start {first} Wh (meter replaced or reset): "
-            "energy from the register curve"
-        )
     if len(curve.times) < 2:
         return Fraction(0), "none"
     return Fraction(_round_half_up(curve.total * _UNITS_PER_WH), _UNITS_PER_WH), "samples"
