@@ -8,7 +8,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from billing.rating.periods import (
@@ -492,3 +492,38 @@ def test_periods_cover_the_session_and_sum_to_the_registers(
         assert (p.volume(DimensionType.TIME) is not None) == p.charging
         assert (p.volume(DimensionType.PARKING_TIME) is not None) != p.charging
         assert p.volume(DimensionType.ENERGY) is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(2023, 1, 1),  # hypothesis wants naive bounds
+        max_value=datetime(2026, 12, 31),
+        timezones=st.just(UTC),
+    ),
+    st.integers(min_value=1, max_value=72),
+    st.lists(st.times(), min_size=1, max_size=4),
+)
+@example(datetime(2024, 3, 30, 12, tzinfo=UTC), 48, [time(2, 30), time(2), time(3)])
+@example(datetime(2024, 10, 26, 12, tzinfo=UTC), 48, [time(2, 30), time(2), time(3)])
+@example(datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC), 1, [time(2, 59, 59, 999999)])
+def test_boundaries_are_the_local_times_asked_for(
+    start: datetime, hours: int, wanted: list[time]
+) -> None:
+    """Every boundary is an instant where Berlin's clock shows a wanted time, or the
+    transition that skips it; each wanted time is met at least once a day."""
+    stop = start + timedelta(hours=hours)
+    found = tariff_boundaries(start, stop, BERLIN, wanted)
+    assert found == sorted(set(found))
+    naive_wanted = {t.replace(tzinfo=None) for t in wanted}
+    for instant in found:
+        assert start < instant < stop
+        local = instant.astimezone(BERLIN)
+        if local.time().replace(tzinfo=None) in naive_wanted:
+            continue
+        # skipped by spring-forward: the clock jumped over a wanted time here
+        before = (instant - timedelta(microseconds=1)).astimezone(BERLIN)
+        assert local.utcoffset() != before.utcoffset()
+        assert any(before.time() < t < local.time() for t in naive_wanted)
+    if hours >= 26:  # a whole local day inside: every wanted time occurs
+        assert len(found) >= len(naive_wanted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -216,3 +217,14 @@ def test_results_keep_the_order(key: ec.EllipticCurvePrivateKey, record: str) ->
         [SignedValue(record), SignedValue("junk"), SignedValue(record)], _der_hex(key)
     )
     assert [r.verified for r in results] == [True, False, True]
+
+
+def test_spec_deviations_are_reported_not_emitted(key: ec.EllipticCurvePrivateKey) -> None:
+    """pyocmf's spec warnings (here: no pagination, no meter serial) land in
+    ``warnings`` and do not escape as Python warnings."""
+    payload = {k: v for k, v in PAYLOAD.items() if k not in ("PG", "MS", "GS")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [result] = verify_signed_values([SignedValue(_ocmf(key, payload))], _der_hex(key))
+    assert result.verified is True
+    assert any("PG" in w for w in result.warnings)
