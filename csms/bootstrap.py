@@ -19,10 +19,14 @@ from typing import Any
 import uvicorn
 
 from admin_ui.api.context import ApiContext
+from billing.rating.rater import Rater
+from billing.runs.service import BillingRuns
+from billing.storage.runs import SqlBillingStore
+from billing.storage.sources import SqlDirectory, SqlRatingQueue
+from billing.storage.tariffs import PiccoloTariffLookup
 from admin_ui.app import create_app
 from crm.services.auth import AuthService
 from crm.storage.logins import PiccoloLogins
-from crm.storage.media import PiccoloMediaLookup
 from csms.commands.remote_nodes import BusRemoteNodes
 from csms.commands.service import CommandService
 from csms.domain.admission import Admission
@@ -76,6 +80,7 @@ from csms.storage.database import (
 from csms.storage.files import DiskBlobs, PiccoloFiles
 from csms.storage.local_list import PiccoloHeldLists, PiccoloMediaRecords, PiccoloStationRefs
 from csms.storage.maintenance import PiccoloMaintenance
+from csms.storage.media import PiccoloSessionMediaLookup
 from csms.storage.security import PiccoloSecurityStore
 from csms.storage.sessions import PiccoloActiveSessions, PiccoloStaleSessionStore
 from csms.storage.stations import PiccoloStationDirectory
@@ -221,6 +226,11 @@ class Node:
     _http: _EmbeddedUvicorn | None = field(init=False, default=None)
     _http_task: asyncio.Task[None] | None = field(init=False, default=None)
     _maintenance: PiccoloMaintenance = field(init=False, default_factory=PiccoloMaintenance)
+    # Rates completed sessions into CDRs (processes that serve the web app).
+    rater: Rater | None = field(init=False, default=None)
+    _billing_closers: list[Callable[[], Awaitable[None]]] = field(
+        init=False, default_factory=list
+    )
 
     async def start(self) -> None:
         settings = self.settings
@@ -243,7 +253,7 @@ class Node:
         self.directory = CachedStationDirectory(PiccoloStationDirectory())
         presence = Presence(settings.offline_after)
         self.authorizer = Authorizer(
-            PiccoloMediaLookup(), PiccoloActiveSessions(), PiccoloStationAccessSource()
+            PiccoloSessionMediaLookup(), PiccoloActiveSessions(), PiccoloStationAccessSource()
         )
         # A change made here reaches this node's cache at once and the other
         # processes' (gateways, the CLI) through the bus.
@@ -430,11 +440,28 @@ class Node:
                 " (client certificates checked)" if settings.ocpp_tls_client_ca else "",
             )
 
+    def _start_billing(self) -> None:
+        """Billing runs for the API, and the rater where the settings say:
+        in the web app's process, never in a gateway-only one, so rating
+        takes nothing from the chargers' event loop there."""
+        engine = current_engine()
+        store, directory = SqlBillingStore(engine), SqlDirectory(engine)
+        self._billing_closers += [store.close, directory.close]
+        self.api.billing = BillingRuns(store, directory)
+        if self.settings.rating_interval > 0:
+            queue = SqlRatingQueue(engine)
+            self._billing_closers.append(queue.close)
+            self.rater = Rater(queue, directory, PiccoloTariffLookup())
+            rating = Periodic("rating", self.settings.rating_interval, self.rater.rate_all)
+            self._periodic.append(rating)
+            rating.start()
+
     async def _start_http(self) -> None:
         settings = self.settings
         expired_logins = Periodic("expired-logins", EXPIRED_LOGIN_PURGE_SECONDS, self._purge_logins)
         self._periodic.append(expired_logins)
         expired_logins.start()
+        self._start_billing()
         app = create_app(readiness=self.readiness, metrics=self.metrics.exposition, api=self.api)
         config = uvicorn.Config(
             app,
@@ -559,6 +586,8 @@ class Node:
             self._http.should_exit = True
             await self._http_task
         await self.security.close()
+        for close in self._billing_closers:
+            await close()
         await self.writer.stop()
         await self._sink.close()
         await self.remote_nodes.stop()

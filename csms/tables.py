@@ -79,6 +79,9 @@ class Station(Table, tablename="station"):
     # OCPP security profile: 1 basic auth over ws, 2 TLS + basic auth, 3 TLS +
     # a client certificate whose subject CN is the charge point id.
     security_profile = Integer(default=1)
+    # The public key of the station's (Eichrecht) meter, hex as the vendor
+    # prints it: what billing checks signed meter values against.
+    meter_public_key = Text(default="")
     # The secret before the last change sent to the station; still admitted
     # until the station has connected once with the new one.
     previous_auth_secret_hash = Varchar(length=160, default="")
@@ -158,6 +161,15 @@ class ChargingSession(Table, tablename="charging_session"):
     # not applied twice) and the chargingState it reported.
     last_seq_no = Integer(null=True, default=None)
     charging_state = Varchar(length=20, default="")
+    # The medium that authorised the session as it was at the start (copied
+    # from the authorisation cache, never updated after): its id, issuing
+    # entity, bill-to and owner contacts. Null when the id tag named no
+    # medium. Plain ids, not foreign keys: a snapshot, and the hot path's
+    # insert checks no CRM table.
+    medium_id = Integer(null=True, default=None)
+    issuing_entity_id = Integer(null=True, default=None)
+    bill_to_contact_id = Integer(null=True, default=None)
+    owner_contact_id = Integer(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
 
@@ -181,10 +193,54 @@ class MeterValue(Table, tablename="meter_value"):
     location = Varchar(length=16, default="")
     # Raw or SignedData (1.6); signed meter data stays as sent.
     format = Varchar(length=16, default="")
+    # Signed meter data exactly as sent: 1.6 the value of a SignedData
+    # sample, 2.0.1 signedMeterValue.signedMeterData.
     signed_data = Text(default="")
+    # OCPP 2.0.1 signedMeterValue: signingMethod, encodingMethod, publicKey.
+    signing_method = Varchar(length=50, default="")
+    encoding_method = Varchar(length=50, default="")
+    public_key = Text(default="")
     # OCPP 2.0.1 unitOfMeasure.multiplier: the reading is value x 10^multiplier unit.
     multiplier = Integer(default=0)
+    # What makes a sample the same sample (csms.domain.meter.sample_key):
+    # unique with the station, so a retransmitted MeterValues is stored once.
+    # Null only for rows a migration could not key.
+    sample_key = Varchar(length=32, null=True, default=None)
     received_at = Timestamptz()
+
+
+class SessionStateChange(Table, tablename="session_state_change"):
+    """OCPP 2.0.1: the chargingState each TransactionEvent reported, with the
+    event's time: the session's charging / parking timeline (1.6 has it in
+    connector_status_change). Unique (session, seq_no) in the migration."""
+
+    id = BigSerial(primary_key=True)
+    session = ForeignKey(references=ChargingSession, on_delete=OnDelete.cascade, null=False)
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    # The EVSE (the domain's connector) of the session when the event came.
+    connector_id = Integer()
+    # Charging, SuspendedEV, SuspendedEVSE, EVConnected or Idle.
+    charging_state = Varchar(length=20)
+    # The event's timestamp (the charger's clock) and seqNo.
+    changed_at = Timestamptz()
+    seq_no = Integer()
+    received_at = Timestamptz()
+
+
+class RatingQueue(Table, tablename="rating_queue"):
+    """Completed sessions waiting to be rated (a transactional outbox): a
+    row is inserted in the transaction that completes the session, on every
+    path; billing takes rows in batches and deletes them in the transaction
+    that writes the CDRs."""
+
+    id = BigSerial(primary_key=True)
+    session = ForeignKey(
+        references=ChargingSession, on_delete=OnDelete.cascade, null=False, unique=True
+    )
+    # The session's stop time (the charger's clock, or the rule's).
+    completed_at = Timestamptz()
+    # When the row was written (the system's clock).
+    enqueued_at = Timestamptz()
 
 
 class StationEvent(Table, tablename="station_event"):

@@ -52,6 +52,8 @@ TABLES_IN_DELETE_ORDER = (
     "station_variable",
     "connector_status_change",
     "connector",
+    "session_state_change",
+    "rating_queue",
     "charging_session",
     "access_rule",
     "station_upload",

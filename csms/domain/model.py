@@ -28,12 +28,24 @@ class AuthorizationStatus(enum.StrEnum):
     NOT_AT_THIS_LOCATION = "NotAtThisLocation"
 
 
+class MediumFacts(msgspec.Struct, frozen=True):
+    """Who a medium is, issued by and billed to: what a session keeps of the
+    medium that authorised it, as it was at the start."""
+
+    medium_id: int | None
+    issuing_entity_id: int | None
+    bill_to_contact_id: int | None = None
+    owner_contact_id: int | None = None
+
+
 class TokenInfo(msgspec.Struct, frozen=True):
     """The system's verdict on an identifier."""
 
     status: AuthorizationStatus
     parent_id: str | None = None
     expires_at: datetime | None = None
+    # The medium the identifier named (None: unknown identifier).
+    medium: MediumFacts | None = None
 
 
 class Sample(msgspec.Struct, frozen=True):
@@ -47,7 +59,12 @@ class Sample(msgspec.Struct, frozen=True):
     context: str = ""
     location: str = ""
     format: str = ""
+    # Signed meter data as sent (1.6: a SignedData sample's value; 2.0.1:
+    # signedMeterValue.signedMeterData) and, 2.0.1 only, how it was signed.
     signed_data: str = ""
+    signing_method: str = ""
+    encoding_method: str = ""
+    public_key: str = ""
     # OCPP 2.0.1 unitOfMeasure.multiplier: the reading is value x 10^multiplier unit.
     multiplier: int = 0
 

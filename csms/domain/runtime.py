@@ -229,6 +229,7 @@ class StationRuntime:
                         auth_status=token.status.value,
                         parent_id_tag=token.parent_id or "",
                         reservation_id=command.reservation_id,
+                        medium=token.medium,
                     ),
                 )
             )
@@ -278,6 +279,8 @@ class StationRuntime:
                         reason=command.reason,
                         id_tag=command.id_tag or "",
                         samples=command.samples,
+                        medium=token.medium if token else None,
+                        received_at=self.clock(),
                     ),
                 )
             )
@@ -356,6 +359,7 @@ class StationRuntime:
                         stop_reason=command.stopped_reason if ended else "",
                         charging_state=command.charging_state,
                         samples=command.samples,
+                        medium=token.medium if token else None,
                     ),
                     StoreEvent(
                         station.pk,

@@ -8,13 +8,15 @@ storage implementation can turn into a few multi-row statements.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from csms.domain.commands import DeviceVariable
-from csms.domain.model import Sample
+from csms.domain.meter import utc_text
+from csms.domain.model import MediumFacts, Sample
 
 
 class StoreNewStation(msgspec.Struct, frozen=True):
@@ -79,10 +81,14 @@ class StoreSessionStart(msgspec.Struct, frozen=True):
     auth_status: str
     parent_id_tag: str = ""
     reservation_id: int | None = None
+    # The medium the id tag named, as it is now (None: unknown id tag).
+    medium: MediumFacts | None = None
 
 
 class StoreSessionStop(msgspec.Struct, frozen=True):
-    """Close a session; an unknown ``transaction_id`` is recorded as a new session."""
+    """Close a session; an unknown ``transaction_id`` is recorded as a new
+    session (once: a retransmission of that stop finds it). Either way the
+    session is queued for rating in the same transaction."""
 
     station_pk: int
     transaction_id: int
@@ -91,6 +97,10 @@ class StoreSessionStop(msgspec.Struct, frozen=True):
     reason: str
     id_tag: str = ""
     samples: tuple[Sample, ...] = ()
+    # The medium the stop's id tag named, kept on a session this stop creates.
+    medium: MediumFacts | None = None
+    # When the system received the stop (None: stopped_at).
+    received_at: datetime | None = None
 
 
 class StoreTransactionEvent(msgspec.Struct, frozen=True):
@@ -120,6 +130,8 @@ class StoreTransactionEvent(msgspec.Struct, frozen=True):
     stop_reason: str = ""
     charging_state: str = ""
     samples: tuple[Sample, ...] = ()
+    # The medium ``id_tag`` names (None: unknown, or no id tag).
+    medium: MediumFacts | None = None
 
 
 class StoreDeviceModel(msgspec.Struct, frozen=True):
@@ -207,3 +219,19 @@ class WriteGroup(msgspec.Struct, frozen=True):
 # TransactionOutcome for transaction events, the new station's primary key
 # for StoreNewStation, None for everything else.
 GroupResult = list[SessionOutcome | TransactionOutcome | int | None]
+
+
+def stop_start_key(write: StoreSessionStop) -> str:
+    """The start key of a session a stop created (its start never seen):
+    station, the charger's transaction id, stop time and reading, so a
+    retransmitted stop finds it, and a charger that gives every offline
+    transaction the same id still gets one session per transaction."""
+    text = "|".join(
+        (
+            str(write.station_pk),
+            str(write.transaction_id),
+            utc_text(write.stopped_at),
+            str(write.meter_stop_wh),
+        )
+    )
+    return "stop:" + hashlib.sha256(text.encode()).hexdigest()[:40]

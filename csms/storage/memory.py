@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from csms.domain.meter import register_wh
-from csms.domain.model import Sample, StationProfile
+from csms.domain.meter import register_wh, sample_key
+from csms.domain.model import MediumFacts, Sample, StationProfile
 from csms.domain.writes import (
     GroupResult,
     SessionOutcome,
@@ -30,6 +30,7 @@ from csms.domain.writes import (
     StoreTransactionEvent,
     TransactionOutcome,
     WriteGroup,
+    stop_start_key,
 )
 
 
@@ -53,6 +54,7 @@ class MemorySession:
     last_seq_no: int | None = None
     charging_state: str = ""
     stop_id_tag: str = ""
+    medium: MediumFacts | None = None
 
 
 @dataclass
@@ -80,7 +82,27 @@ class MemoryStore:
     events: list[StoreEvent] = field(default_factory=list)
     variables: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     messages: list[StoreMessage] = field(default_factory=list)
+    # Sample keys stored per station (a retransmitted sample is skipped).
+    sample_keys: set[tuple[int, str]] = field(default_factory=set)
+    # session id -> completed_at: the rating queue.
+    rating_queue: dict[int, datetime] = field(default_factory=dict)
+    # (session, seq_no) -> (charging_state, changed_at)
+    state_changes: dict[tuple[int, int], tuple[str, datetime]] = field(default_factory=dict)
     fail_next: Exception | None = None
+
+    def add_samples(
+        self,
+        station_pk: int,
+        connector_id: int,
+        session_id: int | None,
+        reported: int | None,
+        samples: Sequence[Sample],
+    ) -> None:
+        for sample in samples:
+            key = (station_pk, sample_key(connector_id, sample))
+            if key not in self.sample_keys:
+                self.sample_keys.add(key)
+                self.meter_values.append((station_pk, connector_id, session_id, reported, sample))
 
     def add_station(self, charge_point_id: str, registration_status: str = "Accepted") -> int:
         pk = len(self.stations) + 1
@@ -133,9 +155,12 @@ class MemoryWriteSink:
         elif isinstance(write, StoreMeterValues):
             session = store.sessions.get(write.transaction_id or -1)
             session_id = session.id if session and session.station_pk == write.station_pk else None
-            store.meter_values.extend(
-                (write.station_pk, write.connector_id, session_id, write.transaction_id, s)
-                for s in write.samples
+            store.add_samples(
+                write.station_pk,
+                write.connector_id,
+                session_id,
+                write.transaction_id,
+                write.samples,
             )
         elif isinstance(write, StoreTransactionEvent):
             return self._transaction_event(write)
@@ -173,6 +198,7 @@ class MemoryWriteSink:
             meter_start_wh=write.meter_start_wh,
             start_key=write.start_key,
             auth_status=write.auth_status,
+            medium=write.medium,
         )
         self.store.sessions[session.id] = session
         return SessionOutcome(session.id, existed=False)
@@ -185,8 +211,13 @@ class MemoryWriteSink:
                 session.meter_stop_wh = write.meter_stop_wh
                 session.stop_reason = write.reason
                 session.status, session.closed_by = "completed", "charger"
+                self.store.rating_queue[session.id] = write.stopped_at
                 self._samples(write, session)
             return SessionOutcome(session.id, existed=True)
+        key = stop_start_key(write)
+        for known in self.store.sessions.values():
+            if known.start_key == key:
+                return SessionOutcome(known.id, existed=False)
         begin = next(
             (
                 (s.sampled_at, register_wh(s))
@@ -209,8 +240,11 @@ class MemoryWriteSink:
             closed_by="charger",
             started_offline=True,
             charger_transaction_id=str(write.transaction_id),
+            start_key=key,
+            medium=write.medium,
         )
         self.store.sessions[session.id] = session
+        self.store.rating_queue[session.id] = write.stopped_at
         self._samples(write, session)
         return SessionOutcome(session.id, existed=False)
 
@@ -243,8 +277,11 @@ class MemoryWriteSink:
                 charger_transaction_id=write.charger_transaction_id,
                 last_seq_no=write.seq_no,
                 charging_state=write.charging_state,
+                medium=write.medium,
             )
             self.store.sessions[session.id] = session
+            if ended:
+                self.store.rating_queue[session.id] = write.timestamp
             outcome = TransactionOutcome(session.id, True, False, None)
         else:
             session, previous = found, found.last_seq_no
@@ -256,6 +293,7 @@ class MemoryWriteSink:
                 session.connector_id = write.connector_id
             if write.id_tag and not session.id_tag:
                 session.id_tag, session.auth_status = write.id_tag, write.auth_status
+                session.medium = write.medium
             elif write.id_tag and ended and write.id_tag != session.id_tag:
                 session.stop_id_tag = write.id_tag
             if write.begin is not None and session.meter_start_wh is None:
@@ -266,16 +304,20 @@ class MemoryWriteSink:
                 session.meter_stop_wh = write.meter_stop_wh
                 session.stop_reason = write.stop_reason
                 session.status, session.closed_by = "completed", "charger"
+                self.store.rating_queue[session.id] = write.timestamp
             outcome = TransactionOutcome(session.id, False, False, previous)
-        self.store.meter_values.extend(
-            (write.station_pk, write.connector_id, session.id, None, s) for s in write.samples
+        if write.charging_state:
+            self.store.state_changes.setdefault(
+                (session.id, write.seq_no), (write.charging_state, write.timestamp)
+            )
+        self.store.add_samples(
+            write.station_pk, write.connector_id, session.id, None, write.samples
         )
         return outcome
 
     def _samples(self, write: StoreSessionStop, session: MemorySession) -> None:
-        self.store.meter_values.extend(
-            (write.station_pk, session.connector_id, session.id, write.transaction_id, s)
-            for s in write.samples
+        self.store.add_samples(
+            write.station_pk, session.connector_id, session.id, write.transaction_id, write.samples
         )
 
 

@@ -14,7 +14,7 @@ from csms.domain.model import Sample
 from csms.domain.ports import OpenSession
 from csms.domain.views import MeterValueView, SessionView
 from csms.storage.database import write_transaction
-from csms.tables import ChargingSession, MeterValue, Station, StationEvent
+from csms.tables import ChargingSession, MeterValue, RatingQueue, Station, StationEvent
 
 
 class SessionNotFound(LookupError):
@@ -147,6 +147,7 @@ class PiccoloStaleSessionStore:
             )
             if not updated:
                 return False
+            await enqueue_rating(session.session_id, completed_at=stopped_at, now=now)
             await StationEvent.insert(
                 StationEvent(
                     station=session.station_pk,
@@ -161,6 +162,19 @@ class PiccoloStaleSessionStore:
                 )
             ).run()
         return True
+
+
+async def enqueue_rating(session_id: int, *, completed_at: datetime, now: datetime) -> None:
+    """Queues a completed session for rating, in the caller's transaction (the
+    one that completes it): once per session; a row still waiting takes the
+    new completion time."""
+    await RatingQueue.raw(
+        "INSERT INTO rating_queue (session, completed_at, enqueued_at) VALUES ({}, {}, {})"
+        " ON CONFLICT (session) DO UPDATE SET completed_at = excluded.completed_at",
+        session_id,
+        completed_at,
+        now,
+    ).run()
 
 
 class PiccoloSessionQueries:

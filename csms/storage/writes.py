@@ -17,8 +17,8 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 
-from csms.domain.meter import ENERGY_REGISTER, register_wh
-from csms.domain.model import Sample
+from csms.domain.meter import ENERGY_REGISTER, register_wh, sample_keys
+from csms.domain.model import MediumFacts, Sample
 from csms.domain.writes import (
     GroupResult,
     SessionOutcome,
@@ -37,16 +37,34 @@ from csms.domain.writes import (
     TransactionOutcome,
     Write,
     WriteGroup,
+    stop_start_key,
 )
 from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
 # SQLite accepts at most 32,766 bound values per statement.
 _IN_CHUNK = 500
 
+# A sample already stored (same station and sample key: a retransmitted
+# MeterValues) is skipped; the rest of the batch goes in.
 _INSERT_METER = (
     "INSERT INTO meter_value (station, connector_id, session, reported_transaction_id,"
     " sampled_at, value, measurand, phase, unit, context, location, format, signed_data,"
-    " multiplier, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " signing_method, encoding_method, public_key, multiplier, sample_key, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+# The transactional outbox billing reads: one row per completed session. A
+# completion that replaces another (the charger's stop after a rule's) only
+# moves the time of a row still waiting.
+_ENQUEUE_RATING = (
+    "INSERT INTO rating_queue (session, completed_at, enqueued_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (session) DO UPDATE SET completed_at = excluded.completed_at"
+)
+# OCPP 2.0.1 chargingState history; an event applied twice (two nodes) adds one row.
+_INSERT_STATE_CHANGE = (
+    "INSERT INTO session_state_change (session, station, connector_id, charging_state,"
+    " changed_at, seq_no, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
 )
 _INSERT_STATUS_CHANGE = (
     "INSERT INTO connector_status_change (station, connector_id, status, error_code, info,"
@@ -76,16 +94,19 @@ _INSERT_SESSION = (
     "INSERT INTO charging_session (station, connector_id, id_tag, parent_id_tag,"
     " start_auth_status, reservation_id, started_at, meter_start_wh, stopped_at, meter_stop_wh,"
     " stop_reason, stop_id_tag, status, closed_by, started_offline, charger_transaction_id,"
-    " start_key, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    " start_key, medium_id, issuing_entity_id, bill_to_contact_id, owner_contact_id,"
+    " created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 # An OCPP 2.0.1 transaction: the session row with its seqNo and charging state.
 _INSERT_TRANSACTION = (
     "INSERT INTO charging_session (station, connector_id, id_tag, parent_id_tag,"
     " start_auth_status, reservation_id, started_at, meter_start_wh, stopped_at, meter_stop_wh,"
     " stop_reason, stop_id_tag, status, closed_by, started_offline, charger_transaction_id,"
-    " start_key, last_seq_no, charging_state, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    " start_key, last_seq_no, charging_state, medium_id, issuing_entity_id,"
+    " bill_to_contact_id, owner_contact_id, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " RETURNING id"
 )
 _FIND_TRANSACTION = (
     "SELECT id, connector_id, id_tag, started_at, meter_start_wh, closed_by, last_seq_no"
@@ -162,15 +183,16 @@ class PiccoloWriteSink:
         yield from self._statuses([w for _, _, w in by_kind[StoreStatus]])  # type: ignore[misc]
         yield from self._starts(by_kind[StoreSessionStart], results)
         stamp = self._sql.timestamps()
-        meter_rows = yield from self._stops(by_kind[StoreSessionStop], results, stamp)
-        meter_rows += yield from self._transaction_events(
-            by_kind[StoreTransactionEvent], results, stamp
-        )
-        meter_rows += yield from self._meter_values(
+        rows = _BatchRows(stamp)
+        yield from self._stops(by_kind[StoreSessionStop], results, rows)
+        yield from self._transaction_events(by_kind[StoreTransactionEvent], results, rows)
+        yield from self._meter_values(
             [w for _, _, w in by_kind[StoreMeterValues]],  # type: ignore[misc]
-            stamp,
+            rows,
         )
-        yield self._sql.executemany(_INSERT_METER, meter_rows)
+        yield self._sql.executemany(_INSERT_METER, rows.meter)
+        yield self._sql.executemany(_INSERT_STATE_CHANGE, rows.states)
+        yield self._sql.executemany(_ENQUEUE_RATING, rows.ratings)
         yield from self._device_model(
             [w for _, _, w in by_kind[StoreDeviceModel]],  # type: ignore[misc]
         )
@@ -374,6 +396,7 @@ class PiccoloWriteSink:
                 False,
                 "",
                 write.start_key,
+                *_medium_columns(write.medium),
                 write.started_at,
                 write.started_at,
             )
@@ -385,9 +408,8 @@ class PiccoloWriteSink:
         self,
         stops: list[tuple[int, int, Write]],
         results: list[GroupResult],
-        stamp: Callable[[datetime], Any],
-    ) -> SqlProgram[list[tuple[Any, ...]]]:
-        meter_rows: list[tuple[Any, ...]] = []
+        rows_out: _BatchRows,
+    ) -> SqlProgram[None]:
         for group_index, write_index, write in stops:
             assert isinstance(write, StoreSessionStop)
             rows = yield self._sql.fetch(
@@ -413,26 +435,37 @@ class PiccoloWriteSink:
                     session_id,
                 )
             else:
-                session_id = yield from self._session_from_stop(write)
+                key = stop_start_key(write)
+                known = yield self._sql.fetch(
+                    "SELECT id FROM charging_session WHERE start_key = ?", key
+                )
+                if known:
+                    # A retransmission of a stop that created its session.
+                    results[group_index][write_index] = SessionOutcome(
+                        int(known[0]["id"]), existed=False
+                    )
+                    continue
+                session_id = yield from self._session_from_stop(write, key)
                 connector_id = 0
                 results[group_index][write_index] = SessionOutcome(session_id, existed=False)
-            meter_rows.extend(
-                _meter_row(
+            rows_out.rating(session_id, write.stopped_at, write.received_at or write.stopped_at)
+            received_at = rows_out.stamp(write.stopped_at)
+            rows_out.meter.extend(
+                rows_out.meter_row(
                     write.station_pk,
                     connector_id,
                     session_id,
                     write.transaction_id,
                     s,
-                    stamp(write.stopped_at),
-                    stamp,
+                    received_at,
                 )
                 for s in write.samples
             )
-        return meter_rows
 
-    def _session_from_stop(self, write: StoreSessionStop) -> SqlProgram[int]:
+    def _session_from_stop(self, write: StoreSessionStop, key: str) -> SqlProgram[int]:
         """A stop for a transaction the system never saw: record what it tells,
-        taking the start from its Transaction.Begin sample when it has one."""
+        taking the start from its Transaction.Begin sample when it has one.
+        Its start key is the stop's, so a retransmission finds it."""
         begin = _transaction_begin(write.samples)
         rows = yield self._sql.fetch(
             _INSERT_SESSION,
@@ -452,7 +485,8 @@ class PiccoloWriteSink:
             "charger",
             True,
             str(write.transaction_id),
-            None,
+            key,
+            *_medium_columns(write.medium),
             write.stopped_at,
             write.stopped_at,
         )
@@ -464,33 +498,48 @@ class PiccoloWriteSink:
         self,
         events: list[tuple[int, int, Write]],
         results: list[GroupResult],
-        stamp: Callable[[datetime], Any],
-    ) -> SqlProgram[list[tuple[Any, ...]]]:
+        rows_out: _BatchRows,
+    ) -> SqlProgram[None]:
         """Each event in batch order, so two events of one transaction in one
         batch see each other."""
-        meter_rows: list[tuple[Any, ...]] = []
         for group_index, write_index, write in events:
             assert isinstance(write, StoreTransactionEvent)
-            outcome = yield from self._transaction_event(write)
+            outcome, connector_id, completed = yield from self._transaction_event(write)
             results[group_index][write_index] = outcome
             if outcome.repeated:
                 continue
-            received_at = stamp(write.received_at)
-            meter_rows.extend(
-                _meter_row(
+            if completed:
+                rows_out.rating(outcome.session_id, write.timestamp, write.received_at)
+            if write.charging_state:
+                rows_out.states.append(
+                    (
+                        outcome.session_id,
+                        write.station_pk,
+                        connector_id,
+                        write.charging_state,
+                        rows_out.stamp(write.timestamp),
+                        write.seq_no,
+                        rows_out.stamp(write.received_at),
+                    )
+                )
+            received_at = rows_out.stamp(write.received_at)
+            rows_out.meter.extend(
+                rows_out.meter_row(
                     write.station_pk,
                     write.connector_id,
                     outcome.session_id,
                     None,
                     s,
                     received_at,
-                    stamp,
                 )
                 for s in write.samples
             )
-        return meter_rows
 
-    def _transaction_event(self, write: StoreTransactionEvent) -> SqlProgram[TransactionOutcome]:
+    def _transaction_event(
+        self, write: StoreTransactionEvent
+    ) -> SqlProgram[tuple[TransactionOutcome, int, bool]]:
+        """The event applied: its outcome, the session's connector (EVSE) and
+        whether the event completed the session."""
         rows = yield self._sql.fetch(
             _FIND_TRANSACTION, write.station_pk, write.charger_transaction_id
         )
@@ -522,15 +571,18 @@ class PiccoloWriteSink:
                 transaction_start_key(write.station_pk, write.charger_transaction_id),
                 write.seq_no,
                 write.charging_state,
+                *_medium_columns(write.medium),
                 write.received_at,
                 write.received_at,
             )
-            return TransactionOutcome(int(inserted[0]["id"]), True, False, None)
+            outcome = TransactionOutcome(int(inserted[0]["id"]), True, False, None)
+            return outcome, write.connector_id, ended
         row = rows[0]
         session_id = int(row["id"])
         previous = row["last_seq_no"]
+        connector_id = int(row["connector_id"]) or write.connector_id
         if previous is not None and write.seq_no <= previous:
-            return TransactionOutcome(session_id, False, True, previous)
+            return TransactionOutcome(session_id, False, True, previous), connector_id, False
         changes: dict[str, Any] = {"last_seq_no": write.seq_no, "updated_at": write.received_at}
         if write.charging_state:
             changes["charging_state"] = write.charging_state
@@ -542,13 +594,15 @@ class PiccoloWriteSink:
                 changes["id_tag"] = write.id_tag
                 changes["parent_id_tag"] = write.parent_id_tag
                 changes["start_auth_status"] = write.auth_status
+                changes.update(zip(_MEDIUM_COLUMNS, _medium_columns(write.medium), strict=True))
             elif ended and write.id_tag != row["id_tag"]:
                 changes["stop_id_tag"] = write.id_tag
         if write.begin is not None and row["meter_start_wh"] is None:
             changes["meter_start_wh"] = write.begin[1]
             if row["started_at"] is None:
                 changes["started_at"] = write.begin[0]
-        if ended and row["closed_by"] != "charger":
+        completed = ended and row["closed_by"] != "charger"
+        if completed:
             # The charger's end replaces a closure by rule.
             stop_wh = write.meter_stop_wh
             if stop_wh is None:
@@ -567,7 +621,7 @@ class PiccoloWriteSink:
             *changes.values(),
             session_id,
         )
-        return TransactionOutcome(session_id, False, False, previous)
+        return TransactionOutcome(session_id, False, False, previous), connector_id, completed
 
     def _last_register(self, session_id: int) -> SqlProgram[int | None]:
         """The last energy register stored for a session, in Wh."""
@@ -605,8 +659,8 @@ class PiccoloWriteSink:
         yield self._sql.executemany(_UPSERT_VARIABLE, list(latest.values()))
 
     def _meter_values(
-        self, writes: list[StoreMeterValues], stamp: Callable[[datetime], Any]
-    ) -> SqlProgram[list[tuple[Any, ...]]]:
+        self, writes: list[StoreMeterValues], rows_out: _BatchRows
+    ) -> SqlProgram[None]:
         # A transactionId counts only if it names a session of the same station.
         claimed = {(w.station_pk, w.transaction_id) for w in writes if w.transaction_id is not None}
         sessions: set[tuple[int, int]] = set()
@@ -617,54 +671,84 @@ class PiccoloWriteSink:
                 *chunk,
             )
             sessions.update((int(row["station"]), int(row["id"])) for row in rows)
-        meter_rows: list[tuple[Any, ...]] = []
         for w in writes:
             session_id = (
                 w.transaction_id
                 if w.transaction_id is not None and (w.station_pk, w.transaction_id) in sessions
                 else None
             )
-            received_at = stamp(w.received_at)
-            meter_rows.extend(
-                _meter_row(
+            received_at = rows_out.stamp(w.received_at)
+            rows_out.meter.extend(
+                rows_out.meter_row(
                     w.station_pk,
                     w.connector_id,
                     session_id,
                     w.transaction_id,
                     s,
                     received_at,
-                    stamp,
                 )
                 for s in w.samples
             )
-        return meter_rows
 
 
-def _meter_row(
-    station_pk: int,
-    connector_id: int,
-    session_id: int | None,
-    reported_transaction_id: int | None,
-    sample: Sample,
-    received_at: Any,
-    stamp: Callable[[datetime], Any],
-) -> tuple[Any, ...]:
+class _BatchRows:
+    """Rows a batch inserts at its end, each kind in one statement."""
+
+    __slots__ = ("_key", "meter", "ratings", "stamp", "states")
+
+    def __init__(self, stamp: Callable[[datetime], Any]) -> None:
+        self.stamp = stamp
+        self._key = sample_keys()
+        self.meter: list[tuple[Any, ...]] = []
+        self.states: list[tuple[Any, ...]] = []
+        self.ratings: list[tuple[Any, ...]] = []
+
+    def rating(self, session_id: int, completed_at: datetime, enqueued_at: datetime) -> None:
+        self.ratings.append((session_id, self.stamp(completed_at), self.stamp(enqueued_at)))
+
+    def meter_row(
+        self,
+        station_pk: int,
+        connector_id: int,
+        session_id: int | None,
+        reported_transaction_id: int | None,
+        sample: Sample,
+        received_at: Any,
+    ) -> tuple[Any, ...]:
+        return (
+            station_pk,
+            connector_id,
+            session_id,
+            reported_transaction_id,
+            self.stamp(sample.sampled_at),
+            sample.value,
+            sample.measurand,
+            sample.phase,
+            sample.unit,
+            sample.context,
+            sample.location,
+            sample.format,
+            sample.signed_data,
+            sample.signing_method,
+            sample.encoding_method,
+            sample.public_key,
+            sample.multiplier,
+            self._key(connector_id, sample),
+            received_at,
+        )
+
+
+_MEDIUM_COLUMNS = ("medium_id", "issuing_entity_id", "bill_to_contact_id", "owner_contact_id")
+
+
+def _medium_columns(medium: MediumFacts | None) -> tuple[int | None, ...]:
+    if medium is None:
+        return (None, None, None, None)
     return (
-        station_pk,
-        connector_id,
-        session_id,
-        reported_transaction_id,
-        stamp(sample.sampled_at),
-        sample.value,
-        sample.measurand,
-        sample.phase,
-        sample.unit,
-        sample.context,
-        sample.location,
-        sample.format,
-        sample.signed_data,
-        sample.multiplier,
-        received_at,
+        medium.medium_id,
+        medium.issuing_entity_id,
+        medium.bill_to_contact_id,
+        medium.owner_contact_id,
     )
 
 

@@ -87,9 +87,11 @@ def samples(meter_values: list[Any] | None) -> tuple[Sample, ...]:
                     context=_given(sampled.context) or _DEFAULT_CONTEXT,
                     location=_given(sampled.location) or _DEFAULT_LOCATION,
                     format="Raw",
-                    signed_data=(
-                        msgspec.json.encode(signed).decode() if signed is not UNSET else ""
-                    ),
+                    # signedMeterValue's fields as sent, each in its own column.
+                    signed_data=signed.signed_meter_data if signed is not UNSET else "",
+                    signing_method=signed.signing_method if signed is not UNSET else "",
+                    encoding_method=signed.encoding_method if signed is not UNSET else "",
+                    public_key=signed.public_key if signed is not UNSET else "",
                     multiplier=int(multiplier or 0),
                 )
             )
