@@ -11,9 +11,11 @@ from litestar import Litestar, MediaType, Response, get
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from admin_ui.api import api_router
+from admin_ui.api import API_PREFIX, api_router
 from admin_ui.api.context import ApiContext
 from admin_ui.api.files import public_files_app
+from admin_ui.api.tariffs import tariff_router
+from billing.services.tariffs import TariffService
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 # Returns the readiness of each dependency: name to "ok" or what is wrong.
@@ -29,6 +31,7 @@ def create_app(
     readiness: ReadinessCheck,
     metrics: MetricsExposition,
     api: ApiContext | None = None,
+    tariffs: TariffService | None = None,
     debug: bool = False,
 ) -> Litestar:
     @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False)
@@ -53,6 +56,10 @@ def create_app(
         return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
 
     context = api or ApiContext()
+    if tariffs is None:
+        from billing.storage.tariffs import PiccoloTariffs
+
+        tariffs = TariffService(PiccoloTariffs())
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
     return Litestar(
         route_handlers=[
@@ -60,6 +67,8 @@ def create_app(
             readyz,
             prometheus_metrics,
             api_router(context),
+            # Tariffs, their assignments and community partners (billing).
+            tariff_router(context, tariffs, API_PREFIX),
             # Firmware downloads and log uploads of chargers (no login).
             public_files_app(context),
         ],

@@ -231,6 +231,9 @@ LISTS = (
     Listing("/station-groups", "station_groups", "station_groups", None),
     Listing("/sessions", "stations", "sessions", None),
     Listing("/firmware", "stations", "firmware", None),
+    Listing("/tariffs", "tariffs", "tariffs", None),
+    Listing("/tariff-assignments", "tariffs", "tariff_assignments", None),
+    Listing("/community-partners", "tariffs", "community_partners", None),
 )
 
 
@@ -351,6 +354,8 @@ DETAILS = (
     Detail("/sessions/{}", "stations", "sessions", None),
     Detail("/firmware/{}", "stations", "firmware", None),
     Detail("/uploads/{}/content", "stations", "uploads", None),
+    Detail("/tariffs/{}", "tariffs", "tariffs", None),
+    Detail("/tariffs/{}/ocpi", "tariffs", "tariffs", None),
 )
 
 # A row id that no world has: it must answer as an invisible row does.

@@ -21,6 +21,9 @@ re-derives the rules from the issue's wording instead of calling
   station's owner), and so are the station's security state, security
   events, uploads (and their content), 2.0.1 variables and local list;
 - a firmware image is seen through its owner entity, with stations:read;
+- a tariff (its detail and OCPI export) and a tariff assignment through
+  their owner entity, a community partner row through the entity naming
+  it, all with tariffs:read;
 - a hideable field is hidden only when every group granting read on the
   resource hides it;
 - a user works only in an active entity they belong to.
@@ -39,6 +42,7 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
+from billing.tables import CommunityPartner, Tariff, TariffAssignment, TariffVersion
 from crm.access import HIDEABLE_FIELDS, RESOURCES
 from crm.tables import Contact, ContactDocument, ContactShare, Medium
 from csms.settings import Settings
@@ -141,6 +145,12 @@ class World:
     # (station, number of entries) of each station holding a local list
     # (at most one a station).
     local_lists: tuple[tuple[int, int], ...] = ()
+    # The owner entity (index) of each tariff, the tariff (index) of each
+    # tariff assignment (owned by the tariff's owner), and the (entity,
+    # partner) of each community partner row.
+    tariffs: tuple[int, ...] = ()
+    tariff_assignments: tuple[int, ...] = ()
+    community_partners: tuple[tuple[int, int], ...] = ()
 
     @property
     def entity_count(self) -> int:
@@ -292,6 +302,21 @@ def worlds(
         ).map(tuple),
         label="local lists",
     )
+    tariffs = draw(st.lists(entity, max_size=3).map(tuple), label="tariffs")
+    tariff_assignments = draw(
+        st.lists(st.integers(0, len(tariffs) - 1), max_size=3).map(tuple)
+        if tariffs
+        else st.just(()),
+        label="tariff assignments",
+    )
+    community_partners = draw(
+        st.lists(
+            st.tuples(entity, entity).filter(lambda pair: pair[0] != pair[1]),
+            max_size=2,
+            unique=True,
+        ).map(tuple),
+        label="community partners",
+    )
     return World(
         parents=tuple(parents),
         active=active,
@@ -309,6 +334,9 @@ def worlds(
         uploads=uploads,
         variables=variables,
         local_lists=local_lists,
+        tariffs=tariffs,
+        tariff_assignments=tariff_assignments,
+        community_partners=community_partners,
     )
 
 
@@ -406,6 +434,9 @@ class Built:
     variables: list[str] = field(default_factory=list)
     # The id tags of each local list's entries.
     local_list_tags: list[list[str]] = field(default_factory=list)
+    tariffs: list[int] = field(default_factory=list)
+    tariff_assignments: list[int] = field(default_factory=list)
+    community_partners: list[int] = field(default_factory=list)
 
 
 # Values for every hideable field, so that a field is never absent merely
@@ -621,7 +652,71 @@ async def build(world: World) -> Built:
         )
         built.sessions.append(int(row["id"]))
     await _build_station_files(world, built, tag)
+    await _build_tariffs(world, built)
     return built
+
+
+OCPI_TARIFF = (
+    '{"id": "T", "currency": "EUR", "last_updated": "2026-01-01T00:00:00Z", '
+    '"elements": [{"price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}]}]}'
+)
+
+
+async def _build_tariffs(world: World, built: Built) -> None:
+    """Tariffs (each with a version valid since 2020), their assignments and
+    community partner rows."""
+    now = _now()
+    for index, owner in enumerate(world.tariffs):
+        (row,) = (
+            await Tariff.insert(
+                Tariff(
+                    owner_entity=built.entities[owner],
+                    code=f"T{index}",
+                    name=f"Tariff {index}",
+                    currency="EUR",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            .returning(Tariff.id)
+            .run()
+        )
+        built.tariffs.append(int(row["id"]))
+        await TariffVersion.insert(
+            TariffVersion(
+                tariff=row["id"],
+                valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+                ocpi=OCPI_TARIFF.replace('"T"', f'"T{index}"'),
+                created_at=now,
+            )
+        ).run()
+    for tariff in world.tariff_assignments:
+        (row,) = (
+            await TariffAssignment.insert(
+                TariffAssignment(
+                    owner_entity=built.entities[world.tariffs[tariff]],
+                    tariff=built.tariffs[tariff],
+                    audience="emp",
+                    created_at=now,
+                )
+            )
+            .returning(TariffAssignment.id)
+            .run()
+        )
+        built.tariff_assignments.append(int(row["id"]))
+    for entity, partner in world.community_partners:
+        (row,) = (
+            await CommunityPartner.insert(
+                CommunityPartner(
+                    entity=built.entities[entity],
+                    partner_entity=built.entities[partner],
+                    created_at=now,
+                )
+            )
+            .returning(CommunityPartner.id)
+            .run()
+        )
+        built.community_partners.append(int(row["id"]))
 
 
 def files_dir() -> Path:
@@ -913,6 +1008,26 @@ class Expect:
             u
             for u, station in enumerate(self.world.uploads)
             if self.sees("stations", self.world.stations[station].owner)
+        }
+
+    def seen_tariffs(self) -> set[int]:
+        """Tariffs through their owner entity (tariffs:read)."""
+        return {t for t, owner in enumerate(self.world.tariffs) if self.sees("tariffs", owner)}
+
+    def seen_tariff_assignments(self) -> set[int]:
+        """Assignments through their owner, the tariff's (tariffs:read)."""
+        return {
+            a
+            for a, tariff in enumerate(self.world.tariff_assignments)
+            if self.sees("tariffs", self.world.tariffs[tariff])
+        }
+
+    def seen_community_partners(self) -> set[int]:
+        """Community partner rows through the entity naming them (tariffs:read)."""
+        return {
+            c
+            for c, (entity, _) in enumerate(self.world.community_partners)
+            if self.sees("tariffs", entity)
         }
 
     def seen_station_groups(self) -> set[int]:
