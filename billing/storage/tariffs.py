@@ -475,3 +475,15 @@ class PiccoloTariffLookup:
         )
         own = set(tree.subtree(entity_id)) if entity_id in tree else {entity_id}
         return own | {row["partner_entity"] for row in rows}
+
+
+async def station_id_of(charge_point_id: str) -> int | None:
+    """The id of the station with this charge point id (the CLI names
+    stations so)."""
+    row = (
+        await Station.select(Station.id)
+        .where(Station.charge_point_id == charge_point_id)
+        .first()
+        .run()
+    )
+    return int(row["id"]) if row else None
