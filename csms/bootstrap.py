@@ -19,12 +19,13 @@ from typing import Any
 import uvicorn
 
 from admin_ui.api.context import ApiContext
+from admin_ui.app import create_app
 from billing.rating.rater import Rater
 from billing.runs.service import BillingRuns
+from billing.services.tariffs import TariffService
 from billing.storage.runs import SqlBillingStore
 from billing.storage.sources import SqlDirectory, SqlRatingQueue
-from billing.storage.tariffs import PiccoloTariffLookup
-from admin_ui.app import create_app
+from billing.storage.tariffs import PiccoloTariffLookup, PiccoloTariffs
 from crm.services.auth import AuthService
 from crm.storage.logins import PiccoloLogins
 from csms.commands.remote_nodes import BusRemoteNodes
@@ -228,9 +229,7 @@ class Node:
     _maintenance: PiccoloMaintenance = field(init=False, default_factory=PiccoloMaintenance)
     # Rates completed sessions into CDRs (processes that serve the web app).
     rater: Rater | None = field(init=False, default=None)
-    _billing_closers: list[Callable[[], Awaitable[None]]] = field(
-        init=False, default_factory=list
-    )
+    _billing_closers: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
 
     async def start(self) -> None:
         settings = self.settings
@@ -462,7 +461,14 @@ class Node:
         self._periodic.append(expired_logins)
         expired_logins.start()
         self._start_billing()
-        app = create_app(readiness=self.readiness, metrics=self.metrics.exposition, api=self.api)
+        # Tariffs, their assignments and community partners (billing).
+        tariffs = TariffService(PiccoloTariffs())
+        app = create_app(
+            readiness=self.readiness,
+            metrics=self.metrics.exposition,
+            api=self.api,
+            tariffs=tariffs,
+        )
         config = uvicorn.Config(
             app,
             host=settings.http_host,

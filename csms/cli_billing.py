@@ -175,7 +175,7 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"a draft: issue it with `csms billing issue {run.id}`")
             return 0
         if action == "issue":
-            result = await service.issue(principal, args.run)
+            result = await service.issue(principal, args.run_id)
             if args.json:
                 _print_json([_document_json(d) for d in result.issued])
                 return 0
@@ -194,7 +194,7 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if action == "documents":
             documents = await service.documents(
-                principal, kind=args.kind, run_id=args.run, limit=args.limit
+                principal, kind=args.kind, run_id=args.run_id, limit=args.limit
             )
             if args.json:
                 _print_json([_document_json(d) for d in documents])
@@ -235,13 +235,13 @@ def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) 
     run.add_argument("--preview", action="store_true", help="only draft; issue it later")
     run.add_argument("--json", action="store_true")
     issue = sub.add_parser("issue", help="issue a drafted run")
-    issue.add_argument("run", type=int)
+    issue.add_argument("run_id", metavar="RUN", type=int)
     issue.add_argument("--json", action="store_true")
     runs = sub.add_parser("runs", help="billing runs, newest first")
     runs.add_argument("--limit", type=int, default=50)
     runs.add_argument("--json", action="store_true")
     documents = sub.add_parser("documents", help="issued invoices, credit notes, cancellations")
-    documents.add_argument("--run", type=int)
+    documents.add_argument("--run", dest="run_id", type=int)
     documents.add_argument("--kind", choices=("invoice", "credit_note", "cancellation"))
     documents.add_argument("--limit", type=int, default=500)
     documents.add_argument("--json", action="store_true")
