@@ -237,6 +237,7 @@ _STATION_HEADERS = [
 
 
 def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.errors import InvalidInput
     from csms.domain.credentials import (
         CredentialError,
         check_charge_point_id,
@@ -246,6 +247,7 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
     )
     from csms.domain.model import RegistrationStatus
     from csms.domain.provisioning import STATION_COLUMNS, station_from_row
+    from csms.domain.station_admin import check_meter_public_key
     from csms.storage.maintenance import PiccoloMaintenance
     from csms.storage.stations import (
         PiccoloStationAdmin,
@@ -364,12 +366,18 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
                     values["leniency"] = frozenset(f for f in args.lenient if f)
                 if args.description is not None:
                     values["description"] = args.description
+                if args.meter_public_key is not None:
+                    try:
+                        values["meter_public_key"] = check_meter_public_key(args.meter_public_key)
+                    except InvalidInput as error:
+                        raise CommandError(str(error)) from error
                 if not values:
                     raise CommandError("nothing to set")
                 station = await admin.update(args.id, **values)
                 print(
                     f"station {args.id}: assume-ocpp16={_fmt(station.assume_ocpp16)} "
-                    f"lenient={','.join(station.leniency) or '-'}"
+                    f"lenient={','.join(station.leniency) or '-'} "
+                    f"meter-public-key={station.meter_public_key or '-'}"
                 )
             elif action == "events":
                 events = await admin.events(args.id, limit=args.limit)
@@ -594,6 +602,11 @@ def build_parser() -> argparse.ArgumentParser:
     set_flags.add_argument("--assume-ocpp16", choices=("yes", "no"))
     set_flags.add_argument("--lenient", nargs="*", metavar="FLAG")
     set_flags.add_argument("--description")
+    set_flags.add_argument(
+        "--meter-public-key",
+        metavar="HEX",
+        help="the public key of the station's meter, hex ('' clears it)",
+    )
     for name, text in (
         ("events", "boot, connection and notification history"),
         ("messages", "the raw OCPP message log"),

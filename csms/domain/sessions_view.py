@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from crm.access import Principal, Visibility
 from crm.errors import InvalidInput, NotFound
@@ -51,6 +52,14 @@ class ChargingSession(msgspec.Struct, frozen=True):
     charging_state: str
     created_at: datetime
     updated_at: datetime
+    # The medium that authorised the session, as it was at the start (null:
+    # the id tag named no medium): its id and issuing entity, its bill-to
+    # and owner contacts (absent where the caller's groups hide those
+    # fields of media issued by that entity).
+    medium_id: int | None = None
+    issuing_entity_id: int | None = None
+    bill_to_contact_id: int | UnsetType | None = None
+    owner_contact_id: int | UnsetType | None = None
 
 
 class SessionFilter(msgspec.Struct, frozen=True):
@@ -119,13 +128,27 @@ class SessionsView:
     ) -> tuple[list[ChargingSession], int]:
         """Sessions of the stations the principal sees, newest first."""
         principal.require("stations", "read")
-        return await self.store.list_sessions(
+        sessions, total = await self.store.list_sessions(
             principal.visible("stations"), check_filter(filters), limit, offset
         )
+        return [_strip_media_fields(principal, s) for s in sessions], total
 
     async def get_session(self, principal: Principal, session_id: int) -> ChargingSession:
         principal.require("stations", "read")
         session = await self.store.get_session(principal.visible("stations"), session_id)
         if session is None:
             raise NotFound(f"there is no session {session_id}")
+        return _strip_media_fields(principal, session)
+
+
+_MEDIA_FIELDS = ("bill_to_contact_id", "owner_contact_id")
+
+
+def _strip_media_fields(principal: Principal, session: ChargingSession) -> ChargingSession:
+    """The medium's contacts left out where the principal's groups hide them
+    on media of the session's issuing entity (the media rule, per row)."""
+    if session.medium_id is None and session.issuing_entity_id is None:
         return session
+    hidden = principal.row_hidden_fields("media", session.issuing_entity_id)
+    strip = {name: UNSET for name in _MEDIA_FIELDS if name in hidden}
+    return msgspec.structs.replace(session, **strip) if strip else session

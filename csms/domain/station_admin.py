@@ -32,6 +32,22 @@ UNSET = msgspec.UNSET
 UnsetType = msgspec.UnsetType
 
 
+# The longest public key OCPP 2.0.1 carries (signedMeterValue.publicKey).
+MAX_METER_PUBLIC_KEY = 2500
+_HEX = re.compile(r"[0-9A-Fa-f]*")
+
+
+def check_meter_public_key(text: str) -> str:
+    """A meter's public key as stored: hex digits, whitespace and colons
+    between them removed ("" clears it); InvalidInput otherwise."""
+    key = re.sub(r"[\s:]", "", text)
+    if not _HEX.fullmatch(key) or len(key) % 2:
+        raise InvalidInput("the meter public key must be hex digits, two per byte")
+    if len(key) > MAX_METER_PUBLIC_KEY:
+        raise InvalidInput(f"the meter public key has at most {MAX_METER_PUBLIC_KEY} hex digits")
+    return key
+
+
 # -- answers and requests ------------------------------------------------------------
 
 
@@ -72,6 +88,8 @@ class Station(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
     connectors: list[ConnectorState] = []
+    # The public key of the station's meter (hex), for signed meter values.
+    meter_public_key: str = ""
     # Hideable (crm.access.HIDEABLE_FIELDS["stations"]).
     serial_number: str | UnsetType = UNSET
     charge_box_serial_number: str | UnsetType = UNSET
@@ -94,6 +112,8 @@ class StationUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     latitude: str | UnsetType = UNSET
     longitude: str | UnsetType = UNSET
     time_zone: str | UnsetType = UNSET
+    # Hex digits ("" clears it).
+    meter_public_key: str | UnsetType = UNSET
 
 
 class StationFilter(msgspec.Struct, frozen=True):
@@ -366,6 +386,8 @@ class StationAdmin:
             raise InvalidInput("give latitude and longitude together (or clear both)")
         if data.time_zone is not UNSET:
             values["time_zone"] = check_time_zone(data.time_zone)
+        if data.meter_public_key is not UNSET:
+            values["meter_public_key"] = check_meter_public_key(data.meter_public_key)
         if values:
             await self.store.update_station(station_pk, values)
             if "owner_entity" in values or "station_group" in values:

@@ -34,6 +34,8 @@ class StationView(msgspec.Struct, frozen=True):
     owner_entity_id: int | None = None
     description: str = ""
     connectors: list[ConnectorView] = []
+    # The public key of the station's meter (hex), for signed meter values.
+    meter_public_key: str = ""
 
 
 class SessionView(msgspec.Struct, frozen=True):
@@ -53,6 +55,11 @@ class SessionView(msgspec.Struct, frozen=True):
     # The charger's own transaction id (OCPP 2.0.1 transactionId; 1.6 only
     # for a stop the system never saw the start of).
     charger_transaction_id: str = ""
+    # The medium that authorised it, as it was at the start (None: unknown).
+    medium_id: int | None = None
+    issuing_entity_id: int | None = None
+    bill_to_contact_id: int | None = None
+    owner_contact_id: int | None = None
 
     @property
     def energy_wh(self) -> int | None:

@@ -132,6 +132,11 @@ async def key_samples() -> None:
         ' (SELECT MIN("id") FROM "meter_value" WHERE "sample_key" IS NOT NULL'
         ' GROUP BY "station", "sample_key")'
     )
+
+
+async def create_indexes() -> None:
+    engine = engine_finder()
+    assert engine is not None
     for statement in INDEXES.values():
         await engine.run_ddl(statement)
 
@@ -159,6 +164,7 @@ async def drop_indexes() -> None:
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="csms", description=DESCRIPTION)
     manager.add_raw(key_samples)
+    manager.add_raw(create_indexes)
     manager.add_raw(queue_completed_sessions)
     manager.add_raw_backwards(drop_indexes)
     return manager

@@ -101,6 +101,7 @@ def _station(row: dict[str, Any], connectors: list[dict[str, Any]]) -> Station:
         firmware_version=row["firmware_version"],
         meter_type=row["meter_type"],
         has_secret=bool(row["auth_secret_hash"]),
+        meter_public_key=row["meter_public_key"],
         last_boot_at=row["last_boot_at"],
         last_seen_at=row["last_seen_at"],
         created_at=row["created_at"],

@@ -35,6 +35,10 @@ _COLUMNS = (
     SessionRow.charging_state,
     SessionRow.created_at,
     SessionRow.updated_at,
+    SessionRow.medium_id,
+    SessionRow.issuing_entity_id,
+    SessionRow.bill_to_contact_id,
+    SessionRow.owner_contact_id,
 )
 
 
@@ -114,4 +118,8 @@ def _session(row: dict[str, Any]) -> ChargingSession:
         charging_state=row["charging_state"],
         created_at=created,
         updated_at=updated,
+        medium_id=row["medium_id"],
+        issuing_entity_id=row["issuing_entity_id"],
+        bill_to_contact_id=row["bill_to_contact_id"],
+        owner_contact_id=row["owner_contact_id"],
     )

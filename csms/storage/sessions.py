@@ -276,6 +276,10 @@ _SESSION_COLUMNS = (
     ChargingSession.started_offline,
     ChargingSession.start_auth_status,
     ChargingSession.charger_transaction_id,
+    ChargingSession.medium_id,
+    ChargingSession.issuing_entity_id,
+    ChargingSession.bill_to_contact_id,
+    ChargingSession.owner_contact_id,
 )
 
 
@@ -295,6 +299,10 @@ def _session_view(row: dict[str, Any]) -> SessionView:
         started_offline=bool(row["started_offline"]),
         start_auth_status=row["start_auth_status"],
         charger_transaction_id=row["charger_transaction_id"],
+        medium_id=row["medium_id"],
+        issuing_entity_id=row["issuing_entity_id"],
+        bill_to_contact_id=row["bill_to_contact_id"],
+        owner_contact_id=row["owner_contact_id"],
     )
 
 

@@ -192,6 +192,7 @@ class PiccoloStationAdmin:
             "leniency",
             "description",
             "owner_entity",
+            "meter_public_key",
         }
         unknown = set(values) - allowed
         if unknown:
@@ -274,6 +275,7 @@ def _view(row: dict[str, Any], connectors: list[dict[str, Any]]) -> StationView:
         created_at=row["created_at"],
         owner_entity_id=row["owner_entity"],
         description=row["description"],
+        meter_public_key=row["meter_public_key"],
         connectors=[
             ConnectorView(
                 connector_id=c["connector_id"],
