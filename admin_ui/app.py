@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from admin_ui.api import API_PREFIX, api_router
+from admin_ui.api.billing import billing_router
 from admin_ui.api.context import ApiContext
 from admin_ui.api.files import public_files_app
 from admin_ui.api.tariffs import tariff_router
@@ -69,6 +70,8 @@ def create_app(
             api_router(context),
             # Tariffs, their assignments and community partners (billing).
             tariff_router(context, tariffs, API_PREFIX),
+            # CDRs, session billing status, runs, documents, reports (billing).
+            billing_router(context, API_PREFIX),
             # Firmware downloads and log uploads of chargers (no login).
             public_files_app(context),
         ],
