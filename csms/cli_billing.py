@@ -216,7 +216,79 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
                 f" ({_amount(document.total_gross_e4)} {document.currency})"
             )
             return 0
+        if action in ("status", "report"):
+            return await cdr_reads(action)
         raise CommandError(f"unknown billing command {action}")
+
+    async def cdr_reads(action: str) -> int:
+        """Where a session stands, and the billing report. With every right
+        and no entity's force purchase prices, unless --as-entity names the
+        entity whose view (its force purchase prices) to take."""
+        from billing.services.cdrs import CdrService
+        from billing.services.reports import ReportService, report_csv
+        from billing.storage.cdrs import PiccoloCdrs
+
+        class EveryPrice(PiccoloCdrs):
+            async def force_purchase_prices(self, entity_id: int) -> bool:
+                return False
+
+        tree = await load_tree()
+        if args.as_entity is not None:
+            if args.as_entity not in tree:
+                raise CommandError(f"entity {args.as_entity} does not exist")
+            store: PiccoloCdrs = PiccoloCdrs()
+            principal = system_principal(tree, args.as_entity)
+        else:
+            store, principal = EveryPrice(), system_principal(tree)
+        if action == "status":
+            status = await CdrService(store).session_billing(principal, args.session_id)
+            if args.json:
+                _print_json(status)
+                return 0
+            print(
+                f"session {status.session_id}: {status.state}"
+                + (f" ({status.reason})" if status.reason else "")
+            )
+            if status.audiences:
+                _print_table(
+                    ["AUDIENCE", "STATE", "CDR", "RUN", "DOCUMENT", "NET", "GROSS", "CUR", "ERROR"],
+                    [
+                        [
+                            a.audience,
+                            a.state,
+                            a.cdr_id,
+                            a.run_id,
+                            a.document_number,
+                            a.total_net,
+                            a.total_gross,
+                            a.currency,
+                            a.error,
+                        ]
+                        for a in status.audiences
+                    ],
+                )
+            return 0
+        report = await ReportService(store).billing_report(
+            principal,
+            group_by=args.group_by,
+            from_period=args.from_period,
+            to_period=args.to_period,
+            audience=args.audience,
+        )
+        if args.csv:
+            sys.stdout.write(report_csv(report))
+            return 0
+        if args.json:
+            _print_json(report)
+            return 0
+        _print_table(
+            [args.group_by.upper(), "NAME", "CUR", "SESSIONS", "KWH", "NET", "GROSS"],
+            [
+                [r.key, r.label, r.currency, r.sessions, r.energy_kwh, r.net, r.gross]
+                for r in [*report.rows, *report.totals]
+            ],
+        )
+        return 0
 
     return _run_async(main)
 
@@ -254,4 +326,18 @@ def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) 
         render.add_argument("-o", "--output", help="file to write (- for stdout)")
     cancel = sub.add_parser("cancel", help="issue the cancellation of a document")
     cancel.add_argument("id", type=int)
+    status = sub.add_parser(
+        "status", help="where a session stands: not rated, rated, in a draft, billed, error"
+    )
+    status.add_argument("session_id", metavar="SESSION_ID", type=int)
+    status.add_argument("--as-entity", type=int, help="see it as this entity would")
+    status.add_argument("--json", action="store_true")
+    report = sub.add_parser("report", help="revenue, energy and sessions from the CDRs")
+    report.add_argument("--group-by", choices=("entity", "station", "month"), default="entity")
+    report.add_argument("--from", dest="from_period", help="first month, YYYY-MM")
+    report.add_argument("--to", dest="to_period", help="last month, YYYY-MM")
+    report.add_argument("--audience", choices=("emp", "customer", "sub_cpo"))
+    report.add_argument("--as-entity", type=int, help="see it as this entity would")
+    report.add_argument("--csv", action="store_true", help="CSV on stdout")
+    report.add_argument("--json", action="store_true")
     billing.set_defaults(run=cmd_billing)
