@@ -37,6 +37,7 @@ from tests.property.worlds import (
     World,
     add_group,
     build,
+    cdr_net,
     files_dir,
     group_spec,
     worlds,
@@ -234,6 +235,9 @@ LISTS = (
     Listing("/tariffs", "tariffs", "tariffs", None),
     Listing("/tariff-assignments", "tariffs", "tariff_assignments", None),
     Listing("/community-partners", "tariffs", "community_partners", None),
+    Listing("/cdrs", "billing", "cdrs", None),
+    Listing("/billing-runs", "billing", "billing_runs", None),
+    Listing("/billing-documents", "billing", "billing_documents", None),
 )
 
 
@@ -280,6 +284,38 @@ async def check_lists(client: AsyncTestClient, paths: set[str], view: View) -> N
     for export, resource in (("/contacts/export.csv", "contacts"), ("/media/export.csv", "media")):
         if export in paths:
             await check_export(client, view, export, resource)
+    if REPORTS & paths:
+        await check_reports(client, view)
+
+
+REPORTS = {"/reports/billing", "/reports/billing.csv"}
+
+
+async def check_reports(client: AsyncTestClient, view: View) -> None:
+    """The billing report (JSON and CSV) sums exactly the CDRs the user
+    sees (force purchase prices included): net, sessions; 403 without
+    billing:read."""
+    expect, world = view.expect, view.world
+    answers = [await client.get(f"{API}{path}", headers=view.headers) for path in sorted(REPORTS)]
+    if not expect.can("billing"):
+        for answer in answers:
+            assert answer.status_code == 403, f"GET reports: {answer.status_code}, {view}"
+        return
+    report, table = answers
+    assert report.status_code == 200 and table.status_code == 200, f"{report.text[:300]}, {view}"
+    seen = expect.seen_cdrs()
+    net = f"{sum(cdr_net(c) for c in seen)}.0000"
+    sessions = len({world.cdrs[c].session for c in seen})
+    totals = report.json()["totals"]
+    event(f"GET /reports/billing: {'some' if seen else 'no'} CDRs")
+    if not seen:
+        assert totals == [], f"GET /reports/billing: totals {totals} of no CDR, {view}"
+        return
+    assert [(t["net"], t["sessions"]) for t in totals] == [(net, sessions)], (
+        f"GET /reports/billing: totals {totals}, expected net {net} of {sessions}, {view}"
+    )
+    (last,) = [row for row in csv.DictReader(io.StringIO(table.text)) if row["group"] == "total"]
+    assert (last["net"], last["sessions"]) == (net, str(sessions)), f"CSV {last}, {view}"
 
 
 async def check_tree(client: AsyncTestClient, view: View) -> None:
@@ -356,6 +392,11 @@ DETAILS = (
     Detail("/uploads/{}/content", "stations", "uploads", None),
     Detail("/tariffs/{}", "tariffs", "tariffs", None),
     Detail("/tariffs/{}/ocpi", "tariffs", "tariffs", None),
+    Detail("/cdrs/{}", "billing", "cdrs", None),
+    Detail("/billing-runs/{}", "billing", "billing_runs", None),
+    Detail("/billing-documents/{}", "billing", "billing_documents", None),
+    Detail("/billing-documents/{}/pdf", "billing", "billing_documents", None),
+    Detail("/billing-documents/{}/xml", "billing", "billing_documents", None),
 )
 
 # A row id that no world has: it must answer as an invisible row does.
@@ -494,6 +535,17 @@ def station_local_list(view: View, station: int | None) -> Expectation:
     )
 
 
+def session_billing(view: View, session: int | None) -> Expectation:
+    """Seen exactly when the session is; lists the CDRs of it the user
+    sees (billing:read, force purchase prices)."""
+    expect, world, built = view.expect, view.world, view.built
+    if not expect.can("stations"):
+        return 403, None
+    if session is None or session not in expect.seen_sessions():
+        return 404, None
+    return 200, {built.cdrs[c] for c in expect.seen_cdrs() if world.cdrs[c].session == session}
+
+
 @dataclass(frozen=True)
 class SubList:
     path: str
@@ -546,6 +598,14 @@ SUBLISTS = (
         station_local_list,
         "id_tag",
         items=lambda held: held["entries"],
+        no_such=True,
+    ),
+    SubList(
+        "/sessions/{}/billing",
+        "sessions",
+        session_billing,
+        "cdr_id",
+        items=lambda status: status["audiences"],
         no_such=True,
     ),
 )
@@ -601,6 +661,7 @@ def test_every_read_endpoint_has_a_property(client: AsyncTestClient) -> None:
         | {detail.path for detail in DETAILS}
         | {sub.path for sub in SUBLISTS}
         | {"/entities/tree", "/contacts/export.csv", "/media/export.csv"}
+        | REPORTS
         | ABOUT_ONESELF
     )
     assert read_paths(client) - covered == set()

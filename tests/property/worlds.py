@@ -24,6 +24,12 @@ re-derives the rules from the issue's wording instead of calling
 - a tariff (its detail and OCPI export) and a tariff assignment through
   their owner entity, a community partner row through the entity naming
   it, all with tariffs:read;
+- a CDR is seen with billing:read when its seller or its buyer entity is;
+  when the entity the user works in has force purchase prices, only when
+  its buyer is an entity seen (never a CDR sold to a contact); billing runs
+  and documents through their own (issuing) entity, never through a shared
+  contact; a session's billing status when the session is, listing the
+  CDRs of it that are seen;
 - a hideable field is hidden only when every group granting read on the
   resource hides it;
 - a user works only in an active entity they belong to.
@@ -35,14 +41,23 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from hypothesis import strategies as st
 
-from billing.tables import CommunityPartner, Tariff, TariffAssignment, TariffVersion
+from billing.documents.model import to_json
+from billing.tables import (
+    BillingRun,
+    Cdr,
+    CommunityPartner,
+    Tariff,
+    TariffAssignment,
+    TariffVersion,
+)
+from billing.tables import Document as BillingDocument
 from crm.access import HIDEABLE_FIELDS, RESOURCES
 from crm.tables import Contact, ContactDocument, ContactShare, Medium
 from csms.settings import Settings
@@ -122,6 +137,16 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class CdrSpec:
+    # Index into World.sessions; (session, audience) unique.
+    session: int
+    audience: str
+    seller: int
+    # None: sold to a contact (an end customer).
+    buyer: int | None
+
+
+@dataclass(frozen=True)
 class World:
     parents: tuple[int | None, ...]
     active: tuple[bool, ...]
@@ -151,6 +176,16 @@ class World:
     tariffs: tuple[int, ...] = ()
     tariff_assignments: tuple[int, ...] = ()
     community_partners: tuple[tuple[int, int], ...] = ()
+    # Billing: each entity's force-purchase-prices flag (none: all off), the
+    # CDRs of sessions, and the entity of each billing run and of each
+    # issued document's issuer.
+    force: tuple[bool, ...] = ()
+    cdrs: tuple[CdrSpec, ...] = ()
+    billing_runs: tuple[int, ...] = ()
+    billing_documents: tuple[int, ...] = ()
+
+    def forces(self, entity: int) -> bool:
+        return bool(self.force) and self.force[entity]
 
     @property
     def entity_count(self) -> int:
@@ -317,6 +352,24 @@ def worlds(
         ).map(tuple),
         label="community partners",
     )
+    session = st.integers(0, len(sessions) - 1) if sessions else st.nothing()
+    cdrs = draw(
+        st.lists(
+            st.builds(
+                CdrSpec,
+                session=session,
+                audience=st.sampled_from(("emp", "customer", "sub_cpo")),
+                seller=entity,
+                buyer=st.none() | entity,
+            ),
+            max_size=4 if sessions else 0,
+            unique_by=lambda c: (c.session, c.audience),
+        ).map(tuple),
+        label="cdrs",
+    )
+    force = tuple(draw(st.integers(0, 3)) == 3 for _ in range(n))
+    billing_runs = draw(st.lists(entity, max_size=2).map(tuple), label="billing runs")
+    billing_documents = draw(st.lists(entity, max_size=2).map(tuple), label="billing documents")
     return World(
         parents=tuple(parents),
         active=active,
@@ -337,6 +390,10 @@ def worlds(
         tariffs=tariffs,
         tariff_assignments=tariff_assignments,
         community_partners=community_partners,
+        force=force,
+        cdrs=cdrs,
+        billing_runs=billing_runs,
+        billing_documents=billing_documents,
     )
 
 
@@ -437,6 +494,9 @@ class Built:
     tariffs: list[int] = field(default_factory=list)
     tariff_assignments: list[int] = field(default_factory=list)
     community_partners: list[int] = field(default_factory=list)
+    cdrs: list[int] = field(default_factory=list)
+    billing_runs: list[int] = field(default_factory=list)
+    billing_documents: list[int] = field(default_factory=list)
 
 
 # Values for every hideable field, so that a field is never absent merely
@@ -502,6 +562,7 @@ async def build(world: World) -> Built:
                 f"E{index}-{tag}",
                 parent=None if parent is None else built.entities[parent],
                 active=world.active[index],
+                force_purchase_prices=world.forces(index),
                 **ENTITY_DETAILS,
             )
         )
@@ -634,6 +695,7 @@ async def build(world: World) -> Built:
             .run()
         )
         built.rules.append(int(row["id"]))
+    rated = {c.session for c in world.cdrs}
     for index, session_station in enumerate(world.sessions):
         (row,) = (
             await ChargingSession.insert(
@@ -641,6 +703,9 @@ async def build(world: World) -> Built:
                     station=built.stations[session_station],
                     connector_id=1,
                     id_tag=f"T{index}-{tag}",
+                    # Sessions with CDRs are completed (and rated).
+                    status="completed" if index in rated else "active",
+                    stopped_at=now if index in rated else None,
                     started_at=now,
                     meter_start_wh=0,
                     created_at=now,
@@ -653,7 +718,87 @@ async def build(world: World) -> Built:
         built.sessions.append(int(row["id"]))
     await _build_station_files(world, built, tag)
     await _build_tariffs(world, built)
+    await _build_billing(world, built, tag)
     return built
+
+
+def cdr_net(index: int) -> int:
+    """CDR ``index``'s net amount in whole currency units (reports sum them)."""
+    return index + 1
+
+
+async def _build_billing(world: World, built: Built, tag: str) -> None:
+    """CDRs, draft billing runs and issued documents (a sample invoice's
+    content, so they render)."""
+    from tests.unit.billing_documents.samples import document
+
+    now = _now()
+    for index, spec in enumerate(world.cdrs):
+        (row,) = (
+            await Cdr.insert(
+                Cdr(
+                    session=built.sessions[spec.session],
+                    audience=spec.audience,
+                    status="rated",
+                    station=built.stations[world.sessions[spec.session]],
+                    seller_entity=built.entities[spec.seller],
+                    buyer_entity=None if spec.buyer is None else built.entities[spec.buyer],
+                    medium_uid=f"T{spec.session}-{tag}",
+                    started_at=now,
+                    stopped_at=now,
+                    currency="EUR",
+                    energy_wh=1000,
+                    total_net_e4=cdr_net(index) * 10_000,
+                    total_gross_e4=cdr_net(index) * 11_900,
+                    rated_at=now,
+                )
+            )
+            .returning(Cdr.id)
+            .run()
+        )
+        built.cdrs.append(int(row["id"]))
+    for entity in world.billing_runs:
+        (row,) = (
+            await BillingRun.insert(
+                BillingRun(
+                    entity=built.entities[entity],
+                    period="2026-10",
+                    period_start=date(2026, 10, 1),
+                    period_end=date(2026, 10, 31),
+                    status="draft",
+                    summary='{"drafts": []}',
+                    created_at=now,
+                )
+            )
+            .returning(BillingRun.id)
+            .run()
+        )
+        built.billing_runs.append(int(row["id"]))
+    for index, issuer in enumerate(world.billing_documents):
+        number = f"RE-{tag}-{index}"
+        sample = document(number=number)
+        (row,) = (
+            await BillingDocument.insert(
+                BillingDocument(
+                    issuer_entity=built.entities[issuer],
+                    kind="invoice",
+                    number=number,
+                    recipient_contact=built.contacts[issuer],
+                    issue_date=sample.issue_date,
+                    period_start=sample.period_start,
+                    period_end=sample.period_end,
+                    currency=sample.currency,
+                    total_net_e4=int(sample.total_net * 10_000),
+                    total_vat_e4=int(sample.total_vat * 10_000),
+                    total_gross_e4=int(sample.total_gross * 10_000),
+                    content=to_json(sample).decode(),
+                    issued_at=now,
+                )
+            )
+            .returning(BillingDocument.id)
+            .run()
+        )
+        built.billing_documents.append(int(row["id"]))
 
 
 OCPI_TARIFF = (
@@ -1036,3 +1181,24 @@ class Expect:
             for g, owner in enumerate(self.world.station_groups)
             if self.sees("station_groups", owner)
         }
+
+    def seen_cdrs(self) -> set[int]:
+        """CDRs by their seller or buyer entity (billing:read); with force
+        purchase prices on the working entity, by their buyer entity only."""
+        found = set()
+        for c, cdr in enumerate(self.world.cdrs):
+            buyer_seen = cdr.buyer is not None and self.sees("billing", cdr.buyer)
+            if self.world.forces(self.working):
+                seen = buyer_seen
+            else:
+                seen = buyer_seen or self.sees("billing", cdr.seller)
+            if seen:
+                found.add(c)
+        return found
+
+    def seen_billing_runs(self) -> set[int]:
+        return {r for r, e in enumerate(self.world.billing_runs) if self.sees("billing", e)}
+
+    def seen_billing_documents(self) -> set[int]:
+        """Documents by their issuer only (a shared contact shows none)."""
+        return {d for d, e in enumerate(self.world.billing_documents) if self.sees("billing", e)}
