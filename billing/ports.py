@@ -183,6 +183,10 @@ class DraftDocument(msgspec.Struct, frozen=True, kw_only=True):
     total_net_e4: int
     total_vat_e4: int
     total_gross_e4: int
+    # The issuer's pre- and post-text templates, filled again when the
+    # document is issued (its number and issue date are known then).
+    pre_template: str = ""
+    post_template: str = ""
 
 
 class IssuedDocument(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time as clock
 from collections.abc import Callable
-from datetime import time
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -133,6 +133,49 @@ def _signed(session: CompletedSession) -> list[dict[str, Any]]:
     ]
 
 
+class _BatchTariffs:
+    """The tariff lookups of one batch, asked once where the answer cannot
+    differ: a tariff's assignments, and a version seen valid at ``t`` and
+    from ``valid_from`` on, which is also the version at any moment between
+    (no version starts in between, or the lookup at ``t`` would have given
+    it). Sessions are rated in order of their start, so each tariff costs
+    about one lookup per batch."""
+
+    def __init__(self, lookup: TariffLookup) -> None:
+        self._lookup = lookup
+        self._assignments: dict[tuple[int, str], list[Any]] = {}
+        # tariff id -> [(valid_from, latest moment known to be covered, version)]
+        self._versions: dict[int, list[tuple[datetime, datetime, TariffVersionRow]]] = {}
+
+    async def assignments_for(self, owner_entity_id: int, audience: str) -> list[Any]:
+        key = (owner_entity_id, audience)
+        found = self._assignments.get(key)
+        if found is None:
+            found = self._assignments[key] = await self._lookup.assignments_for(
+                owner_entity_id, audience
+            )
+        return found
+
+    async def version_at(self, tariff_id: int, when: datetime) -> TariffVersionRow | None:
+        known = self._versions.setdefault(tariff_id, [])
+        for valid_from, covered_until, version in known:
+            if valid_from <= when <= covered_until:
+                return version
+        found = await self._lookup.version_at(tariff_id, when)
+        if found is None:
+            return None
+        version = found
+        for index, (valid_from, covered_until, seen) in enumerate(known):
+            if seen.id == version.id:
+                known[index] = (valid_from, max(covered_until, when), seen)
+                return seen
+        known.append((version.valid_from, when, version))
+        return version
+
+    async def community_of(self, entity_id: int) -> set[int]:
+        return await self._lookup.community_of(entity_id)
+
+
 class Rater:
     """Rates queued sessions in batches."""
 
@@ -170,10 +213,11 @@ class Rater:
         if not sessions:
             return 0
         entities, communities = await self._directory_now()
+        tariffs = _BatchTariffs(self._tariffs)
         cdrs: list[CdrRecord] = []
-        for session in sessions:
+        for session in sorted(sessions, key=lambda s: (s.started_at, s.id)):
             try:
-                cdrs += await self.rate_session(session, entities, communities)
+                cdrs += await self.rate_session(session, entities, communities, tariffs)
             except Exception as error:  # one bad session must not stop the queue
                 log.exception("rating session %s failed", session.id)
                 cdrs.append(self._error(session, "emp", None, f"rating failed: {error}"))
@@ -211,15 +255,23 @@ class Rater:
         session: CompletedSession,
         entities: dict[int, EntityInfo],
         communities: Communities,
+        tariffs: TariffLookup | None = None,
     ) -> list[CdrRecord]:
         readings = _readings(session)
+        lookup = tariffs or self._tariffs
         signed = _signed(session)
         records = []
         for decision in decide(session, entities, communities):
             if decision.error:
                 records.append(self._error(session, decision.audience, decision, decision.error))
                 continue
-            records.append(await self._price(session, decision, readings, signed))
+            try:
+                records.append(await self._price(session, decision, readings, signed, lookup))
+            except Exception as error:  # this audience fails; the others stand
+                log.exception("rating session %s for %s failed", session.id, decision.audience)
+                records.append(
+                    self._error(session, decision.audience, decision, f"rating failed: {error}")
+                )
         return records
 
     async def _price(
@@ -228,11 +280,10 @@ class Rater:
         decision: AudienceDecision,
         readings: SessionReadings,
         signed: list[dict[str, Any]],
+        tariffs: TariffLookup,
     ) -> CdrRecord:
         assert decision.seller_entity_id is not None
-        candidates = await self._tariffs.assignments_for(
-            decision.seller_entity_id, decision.audience
-        )
+        candidates = await tariffs.assignments_for(decision.seller_entity_id, decision.audience)
         counterparty = decision.buyer_entity_id if decision.audience in ("emp", "sub_cpo") else None
         assignment = resolve(
             candidates,
@@ -248,7 +299,7 @@ class Rater:
                 f"no tariff applies: entity {decision.seller_entity_id} assigned none"
                 f" for audience {decision.audience} at this station",
             )
-        version = await self._tariffs.version_at(assignment.tariff_id, session.started_at)
+        version = await tariffs.version_at(assignment.tariff_id, session.started_at)
         if version is None:
             return self._error(
                 session,
@@ -337,6 +388,14 @@ class Rater:
         )
 
 
+def _shared_vat(priced: PricedSession) -> str | None:
+    rates = {line.vat for line in priced.lines}
+    if len(rates) != 1:
+        return None
+    (rate,) = rates
+    return None if rate is None else str(rate)
+
+
 def _cost(cost: Any) -> dict[str, Decimal]:
     return {"excl_vat": cost.excl_vat, "incl_vat": cost.incl_vat}
 
@@ -365,6 +424,10 @@ def _detail(
             "total_time": priced.total_time,
             "total_parking_time": priced.total_parking_time,
             "price_adjustment_excl_vat": str(priced.price_adjustment.excl_vat),
+            # A min/max price adjustment is taxed like what it adjusts: the
+            # one VAT rate the supplied lines share (None: they differ, and
+            # the document uses the issuer's standard rate).
+            "adjustment_vat": _shared_vat(priced),
             "supplied": [
                 {
                     "dimension": str(line.dimension),

@@ -28,6 +28,7 @@ from billing.documents.model import (
     Party,
     SessionReference,
     build_totals,
+    from_json,
     is_reverse_charge,
     make_line,
     to_json,
@@ -297,11 +298,9 @@ def draft_documents(
             language=language,  # type: ignore[arg-type]
         )
         texts = seller.branding or {}
-        document = fill_document_texts(
-            document,
-            str(texts.get(f"{kind}_pre_text") or texts.get("pre_text") or ""),
-            str(texts.get(f"{kind}_post_text") or texts.get("post_text") or ""),
-        )
+        pre_template = str(texts.get(f"{kind}_pre_text") or texts.get("pre_text") or "")
+        post_template = str(texts.get(f"{kind}_post_text") or texts.get("post_text") or "")
+        document = fill_document_texts(document, pre_template, post_template)
         drafts.append(
             DraftDocument(
                 kind=kind,
@@ -314,6 +313,8 @@ def draft_documents(
                 total_net_e4=int(net * E4),
                 total_vat_e4=int(vat * E4),
                 total_gross_e4=int(gross * E4),
+                pre_template=pre_template,
+                post_template=post_template,
             )
         )
     return drafts
@@ -340,8 +341,10 @@ def _recipient(
     raise ValueError("a document needs a recipient entity or contact")
 
 
-def with_number(draft: DraftDocument, number: str) -> bytes:
-    """The draft's content with its number."""
-    from billing.documents.model import from_json
-
-    return to_json(msgspec.structs.replace(from_json(draft.content), number=number))
+def with_number(draft: DraftDocument, number: str, issue_date: date) -> bytes:
+    """The draft's content as issued: its number and issue date, and the
+    issuer's texts filled with them."""
+    document = msgspec.structs.replace(
+        from_json(draft.content), number=number, issue_date=issue_date
+    )
+    return to_json(fill_document_texts(document, draft.pre_template, draft.post_template))

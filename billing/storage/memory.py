@@ -349,7 +349,7 @@ class MemoryBillingStore:
             number = self._take_number(
                 ranges, draft.issuer_entity_id, draft.kind, number_format, issue_date
             )
-            content = with_number(draft, number)
+            content = with_number(draft, number, issue_date)
             stored = from_json(content)
             next_document += 1
             issued_document = IssuedDocument(

@@ -324,7 +324,7 @@ class SqlBillingStore:
                 number = yield from self._take_number(
                     draft.issuer_entity_id, draft.kind, number_format, issue_date, now
                 )
-                content = with_number(draft, number)
+                content = with_number(draft, number, issue_date)
                 document = from_json(content)
                 rows = yield sql.fetch(
                     'INSERT INTO "billing_document" (issuer_entity, kind, number,'

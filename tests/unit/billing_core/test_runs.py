@@ -313,11 +313,6 @@ async def test_an_unknown_entity_is_not_found(world: World) -> None:
 # -- suspected bugs: the content is not completed at issue time ------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with_number() replaces only the number; the content keeps the draft's"
-    " issue date while the row has the day it was issued",
-)
 async def test_an_issued_draft_carries_the_day_it_was_issued(world: World) -> None:
     """A preview drafted on 2 November and issued on 5 November: the stored
     document (what the PDF and XML show) says 5 November, as its row and
@@ -332,10 +327,6 @@ async def test_an_issued_draft_carries_the_day_it_was_issued(world: World) -> No
     assert from_json(issued.content).issue_date == issued.issue_date
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: texts are filled at drafting time, when the number is still empty",
-)
 async def test_a_pre_text_names_the_documents_number(world: World) -> None:
     """An entity's pre-text "{{document_title}} {{document_number}}" reads
     "Rechnung A-RE-2026-0001" on the issued invoice."""
@@ -354,11 +345,6 @@ async def test_a_pre_text_names_the_documents_number(world: World) -> None:
     assert from_json(invoice.content).pre_text == "Rechnung A-RE-2026-0001"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: drafting reads detail['adjustment_vat'], which the rater never writes,"
-    " so the adjustment always takes the issuer's standard rate",
-)
 async def test_a_min_price_adjustment_is_taxed_like_the_tariff(world: World) -> None:
     """A tariff whose components carry 0 % VAT and a minimum price of 5.00:
     1 kWh at 0.40 is raised by 4.60, and that line is taxed at 0 % like the
