@@ -114,8 +114,11 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
     from crm.errors import InvalidInput, NotFound
     from crm.storage.tree import load_tree
     from csms.cli import CommandError, _print_json, _print_table, _run_async
+    from csms.storage.database import close_database, open_database
 
     async def main() -> int:
+        # A pool: without one, every piccolo query on PostgreSQL opens a connection.
+        await open_database(pool_size=2)
         store, directory, queue = SqlBillingStore(), SqlDirectory(), SqlRatingQueue()
         try:
             return await act(store, directory, queue)
@@ -124,6 +127,7 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             for part in (store, directory, queue):
                 await part.close()
+            await close_database()
 
     async def act(store: Any, directory: Any, queue: Any) -> int:
         action = args.billing_command

@@ -202,3 +202,48 @@ async def completed_session(
         RatingQueue(session=session, completed_at=stopped_at, enqueued_at=now)
     ).run()
     return session
+
+
+async def many_sessions(
+    station: int,
+    count: int,
+    *,
+    id_tag: str,
+    first_start: datetime,
+    medium: int | None = None,
+    issuer: int | None = None,
+    bill_to: int | None = None,
+    energy_wh: int = 10_000,
+    minutes: int = 30,
+) -> list[int]:
+    """``count`` completed sessions a minute apart, queued for rating."""
+    now = _now()
+    ids: list[int] = []
+    for chunk_start in range(0, count, 500):
+        rows = [
+            ChargingSession(
+                station=station,
+                connector_id=1,
+                id_tag=id_tag,
+                start_auth_status="Accepted",
+                started_at=first_start + timedelta(minutes=index),
+                meter_start_wh=0,
+                stopped_at=first_start + timedelta(minutes=index + minutes),
+                meter_stop_wh=energy_wh,
+                status="completed",
+                closed_by="charger",
+                medium_id=medium,
+                issuing_entity_id=issuer,
+                bill_to_contact_id=bill_to,
+                created_at=now,
+                updated_at=now,
+            )
+            for index in range(chunk_start, min(count, chunk_start + 500))
+        ]
+        inserted = await ChargingSession.insert(*rows).returning(ChargingSession.id)
+        chunk = [int(row["id"]) for row in inserted]
+        await RatingQueue.insert(
+            *[RatingQueue(session=session, completed_at=now, enqueued_at=now) for session in chunk]
+        )
+        ids += chunk
+    return ids

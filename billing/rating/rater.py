@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as clock
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import datetime, time
 from decimal import Decimal
@@ -134,18 +135,14 @@ def _signed(session: CompletedSession) -> list[dict[str, Any]]:
 
 
 class _BatchTariffs:
-    """The tariff lookups of one batch, asked once where the answer cannot
-    differ: a tariff's assignments, and a version seen valid at ``t`` and
-    from ``valid_from`` on, which is also the version at any moment between
-    (no version starts in between, or the lookup at ``t`` would have given
-    it). Sessions are rated in order of their start, so each tariff costs
-    about one lookup per batch."""
+    """The tariff lookups of one batch: each owner's assignments and each
+    tariff's versions read once, the version valid at a session's start
+    picked here."""
 
     def __init__(self, lookup: TariffLookup) -> None:
         self._lookup = lookup
         self._assignments: dict[tuple[int, str], list[Any]] = {}
-        # tariff id -> [(valid_from, latest moment known to be covered, version)]
-        self._versions: dict[int, list[tuple[datetime, datetime, TariffVersionRow]]] = {}
+        self._versions: dict[int, tuple[list[datetime], list[TariffVersionRow]]] = {}
 
     async def assignments_for(self, owner_entity_id: int, audience: str) -> list[Any]:
         key = (owner_entity_id, audience)
@@ -157,20 +154,16 @@ class _BatchTariffs:
         return found
 
     async def version_at(self, tariff_id: int, when: datetime) -> TariffVersionRow | None:
-        known = self._versions.setdefault(tariff_id, [])
-        for valid_from, covered_until, version in known:
-            if valid_from <= when <= covered_until:
-                return version
-        found = await self._lookup.version_at(tariff_id, when)
-        if found is None:
-            return None
-        version = found
-        for index, (valid_from, covered_until, seen) in enumerate(known):
-            if seen.id == version.id:
-                known[index] = (valid_from, max(covered_until, when), seen)
-                return seen
-        known.append((version.valid_from, when, version))
-        return version
+        known = self._versions.get(tariff_id)
+        if known is None:
+            rows = await self._lookup.version_rows(tariff_id)
+            known = self._versions[tariff_id] = ([row.valid_from for row in rows], rows)
+        starts, rows = known
+        index = bisect_right(starts, when)
+        return rows[index - 1] if index else None
+
+    async def version_rows(self, tariff_id: int) -> list[TariffVersionRow]:
+        return await self._lookup.version_rows(tariff_id)
 
     async def community_of(self, entity_id: int) -> set[int]:
         return await self._lookup.community_of(entity_id)

@@ -311,6 +311,18 @@ class MemoryTariffs:
             currency=self.tariffs[tariff_id].currency,
         )
 
+    async def version_rows(self, tariff_id: int) -> list[TariffVersionRow]:
+        entries = sorted(
+            (v.entry for v in self._versions.values() if v.entry.tariff_id == tariff_id),
+            key=lambda entry: entry.valid_from,
+        )
+        found = []
+        for entry in entries:
+            row = await self.version_at(tariff_id, entry.valid_from)
+            if row is not None:
+                found.append(row)
+        return found
+
     async def community_of(self, entity_id: int) -> set[int]:
         tree = EntityTree(self.entities)
         own = set(tree.subtree(entity_id)) or {entity_id}

@@ -466,6 +466,36 @@ class PiccoloTariffLookup:
             currency=row["tariff.currency"],
         )
 
+    async def version_rows(self, tariff_id: int) -> list[TariffVersionRow]:
+        rows = (
+            await VersionRow.select(
+                VersionRow.id,
+                VersionRow.valid_from,
+                VersionRow.ocpi,
+                VersionRow.tariff.currency,
+            )
+            .where(VersionRow.tariff == tariff_id)
+            .order_by(VersionRow.valid_from)
+            .run()
+        )
+        found = []
+        for row in rows:
+            tariff = self._parsed.get(row["id"])
+            if tariff is None:
+                if len(self._parsed) >= CACHE_LIMIT:
+                    self._parsed.clear()
+                tariff = self._parsed[row["id"]] = parse_tariff(row["ocpi"])
+            found.append(
+                TariffVersionRow(
+                    id=row["id"],
+                    tariff_id=tariff_id,
+                    valid_from=row["valid_from"],
+                    tariff=tariff,
+                    currency=row["tariff.currency"],
+                )
+            )
+        return found
+
     async def community_of(self, entity_id: int) -> set[int]:
         tree = await load_tree()
         rows = (

@@ -44,6 +44,12 @@ class TariffLookup(Protocol):
         before it; None when the tariff has none yet (or does not exist)."""
         ...
 
+    async def version_rows(self, tariff_id: int) -> list[TariffVersionRow]:
+        """Every version of the tariff, oldest ``valid_from`` first (the
+        rater picks the one valid at each session's start itself, one
+        lookup per tariff and batch)."""
+        ...
+
     async def community_of(self, entity_id: int) -> set[int]:
         """Every entity ``entity_id`` counts as its community: its own
         subtree (itself included) and the partners it named. Sessions of
