@@ -30,6 +30,8 @@ from csms.storage.database import current_engine
 from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
 _CHUNK = 5_000
+# (station, connector) pairs per connector-state query: four parameters each.
+_CONNECTORS_PER_QUERY = 200
 # Measurands rating reads: the energy register, power and current.
 MEASURANDS = (
     "Energy.Active.Import.Register",
@@ -136,26 +138,53 @@ class SqlRatingQueue:
                     states.setdefault(row["session"], []).append(
                         StateAt(at=_time(row["changed_at"]), state=row["charging_state"])
                     )
-            # 1.6: the connector's reported states between start and stop.
+            # 1.6: the connector's reported states between start and stop,
+            # read per (station, connector) over the span of the batch's
+            # sessions there, a few hundred connectors per query, and given
+            # to each session in Python with the same bounds (the stored
+            # values compared as the database compares them).
+            wanted: dict[tuple[int, int], list[Any]] = {}
             for row in sessions:
-                if row["id"] in states or row["stopped_at"] is None:
+                if row["id"] in states or row["stopped_at"] is None or row["started_at"] is None:
                     continue
-                changes = yield sql.fetch(
-                    'SELECT reported_at, status FROM "connector_status_change"'
-                    " WHERE station = ? AND connector_id = ? AND reported_at >= ?"
-                    " AND reported_at <= ? ORDER BY reported_at, id",
-                    row["station"],
-                    row["connector_id"],
-                    row["started_at"],
-                    row["stopped_at"],
+                wanted.setdefault((row["station"], row["connector_id"]), []).append(row)
+            keys = list(wanted)
+            changes_at: dict[tuple[int, int], list[dict[str, Any]]] = {}
+            for start in range(0, len(keys), _CONNECTORS_PER_QUERY):
+                chunk_keys = keys[start : start + _CONNECTORS_PER_QUERY]
+                args: list[Any] = []
+                for key in chunk_keys:
+                    members = wanted[key]
+                    args += [
+                        key[0],
+                        key[1],
+                        min(m["started_at"] for m in members),
+                        max(m["stopped_at"] for m in members),
+                    ]
+                condition = " OR ".join(
+                    "(station = ? AND connector_id = ? AND reported_at >= ? AND reported_at <= ?)"
+                    for _ in chunk_keys
                 )
-                found = [
-                    StateAt(at=_time(c["reported_at"]), state=c["status"])
-                    for c in changes
-                    if c["status"] in _STATES_16
-                ]
-                if found:
-                    states[row["id"]] = found
+                rows = yield sql.fetch(
+                    "SELECT station, connector_id, reported_at, status, id"
+                    f' FROM "connector_status_change" WHERE {condition}',
+                    *args,
+                )
+                for change in rows:
+                    changes_at.setdefault((change["station"], change["connector_id"]), []).append(
+                        change
+                    )
+            for key, members in wanted.items():
+                changes = sorted(changes_at.get(key, ()), key=lambda c: (c["reported_at"], c["id"]))
+                for row in members:
+                    first, last = row["started_at"], row["stopped_at"]
+                    found = [
+                        StateAt(at=_time(c["reported_at"]), state=c["status"])
+                        for c in changes
+                        if first <= c["reported_at"] <= last and c["status"] in _STATES_16
+                    ]
+                    if found:
+                        states[row["id"]] = found
             return [
                 CompletedSession(
                     id=row["id"],
