@@ -216,3 +216,27 @@ class Document(Table, tablename="billing_document"):
     # PDF and the e-invoice are rendered from it, the same each time.
     content = Text()
     issued_at = Timestamptz()
+
+
+class DocumentLayout(Table, tablename="document_layout"):
+    """How an entity's documents look and what they say around the lines:
+    pre- and post-texts per document kind (templates with ``{{field}}``s,
+    :mod:`billing.documents.texts`), payment terms, a PNG logo, the name
+    shown in the header and the language. One row per entity (unique in the
+    migration); none means the defaults. Colours stay the CRM branding's."""
+
+    id = Serial(primary_key=True)
+    entity = ForeignKey(references=Entity, on_delete=OnDelete.cascade, null=False)
+    invoice_pre_text = Text(default="")
+    invoice_post_text = Text(default="")
+    credit_note_pre_text = Text(default="")
+    credit_note_post_text = Text(default="")
+    cancellation_pre_text = Text(default="")
+    cancellation_post_text = Text(default="")
+    payment_terms = Text(default="")
+    # The PNG as base64 text ("" for none).
+    logo_png_base64 = Text(default="")
+    display_name = Varchar(length=200, default="")
+    # de, en, or "" for by the entity's country.
+    language = Varchar(length=2, default="")
+    updated_at = Timestamptz()

@@ -37,6 +37,7 @@ os.environ.setdefault("CSMS_PASSWORD_HASHING", "fast")
 os.environ.setdefault("CSMS_FILES_DIR", f"{_TMP}/files")
 
 TABLES_IN_DELETE_ORDER = (
+    "document_layout",
     "billing_document",
     "billing_run",
     "number_range",
