@@ -96,6 +96,11 @@ class MemoryCdrs:
         for record in records:
             key = (record.session_id, record.audience)
             if key in self._keys:
+                # Rated again: an unbilled CDR takes the new rating and
+                # leaves any draft; a billed one stays as billed.
+                known = self.rows[self._keys[key]]
+                if known.document_id is None:
+                    self.rows[known.id] = CdrRow(id=known.id, record=record, rated_at=now)
                 ids.append(None)
                 continue
             self._next_id += 1
@@ -374,13 +379,13 @@ class MemoryBillingStore:
             marked = 0
             for cdr_id in set(draft.cdr_ids):
                 row = rows.get(cdr_id)
-                if row is not None and row.document_id is None:
+                if row is not None and row.document_id is None and row.rated_at <= run.created_at:
                     rows[cdr_id] = msgspec.structs.replace(row, document_id=issued_document.id)
                     marked += 1
             if marked != len(draft.cdr_ids):
                 raise AlreadyBilled(
                     f"{len(draft.cdr_ids) - marked} of the CDRs of billing run {run_id}"
-                    " were billed by another run first"
+                    " were billed by another run first or rated again since the draft"
                 )
             issued.append(issued_document)
         # Everything succeeded: commit.

@@ -313,9 +313,12 @@ class SqlBillingStore:
         day = self._day
 
         def program() -> SqlProgram[list[IssuedDocument]]:
-            rows = yield sql.fetch('SELECT status FROM "billing_run" WHERE id = ?', run_id)
+            rows = yield sql.fetch(
+                'SELECT status, created_at FROM "billing_run" WHERE id = ?', run_id
+            )
             if not rows or rows[0]["status"] != "draft":
                 raise AlreadyBilled(f"billing run {run_id} is not a draft")
+            drafted_at = rows[0]["created_at"]
             issued = []
             for draft in drafts:
                 number_format = number_formats.get(
@@ -354,15 +357,16 @@ class SqlBillingStore:
                 for chunk in _chunks(list(draft.cdr_ids)):
                     changed = yield sql.fetch(
                         f'UPDATE "cdr" SET document = ? WHERE id IN {sql.in_list(chunk)}'
-                        " AND document IS NULL RETURNING id",
+                        " AND document IS NULL AND rated_at <= ? RETURNING id",
                         issued_document.id,
                         *chunk,
+                        drafted_at,
                     )
                     marked += len(changed)
                 if marked != len(draft.cdr_ids):
                     raise AlreadyBilled(
                         f"{len(draft.cdr_ids) - marked} of the CDRs of billing run {run_id}"
-                        " were billed by another run first"
+                        " were billed by another run first or rated again since the draft"
                     )
                 issued.append(issued_document)
             yield sql.execute(

@@ -51,6 +51,30 @@ _STATES_16 = (
 )
 
 
+# What a new rating of a session replaces in its unbilled CDR.
+_RERATED = (
+    "status",
+    "error",
+    "station",
+    "seller_entity",
+    "buyer_entity",
+    "buyer_contact",
+    "tariff_version",
+    "medium_uid",
+    "started_at",
+    "stopped_at",
+    "time_zone",
+    "currency",
+    "energy_wh",
+    "charging_seconds",
+    "parking_seconds",
+    "total_net_e4",
+    "total_gross_e4",
+    "detail",
+    "rated_at",
+)
+
+
 def _time(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -215,7 +239,14 @@ class SqlRatingQueue:
     async def record(self, cdrs: list[CdrRecord], session_ids: list[int]) -> int:
         sql, stamp = self._sql, self._sql.timestamps()
         now = stamp(datetime.now(UTC))
-        conflict = " ON CONFLICT (session, audience) DO NOTHING"
+        # Rated again (a crash before the queue row went, or the session was
+        # queued again because its stop changed): an unbilled CDR takes the
+        # new rating and leaves any draft; a billed one stays as billed.
+        conflict = (
+            " ON CONFLICT (session, audience) DO UPDATE SET "
+            + ", ".join(f"{column} = excluded.{column}" for column in _RERATED)
+            + ", draft_run = NULL WHERE cdr.document IS NULL"
+        )
         rows = [
             (
                 c.session_id,

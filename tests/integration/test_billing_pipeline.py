@@ -341,3 +341,48 @@ async def test_billing_an_entity_out_of_scope_is_not_found(world: World, parts) 
         await runs.run(narrow, world.sub_cpo, "2026-10", preview=True)
     with pytest.raises(InvalidInput, match="YYYY-MM"):
         await runs.run(narrow, world.cpo_b, "October", preview=True)
+
+
+async def test_a_session_queued_again_is_rated_again_until_billed(world: World, parts) -> None:
+    """A session queued again (its stop changed after rating) replaces its
+    unbilled CDRs; a draft made before that cannot be issued with the old
+    prices; once billed, a CDR stays as billed."""
+    rater, runs, _ = parts
+    from csms.tables import ChargingSession, RatingQueue
+
+    session = await charge(world, world.station_a, datetime(2026, 10, 5, 10, tzinfo=UTC))
+    await rater.rate_all()
+    principal = system_principal(await load_tree())
+    stale_draft = await runs.run(principal, world.sub_cpo, "2026-10", preview=True)
+    await ChargingSession.update({ChargingSession.meter_stop_wh: 1_020_000}).where(
+        ChargingSession.id == session
+    )
+    await RatingQueue.insert(
+        RatingQueue(
+            session=session,
+            completed_at=datetime(2026, 10, 5, 11, tzinfo=UTC),
+            enqueued_at=datetime.now(UTC),
+        )
+    )
+    await rater.rate_all()
+    (row,) = await Cdr.select(Cdr.total_net_e4, Cdr.draft_run).where(
+        (Cdr.session == session) & (Cdr.audience == "emp")
+    )
+    assert row["total_net_e4"] == 90_000  # 20 kWh x 0.40 + 1.00
+    assert row["draft_run"] is None
+    with pytest.raises(InvalidInput, match="rated again since the draft"):
+        await runs.issue(principal, stale_draft.run.id)
+    (invoice,) = (await runs.run(principal, world.sub_cpo, "2026-10", preview=False)).issued
+    assert from_json(invoice.content).total_net == Decimal("9.00")
+
+    await RatingQueue.insert(
+        RatingQueue(session=session, completed_at=datetime.now(UTC), enqueued_at=datetime.now(UTC))
+    )
+    await ChargingSession.update({ChargingSession.meter_stop_wh: 1_030_000}).where(
+        ChargingSession.id == session
+    )
+    await rater.rate_all()
+    (row,) = await Cdr.select(Cdr.total_net_e4, Cdr.document).where(
+        (Cdr.session == session) & (Cdr.audience == "emp")
+    )
+    assert (row["total_net_e4"], row["document"]) == (90_000, invoice.id)
