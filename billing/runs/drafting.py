@@ -171,6 +171,15 @@ def _branding(entity: EntityInfo) -> Branding:
     )
 
 
+def document_language(entity: EntityInfo) -> str:
+    """The language of the entity's documents: its layout's (branding key
+    ``language``), else German in DE, AT and CH and English elsewhere."""
+    chosen = (entity.branding or {}).get("language")
+    if chosen in ("de", "en"):
+        return str(chosen)
+    return "en" if (entity.country or "DE").upper() not in ("DE", "AT", "CH") else "de"
+
+
 def _colour(value: Any, default: str) -> str:
     if isinstance(value, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         return value
@@ -261,7 +270,7 @@ def draft_documents(
         issuer = entity_party(seller)
         supplier, buyer = (recipient, issuer) if kind == "credit_note" else (issuer, recipient)
         reverse_charge = is_reverse_charge(supplier, buyer)
-        language = "en" if (seller.country or "DE").upper() not in ("DE", "AT", "CH") else "de"
+        language = document_language(seller)
         lines: list[DocumentLine] = []
         for cdr in members:
             lines += cdr_lines(

@@ -24,6 +24,7 @@ import msgspec
 from billing.documents.einvoice import render_cii
 from billing.documents.model import cancellation_of, from_json, to_json
 from billing.documents.pdf import render_pdf
+from billing.documents.texts import fill_document_texts
 from billing.ports import (
     AlreadyBilled,
     BillingRunRow,
@@ -170,9 +171,15 @@ class BillingRuns:
         if original is None or original.issuer_entity_id not in principal.visible("billing", "run"):
             raise NotFound(f"document {document_id} does not exist")
         entity, _ = await self._entity(original.issuer_entity_id)
+        # The issuer's cancellation texts, filled with the cancellation's
+        # number and the cancelled one's ({{refers_to_number}}).
+        texts = entity.branding or {}
+        pre_template = str(texts.get("cancellation_pre_text") or "")
+        post_template = str(texts.get("cancellation_post_text") or "")
 
         def build(document: IssuedDocument, number: str, issued_on: date) -> bytes:
-            return to_json(cancellation_of(from_json(document.content), number, issued_on))
+            cancellation = cancellation_of(from_json(document.content), number, issued_on)
+            return to_json(fill_document_texts(cancellation, pre_template, post_template))
 
         try:
             return await self._store.cancel(

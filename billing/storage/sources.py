@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from piccolo.engine.base import Engine
 
+from billing.documents.layouts import branding_keys
 from billing.ports import (
     CdrRecord,
     CompletedSession,
@@ -26,6 +27,7 @@ from billing.ports import (
     MeterSample,
     StateAt,
 )
+from billing.storage.layouts import COLUMNS as LAYOUT_COLUMNS
 from csms.storage.database import current_engine
 from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
@@ -307,7 +309,7 @@ class SqlDirectory:
     async def entities(self) -> dict[int, EntityInfo]:
         sql = self._sql
 
-        def program() -> SqlProgram[list[dict[str, Any]]]:
+        def program() -> SqlProgram[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
             rows = yield sql.fetch(
                 "SELECT e.id, e.parent, e.name, e.kind, e.street, e.postal_code, e.city,"
                 " e.country, e.vat_id, e.email, e.customer_number, e.may_act_as_sub_emp,"
@@ -316,16 +318,27 @@ class SqlDirectory:
                 ' e.branding, c.id AS master_contact FROM "entity" e'
                 ' LEFT JOIN "contact" c ON c.master_of_entity = e.id'
             )
-            return list(rows)
+            # Billing's document layouts, merged into the CRM branding (its
+            # colours) under the keys drafting reads.
+            layouts = yield sql.fetch(
+                f'SELECT entity, {", ".join(LAYOUT_COLUMNS)} FROM "document_layout"'
+            )
+            return list(rows), list(layouts)
 
+        entity_rows, layout_rows = await self._connection.run(sql, program())
+        layouts = {row["entity"]: branding_keys(row) for row in layout_rows}
         found = {}
-        for row in await self._connection.run(sql, program()):
+        for row in entity_rows:
             branding = row["branding"]
             if isinstance(branding, str | bytes):
                 try:
                     branding = msgspec.json.decode(branding or b"{}")
                 except msgspec.DecodeError:
                     branding = {}
+            if not isinstance(branding, dict):
+                branding = {}
+            if row["id"] in layouts:
+                branding = {**branding, **layouts[row["id"]]}
             found[row["id"]] = EntityInfo(
                 id=row["id"],
                 parent_id=row["parent"],
@@ -345,7 +358,7 @@ class SqlDirectory:
                 invoice_number_range=row["invoice_number_range"] or "",
                 credit_note_number_range=row["credit_note_number_range"] or "",
                 invoice_reply_to=row["invoice_reply_to"] or "",
-                branding=branding if isinstance(branding, dict) else {},
+                branding=branding,
                 master_contact_id=row["master_contact"],
             )
         return found
