@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from admin_ui.api import API_PREFIX, api_router
 from admin_ui.api.billing import billing_router
 from admin_ui.api.context import ApiContext
+from admin_ui.api.document_layouts import document_layout_router
 from admin_ui.api.files import public_files_app
 from admin_ui.api.tariffs import tariff_router
 from billing.services.tariffs import TariffService
@@ -72,6 +73,8 @@ def create_app(
             tariff_router(context, tariffs, API_PREFIX),
             # CDRs, session billing status, runs, documents, reports (billing).
             billing_router(context, API_PREFIX),
+            # Each entity's document layout: texts, payment terms, logo (billing).
+            document_layout_router(context, API_PREFIX),
             # Firmware downloads and log uploads of chargers (no login).
             public_files_app(context),
         ],

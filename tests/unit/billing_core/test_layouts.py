@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import zlib
 from datetime import UTC, datetime
 
 import msgspec
@@ -28,6 +27,7 @@ from billing.services.layouts import InvalidLayout, LayoutService
 from billing.storage.layouts import MemoryLayouts
 from crm.access import AccessProfile, Grant, Principal, Scope
 from crm.errors import Forbidden, NotFound
+from tests.layout_helpers import png
 
 from .world import World, narrow_principal, pipeline_world
 
@@ -38,23 +38,6 @@ OCTOBER_5 = datetime(2026, 10, 5, 10, tzinfo=UTC)
 @pytest.fixture
 async def world() -> World:
     return await pipeline_world()
-
-
-def png(width: int = 1, height: int = 1) -> bytes:
-    """A valid RGB PNG of the given size (one red pixel by default)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
-    raw = b"".join(b"\x00" + b"\xcc\x22\x22" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 LOGO = base64.b64encode(png(2, 2)).decode()
@@ -87,11 +70,8 @@ def test_an_unknown_field_is_refused_naming_the_text_and_the_field() -> None:
     (error,) = errors_of(invoice_pre_text="IBAN {{customer_iban}}")
     assert error[0] == "invoice_pre_text"
     assert error[1].startswith("unknown field {{customer_iban}}")
-    with pytest.raises(InvalidLayout, match=r"invoice_pre_text: unknown field \{\{customer_iban"):
-        try:
-            checked_changes(DocumentLayoutUpdate(invoice_pre_text="{{customer_iban}}"))
-        except LayoutError as failed:
-            raise InvalidLayout(failed.errors) from None
+    message = str(InvalidLayout([error]))
+    assert message.startswith("invoice_pre_text: unknown field {{customer_iban}}; known: ")
 
 
 def test_every_bad_field_is_named() -> None:
