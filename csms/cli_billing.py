@@ -8,6 +8,7 @@ cancel``), which issues a cancellation with its own number.
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 from collections.abc import Callable
 from decimal import Decimal
@@ -94,6 +95,47 @@ def _draft_json(draft: Any) -> dict[str, Any]:
     }
 
 
+# The templates of a document layout, as options --invoice-pre-text ...
+_LAYOUT_TEXTS = (
+    "invoice_pre_text",
+    "invoice_post_text",
+    "credit_note_pre_text",
+    "credit_note_post_text",
+    "cancellation_pre_text",
+    "cancellation_post_text",
+)
+# A logo file is read up to a byte past what a layout takes (256 KiB), so a
+# larger one is refused by the layout's check without reading it all.
+_LOGO_READ_LIMIT = 256 * 1024 + 1
+
+
+def _logo_base64(path: str) -> str:
+    from csms.cli import CommandError
+
+    try:
+        with open(path, "rb") as file:
+            data = file.read(_LOGO_READ_LIMIT)
+    except OSError as error:
+        raise CommandError(f"--logo: cannot read {path}: {error.strerror}") from None
+    return base64.b64encode(data).decode("ascii")
+
+
+def _print_layout(layout: Any) -> None:
+    logo = layout.logo_png_base64
+    shown = {
+        "entity": layout.entity_id,
+        "display_name": layout.display_name or "- (the entity's name)",
+        "language": layout.language or "- (by the entity's country)",
+        "logo": f"PNG, {len(base64.b64decode(logo))} bytes" if logo else "-",
+        "payment_terms": layout.payment_terms or "- (the standard terms)",
+        **{name: getattr(layout, name) or "-" for name in _LAYOUT_TEXTS},
+        "updated_at": layout.updated_at or "- (never saved)",
+    }
+    for name, value in shown.items():
+        text = str(value).replace("\n", "\n  ")
+        print(f"{name}: {text}")
+
+
 def _write(path: str | None, name: str, data: bytes) -> None:
     target = path or name
     if target == "-":
@@ -131,6 +173,8 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
 
     async def act(store: Any, directory: Any, queue: Any) -> int:
         action = args.billing_command
+        if action == "layout":
+            return await layout()
         if action in ("rate", "rater"):
             rater = Rater(queue, directory, PiccoloTariffLookup())
             if action == "rater":
@@ -223,6 +267,37 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
         if action in ("status", "report"):
             return await cdr_reads(action)
         raise CommandError(f"unknown billing command {action}")
+
+    async def layout() -> int:
+        """Shows an entity's document layout, or sets the fields given."""
+        from billing.documents.layouts import DocumentLayoutUpdate
+        from billing.services.layouts import LayoutService
+        from billing.storage.layouts import PiccoloLayouts
+
+        service = LayoutService(PiccoloLayouts())
+        principal = system_principal(await load_tree())
+        changes: dict[str, Any] = {
+            name: getattr(args, name)
+            for name in (*_LAYOUT_TEXTS, "payment_terms", "display_name")
+            if getattr(args, name) is not None
+        }
+        if args.language is not None:
+            changes["language"] = "" if args.language == "auto" else args.language
+        if args.no_logo:
+            changes["logo_png_base64"] = None
+        elif args.logo is not None:
+            changes["logo_png_base64"] = _logo_base64(args.logo)
+        if changes:
+            found = await service.update(principal, args.entity_id, DocumentLayoutUpdate(**changes))
+        else:
+            found = await service.get(principal, args.entity_id)
+        if args.json:
+            _print_json(found)
+            return 0
+        if changes:
+            print(f"document layout of entity {found.entity_id} saved: {', '.join(changes)}")
+        _print_layout(found)
+        return 0
 
     async def cdr_reads(action: str) -> int:
         """Where a session stands, and the billing report. With every right
@@ -344,4 +419,22 @@ def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) 
     report.add_argument("--as-entity", type=int, help="see it as this entity would")
     report.add_argument("--csv", action="store_true", help="CSV on stdout")
     report.add_argument("--json", action="store_true")
+    layout = sub.add_parser(
+        "layout",
+        help="an entity's document layout: texts, payment terms, logo (no options: show it)",
+        description="Texts may use fields such as {{customer_name}}, {{document_number}},"
+        " {{period}}, {{total_gross}} (billing.documents.texts); an empty text clears one.",
+    )
+    layout.add_argument("entity_id", metavar="ENTITY_ID", type=int)
+    for name in _LAYOUT_TEXTS:
+        layout.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="TEXT")
+    layout.add_argument("--payment-terms", metavar="TEXT", help="plain text, no fields")
+    logo = layout.add_mutually_exclusive_group()
+    logo.add_argument("--logo", metavar="FILE.png", help="a PNG of at most 256 KiB")
+    logo.add_argument("--no-logo", action="store_true", help="remove the logo")
+    layout.add_argument("--display-name", metavar="NAME", help="the name in the header")
+    layout.add_argument(
+        "--language", choices=("de", "en", "auto"), help="auto: by the entity's country"
+    )
+    layout.add_argument("--json", action="store_true")
     billing.set_defaults(run=cmd_billing)
