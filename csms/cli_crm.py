@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from csms.settings import Settings
 
 
@@ -25,6 +27,69 @@ def _password(args: argparse.Namespace) -> tuple[str | None, bool]:
         line = sys.stdin.readline().rstrip("\n")
         return line, False
     return None, False
+
+
+# ``csms entity set`` options that are plain text fields of the entity.
+_ENTITY_TEXTS = (
+    "name",
+    "time_zone",
+    "email",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+    "vat_id",
+    "operator_id",
+    "invoice_reply_to",
+    "credit_note_address",
+)
+_ENTITY_FLAGS = ("may_act_as_sub_emp", "customer_self_registration", "force_purchase_prices")
+_NUMBER_RANGES = ("invoice_number_range", "credit_note_number_range")
+_BRANDING = ("primary_color", "secondary_color", "logo_url")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return '""'
+    text = str(getattr(value, "value", value))
+    return repr(text) if "\n" in text or text != text.strip() else text
+
+
+def _entity_changes(args: argparse.Namespace, before: Any) -> dict[str, Any]:
+    """The EntityUpdate fields ``csms entity set`` options give. Number-range
+    formats are checked here with billing's numbering rules (the CRM does not
+    know them; billing would silently use its default for a bad one)."""
+    from billing.runs.numbering import NumberFormatError, check_format
+    from crm.entities import Branding, EntityKind
+    from csms.cli import CommandError
+
+    changes: dict[str, Any] = {
+        name: getattr(args, name) for name in _ENTITY_TEXTS if getattr(args, name) is not None
+    }
+    if args.kind is not None:
+        changes["kind"] = EntityKind(args.kind)
+    for name in _ENTITY_FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value == "yes"
+    for name in _NUMBER_RANGES:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if value.strip():
+            try:
+                check_format(value.strip())
+            except NumberFormatError as error:
+                option = "--" + name.replace("_", "-")
+                raise CommandError(f"{option}: {error}") from None
+        changes[name] = value.strip()
+    branding = {name: getattr(args, name) for name in _BRANDING if getattr(args, name) is not None}
+    if branding:
+        current = msgspec.structs.asdict(before.branding)
+        changes["branding"] = Branding(**{**current, **branding})
+    return changes
 
 
 def cmd_entity(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,6 +163,29 @@ def cmd_entity(args: argparse.Namespace, settings: Settings) -> int:
                     principal, args.id, EntityUpdate(active=action == "activate")
                 )
                 print(f"entity {entity.id} is {'active' if entity.active else 'deactivated'}")
+            elif action == "set":
+                before = await service.get(principal, args.id)
+                changes = _entity_changes(args, before)
+                if not changes:
+                    raise CommandError("nothing to set: give at least one option (see --help)")
+                entity = await service.update(principal, args.id, EntityUpdate(**changes))
+                changed = [
+                    (name, getattr(before, name), getattr(entity, name))
+                    for name in changes
+                    if getattr(before, name) != getattr(entity, name)
+                ]
+                if not changed:
+                    print(f"entity {entity.id}: nothing changed")
+                for name, old, new in changed:
+                    if name == "branding":
+                        for part in ("primary_color", "secondary_color", "logo_url"):
+                            if getattr(old, part) != getattr(new, part):
+                                print(
+                                    f"entity {entity.id} branding.{part}: "
+                                    f"{_shown(getattr(old, part))} -> {_shown(getattr(new, part))}"
+                                )
+                    else:
+                        print(f"entity {entity.id} {name}: {_shown(old)} -> {_shown(new)}")
             return 0
         except (InvalidInput, NotFound, ValueError) as error:
             raise CommandError(str(error)) from None
@@ -279,6 +367,34 @@ def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) 
         ("activate", "activate a deactivated entity"),
     ):
         entity_commands.add_parser(name, help=text).add_argument("id", type=int)
+    edit = entity_commands.add_parser(
+        "set",
+        help="change an entity's fields (as PATCH /entities/{id} does); prints what changed",
+        description="An empty value clears a text field. Number-range formats use {seq} or"
+        " {seq:06d} once and {yyyy}, {yy}, {mm}, e.g. RE-{yyyy}-{seq:06d}.",
+    )
+    edit.add_argument("id", type=int)
+    edit.add_argument("--name")
+    edit.add_argument("--kind", choices=[k.value for k in EntityKind])
+    edit.add_argument("--time-zone", help="IANA name, e.g. Europe/Berlin")
+    edit.add_argument("--email", help="invoices and credit notes go here")
+    for name in ("street", "postal-code", "city", "country", "vat-id", "operator-id"):
+        edit.add_argument(f"--{name}")
+    for name, text in (
+        ("may-act-as-sub-emp", "issues invoices to end customers in its own name"),
+        ("customer-self-registration", "drivers registering in the app are attached to it"),
+        ("force-purchase-prices", "its users see only the prices it buys at"),
+    ):
+        edit.add_argument(f"--{name}", choices=("yes", "no"), help=text)
+    edit.add_argument("--invoice-number-range", metavar="FMT", help="e.g. RE-{yyyy}-{seq:06d}")
+    edit.add_argument("--credit-note-number-range", metavar="FMT", help="e.g. GS-{yyyy}-{seq:06d}")
+    edit.add_argument("--invoice-reply-to", metavar="EMAIL", help="reply address on invoices")
+    edit.add_argument(
+        "--credit-note-address", metavar="TEXT", help="deviating address: [name,] street, ZIP city"
+    )
+    edit.add_argument("--primary-color", metavar="#RRGGBB")
+    edit.add_argument("--secondary-color", metavar="#RRGGBB")
+    edit.add_argument("--logo-url", metavar="URL")
     entity.set_defaults(run=cmd_entity)
 
     user = commands.add_parser("user", help="users who log in to the UI and the API")
