@@ -191,6 +191,9 @@ class Rater:
         self._cache_seconds = entity_cache_seconds
         self._now = now
         self._entities: dict[int, EntityInfo] = {}
+        # Per tariff version (versions never change): the local times at
+        # which its price may change.
+        self._times_of_day: dict[int, tuple[time, ...]] = {}
         self._communities: Communities | None = None
         self._loaded_at = float("-inf")
 
@@ -259,13 +262,18 @@ class Rater:
         readings = _readings(session)
         lookup = tariffs or self._tariffs
         signed = _signed(session)
+        # The session's periods for each set of tariff boundaries: audiences
+        # whose tariffs change price at the same local times share them.
+        periods: dict[tuple[time, ...], SessionPeriods] = {}
         records = []
         for decision in decide(session, entities, communities):
             if decision.error:
                 records.append(self._error(session, decision.audience, decision, decision.error))
                 continue
             try:
-                records.append(await self._price(session, decision, readings, signed, lookup))
+                records.append(
+                    await self._price(session, decision, readings, signed, lookup, periods)
+                )
             except Exception as error:  # this audience fails; the others stand
                 log.exception("rating session %s for %s failed", session.id, decision.audience)
                 records.append(
@@ -280,6 +288,7 @@ class Rater:
         readings: SessionReadings,
         signed: list[dict[str, Any]],
         tariffs: TariffLookup,
+        periods_by_times: dict[tuple[time, ...], SessionPeriods],
     ) -> CdrRecord:
         assert decision.seller_entity_id is not None
         candidates = await tariffs.assignments_for(decision.seller_entity_id, decision.audience)
@@ -307,21 +316,26 @@ class Rater:
                 f"no tariff applies: tariff {assignment.tariff_id} has no version valid at"
                 f" {session.started_at.isoformat()}",
             )
-        return self._priced(session, decision, readings, signed, version)
+        times = self._times_of_day.get(version.id)
+        if times is None:
+            times = self._times_of_day[version.id] = tuple(_times_of_day(version.tariff))
+        periods = periods_by_times.get(times)
+        if periods is None:
+            splits = tariff_boundaries(
+                session.started_at, session.stopped_at, session.time_zone, times
+            )
+            periods = periods_by_times[times] = charging_periods(readings, splits)
+        return self._priced(session, decision, periods, signed, version)
 
     def _priced(
         self,
         session: CompletedSession,
         decision: AudienceDecision,
-        readings: SessionReadings,
+        periods: SessionPeriods,
         signed: list[dict[str, Any]],
         version: TariffVersionRow,
     ) -> CdrRecord:
         tariff = version.tariff
-        splits = tariff_boundaries(
-            session.started_at, session.stopped_at, session.time_zone, _times_of_day(tariff)
-        )
-        periods = charging_periods(readings, splits)
         try:
             priced = price_session(
                 tariff,
