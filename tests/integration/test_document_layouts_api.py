@@ -213,3 +213,35 @@ async def test_an_issued_invoice_carries_the_layout(db: None) -> None:
     images = list(page.images)
     assert len(images) == 1 and images[0].image is not None
     assert images[0].image.size == (3, 2)
+
+
+async def test_the_directory_merges_the_layout_into_the_crm_branding(db: None) -> None:
+    """SqlDirectory.entities gives drafting the layout's keys beside the CRM
+    branding's colours; empty layout fields leave drafting's defaults; two
+    saves of different fields at once keep both."""
+    import asyncio
+
+    from billing.storage.layouts import PiccoloLayouts
+    from billing.storage.sources import SqlDirectory
+
+    a = await company("Alpha", branding='{"primary_color": "#112233", "logo_url": ""}')
+    b = await company("Beta")
+    store = PiccoloLayouts()
+    await asyncio.gather(
+        store.put(a, {"invoice_pre_text": "Hallo {{customer_name}}"}, OCT),
+        store.put(a, {"logo_png_base64": LOGO, "language": "en"}, OCT),
+    )
+    await store.put(a, {"payment_terms": ""}, OCT)
+    directory = SqlDirectory()
+    try:
+        entities = await directory.entities()
+    finally:
+        await directory.close()
+    assert entities[a].branding == {
+        "primary_color": "#112233",
+        "logo_url": "",
+        "invoice_pre_text": "Hallo {{customer_name}}",
+        "logo_png_base64": LOGO,
+        "language": "en",
+    }
+    assert "invoice_pre_text" not in entities[b].branding
