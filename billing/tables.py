@@ -121,9 +121,7 @@ class Cdr(Table, tablename="cdr"):
     seller_entity = ForeignKey(
         references=Entity, on_delete=OnDelete.restrict, null=True, index=True
     )
-    buyer_entity = ForeignKey(
-        references=Entity, on_delete=OnDelete.restrict, null=True, index=True
-    )
+    buyer_entity = ForeignKey(references=Entity, on_delete=OnDelete.restrict, null=True, index=True)
     buyer_contact = ForeignKey(references=Contact, on_delete=OnDelete.restrict, null=True)
     tariff_version = ForeignKey(
         references=TariffVersion, on_delete=OnDelete.restrict, null=True, default=None
