@@ -114,8 +114,16 @@ def _configure_logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     if settings.log_level != "DEBUG":
-        # Both log every frame or connection at INFO: too much for a fleet.
-        for chatty in ("ocpp", "websockets.server", "websockets.client", "piccolo"):
+        # Both log every frame or connection at INFO: too much for a fleet;
+        # the PDF libraries log every font subset and embedded file.
+        for chatty in (
+            "ocpp",
+            "websockets.server",
+            "websockets.client",
+            "piccolo",
+            "fontTools",
+            "factur-x",
+        ):
             logging.getLogger(chatty).setLevel(logging.WARNING)
 
 

@@ -120,6 +120,13 @@ def _number(value: Decimal, language: str) -> str:
     return text.replace(".", ",") if language == "de" else text
 
 
+# How a line's unit reads on the page (the XML carries the UN/ECE code).
+_UNIT_LABELS: dict[str, dict[str, str]] = {
+    "de": {"session": "Ladevorgang", "piece": "Stück"},
+    "en": {"session": "session", "piece": "piece"},
+}
+
+
 def _unit_price(value: Decimal, currency: str, language: str) -> str:
     """Unit prices keep up to four decimals (e.g. 0.3917 €/kWh), at least two."""
     decimals = max(2, min(4, -value.normalize().as_tuple().exponent))  # type: ignore[operator]
@@ -326,7 +333,9 @@ def render_visual_pdf(document: Document) -> bytes:
             row = table.row()
             row.cell(str(item.position))
             row.cell(description)
-            row.cell(f"{_number(item.quantity, lang)} {item.unit}")
+            row.cell(
+                f"{_number(item.quantity, lang)} {_UNIT_LABELS[lang].get(item.unit, item.unit)}"
+            )
             row.cell(_unit_price(item.unit_price, doc.currency, lang))
             row.cell(money(item.net_amount))
             row.cell(f"{_number(item.vat_rate, lang)} %")
