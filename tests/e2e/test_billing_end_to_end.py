@@ -260,3 +260,88 @@ async def test_a_month_of_both_versions_is_billed_with_the_right_documents(
     assert Decimal(cancellation["total_gross"]) == -Decimal(invoice_a_x["total_gross"])
     text = pdf_text(await cli_bytes("billing", "pdf", str(cancellation["id"]), "-o", "-"))
     assert invoice_a_x["number"] in text
+
+
+async def test_signed_meter_values_reach_the_cdr_verified(billing_node: Node) -> None:
+    """A 1.6 charger's signed (OCMF) end reading is kept with the session and
+    carried to its CDR, verified against the meter key the operator set for
+    the station; a tampered copy in the same session fails verification."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.e2e.command_helpers import operator_api
+    from tests.world import admin_token
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public_hex = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .hex()
+    )
+    payload = {
+        "FV": "1.0",
+        "GI": "SIMULATOR",
+        "GS": "METER-1",
+        "PG": "T1",
+        "MS": "METER-1",
+        "IS": True,
+        "IT": "ISO14443",
+        "ID": "CARD-S",
+        "RD": [
+            {
+                "TM": "2026-12-05T10:20:00,000+0000 S",
+                "TX": "E",
+                "RV": 3.5,
+                "RI": "1-b:1.8.0",
+                "RU": "kWh",
+                "ST": "G",
+            }
+        ],
+    }
+    text = json.dumps(payload, separators=(",", ":"))
+    signature = key.sign(text.encode(), ec.ECDSA(hashes.SHA256())).hex()
+    genuine = f"OCMF|{text}|{json.dumps({'SA': 'ECDSA-secp256r1-SHA256', 'SD': signature})}"
+    tampered = genuine.replace('"RV":3.5', '"RV":2.5')
+
+    cpo = await make_entity("CPO", kind="cpo", country="DE")
+    emp = await make_entity("EMP", kind="emp", country="DE")
+    await add_station("CP-SIGNED", cpo)
+    await allow("CARD-S", issuer=emp)
+    await make_tariff(cpo, energy_tariff("CPO-EMP"), audience="emp")
+    done = await asyncio.to_thread(
+        csms, "station", "set", "CP-SIGNED", "--meter-public-key", public_hex
+    )
+    assert done.returncode == 0, done.stderr
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    async with connect16(ocpp_url(billing_node), "CP-SIGNED") as cp:
+        await cp.boot()
+        started = await cp.start_transaction(1, id_tag="CARD-S", meter_start=0, timestamp=start)
+        end = start + timedelta(minutes=15)
+        await cp.meter_values(
+            1,
+            started.transaction_id,
+            meter_value=[
+                {
+                    "timestamp": end.isoformat().replace("+00:00", "Z"),
+                    "sampledValue": [
+                        {"value": "3500", "context": "Transaction.End", "unit": "Wh"},
+                        {"value": genuine, "format": "SignedData", "context": "Transaction.End"},
+                        {"value": tampered, "format": "SignedData", "context": "Other"},
+                    ],
+                }
+            ],
+        )
+        await cp.stop_transaction(started.transaction_id, meter_stop=3_500, timestamp=end)
+    await rated(1)
+
+    async with operator_api(billing_node, await admin_token(cpo)) as api:
+        listed = await api.get("/cdrs", params={"session_id": started.transaction_id})
+        assert listed.status_code == 200, listed.text
+        (item,) = listed.json()["items"]
+        detail = (await api.get(f"/cdrs/{item['id']}")).json()["detail"]
+    verifications = detail["signed_meter_values"]
+    assert [v["verified"] for v in verifications] == [True, False]
+    assert verifications[0]["format"] == "OCMF"
+    assert Decimal(str(verifications[0]["readings"][0]["value"])) == Decimal("3.5")
+    assert verifications[1]["reason"]
