@@ -30,7 +30,7 @@ from billing.documents.model import (
     build_totals,
     from_json,
     is_reverse_charge,
-    make_line,
+    money,
     to_json,
 )
 from billing.documents.texts import fill_document_texts
@@ -190,6 +190,146 @@ def _local(moment: datetime, zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(zone))
 
 
+class _Supplied(msgspec.Struct):
+    """One priced dimension of a CDR's detail (the fields lines are made
+    of; values as the JSON has them)."""
+
+    dimension: Any
+    price: Any
+    billed_volume: Any
+    reservation: Any = None
+    vat: Any = None
+
+
+class _Detail(msgspec.Struct):
+    """What the lines need of a CDR's detail; the rest (charging periods,
+    signed meter values) is skipped, not decoded."""
+
+    supplied: list[_Supplied] = []
+    price_adjustment_excl_vat: Any = "0"
+    adjustment_vat: Any = None
+
+
+_detail_decoder = msgspec.json.Decoder(_Detail)
+_ZERO = Decimal("0")
+_ONE = Decimal("1")
+
+
+def _minutes(moment: datetime) -> str:
+    """``moment`` as ``%Y-%m-%d %H:%M``."""
+    if moment.year < 1000:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.isoformat(" ", "minutes")[:16]
+
+
+class _LineMaker:
+    """Makes the lines of the CDRs of one document, with what they share
+    (time zones, decimals of prices and VAT rates) worked out once."""
+
+    def __init__(
+        self,
+        *,
+        issuer_country: str,
+        reverse_charge: bool,
+        language: str,
+        zones: dict[str, ZoneInfo] | None = None,
+    ) -> None:
+        self._issuer_country = issuer_country
+        self._reverse_charge = reverse_charge
+        self._words = _DESCRIPTIONS.get(language, _DESCRIPTIONS["de"])
+        self._zones = {} if zones is None else zones
+        self._decimals: dict[str, Decimal] = {}
+        self._rates: dict[Any, tuple[Decimal, str]] = {}
+
+    def zone(self, name: str) -> ZoneInfo:
+        zone = self._zones.get(name)
+        if zone is None:
+            zone = self._zones[name] = ZoneInfo(name)
+        return zone
+
+    def _decimal(self, value: Any) -> Decimal:
+        if type(value) is not str:
+            return Decimal(value)
+        found = self._decimals.get(value)
+        if found is None:
+            found = self._decimals[value] = Decimal(value)
+        return found
+
+    def _rate(self, component_vat: Any) -> tuple[Decimal, str]:
+        """(VAT rate, category) of a line."""
+        cacheable = component_vat is None or type(component_vat) is str
+        if cacheable:
+            found = self._rates.get(component_vat)
+            if found is not None:
+                return found
+        rate = vat_rate_of(component_vat, self._issuer_country)
+        found = (_ZERO, "AE") if self._reverse_charge else (rate, "S" if rate else "Z")
+        if cacheable:
+            self._rates[component_vat] = found
+        return found
+
+    def lines(
+        self, cdr: UnbilledCdr, first_position: int, start: datetime | None = None
+    ) -> list[DocumentLine]:
+        """The document lines of one CDR (``start``: its start in its zone)."""
+        detail = _detail_decoder.decode(cdr.detail)
+        zone = self.zone(cdr.time_zone)
+        if start is None:
+            start = cdr.started_at.astimezone(zone)
+        end = cdr.stopped_at.astimezone(zone)
+        reference = SessionReference(
+            station=cdr.charge_point_id,
+            start_local=_minutes(start),
+            end_local=_minutes(end),
+            medium_uid=cdr.medium_uid or None,
+        )
+        supply_date = end.date()
+        words = self._words
+        decimal = self._decimal
+        lines: list[DocumentLine] = []
+        position = first_position
+        for supplied in detail.supplied:
+            dimension = supplied.dimension
+            reserved = bool(supplied.reservation)
+            key = "RESERVATION" if reserved else dimension
+            quantity = decimal(supplied.billed_volume)
+            unit_price = decimal(supplied.price)
+            vat_rate, category = self._rate(supplied.vat)
+            lines.append(
+                DocumentLine(
+                    position=position,
+                    description=words.get(key, dimension),
+                    quantity=quantity,
+                    unit="h" if reserved else _UNITS.get(dimension, "piece"),
+                    unit_price=unit_price,
+                    net_amount=money(quantity * unit_price),
+                    vat_rate=vat_rate,
+                    vat_category=category,  # type: ignore[arg-type]
+                    session=reference,
+                    supply_date=supply_date,
+                )
+            )
+            position += 1
+        adjustment = decimal(detail.price_adjustment_excl_vat)
+        if adjustment:
+            vat_rate, category = self._rate(detail.adjustment_vat)
+            lines.append(
+                DocumentLine(
+                    position=position,
+                    description=words["ADJUSTMENT"],
+                    quantity=_ONE,
+                    unit="session",
+                    unit_price=adjustment,
+                    net_amount=money(_ONE * adjustment),
+                    vat_rate=vat_rate,
+                    vat_category=category,  # type: ignore[arg-type]
+                    session=reference,
+                    supply_date=supply_date,
+                )
+            )
+        return lines
+
+
 def cdr_lines(
     cdr: UnbilledCdr,
     *,
@@ -199,50 +339,10 @@ def cdr_lines(
     language: str,
 ) -> list[DocumentLine]:
     """The document lines of one CDR."""
-    detail = msgspec.json.decode(cdr.detail)
-    start, end = _local(cdr.started_at, cdr.time_zone), _local(cdr.stopped_at, cdr.time_zone)
-    reference = SessionReference(
-        station=cdr.charge_point_id,
-        start_local=start.strftime("%Y-%m-%d %H:%M"),
-        end_local=end.strftime("%Y-%m-%d %H:%M"),
-        medium_uid=cdr.medium_uid or None,
+    maker = _LineMaker(
+        issuer_country=issuer_country, reverse_charge=reverse_charge, language=language
     )
-    words = _DESCRIPTIONS.get(language, _DESCRIPTIONS["de"])
-    lines: list[DocumentLine] = []
-    for supplied in detail.get("supplied", ()):
-        dimension = supplied["dimension"]
-        key = "RESERVATION" if supplied.get("reservation") else dimension
-        rate = vat_rate_of(supplied.get("vat"), issuer_country)
-        lines.append(
-            make_line(
-                position=first_position + len(lines),
-                description=words.get(key, dimension),
-                quantity=Decimal(supplied["billed_volume"]),
-                unit=_UNITS.get(dimension, "piece") if key != "RESERVATION" else "h",
-                unit_price=Decimal(supplied["price"]),
-                vat_rate=Decimal("0") if reverse_charge else rate,
-                vat_category="AE" if reverse_charge else ("S" if rate else "Z"),
-                session=reference,
-                supply_date=end.date(),
-            )
-        )
-    adjustment = Decimal(detail.get("price_adjustment_excl_vat", "0"))
-    if adjustment:
-        rate = vat_rate_of(detail.get("adjustment_vat"), issuer_country)
-        lines.append(
-            make_line(
-                position=first_position + len(lines),
-                description=words["ADJUSTMENT"],
-                quantity=Decimal("1"),
-                unit="session",
-                unit_price=adjustment,
-                vat_rate=Decimal("0") if reverse_charge else rate,
-                vat_category="AE" if reverse_charge else ("S" if rate else "Z"),
-                session=reference,
-                supply_date=end.date(),
-            )
-        )
-    return lines
+    return maker.lines(cdr, first_position)
 
 
 def draft_documents(
@@ -261,29 +361,41 @@ def draft_documents(
         kind = KIND_OF_AUDIENCE[cdr.audience]
         key = (kind, cdr.buyer_entity_id, cdr.buyer_contact_id, cdr.currency)
         groups.setdefault(key, []).append(cdr)
+    # What every document of the seller shares.
+    issuer = entity_party(seller)
+    language = document_language(seller)
+    texts = seller.branding or {}
+    payment_terms = str(texts.get("payment_terms") or _PAYMENT_TERMS[language])
+    branding = _branding(seller)
+    reply_to = seller.invoice_reply_to or seller.email or None
+    zones: dict[str, ZoneInfo] = {}
+    makers: dict[tuple[str, bool], _LineMaker] = {}
     drafts = []
     for (kind, buyer_entity_id, buyer_contact_id, currency), members in sorted(
         groups.items(), key=lambda item: (item[0][0], item[0][1] or 0, item[0][2] or 0)
     ):
         members.sort(key=lambda c: (c.started_at, c.id))
         recipient = _recipient(kind, buyer_entity_id, buyer_contact_id, entities, contacts)
-        issuer = entity_party(seller)
         supplier, buyer = (recipient, issuer) if kind == "credit_note" else (issuer, recipient)
         reverse_charge = is_reverse_charge(supplier, buyer)
-        language = document_language(seller)
-        lines: list[DocumentLine] = []
-        for cdr in members:
-            lines += cdr_lines(
-                cdr,
-                first_position=len(lines) + 1,
-                issuer_country=(supplier.country or "DE"),
+        issuer_country = supplier.country or "DE"
+        maker = makers.get((issuer_country, reverse_charge))
+        if maker is None:
+            maker = makers[(issuer_country, reverse_charge)] = _LineMaker(
+                issuer_country=issuer_country,
                 reverse_charge=reverse_charge,
                 language=language,
+                zones=zones,
             )
+        lines: list[DocumentLine] = []
+        first_day = period_start
+        for cdr in members:
+            start = cdr.started_at.astimezone(maker.zone(cdr.time_zone))
+            day = start.date()
+            if day < first_day:
+                first_day = day
+            lines += maker.lines(cdr, len(lines) + 1, start)
         breakdown, net, vat, gross = build_totals(lines, reverse_charge=reverse_charge)
-        first_day = min(
-            [period_start] + [_local(c.started_at, c.time_zone).date() for c in members]
-        )
         document = Document(
             kind=kind,  # type: ignore[arg-type]
             number="",
@@ -299,17 +411,16 @@ def draft_documents(
             total_vat=vat,
             total_gross=gross,
             reverse_charge=reverse_charge,
-            reply_to=seller.invoice_reply_to or seller.email or None,
-            payment_terms=str(
-                (seller.branding or {}).get("payment_terms") or _PAYMENT_TERMS[language]
-            ),
-            branding=_branding(seller),
+            reply_to=reply_to,
+            payment_terms=payment_terms,
+            branding=branding,
             language=language,  # type: ignore[arg-type]
         )
-        texts = seller.branding or {}
         pre_template = str(texts.get(f"{kind}_pre_text") or texts.get("pre_text") or "")
         post_template = str(texts.get(f"{kind}_post_text") or texts.get("post_text") or "")
-        document = fill_document_texts(document, pre_template, post_template)
+        if pre_template or post_template:
+            # (Empty templates fill to the empty texts the document has.)
+            document = fill_document_texts(document, pre_template, post_template)
         drafts.append(
             DraftDocument(
                 kind=kind,
@@ -357,3 +468,70 @@ def with_number(draft: DraftDocument, number: str, issue_date: date) -> bytes:
         from_json(draft.content), number=number, issue_date=issue_date
     )
     return to_json(fill_document_texts(document, draft.pre_template, draft.post_template))
+
+
+class _Period(msgspec.Struct):
+    period_start: date
+    period_end: date
+
+
+_period_decoder = msgspec.json.Decoder(_Period)
+# Stands for the number in a content made before the number is known: a
+# text no document holds (checked), whose JSON form is replaced with the
+# number's.
+_NUMBER_MARK = "\x00\x1fdocument number\x1f\x00"
+_ENCODED_MARK = msgspec.json.encode(_NUMBER_MARK)[1:-1]
+
+
+class IssuedContent:
+    """A draft's content as :func:`with_number` makes it, worked out before
+    its number is known: :meth:`with_number` only puts the number in (the
+    content is split where the number goes, its texts included)."""
+
+    __slots__ = ("_draft", "_error", "_issue_date", "_pieces", "period_end", "period_start")
+
+    def __init__(self, draft: DraftDocument, issue_date: date) -> None:
+        self._draft = draft
+        self._issue_date = issue_date
+        self._pieces: tuple[bytes, ...] | None = None
+        self._error: Exception | None = None
+        self.period_start = self.period_end = issue_date
+        try:
+            self._prepare()
+        except Exception as error:  # raised where with_number would raise it
+            self._error = error
+
+    def _prepare(self) -> None:
+        draft, content = self._draft, self._draft.content
+        if not draft.pre_template and not draft.post_template:
+            # Nothing to fill: the content with its number and issue date
+            # set is the drafted one but for those two values, which lead it.
+            head = b'{"kind":' + msgspec.json.encode(draft.kind) + b',"number":"'
+            empty = head + b'","issue_date":"'
+            rest = len(empty) + 10
+            if content.startswith(empty) and content[rest : rest + 1] == b'"':
+                period = _period_decoder.decode(content)
+                self.period_start, self.period_end = period.period_start, period.period_end
+                day = self._issue_date.isoformat().encode()
+                self._pieces = (head, b'","issue_date":"' + day + content[rest:])
+                return
+        if (
+            _ENCODED_MARK in content
+            or _NUMBER_MARK in draft.pre_template
+            or _NUMBER_MARK in draft.post_template
+        ):
+            self._pieces = None  # with_number when the number is known
+            period = _period_decoder.decode(content)
+        else:
+            marked = with_number(draft, _NUMBER_MARK, self._issue_date)
+            self._pieces = tuple(marked.split(_ENCODED_MARK))
+            period = _period_decoder.decode(marked)
+        self.period_start, self.period_end = period.period_start, period.period_end
+
+    def with_number(self, number: str) -> bytes:
+        """``with_number(draft, number, issue_date)``."""
+        if self._error is not None:
+            raise self._error
+        if self._pieces is None:
+            return with_number(self._draft, number, self._issue_date)
+        return msgspec.json.encode(number)[1:-1].join(self._pieces)
