@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
 from piccolo.engine.base import Engine
 
-from billing.documents.model import from_json
 from billing.ports import (
     AlreadyBilled,
     BillingRunRow,
@@ -28,13 +28,15 @@ from billing.ports import (
     IssuedDocument,
     UnbilledCdr,
 )
-from billing.runs.drafting import with_number
+from billing.runs.drafting import IssuedContent
 from billing.runs.numbering import DEFAULT_FORMATS, render_number
 from csms.storage.database import current_engine
 from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
 # Ids per IN list: well under both databases' bound-parameter limits.
 _CHUNK = 5_000
+# Documents per multi-row INSERT (15 parameters each).
+_ROWS_PER_INSERT = 128
 
 _DOCUMENT_COLUMNS = (
     "id, issuer_entity, kind, number, recipient_entity, recipient_contact, billing_run,"
@@ -50,6 +52,16 @@ _RUN_COLUMNS = (
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+def _row_chunks(rows: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows for multi-row INSERTs: up to _ROWS_PER_INSERT, smaller remainders
+    in power-of-two chunks (few statement shapes for the statement caches)."""
+    start = 0
+    while start < len(rows):
+        size = min(_ROWS_PER_INSERT, 1 << ((len(rows) - start).bit_length() - 1))
+        yield rows[start : start + size]
+        start += size
 
 
 def _bytes(value: Any) -> bytes:
@@ -300,6 +312,61 @@ class SqlBillingStore:
         )
         return render_number(rows[0]["format"], int(rows[0]["last_value"]), issue_date)
 
+    def _take_numbers(
+        self, entity_id: int, kind: str, count: int, number_format: str, now: Any
+    ) -> SqlProgram[tuple[str, int]]:
+        """Takes the next ``count`` numbers of the range at once: its format
+        and the first sequence number taken."""
+        sql = self._sql
+        yield sql.execute(
+            'INSERT INTO "number_range" (entity, kind, format, last_value, updated_at)'
+            " VALUES (?, ?, ?, 0, ?) ON CONFLICT (entity, kind) DO NOTHING",
+            entity_id,
+            kind,
+            number_format,
+            now,
+        )
+        rows = yield sql.fetch(
+            'UPDATE "number_range" SET last_value = last_value + ?, updated_at = ?'
+            " WHERE entity = ? AND kind = ? RETURNING last_value, format",
+            count,
+            now,
+            entity_id,
+            kind,
+        )
+        return rows[0]["format"], int(rows[0]["last_value"]) - count + 1
+
+    def _mark_billed(
+        self, documents: list[tuple[int, tuple[int, ...]]], drafted_at: Any
+    ) -> SqlProgram[int]:
+        """Marks each document's CDRs billed by it where no other document
+        bills them and they were not rated again since the draft; returns
+        how many were marked."""
+        sql = self._sql
+        if self._sql.sqlite:
+            # (A CDR listed twice is marked once: the count tells.)
+            billed = {cdr_id: document_id for document_id, ids in documents for cdr_id in ids}
+            yield sql.execute(
+                'UPDATE "cdr" SET document = j.value FROM json_each(?) AS j'
+                ' WHERE "cdr".id = j.key AND +"cdr".document IS NULL AND "cdr".rated_at <= ?',
+                msgspec.json.encode(billed).decode(),
+                drafted_at,
+            )
+            rows = yield sql.fetch("SELECT changes() AS n")
+            return int(rows[0]["n"])
+        cdr_ids = [cdr_id for _, ids in documents for cdr_id in ids]
+        document_ids = [document_id for document_id, ids in documents for _ in ids]
+        rows = yield sql.fetch(
+            'WITH marked AS (UPDATE "cdr" c SET document = v.document'
+            " FROM unnest(?::bigint[], ?::bigint[]) AS v(id, document)"
+            " WHERE c.id = v.id AND c.document IS NULL AND c.rated_at <= ? RETURNING 1)"
+            " SELECT count(*) AS n FROM marked",
+            cdr_ids,
+            document_ids,
+            drafted_at,
+        )
+        return int(rows[0]["n"])
+
     async def issue(
         self,
         run_id: int,
@@ -309,8 +376,16 @@ class SqlBillingStore:
         number_formats: dict[tuple[int, str], str],
     ) -> list[IssuedDocument]:
         sql, stamp = self._sql, self._sql.timestamps()
-        now = stamp(datetime.now(UTC))
+        issued_at = datetime.now(UTC)
+        now = stamp(issued_at)
         day = self._day
+        # The contents but for their numbers, made here rather than in the
+        # transaction (on SQLite: the writer thread).
+        contents = [IssuedContent(draft, issue_date) for draft in drafts]
+        # The drafts of each range, in order: they take its next numbers.
+        ranges: dict[tuple[int, str], list[int]] = {}
+        for index, draft in enumerate(drafts):
+            ranges.setdefault((draft.issuer_entity_id, draft.kind), []).append(index)
 
         def program() -> SqlProgram[list[IssuedDocument]]:
             rows = yield sql.fetch(
@@ -319,56 +394,91 @@ class SqlBillingStore:
             if not rows or rows[0]["status"] != "draft":
                 raise AlreadyBilled(f"billing run {run_id} is not a draft")
             drafted_at = rows[0]["created_at"]
-            issued = []
-            for draft in drafts:
-                number_format = number_formats.get(
-                    (draft.issuer_entity_id, draft.kind), DEFAULT_FORMATS[draft.kind]
+            numbers = [""] * len(drafts)
+            for (entity_id, kind), indices in ranges.items():
+                number_format = number_formats.get((entity_id, kind), DEFAULT_FORMATS[kind])
+                stored_format, first = yield from self._take_numbers(
+                    entity_id, kind, len(indices), number_format, now
                 )
-                number = yield from self._take_number(
-                    draft.issuer_entity_id, draft.kind, number_format, issue_date, now
+                for sequence, index in enumerate(indices, start=first):
+                    numbers[index] = render_number(stored_format, sequence, issue_date)
+            filled = [
+                content.with_number(number)
+                for content, number in zip(contents, numbers, strict=True)
+            ]
+            values = []
+            for draft, number, content, text in zip(drafts, numbers, contents, filled, strict=True):
+                values.append(
+                    (
+                        draft.issuer_entity_id,
+                        draft.kind,
+                        number,
+                        draft.recipient_entity_id,
+                        draft.recipient_contact_id,
+                        run_id,
+                        day(issue_date),
+                        day(content.period_start),
+                        day(content.period_end),
+                        draft.currency,
+                        draft.total_net_e4,
+                        draft.total_vat_e4,
+                        draft.total_gross_e4,
+                        text.decode(),
+                        now,
+                    )
                 )
-                content = with_number(draft, number, issue_date)
-                document = from_json(content)
-                rows = yield sql.fetch(
+            ids: dict[tuple[int, str, str], int] = {}
+            for chunk in _row_chunks(values):
+                inserted = yield sql.fetch(
                     'INSERT INTO "billing_document" (issuer_entity, kind, number,'
                     " recipient_entity, recipient_contact, billing_run, refers_to, issue_date,"
                     " period_start, period_end, currency, total_net_e4, total_vat_e4,"
-                    " total_gross_e4, content, issued_at) VALUES"
-                    " (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    f" RETURNING {_DOCUMENT_COLUMNS}",
-                    draft.issuer_entity_id,
-                    draft.kind,
-                    number,
-                    draft.recipient_entity_id,
-                    draft.recipient_contact_id,
-                    run_id,
-                    day(issue_date),
-                    day(document.period_start),
-                    day(document.period_end),
-                    draft.currency,
-                    draft.total_net_e4,
-                    draft.total_vat_e4,
-                    draft.total_gross_e4,
-                    content.decode(),
-                    now,
+                    " total_gross_e4, content, issued_at) VALUES "
+                    + ", ".join(
+                        ["(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)
+                    )
+                    + " RETURNING id, issuer_entity, kind, number",
+                    *[value for row in chunk for value in row],
                 )
-                issued_document = _document(rows[0])
-                marked = 0
-                for chunk in _chunks(list(draft.cdr_ids)):
-                    changed = yield sql.fetch(
-                        f'UPDATE "cdr" SET document = ? WHERE id IN {sql.in_list(chunk)}'
-                        " AND document IS NULL AND rated_at <= ? RETURNING id",
-                        issued_document.id,
-                        *chunk,
-                        drafted_at,
-                    )
-                    marked += len(changed)
-                if marked != len(draft.cdr_ids):
-                    raise AlreadyBilled(
-                        f"{len(draft.cdr_ids) - marked} of the CDRs of billing run {run_id}"
-                        " were billed by another run first or rated again since the draft"
-                    )
-                issued.append(issued_document)
+                for row in inserted:
+                    ids[(row["issuer_entity"], row["kind"], row["number"])] = row["id"]
+            issued = [
+                IssuedDocument(
+                    id=ids[(draft.issuer_entity_id, draft.kind, number)],
+                    kind=draft.kind,
+                    number=number,
+                    issuer_entity_id=draft.issuer_entity_id,
+                    recipient_entity_id=draft.recipient_entity_id,
+                    recipient_contact_id=draft.recipient_contact_id,
+                    billing_run_id=run_id,
+                    refers_to_id=None,
+                    issue_date=issue_date,
+                    period_start=content.period_start,
+                    period_end=content.period_end,
+                    currency=draft.currency,
+                    total_net_e4=draft.total_net_e4,
+                    total_vat_e4=draft.total_vat_e4,
+                    total_gross_e4=draft.total_gross_e4,
+                    content=text,
+                    issued_at=issued_at,
+                )
+                for draft, number, content, text in zip(
+                    drafts, numbers, contents, filled, strict=True
+                )
+            ]
+            expected = sum(len(draft.cdr_ids) for draft in drafts)
+            marked = yield from self._mark_billed(
+                [
+                    (document.id, draft.cdr_ids)
+                    for document, draft in zip(issued, drafts, strict=True)
+                ],
+                drafted_at,
+            )
+            if marked != expected:
+                raise AlreadyBilled(
+                    f"{expected - marked} of the CDRs of billing run {run_id}"
+                    " were billed by another run first or rated again since the draft"
+                )
             yield sql.execute(
                 "UPDATE \"billing_run\" SET status = 'issued', issued_at = ? WHERE id = ?",
                 now,
