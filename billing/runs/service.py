@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -48,6 +49,9 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
 
 class _Summary(msgspec.Struct, frozen=True):
     drafts: list[DraftDocument]
+    # False for a run issued as it was drafted: its drafts are stored
+    # without their contents (the documents have them), content "{}".
+    contents: bool = True
 
 
 _summary_decoder = msgspec.json.Decoder(_Summary)
@@ -120,13 +124,16 @@ class BillingRuns:
             period_end=last,
             issue_date=self._today(entity.time_zone),
         )
+        # A preview keeps its drafts' contents: they are what issuing it
+        # issues. A run issued at once stores them only on its documents.
+        summary = _Summary(drafts) if preview else _Summary(_compact(drafts), contents=False)
         run = await self._store.create_run(
             entity_id=entity_id,
             period=period,
             period_start=first,
             period_end=last,
             time_zone=entity.time_zone,
-            summary=msgspec.json.encode(_Summary(drafts)),
+            summary=msgspec.json.encode(summary),
             cdr_ids=_ids(drafts),
         )
         issued: list[IssuedDocument] = []
@@ -142,10 +149,47 @@ class BillingRuns:
             raise NotFound(f"billing run {run_id} does not exist")
         if run.status != "draft":
             raise InvalidInput(f"billing run {run_id} is {run.status}, not a draft")
-        entity, _ = await self._entity(run.entity_id)
-        drafts = _summary_decoder.decode(run.summary).drafts
+        entity, entities = await self._entity(run.entity_id)
+        summary = _summary_decoder.decode(run.summary)
+        drafts = summary.drafts
+        if not summary.contents:
+            # A run meant to be issued at once that was not (its process
+            # stopped in between): drafted again from its CDRs.
+            try:
+                drafts = await self._redraft(run, drafts, entity, entities)
+            except AlreadyBilled as error:
+                await self._supersede(run, error)
         issued = await self._issue(run, drafts, entity)
         return RunResult(run=await self._store.run(run_id) or run, drafts=drafts, issued=issued)
+
+    async def _redraft(
+        self,
+        run: BillingRunRow,
+        drafts: list[DraftDocument],
+        entity: EntityInfo,
+        entities: dict[int, EntityInfo],
+    ) -> list[DraftDocument]:
+        ids = set(_ids(drafts))
+        _, end = period_bounds(run.period_start, run.period_end, entity.time_zone)
+        cdrs = [c for c in await self._store.unbilled_cdrs(run.entity_id, end) if c.id in ids]
+        contacts = await self._directory.contacts(
+            {c.buyer_contact_id for c in cdrs if c.buyer_contact_id is not None}
+        )
+        again = draft_documents(
+            cdrs,
+            seller=entity,
+            entities=entities,
+            contacts=contacts,
+            period_start=run.period_start,
+            period_end=run.period_end,
+            issue_date=self._today(entity.time_zone),
+        )
+        missing = len(ids) - len(set(_ids(again)))
+        if missing:
+            raise AlreadyBilled(
+                f"{missing} of the CDRs of billing run {run.id} were billed by another run first"
+            )
+        return again
 
     async def _issue(
         self, run: BillingRunRow, drafts: list[DraftDocument], entity: EntityInfo
@@ -159,10 +203,13 @@ class BillingRuns:
                 number_formats={(entity.id, kind): f for kind, f in formats.items()},
             )
         except AlreadyBilled as error:
-            supersede = getattr(self._store, "supersede", None)
-            if supersede is not None:
-                await supersede(run.id)
-            raise InvalidInput(f"{error}; the run is superseded: run the period again") from None
+            await self._supersede(run, error)
+
+    async def _supersede(self, run: BillingRunRow, error: AlreadyBilled) -> NoReturn:
+        supersede = getattr(self._store, "supersede", None)
+        if supersede is not None:
+            await supersede(run.id)
+        raise InvalidInput(f"{error}; the run is superseded: run the period again") from None
 
     async def cancel(self, principal: Principal, document_id: int) -> IssuedDocument:
         """Issues the cancellation of a document; its sessions can be billed
@@ -231,6 +278,10 @@ class BillingRuns:
         """The document's EN 16931 CII XML."""
         document = await self.document(principal, document_id)
         return f"{document.number}.xml", render_cii(from_json(document.content))
+
+
+def _compact(drafts: list[DraftDocument]) -> list[DraftDocument]:
+    return [msgspec.structs.replace(draft, content=b"{}") for draft in drafts]
 
 
 def _ids(drafts: list[DraftDocument]) -> list[int]:
