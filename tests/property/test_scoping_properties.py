@@ -546,6 +546,17 @@ def session_billing(view: View, session: int | None) -> Expectation:
     return 200, {built.cdrs[c] for c in expect.seen_cdrs() if world.cdrs[c].session == session}
 
 
+def entity_document_layout(view: View, entity: int | None) -> Expectation:
+    """An entity's document layout: seen exactly when billing rows of that
+    entity are (billing:read in scope)."""
+    expect = view.expect
+    if not expect.can("billing"):
+        return 403, None
+    if entity is None or not expect.sees("billing", entity):
+        return 404, None
+    return 200, {view.built.entities[entity]}
+
+
 @dataclass(frozen=True)
 class SubList:
     path: str
@@ -598,6 +609,14 @@ SUBLISTS = (
         station_local_list,
         "id_tag",
         items=lambda held: held["entries"],
+        no_such=True,
+    ),
+    SubList(
+        "/entities/{}/document-layout",
+        "entities",
+        entity_document_layout,
+        "entity_id",
+        items=lambda layout: [layout],
         no_such=True,
     ),
     SubList(
