@@ -411,8 +411,16 @@ async def check_details(client: AsyncTestClient, paths: set[str], view: View) ->
         if detail.path not in paths:
             continue
         seen = seen_ids(view, detail.kind)
+        rendered = False
         for index, row_id in enumerate([*rows(view.built, detail.kind), NO_SUCH_ID]):
             where = f"GET {detail.path.format(row_id)}"
+            if detail.path.endswith(("/pdf", "/xml")) and row_id in seen:
+                # Rendering costs a tenth of a second: one seen document per
+                # view proves the rendition is served; every unseen one is
+                # still asked for (its 404 is what scoping promises).
+                if rendered:
+                    continue
+                rendered = True
             response = await client.get(f"{API}{detail.path.format(row_id)}", headers=view.headers)
             expected = 200 if row_id in seen else 404
             if not expect.can(detail.resource):
