@@ -9,7 +9,7 @@ buyer visible; with force purchase prices, the buyer entity visible.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -26,6 +26,7 @@ from billing.services.cdrs import (
     kwh,
 )
 from billing.services.reports import ReportCdr
+from billing.storage.rows import utc_time
 from billing.tables import BillingRun, Cdr, Document
 from crm.storage.scoping import scoped
 from crm.tables import Entity
@@ -59,13 +60,6 @@ _SUMMARY = (
 )
 
 
-def _time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def scoped_cdrs(query: Any, scope: CdrScope) -> Any | None:
     """``query`` limited to the CDRs of ``scope``; None when it can see none."""
     visible = scope.visible
@@ -93,8 +87,8 @@ def _summary(row: dict[str, Any]) -> CdrSummary:
         buyer_contact_id=row["buyer_contact"],
         tariff_version_id=row["tariff_version"],
         medium_uid=row["medium_uid"] or "",
-        started_at=_time(row["started_at"]),
-        stopped_at=_time(row["stopped_at"]),
+        started_at=utc_time(row["started_at"]),
+        stopped_at=utc_time(row["stopped_at"]),
         time_zone=row["time_zone"] or "UTC",
         currency=row["currency"] or "",
         energy_wh=int(row["energy_wh"] or 0),
@@ -105,7 +99,7 @@ def _summary(row: dict[str, Any]) -> CdrSummary:
         total_gross=amount(int(row["total_gross_e4"] or 0)),
         draft_run_id=row["draft_run"],
         document_id=row["document"],
-        rated_at=_time(row["rated_at"]) if row["rated_at"] is not None else None,
+        rated_at=utc_time(row["rated_at"]) if row["rated_at"] is not None else None,
     )
 
 
@@ -267,7 +261,7 @@ class PiccoloCdrs:
                 station_id=row["station"],
                 charge_point_id=row["charge_point_id"] or "",
                 currency=row["currency"] or "",
-                started_at=_time(row["started_at"]),
+                started_at=utc_time(row["started_at"]),
                 energy_wh=int(row["energy_wh"] or 0),
                 total_net_e4=int(row["total_net_e4"] or 0),
                 total_gross_e4=int(row["total_gross_e4"] or 0),

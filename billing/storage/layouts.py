@@ -10,12 +10,13 @@ service's to check: the store answers for any entity.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from billing.documents.layouts import DocumentLayout
+from billing.storage.rows import utc_time
 from billing.tables import DocumentLayout as LayoutRow
 
 # The columns a change may set (the layout's fields but the entity and time).
@@ -33,17 +34,10 @@ COLUMNS = (
 )
 
 
-def _time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def layout_of(row: dict[str, Any]) -> DocumentLayout:
     values: dict[str, Any] = {name: row[name] or "" for name in COLUMNS}
     values["logo_png_base64"] = values["logo_png_base64"] or None
-    return DocumentLayout(entity_id=row["entity"], updated_at=_time(row["updated_at"]), **values)
+    return DocumentLayout(entity_id=row["entity"], updated_at=utc_time(row["updated_at"]), **values)
 
 
 class PiccoloLayouts:

@@ -30,11 +30,10 @@ from billing.ports import (
 )
 from billing.runs.drafting import IssuedContent
 from billing.runs.numbering import DEFAULT_FORMATS, render_number
+from billing.storage.rows import id_chunks, utc_time
 from csms.storage.database import current_engine
 from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
-# Ids per IN list: well under both databases' bound-parameter limits.
-_CHUNK = 5_000
 # Documents per multi-row INSERT (15 parameters each).
 _ROWS_PER_INSERT = 128
 
@@ -47,11 +46,6 @@ _RUN_COLUMNS = (
     "id, entity, period, period_start, period_end, time_zone, status, summary,"
     " created_at, issued_at"
 )
-
-
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
 
 
 def _row_chunks(rows: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
@@ -76,13 +70,6 @@ def _date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _document(row: dict[str, Any]) -> IssuedDocument:
     return IssuedDocument(
         id=row["id"],
@@ -101,7 +88,7 @@ def _document(row: dict[str, Any]) -> IssuedDocument:
         total_vat_e4=row["total_vat_e4"],
         total_gross_e4=row["total_gross_e4"],
         content=_bytes(row["content"]),
-        issued_at=_time(row["issued_at"]),
+        issued_at=utc_time(row["issued_at"]),
     )
 
 
@@ -115,8 +102,8 @@ def _run(row: dict[str, Any]) -> BillingRunRow:
         time_zone=row["time_zone"],
         status=row["status"],
         summary=_bytes(row["summary"]),
-        created_at=_time(row["created_at"]),
-        issued_at=_time(row["issued_at"]) if row["issued_at"] is not None else None,
+        created_at=utc_time(row["created_at"]),
+        issued_at=utc_time(row["issued_at"]) if row["issued_at"] is not None else None,
     )
 
 
@@ -165,8 +152,8 @@ class SqlBillingStore:
                 buyer_contact_id=row["buyer_contact"],
                 charge_point_id=row["charge_point_id"],
                 medium_uid=row["medium_uid"],
-                started_at=_time(row["started_at"]),
-                stopped_at=_time(row["stopped_at"]),
+                started_at=utc_time(row["started_at"]),
+                stopped_at=utc_time(row["stopped_at"]),
                 time_zone=row["time_zone"],
                 currency=row["currency"],
                 detail=_bytes(row["detail"]),
@@ -279,7 +266,7 @@ class SqlBillingStore:
                 stamp(now),
             )
             run = _run(rows[0])
-            for chunk in _chunks(cdr_ids):
+            for chunk in id_chunks(cdr_ids):
                 yield sql.execute(
                     f'UPDATE "cdr" SET draft_run = ? WHERE id IN {sql.in_list(chunk)}'
                     " AND document IS NULL",

@@ -11,7 +11,6 @@ and the unique (session, audience) key keeps the CDRs single.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +27,10 @@ from billing.ports import (
     StateAt,
 )
 from billing.storage.layouts import COLUMNS as LAYOUT_COLUMNS
+from billing.storage.rows import id_chunks, utc_time
 from csms.storage.database import current_engine
 from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
-_CHUNK = 5_000
 # (station, connector) pairs per connector-state query: four parameters each.
 _CONNECTORS_PER_QUERY = 200
 # Measurands rating reads: the energy register, power and current.
@@ -77,18 +76,6 @@ _RERATED = (
 )
 
 
-def _time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
 class SqlRatingQueue:
     """``billing.ports.RatingQueue`` on the product's database."""
 
@@ -128,7 +115,7 @@ class SqlRatingQueue:
             ids = [row["id"] for row in sessions]
             samples: dict[int, list[MeterSample]] = {}
             states: dict[int, list[StateAt]] = {}
-            for chunk in _chunks(ids):
+            for chunk in id_chunks(ids):
                 rows = yield sql.fetch(
                     "SELECT session, sampled_at, measurand, value, unit, phase, multiplier,"
                     " context, format, signed_data, signing_method, encoding_method,"
@@ -141,7 +128,7 @@ class SqlRatingQueue:
                 for row in rows:
                     samples.setdefault(row["session"], []).append(
                         MeterSample(
-                            at=_time(row["sampled_at"]),
+                            at=utc_time(row["sampled_at"]),
                             measurand=row["measurand"],
                             value=row["value"],
                             unit=row["unit"] or "",
@@ -162,7 +149,7 @@ class SqlRatingQueue:
                 )
                 for row in rows:
                     states.setdefault(row["session"], []).append(
-                        StateAt(at=_time(row["changed_at"]), state=row["charging_state"])
+                        StateAt(at=utc_time(row["changed_at"]), state=row["charging_state"])
                     )
             # 1.6: the connector's reported states between start and stop,
             # read per (station, connector) over the span of the batch's
@@ -205,7 +192,7 @@ class SqlRatingQueue:
                 for row in members:
                     first, last = row["started_at"], row["stopped_at"]
                     found = [
-                        StateAt(at=_time(c["reported_at"]), state=c["status"])
+                        StateAt(at=utc_time(c["reported_at"]), state=c["status"])
                         for c in changes
                         if first <= c["reported_at"] <= last and c["status"] in _STATES_16
                     ]
@@ -221,8 +208,8 @@ class SqlRatingQueue:
                     time_zone=row["time_zone"] or "UTC",
                     connector_id=row["connector_id"],
                     id_tag=row["id_tag"] or "",
-                    started_at=_time(row["started_at"] or row["completed_at"]),
-                    stopped_at=_time(row["stopped_at"] or row["completed_at"]),
+                    started_at=utc_time(row["started_at"] or row["completed_at"]),
+                    stopped_at=utc_time(row["stopped_at"] or row["completed_at"]),
                     meter_start_wh=row["meter_start_wh"],
                     meter_stop_wh=row["meter_stop_wh"],
                     medium_id=row["medium_id"],
@@ -285,7 +272,7 @@ class SqlRatingQueue:
                 " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + conflict,
                 rows,
             )
-            for chunk in _chunks(session_ids):
+            for chunk in id_chunks(session_ids):
                 yield sql.execute(
                     f'DELETE FROM "rating_queue" WHERE session IN {sql.in_list(chunk)}', *chunk
                 )
@@ -369,7 +356,7 @@ class SqlDirectory:
 
         def program() -> SqlProgram[list[dict[str, Any]]]:
             found: list[dict[str, Any]] = []
-            for chunk in _chunks(wanted):
+            for chunk in id_chunks(wanted):
                 rows = yield sql.fetch(
                     "SELECT id, owner_entity, name, company, street, postal_code, city,"
                     ' country, vat_id, email, customer_number FROM "contact"'
