@@ -43,6 +43,7 @@ from csms.protocol.ocppj import (
     parse_frame,
 )
 from csms.protocol.payloads import Leniency, PayloadCodec, PayloadViolation, Violation
+from csms.protocol.storable import check_storable
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +307,7 @@ class RpcConnection:
                 )
         try:
             decoded = self._codec.decode_request(call.action, call.payload, self.session.leniency)
+            check_storable(decoded.message)
         except PayloadViolation as violation:
             raise OcppError(
                 VIOLATION_CODES[violation.kind], violation.description, violation.details
@@ -395,7 +397,9 @@ class RpcConnection:
             queue.lock.release()
         if isinstance(answer, CallError):
             raise CallRejected(answer)
-        return self._codec.decode_response(action, answer.payload, self.session.leniency).message
+        decoded = self._codec.decode_response(action, answer.payload, self.session.leniency)
+        check_storable(decoded.message)
+        return decoded.message
 
     @property
     def calls_waiting(self) -> int:

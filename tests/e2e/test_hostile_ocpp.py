@@ -1,0 +1,187 @@
+"""Hostile input on OCPP sockets (issue 14): values the database cannot hold,
+frames that would poison a group commit, deep nesting, forged log lines and
+protocol edge cases. Every test runs against a real node over websockets, on
+SQLite and (CSMS_DATABASE_URL=postgresql://...) on PostgreSQL, where NUL and
+over-long text are refused by the database itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from csms.bootstrap import Node
+from csms.storage.stations import PiccoloStationAdmin
+from tests.e2e.conftest import ocpp_url
+
+NOW = "2026-11-22T10:00:00Z"
+NUL = "\u0000"
+
+
+async def _exchange(ws: ClientConnection, frame: str) -> list[Any]:
+    await ws.send(frame)
+    answer = json.loads(await ws.recv())
+    assert isinstance(answer, list)
+    return answer
+
+
+async def _still_alive(ws: ClientConnection) -> None:
+    answer = await _exchange(ws, json.dumps([2, "alive", "Heartbeat", {}]))
+    assert answer[:2] == [3, "alive"]
+
+
+@pytest.fixture
+async def socket16(node: Node) -> AsyncIterator[ClientConnection]:
+    await PiccoloStationAdmin().add("CP-HOSTILE")
+    async with connect(f"{ocpp_url(node)}/CP-HOSTILE", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        yield ws
+
+
+@pytest.fixture
+async def socket201(node: Node) -> AsyncIterator[ClientConnection]:
+    await PiccoloStationAdmin().add("CS-HOSTILE")
+    async with connect(f"{ocpp_url(node)}/CS-HOSTILE", subprotocols=["ocpp2.0.1"]) as ws:  # type: ignore[list-item]
+        yield ws
+
+
+def _start16(**fields: Any) -> dict[str, Any]:
+    return {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": NOW, **fields}
+
+
+# -- item 3: values the database cannot hold ---------------------------------
+
+UNSTORABLE_16 = [
+    ("StartTransaction", _start16(meterStart=9223372036854775808)),
+    ("StartTransaction", _start16(connectorId=2**31)),
+    ("StartTransaction", _start16(timestamp="9999-12-31T23:59:59-14:00")),
+    ("StartTransaction", _start16(timestamp="0001-01-01T00:00:00+14:00")),
+    ("StartTransaction", _start16(idTag="A" + NUL)),
+    ("Authorize", {"idTag": NUL}),
+    ("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M" + NUL}),
+    (
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Available", "info": "x" + NUL},
+    ),
+    (
+        "StatusNotification",
+        {"connectorId": 2**31, "errorCode": "NoError", "status": "Available"},
+    ),
+    (
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [{"timestamp": NOW, "sampledValue": [{"value": "12" + NUL}]}],
+        },
+    ),
+    (
+        "StopTransaction",
+        {"transactionId": 1, "meterStop": -(2**63) - 1, "timestamp": NOW},
+    ),
+]
+
+
+@pytest.mark.parametrize(("action", "payload"), UNSTORABLE_16)
+async def test_16_unstorable_value_is_a_property_constraint_violation(
+    socket16: ClientConnection, action: str, payload: dict[str, Any]
+) -> None:
+    """A 1.6 value the schema allows but storage cannot hold (an integer
+    beyond its column, a date-time that leaves the years 1..9999 in UTC, NUL
+    in a string) is answered PropertyConstraintViolation, not InternalError,
+    and the socket keeps serving."""
+    answer = await _exchange(socket16, json.dumps([2, "u1", action, payload]))
+    assert answer[:3] == [4, "u1", "PropertyConstraintViolation"], answer
+    assert answer[4]["keyword"] == "storable"
+    await _still_alive(socket16)
+
+
+def _event201(**fields: Any) -> dict[str, Any]:
+    return {
+        "eventType": "Started",
+        "timestamp": NOW,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "tx-1"},
+        **fields,
+    }
+
+
+UNSTORABLE_201 = [
+    (
+        "BootNotification",
+        {"chargingStation": {"model": "M" + NUL, "vendorName": "V"}, "reason": "PowerUp"},
+    ),
+    (
+        "StatusNotification",
+        {"timestamp": NOW, "connectorStatus": "Available", "evseId": 2**31, "connectorId": 1},
+    ),
+    (
+        "StatusNotification",
+        {
+            "timestamp": "9999-12-31T23:59:59-14:00",
+            "connectorStatus": "Available",
+            "evseId": 1,
+            "connectorId": 1,
+        },
+    ),
+    ("TransactionEvent", _event201(evse={"id": 2**31})),
+    ("TransactionEvent", _event201(seqNo=2**31)),
+    ("TransactionEvent", _event201(timestamp="0001-01-01T00:00:00+14:00")),
+    ("TransactionEvent", _event201(idToken={"idToken": "A" + NUL, "type": "ISO14443"})),
+    ("Authorize", {"idToken": {"idToken": NUL, "type": "ISO14443"}}),
+    (
+        "MeterValues",
+        {
+            "evseId": 1,
+            "meterValue": [
+                {
+                    "timestamp": NOW,
+                    "sampledValue": [{"value": 1.0, "unitOfMeasure": {"unit": "W" + NUL}}],
+                }
+            ],
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("action", "payload"), UNSTORABLE_201)
+async def test_201_unstorable_value_is_a_property_constraint_violation(
+    socket201: ClientConnection, action: str, payload: dict[str, Any]
+) -> None:
+    """The same for 2.0.1 (evseId 2^31, a seqNo beyond 32 bits, date-times
+    out of range, NUL in model, idToken or a unit): PropertyConstraintViolation,
+    and the socket keeps serving."""
+    answer = await _exchange(socket201, json.dumps([2, "u2", action, payload]))
+    assert answer[:3] == [4, "u2", "PropertyConstraintViolation"], answer
+    await _still_alive(socket201)
+
+
+async def test_largest_storable_values_are_accepted(socket16: ClientConnection) -> None:
+    """The edges themselves are stored: meterStart 2^63-1, connectorId 2^31-1
+    and a date-time at the last second of year 9999 in UTC are accepted."""
+    answer = await _exchange(
+        socket16,
+        json.dumps(
+            [
+                2,
+                "edge",
+                "StartTransaction",
+                _start16(
+                    meterStart=2**63 - 1, connectorId=2**31 - 1, timestamp="9999-12-31T23:59:59Z"
+                ),
+            ]
+        ),
+    )
+    assert answer[0] == 3, answer
+    assert answer[2]["idTagInfo"]["status"]
+
+
+async def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
