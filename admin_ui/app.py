@@ -9,13 +9,18 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Response, get
 from litestar.openapi import OpenAPIConfig
-from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 
 from admin_ui.api import API_PREFIX, api_router
 from admin_ui.api.billing import billing_router
 from admin_ui.api.context import ApiContext
 from admin_ui.api.document_layouts import document_layout_router
 from admin_ui.api.files import public_files_app
+from admin_ui.api.request_guard import RequestGuard, internal_error
 from admin_ui.api.tariffs import tariff_router
 from billing.services.tariffs import TariffService
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -86,6 +91,9 @@ def create_app(
             "'Authorization: Bearer <token>'.",
             path="/api/schema",
         ),
+        # Request ids, NUL and deep JSON refused; every 500 logged with its id.
+        middleware=[RequestGuard],
+        exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
         debug=debug,
         logging_config=None,
     )

@@ -31,10 +31,19 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
-from admin_ui.api.common import Page, PageParams, provide_page, provide_principal
+from admin_ui.api.common import (
+    MAX_BIG_ID,
+    MAX_ID,
+    BigId,
+    Id,
+    Page,
+    PageParams,
+    provide_page,
+    provide_principal,
+)
 from admin_ui.api.context import ApiContext
 from admin_ui.api.errors import EXCEPTION_HANDLERS
 from billing.ports import BillingRunRow, DraftDocument, IssuedDocument
@@ -282,8 +291,12 @@ class CdrController(Controller):
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
         page: NamedDependency[PageParams],
-        session_id: Annotated[int | None, QueryParameter(description="of this session")] = None,
-        station_id: Annotated[int | None, QueryParameter(description="at this station")] = None,
+        session_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_ID, description="of this session")
+        ] = None,
+        station_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_ID, description="at this station")
+        ] = None,
         audience: AUDIENCE = None,
         status: Annotated[str | None, QueryParameter(description="rated or error")] = None,
         billed: Annotated[
@@ -315,7 +328,7 @@ class CdrController(Controller):
     @get("/{cdr_id:int}")
     async def get_cdr(
         self,
-        cdr_id: FromPath[int],
+        cdr_id: BigId,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> CdrDetail:
@@ -331,7 +344,7 @@ class SessionBillingController(Controller):
     @get("/")
     async def session_billing(
         self,
-        session_id: FromPath[int],
+        session_id: Id,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> SessionBilling:
@@ -376,7 +389,7 @@ class BillingRunController(Controller):
     @get("/{run_id:int}")
     async def get_run(
         self,
-        run_id: FromPath[int],
+        run_id: BigId,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> RunDetail:
@@ -389,7 +402,7 @@ class BillingRunController(Controller):
     @post("/{run_id:int}/issue", status_code=HTTP_201_CREATED)
     async def issue_run(
         self,
-        run_id: FromPath[int],
+        run_id: BigId,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> RunDetail:
@@ -412,7 +425,9 @@ class BillingDocumentController(Controller):
         kind: Annotated[
             str | None, QueryParameter(description="invoice, credit_note or cancellation")
         ] = None,
-        run_id: Annotated[int | None, QueryParameter(description="issued by this run")] = None,
+        run_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_BIG_ID, description="issued by this run")
+        ] = None,
     ) -> Page[DocumentView]:
         """Documents issued by the entities you may see, in issue order."""
         principal.require("billing", "read")
@@ -427,7 +442,7 @@ class BillingDocumentController(Controller):
     @get("/{document_id:int}")
     async def get_document(
         self,
-        document_id: FromPath[int],
+        document_id: BigId,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> DocumentDetail:
@@ -439,7 +454,7 @@ class BillingDocumentController(Controller):
     @get("/{document_id:int}/pdf", media_type="application/pdf")
     async def document_pdf(
         self,
-        document_id: FromPath[int],
+        document_id: BigId,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> Response[bytes]:
@@ -451,7 +466,7 @@ class BillingDocumentController(Controller):
     @get("/{document_id:int}/xml", media_type="application/xml")
     async def document_xml(
         self,
-        document_id: FromPath[int],
+        document_id: BigId,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> Response[bytes]:
@@ -463,7 +478,7 @@ class BillingDocumentController(Controller):
     @post("/{document_id:int}/cancel", status_code=HTTP_201_CREATED)
     async def cancel_document(
         self,
-        document_id: FromPath[int],
+        document_id: BigId,
         principal: NamedDependency[Principal],
         billing: NamedDependency[BillingServices],
     ) -> DocumentDetail:

@@ -34,8 +34,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
+from admin_ui.api.common import Id
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from csms.commands import model as m
@@ -321,7 +322,7 @@ class CommandController(Controller):
     @post("/remote-start", description=_RESPONSES)
     async def remote_start(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[RemoteStartBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -336,7 +337,7 @@ class CommandController(Controller):
     @post("/remote-stop", description=_RESPONSES)
     async def remote_stop(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[RemoteStopBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -351,7 +352,7 @@ class CommandController(Controller):
     @post("/reset", description=_RESPONSES)
     async def reset(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[ResetBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -363,7 +364,7 @@ class CommandController(Controller):
     @post("/unlock-connector", description=_RESPONSES)
     async def unlock_connector(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[UnlockConnectorBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -378,7 +379,7 @@ class CommandController(Controller):
     @post("/change-availability", description=_RESPONSES)
     async def change_availability(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[ChangeAvailabilityBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -392,7 +393,7 @@ class CommandController(Controller):
     @post("/get-configuration", description=_RESPONSES)
     async def get_configuration(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
         data: JSONBody[GetConfigurationBody | None] = None,
@@ -406,7 +407,7 @@ class CommandController(Controller):
     @post("/change-configuration", description=_RESPONSES)
     async def change_configuration(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[ChangeConfigurationBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -420,7 +421,7 @@ class CommandController(Controller):
     @post("/get-variables", description=_RESPONSES)
     async def get_variables(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[GetVariablesBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -434,7 +435,7 @@ class CommandController(Controller):
     @post("/set-variables", description=_RESPONSES)
     async def set_variables(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[SetVariablesBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -448,7 +449,7 @@ class CommandController(Controller):
     @post("/get-base-report", description=_RESPONSES)
     async def get_base_report(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
         data: JSONBody[GetBaseReportBody | None] = None,
@@ -462,7 +463,7 @@ class CommandController(Controller):
     @post("/trigger-message", description=_RESPONSES)
     async def trigger_message(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[TriggerMessageBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -476,7 +477,7 @@ class CommandController(Controller):
     @post("/clear-cache", description=_RESPONSES)
     async def clear_cache(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
         timeout: TIMEOUT = None,
@@ -487,7 +488,7 @@ class CommandController(Controller):
     @post("/get-local-list-version", description=_RESPONSES)
     async def get_local_list_version(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
         timeout: TIMEOUT = None,
@@ -498,7 +499,7 @@ class CommandController(Controller):
     @post("/send-local-list", description=_RESPONSES)
     async def send_local_list(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[SendLocalListBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -512,7 +513,7 @@ class CommandController(Controller):
     @post("/reserve-now", description=_RESPONSES)
     async def reserve_now(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[ReserveNowBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -526,7 +527,7 @@ class CommandController(Controller):
     @post("/cancel-reservation", description=_RESPONSES)
     async def cancel_reservation(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[CancelReservationBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -539,7 +540,7 @@ class CommandController(Controller):
     @post("/set-charging-profile", description=_RESPONSES)
     async def set_charging_profile(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[SetChargingProfileBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -553,7 +554,7 @@ class CommandController(Controller):
     @post("/clear-charging-profile", description=_RESPONSES)
     async def clear_charging_profile(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
         data: JSONBody[ClearChargingProfileBody | None] = None,
@@ -565,7 +566,7 @@ class CommandController(Controller):
     @post("/get-composite-schedule", description=_RESPONSES)
     async def get_composite_schedule(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[GetCompositeScheduleBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -578,7 +579,7 @@ class CommandController(Controller):
     @post("/update-firmware", description=_RESPONSES)
     async def update_firmware(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[UpdateFirmwareBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -592,7 +593,7 @@ class CommandController(Controller):
     @post("/get-diagnostics", description=_RESPONSES)
     async def get_diagnostics(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[GetDiagnosticsBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -607,7 +608,7 @@ class CommandController(Controller):
     @post("/get-log", description=_RESPONSES)
     async def get_log(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[GetLogBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -620,7 +621,7 @@ class CommandController(Controller):
     @post("/install-certificate", description=_RESPONSES)
     async def install_certificate(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[InstallCertificateBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -633,7 +634,7 @@ class CommandController(Controller):
     @post("/get-installed-certificate-ids", description=_RESPONSES)
     async def get_installed_certificate_ids(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
         data: JSONBody[GetInstalledCertificateIdsBody | None] = None,
@@ -645,7 +646,7 @@ class CommandController(Controller):
     @post("/delete-certificate", description=_RESPONSES)
     async def delete_certificate(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[DeleteCertificateBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],
@@ -658,7 +659,7 @@ class CommandController(Controller):
     @post("/data-transfer", description=_RESPONSES)
     async def data_transfer(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[DataTransferBody],
         principal: NamedDependency[Principal],
         operator: NamedDependency[OperatorCommands],

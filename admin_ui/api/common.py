@@ -8,7 +8,7 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
@@ -20,6 +20,21 @@ T = TypeVar("T")
 SESSION_COOKIE = "csms_session"
 ENTITY_HEADER = "X-Entity-Id"
 MAX_PAGE = 500
+
+# What the storage holds: row ids are PostgreSQL integer (Serial) or bigint
+# (BigSerial) keys, and an OFFSET is a bigint. A larger number in a path or a
+# query is refused with 400 (naming the parameter: "Expected `int` <= max")
+# before any query runs: the one rule for every id and offset of the API.
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
+MAX_OFFSET = 2**63 - 1
+
+# The id of a row in a Serial table, in the path.
+Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+# The id of a row in a BigSerial table (CDRs, billing runs and documents).
+BigId = Annotated[int, PathParameter(ge=1, le=MAX_BIG_ID)]
+# An optional filter by the id of a row in a Serial table, in the query.
+QueryId = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -57,6 +72,6 @@ async def provide_principal(request: Request, context: NamedDependency[ApiContex
 
 def provide_page(
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="rows per page")] = 50,
-    offset: Annotated[int, QueryParameter(ge=0, description="rows to skip")] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)

@@ -25,7 +25,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
-from litestar.params import FromPath, JSONBody, MultipartBody, QueryParameter
+from litestar.params import JSONBody, MultipartBody, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -34,7 +34,7 @@ from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 )
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import MAX_ID, Id, Page, PageParams
 from crm.access import Principal
 from crm.contacts import (
     EXPORT_COLUMNS,
@@ -80,7 +80,9 @@ _Q = Annotated[
     QueryParameter(description="part of the name, company, e-mail or customer number (any case)"),
 ]
 _KIND = Annotated[str | None, QueryParameter(description="person or company")]
-_OWNER = Annotated[int | None, QueryParameter(description="contacts owned by this entity")]
+_OWNER = Annotated[
+    int | None, QueryParameter(ge=1, le=MAX_ID, description="contacts owned by this entity")
+]
 _NUMBER = Annotated[str | None, QueryParameter(description="exactly this customer number")]
 _ACTIVE = Annotated[bool | None, QueryParameter(description="active (true) or deactivated (false)")]
 
@@ -155,9 +157,7 @@ class ContactController(Controller):
         )
 
     @get("/{contact_id:int}")
-    async def get_contact(
-        self, principal: NamedDependency[Principal], contact_id: FromPath[int]
-    ) -> Contact:
+    async def get_contact(self, principal: NamedDependency[Principal], contact_id: Id) -> Contact:
         """One contact you see."""
         return await SERVICE.get(principal, contact_id)
 
@@ -174,7 +174,7 @@ class ContactController(Controller):
     async def update_contact(
         self,
         principal: NamedDependency[Principal],
-        contact_id: FromPath[int],
+        contact_id: Id,
         data: JSONBody[ContactUpdate],
     ) -> Contact:
         """Change a contact owned by an entity you may update contacts of,
@@ -184,7 +184,7 @@ class ContactController(Controller):
 
     @delete("/{contact_id:int}", status_code=HTTP_200_OK)
     async def deactivate_contact(
-        self, principal: NamedDependency[Principal], contact_id: FromPath[int]
+        self, principal: NamedDependency[Principal], contact_id: Id
     ) -> Contact:
         """Deactivates the contact (contacts are never deleted; PATCH
         active=true brings it back) and answers it."""
@@ -194,7 +194,7 @@ class ContactController(Controller):
 
     @get("/{contact_id:int}/shares")
     async def list_shares(
-        self, principal: NamedDependency[Principal], contact_id: FromPath[int]
+        self, principal: NamedDependency[Principal], contact_id: Id
     ) -> list[ContactShare]:
         """The entities the contact is shared with (for users who see it
         through its owner entity; others get 403)."""
@@ -204,7 +204,7 @@ class ContactController(Controller):
     async def add_share(
         self,
         principal: NamedDependency[Principal],
-        contact_id: FromPath[int],
+        contact_id: Id,
         data: JSONBody[ContactShareCreate],
     ) -> ContactShare:
         """Share the contact with another entity, read-only or writable
@@ -216,8 +216,8 @@ class ContactController(Controller):
     async def set_share(
         self,
         principal: NamedDependency[Principal],
-        contact_id: FromPath[int],
-        entity_id: FromPath[int],
+        contact_id: Id,
+        entity_id: Id,
         data: JSONBody[ContactShareUpdate],
     ) -> Response[ContactShare]:
         """Share the contact with the entity with this access, or change the
@@ -231,8 +231,8 @@ class ContactController(Controller):
     async def remove_share(
         self,
         principal: NamedDependency[Principal],
-        contact_id: FromPath[int],
-        entity_id: FromPath[int],
+        contact_id: Id,
+        entity_id: Id,
     ) -> None:
         """Stop sharing the contact with the entity."""
         await SERVICE.unshare(principal, contact_id, entity_id)
@@ -241,7 +241,7 @@ class ContactController(Controller):
 
     @get("/{contact_id:int}/documents")
     async def list_documents(
-        self, principal: NamedDependency[Principal], contact_id: FromPath[int]
+        self, principal: NamedDependency[Principal], contact_id: Id
     ) -> list[Document]:
         """The contact's documents of the entities whose documents you see
         (never another entity's through a shared contact); metadata only."""
@@ -255,7 +255,7 @@ class ContactController(Controller):
     async def upload_document(
         self,
         principal: NamedDependency[Principal],
-        contact_id: FromPath[int],
+        contact_id: Id,
         data: MultipartBody[DocumentForm],
     ) -> Document:
         """Attach a file (multipart: ``file``, ``title``, ``kind`` contract
@@ -283,7 +283,7 @@ class DocumentController(Controller):
 
     @get("/{document_id:int}", media_type="application/octet-stream")
     async def download_document(
-        self, principal: NamedDependency[Principal], document_id: FromPath[int]
+        self, principal: NamedDependency[Principal], document_id: Id
     ) -> Response[bytes]:
         """The document's file, if it belongs to an entity whose documents
         you see."""

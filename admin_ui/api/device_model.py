@@ -6,9 +6,9 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import Id, Page, PageParams
 from crm.access import Principal
 from csms.domain.device_model import DeviceModel, StationVariable
 from csms.storage.device_model import PiccoloDeviceModel
@@ -26,7 +26,7 @@ class DeviceModelController(Controller):
     @get("/")
     async def list_variables(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         device_model: NamedDependency[DeviceModel],
         page: NamedDependency[PageParams],

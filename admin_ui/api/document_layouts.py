@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from litestar import Controller, Router, get, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
-from admin_ui.api.common import provide_principal
+from admin_ui.api.common import Id, provide_principal
 from admin_ui.api.context import ApiContext
 from admin_ui.api.errors import EXCEPTION_HANDLERS
 from billing.documents.layouts import DocumentLayout, DocumentLayoutUpdate
@@ -34,7 +34,7 @@ class DocumentLayoutController(Controller):
     @get("/")
     async def get_layout(
         self,
-        entity_id: FromPath[int],
+        entity_id: Id,
         principal: NamedDependency[Principal],
         layouts: NamedDependency[LayoutService],
     ) -> DocumentLayout:
@@ -45,7 +45,7 @@ class DocumentLayoutController(Controller):
     @put("/")
     async def put_layout(
         self,
-        entity_id: FromPath[int],
+        entity_id: Id,
         data: JSONBody[DocumentLayoutUpdate],
         principal: NamedDependency[Principal],
         layouts: NamedDependency[LayoutService],

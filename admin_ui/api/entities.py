@@ -6,10 +6,10 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import Id, Page, PageParams, QueryId
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from crm.entities import Entity, EntityCreate, EntityKind, EntityUpdate, TreeNode
@@ -34,7 +34,7 @@ class EntityController(Controller):
             str | None, QueryParameter(description="name or customer number contains")
         ] = None,
         kind: FromQuery[EntityKind | None] = None,
-        parent_id: FromQuery[int | None] = None,
+        parent_id: QueryId = None,
         active: FromQuery[bool | None] = None,
     ) -> Page[Entity]:
         """Entities you may see, by id."""
@@ -59,7 +59,7 @@ class EntityController(Controller):
     @get("/{entity_id:int}")
     async def get_entity(
         self,
-        entity_id: FromPath[int],
+        entity_id: Id,
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
     ) -> Entity:
@@ -78,7 +78,7 @@ class EntityController(Controller):
     @patch("/{entity_id:int}")
     async def update_entity(
         self,
-        entity_id: FromPath[int],
+        entity_id: Id,
         data: JSONBody[EntityUpdate],
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
@@ -89,7 +89,7 @@ class EntityController(Controller):
     @delete("/{entity_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_entity(
         self,
-        entity_id: FromPath[int],
+        entity_id: Id,
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
     ) -> None:

@@ -29,7 +29,7 @@ from litestar import Controller, Request, asgi, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, ServiceUnavailableException
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.response import Stream
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -40,7 +40,7 @@ from litestar.status_codes import (
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from multipart import ParserError, PushMultipartParser, parse_options_header
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import Id, Page, PageParams
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from crm.errors import InvalidInput, NotFound
@@ -108,7 +108,7 @@ class FirmwareController(Controller):
     @get("/{firmware_id:int}")
     async def get_firmware(
         self,
-        firmware_id: FromPath[int],
+        firmware_id: Id,
         principal: NamedDependency[Principal],
         files: NamedDependency[FileService],
     ) -> Firmware:
@@ -155,7 +155,7 @@ class FirmwareController(Controller):
     @delete("/{firmware_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_firmware(
         self,
-        firmware_id: FromPath[int],
+        firmware_id: Id,
         principal: NamedDependency[Principal],
         files: NamedDependency[FileService],
     ) -> None:
@@ -171,7 +171,7 @@ class StationFilesController(Controller):
     @post("/{station_id:int}/firmware-update", status_code=HTTP_200_OK)
     async def firmware_update(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[FirmwareUpdateRequest],
         principal: NamedDependency[Principal],
         files: NamedDependency[FileService],
@@ -184,7 +184,7 @@ class StationFilesController(Controller):
     @post("/{station_id:int}/log-requests", status_code=HTTP_201_CREATED)
     async def request_log(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         files: NamedDependency[FileService],
         data: JSONBody[LogRequest | None] = None,
@@ -197,7 +197,7 @@ class StationFilesController(Controller):
     @get("/{station_id:int}/uploads")
     async def list_uploads(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         files: NamedDependency[FileService],
     ) -> list[StationUpload]:
@@ -213,7 +213,7 @@ class UploadController(Controller):
     @get("/{upload_id:int}/content", media_type="application/octet-stream")
     async def upload_content(
         self,
-        upload_id: FromPath[int],
+        upload_id: Id,
         principal: NamedDependency[Principal],
         files: NamedDependency[FileService],
     ) -> Stream:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ServiceUnavailableException
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from admin_ui.api.common import Id
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from csms.domain.local_list import LocalListService, LocalListView, SyncRequest, SyncResult
@@ -37,7 +38,7 @@ class LocalListController(Controller):
     @get("/{station_id:int}/local-list")
     async def get_local_list(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         local_lists: NamedDependency[LocalListService],
     ) -> LocalListView:
@@ -48,7 +49,7 @@ class LocalListController(Controller):
     @post("/{station_id:int}/local-list/sync", status_code=HTTP_200_OK)
     async def sync_local_list(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         local_lists: NamedDependency[LocalListService],
         data: JSONBody[SyncRequest | None] = None,

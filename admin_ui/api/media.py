@@ -12,9 +12,9 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import MAX_ID, Id, Page, PageParams
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from crm.errors import InvalidInput
@@ -47,9 +47,13 @@ def _filters(
 Q = Annotated[str, QueryParameter(description="part of the uid, any case")]
 STATUS = Annotated[MediumStatus | None, QueryParameter(description="only media in this status")]
 KIND = Annotated[MediumKind | None, QueryParameter(description="only media of this kind")]
-ISSUER = Annotated[int | None, QueryParameter(description="only media this entity issued")]
+ISSUER = Annotated[
+    int | None, QueryParameter(ge=1, le=MAX_ID, description="only media this entity issued")
+]
 GROUP = Annotated[str | None, QueryParameter(description="only media of this group id")]
-OWNER = Annotated[int | None, QueryParameter(description="only media this contact owns")]
+OWNER = Annotated[
+    int | None, QueryParameter(ge=1, le=MAX_ID, description="only media this contact owns")
+]
 
 
 class MediaController(Controller):
@@ -90,7 +94,7 @@ class MediaController(Controller):
     @get("/{medium_id:int}")
     async def get_medium(
         self,
-        medium_id: FromPath[int],
+        medium_id: Id,
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
     ) -> Medium:
@@ -100,7 +104,7 @@ class MediaController(Controller):
     @patch("/{medium_id:int}")
     async def update_medium(
         self,
-        medium_id: FromPath[int],
+        medium_id: Id,
         data: JSONBody[MediumUpdate],
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],

@@ -12,10 +12,10 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import Id, Page, PageParams
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from csms.commands.outcomes import Outcome
@@ -53,7 +53,7 @@ class StationSecurityController(Controller):
     @get("/security")
     async def get_security(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         security: NamedDependency[StationSecurity],
     ) -> SecurityState:
@@ -63,7 +63,7 @@ class StationSecurityController(Controller):
     @put("/security")
     async def set_security(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[SecurityProfileUpdate],
         principal: NamedDependency[Principal],
         security: NamedDependency[StationSecurity],
@@ -76,7 +76,7 @@ class StationSecurityController(Controller):
     @post("/security/basic-auth", status_code=HTTP_200_OK)
     async def change_basic_auth(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[BasicAuthChange],
         principal: NamedDependency[Principal],
         security: NamedDependency[StationSecurity],
@@ -89,7 +89,7 @@ class StationSecurityController(Controller):
     @post("/security/profile", status_code=HTTP_200_OK)
     async def raise_profile(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[ProfileRaise],
         principal: NamedDependency[Principal],
         security: NamedDependency[StationSecurity],
@@ -102,7 +102,7 @@ class StationSecurityController(Controller):
     @post("/certificates", status_code=HTTP_200_OK)
     async def install_certificate(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[CertificateInstall],
         principal: NamedDependency[Principal],
         security: NamedDependency[StationSecurity],
@@ -116,7 +116,7 @@ class StationSecurityController(Controller):
     @get("/security-events")
     async def list_security_events(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         security: NamedDependency[StationSecurity],
         page: NamedDependency[PageParams],

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import QueryParameter
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import Id, Page, PageParams, QueryId
 from crm.access import Principal
 from csms.domain.sessions_view import ChargingSession, SessionFilter, SessionsView
 from csms.storage.session_queries import PiccoloSessionsView
@@ -31,7 +31,7 @@ class SessionController(Controller):
         principal: NamedDependency[Principal],
         sessions: NamedDependency[SessionsView],
         page: NamedDependency[PageParams],
-        station_id: FromQuery[int | None] = None,
+        station_id: QueryId = None,
         status: Annotated[str | None, QueryParameter(description="active or completed")] = None,
         id_tag: Annotated[
             str | None, QueryParameter(description="the id tag that started it")
@@ -60,7 +60,7 @@ class SessionController(Controller):
     @get("/{session_id:int}")
     async def get_session(
         self,
-        session_id: FromPath[int],
+        session_id: Id,
         principal: NamedDependency[Principal],
         sessions: NamedDependency[SessionsView],
     ) -> ChargingSession:

@@ -12,10 +12,10 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import Id, Page, PageParams, QueryId
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from csms.domain.station_admin import (
@@ -53,8 +53,8 @@ class StationController(Controller):
         q: Annotated[
             str, QueryParameter(description="part of the charge point id, description or city")
         ] = "",
-        owner_entity_id: FromQuery[int | None] = None,
-        station_group_id: FromQuery[int | None] = None,
+        owner_entity_id: QueryId = None,
+        station_group_id: QueryId = None,
         connected: FromQuery[bool | None] = None,
         registration_status: Annotated[
             str | None, QueryParameter(description="Accepted, Pending or Rejected")
@@ -76,7 +76,7 @@ class StationController(Controller):
     @get("/{station_id:int}")
     async def get_station(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
     ) -> Station:
@@ -86,7 +86,7 @@ class StationController(Controller):
     @patch("/{station_id:int}")
     async def update_station(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[StationUpdate],
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
@@ -99,7 +99,7 @@ class StationController(Controller):
     @get("/{station_id:int}/access-rules")
     async def list_station_rules(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
     ) -> list[AccessRule]:
@@ -109,7 +109,7 @@ class StationController(Controller):
     @post("/{station_id:int}/access-rules")
     async def add_station_rule(
         self,
-        station_id: FromPath[int],
+        station_id: Id,
         data: JSONBody[AccessRuleCreate],
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
@@ -132,7 +132,7 @@ class StationGroupController(Controller):
         stations: NamedDependency[StationAdmin],
         page: NamedDependency[PageParams],
         q: Annotated[str, QueryParameter(description="part of the name")] = "",
-        owner_entity_id: FromQuery[int | None] = None,
+        owner_entity_id: QueryId = None,
     ) -> Page[StationGroup]:
         """Station groups you may see, by name."""
         items, total = await stations.list_groups(
@@ -153,7 +153,7 @@ class StationGroupController(Controller):
     @get("/{group_id:int}")
     async def get_group(
         self,
-        group_id: FromPath[int],
+        group_id: Id,
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
     ) -> StationGroup:
@@ -162,7 +162,7 @@ class StationGroupController(Controller):
     @patch("/{group_id:int}")
     async def update_group(
         self,
-        group_id: FromPath[int],
+        group_id: Id,
         data: JSONBody[StationGroupUpdate],
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
@@ -172,7 +172,7 @@ class StationGroupController(Controller):
     @delete("/{group_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_group(
         self,
-        group_id: FromPath[int],
+        group_id: Id,
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
     ) -> None:
@@ -182,7 +182,7 @@ class StationGroupController(Controller):
     @get("/{group_id:int}/access-rules")
     async def list_group_rules(
         self,
-        group_id: FromPath[int],
+        group_id: Id,
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
     ) -> list[AccessRule]:
@@ -192,7 +192,7 @@ class StationGroupController(Controller):
     @post("/{group_id:int}/access-rules")
     async def add_group_rule(
         self,
-        group_id: FromPath[int],
+        group_id: Id,
         data: JSONBody[AccessRuleCreate],
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
@@ -209,7 +209,7 @@ class AccessRuleController(Controller):
     @delete("/{rule_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_rule(
         self,
-        rule_id: FromPath[int],
+        rule_id: Id,
         principal: NamedDependency[Principal],
         stations: NamedDependency[StationAdmin],
     ) -> None:

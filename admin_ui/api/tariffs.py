@@ -19,10 +19,10 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, MediaType, Request, Response, Router, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from admin_ui.api.common import Page, PageParams, provide_page, provide_principal
+from admin_ui.api.common import MAX_ID, Id, Page, PageParams, provide_page, provide_principal
 from admin_ui.api.context import ApiContext
 from admin_ui.api.errors import EXCEPTION_HANDLERS
 from billing.services.tariffs import InvalidTariff, TariffService
@@ -83,7 +83,9 @@ AT = Annotated[
     datetime | None,
     QueryParameter(description="the moment (ISO 8601 with zone) whose version; default now"),
 ]
-OWNER = Annotated[int | None, QueryParameter(description="only rows of this owner entity")]
+OWNER = Annotated[
+    int | None, QueryParameter(ge=1, le=MAX_ID, description="only rows of this owner entity")
+]
 
 
 class TariffController(Controller):
@@ -135,7 +137,7 @@ class TariffController(Controller):
     @get("/{tariff_id:int}")
     async def get_tariff(
         self,
-        tariff_id: FromPath[int],
+        tariff_id: Id,
         principal: NamedDependency[Principal],
         tariffs: NamedDependency[TariffService],
     ) -> TariffDetail:
@@ -145,7 +147,7 @@ class TariffController(Controller):
     @get("/{tariff_id:int}/ocpi", media_type=MediaType.JSON)
     async def export_tariff(
         self,
-        tariff_id: FromPath[int],
+        tariff_id: Id,
         principal: NamedDependency[Principal],
         tariffs: NamedDependency[TariffService],
         at: AT = None,
@@ -159,7 +161,7 @@ class TariffController(Controller):
     async def add_version(
         self,
         request: Request,
-        tariff_id: FromPath[int],
+        tariff_id: Id,
         data: JSONBody[TariffVersionCreate],
         principal: NamedDependency[Principal],
         tariffs: NamedDependency[TariffService],
@@ -177,7 +179,7 @@ class TariffController(Controller):
     @delete("/{tariff_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_tariff(
         self,
-        tariff_id: FromPath[int],
+        tariff_id: Id,
         principal: NamedDependency[Principal],
         tariffs: NamedDependency[TariffService],
     ) -> None:
@@ -197,7 +199,9 @@ class TariffAssignmentController(Controller):
         tariffs: NamedDependency[TariffService],
         page: NamedDependency[PageParams],
         owner_entity_id: OWNER = None,
-        tariff_id: Annotated[int | None, QueryParameter(description="of this tariff")] = None,
+        tariff_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_ID, description="of this tariff")
+        ] = None,
         audience: Annotated[Audience | None, QueryParameter(description="for whom")] = None,
     ) -> Page[TariffAssignment]:
         """The assignments of entities you may read, by id."""
@@ -226,7 +230,7 @@ class TariffAssignmentController(Controller):
     @delete("/{assignment_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def unassign(
         self,
-        assignment_id: FromPath[int],
+        assignment_id: Id,
         principal: NamedDependency[Principal],
         tariffs: NamedDependency[TariffService],
     ) -> None:
@@ -243,7 +247,9 @@ class CommunityPartnerController(Controller):
         principal: NamedDependency[Principal],
         tariffs: NamedDependency[TariffService],
         page: NamedDependency[PageParams],
-        entity_id: Annotated[int | None, QueryParameter(description="named by this entity")] = None,
+        entity_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_ID, description="named by this entity")
+        ] = None,
     ) -> Page[CommunityPartner]:
         """The community partners named by entities you may read (each
         entity's own subtree is always its community and not listed)."""
@@ -267,7 +273,7 @@ class CommunityPartnerController(Controller):
     @delete("/{partner_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def remove_partner(
         self,
-        partner_id: FromPath[int],
+        partner_id: Id,
         principal: NamedDependency[Principal],
         tariffs: NamedDependency[TariffService],
     ) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from admin_ui.api.common import Page, PageParams
+from admin_ui.api.common import Id, Page, PageParams, QueryId
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from crm.groups import Group, GroupCreate, GroupUpdate
@@ -31,8 +31,8 @@ class UserController(Controller):
         context: NamedDependency[ApiContext],
         page: NamedDependency[PageParams],
         q: FromQuery[str | None] = None,
-        entity_id: FromQuery[int | None] = None,
-        group_id: FromQuery[int | None] = None,
+        entity_id: QueryId = None,
+        group_id: QueryId = None,
         active: FromQuery[bool | None] = None,
     ) -> Page[User]:
         """Users with a membership in an entity you may see."""
@@ -50,7 +50,7 @@ class UserController(Controller):
     @get("/{user_id:int}")
     async def get_user(
         self,
-        user_id: FromPath[int],
+        user_id: Id,
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
     ) -> User:
@@ -69,7 +69,7 @@ class UserController(Controller):
     @patch("/{user_id:int}")
     async def update_user(
         self,
-        user_id: FromPath[int],
+        user_id: Id,
         data: JSONBody[UserUpdate],
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
@@ -80,7 +80,7 @@ class UserController(Controller):
     @post("/{user_id:int}/memberships")
     async def add_membership(
         self,
-        user_id: FromPath[int],
+        user_id: Id,
         data: JSONBody[MembershipCreate],
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
@@ -90,8 +90,8 @@ class UserController(Controller):
     @delete("/{user_id:int}/memberships/{entity_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def remove_membership(
         self,
-        user_id: FromPath[int],
-        entity_id: FromPath[int],
+        user_id: Id,
+        entity_id: Id,
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
     ) -> None:
@@ -100,7 +100,7 @@ class UserController(Controller):
     @post("/{user_id:int}/groups")
     async def add_to_group(
         self,
-        user_id: FromPath[int],
+        user_id: Id,
         data: JSONBody[GroupMembershipCreate],
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
@@ -111,8 +111,8 @@ class UserController(Controller):
     @delete("/{user_id:int}/groups/{group_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def remove_from_group(
         self,
-        user_id: FromPath[int],
-        group_id: FromPath[int],
+        user_id: Id,
+        group_id: Id,
         principal: NamedDependency[Principal],
         context: NamedDependency[ApiContext],
     ) -> None:
@@ -129,7 +129,7 @@ class GroupController(Controller):
         principal: NamedDependency[Principal],
         page: NamedDependency[PageParams],
         q: FromQuery[str | None] = None,
-        owner_entity_id: FromQuery[int | None] = None,
+        owner_entity_id: QueryId = None,
     ) -> Page[Group]:
         items, total = await GroupService().list(
             principal, q=q, owner_entity_id=owner_entity_id, limit=page.limit, offset=page.offset
@@ -137,9 +137,7 @@ class GroupController(Controller):
         return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
     @get("/{group_id:int}")
-    async def get_group(
-        self, group_id: FromPath[int], principal: NamedDependency[Principal]
-    ) -> Group:
+    async def get_group(self, group_id: Id, principal: NamedDependency[Principal]) -> Group:
         return await GroupService().get(principal, group_id)
 
     @post("/")
@@ -154,14 +152,12 @@ class GroupController(Controller):
     @patch("/{group_id:int}")
     async def update_group(
         self,
-        group_id: FromPath[int],
+        group_id: Id,
         data: JSONBody[GroupUpdate],
         principal: NamedDependency[Principal],
     ) -> Group:
         return await GroupService().update(principal, group_id, data)
 
     @delete("/{group_id:int}", status_code=HTTP_204_NO_CONTENT)
-    async def delete_group(
-        self, group_id: FromPath[int], principal: NamedDependency[Principal]
-    ) -> None:
+    async def delete_group(self, group_id: Id, principal: NamedDependency[Principal]) -> None:
         await GroupService().delete(principal, group_id)
