@@ -161,7 +161,8 @@ class StoreEvent(msgspec.Struct, frozen=True):
 
 
 class StoreMessage(msgspec.Struct, frozen=True):
-    """One frame of the raw OCPP message log."""
+    """One frame of the raw OCPP message log. Make it with
+    :func:`log_message`, which makes every value storable."""
 
     station_pk: int
     direction: str
@@ -170,6 +171,62 @@ class StoreMessage(msgspec.Struct, frozen=True):
     action: str
     payload: str
     logged_at: datetime
+
+
+# The message log's columns: unique_id and action are VARCHAR(64).
+MESSAGE_LOG_ID_LENGTH = 64
+MESSAGE_LOG_ACTION_LENGTH = 64
+# Characters of one frame's text kept in the message log by default
+# (CSMS_MESSAGE_LOG_MAX_CHARS); the rest is cut and marked.
+MESSAGE_LOG_MAX_CHARS = 64 * 1024
+TRUNCATION_MARKER = "...[truncated: {kept} of {total} characters kept]"
+
+
+def storable_text(text: str, limit: int | None = None) -> str:
+    """Text every database can hold: NUL (which PostgreSQL refuses) written
+    as the JSON escape ``\\u0000``, lone surrogates (which UTF-8 cannot
+    encode) replaced, and at most ``limit`` characters (cut without a
+    marker: for short columns)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = text.encode(errors="replace").decode()
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    return text
+
+
+def log_message(
+    station_pk: int,
+    direction: str,
+    message_type: int,
+    unique_id: str,
+    action: str,
+    payload: str,
+    logged_at: datetime,
+    *,
+    max_chars: int = MESSAGE_LOG_MAX_CHARS,
+) -> StoreMessage:
+    """A message-log row whose every value the database can hold, so one
+    hostile frame never fails the group commit it shares with others: the
+    id and action cut to their columns, NUL escaped, and a payload above
+    ``max_chars`` characters cut to that many with a marker that says so."""
+    payload = storable_text(payload)
+    total = len(payload)
+    if total > max_chars:
+        payload = payload[:max_chars] + TRUNCATION_MARKER.format(kept=max_chars, total=total)
+    return StoreMessage(
+        station_pk,
+        direction,
+        message_type,
+        storable_text(unique_id, MESSAGE_LOG_ID_LENGTH),
+        storable_text(action, MESSAGE_LOG_ACTION_LENGTH),
+        payload,
+        logged_at,
+    )
 
 
 Write = (

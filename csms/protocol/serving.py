@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 
 from csms.domain.model import RegistrationStatus, StationProfile
 from csms.domain.runtime import StationRuntime
-from csms.domain.writes import StoreMessage, WriteGroup
+from csms.domain.writes import MESSAGE_LOG_MAX_CHARS, StoreMessage, WriteGroup, log_message
 from csms.gateway.registry import Connected
 from csms.metrics import Metrics
 from csms.protocol.ocppj import (
@@ -54,11 +55,17 @@ class ExchangeRecorder:
     """
 
     def __init__(
-        self, runtime: StationRuntime, metrics: Metrics, *, log_messages: bool = True
+        self,
+        runtime: StationRuntime,
+        metrics: Metrics,
+        *,
+        log_messages: bool = True,
+        message_log_max_chars: int = MESSAGE_LOG_MAX_CHARS,
     ) -> None:
         self._runtime = runtime
         self._metrics = metrics
         self._log_messages = log_messages
+        self._max_chars = message_log_max_chars
         self.calls = 0
         self.errors = 0
 
@@ -83,7 +90,7 @@ class ExchangeRecorder:
         self._runtime.writer.submit_nowait(
             WriteGroup(
                 (
-                    StoreMessage(
+                    self._message(
                         pk,
                         "in",
                         MessageType.CALL,
@@ -92,7 +99,7 @@ class ExchangeRecorder:
                         call.payload.decode(errors="replace"),
                         now,
                     ),
-                    StoreMessage(
+                    self._message(
                         pk,
                         "out",
                         MessageType.CALLERROR if error_code else MessageType.CALLRESULT,
@@ -120,7 +127,7 @@ class ExchangeRecorder:
         now = self._runtime.clock()
         pk = session.profile.pk
         records = [
-            StoreMessage(
+            self._message(
                 pk,
                 "out",
                 MessageType.CALL,
@@ -132,7 +139,7 @@ class ExchangeRecorder:
         ]
         if isinstance(answer, CallResult):
             records.append(
-                StoreMessage(
+                self._message(
                     pk,
                     "in",
                     MessageType.CALLRESULT,
@@ -144,7 +151,7 @@ class ExchangeRecorder:
             )
         elif isinstance(answer, CallError):
             records.append(
-                StoreMessage(
+                self._message(
                     pk,
                     "in",
                     MessageType.CALLERROR,
@@ -155,6 +162,27 @@ class ExchangeRecorder:
                 )
             )
         self._runtime.writer.submit_nowait(WriteGroup(tuple(records)))
+
+    def _message(
+        self,
+        station_pk: int,
+        direction: str,
+        message_type: int,
+        unique_id: str,
+        action: str,
+        payload: str,
+        at: datetime,
+    ) -> StoreMessage:
+        return log_message(
+            station_pk,
+            direction,
+            message_type,
+            unique_id,
+            action,
+            payload,
+            at,
+            max_chars=self._max_chars,
+        )
 
     def connection_opened(self, protocol: str) -> None:
         self._metrics.connection_opened(protocol)
@@ -171,13 +199,13 @@ class ExchangeRecorder:
         self._runtime.writer.submit_nowait(
             WriteGroup(
                 (
-                    StoreMessage(
+                    self._message(
                         session.profile.pk,
                         "in",
                         0,
                         error.unique_id,
                         "",
-                        data.decode(errors="replace")[:10000],
+                        data.decode(errors="replace"),
                         now,
                     ),
                 )

@@ -185,3 +185,58 @@ async def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
     while not await predicate():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+# -- item 2: one frame never poisons a group commit -------------------------
+
+
+async def test_hostile_frames_do_not_fail_their_neighbours_commit(node: Node) -> None:
+    """A text frame "\\x00" (FormationViolation), an action name of 100
+    characters (NotImplemented) and a message id of 100 characters
+    (ProtocolError) each write a message-log row the database can hold (NUL
+    escaped, id and action cut to their 64-character columns), so the calls
+    of another charger committed beside them are stored, and so are those
+    rows (on PostgreSQL the NUL or the long text failed the whole batch)."""
+    admin = PiccoloStationAdmin()
+    await admin.add("CP-POISON")
+    await admin.add("CP-NEIGHBOUR")
+    long_action = "A" * 100
+    long_id = "i" * 100
+    async with (
+        connect(f"{ocpp_url(node)}/CP-POISON", subprotocols=["ocpp1.6"]) as bad,  # type: ignore[list-item]
+        connect(f"{ocpp_url(node)}/CP-NEIGHBOUR", subprotocols=["ocpp1.6"]) as good,  # type: ignore[list-item]
+    ):
+        for frame in (
+            "\x00",
+            json.dumps([2, "p2", long_action, {}]),
+            f'[2, "{long_id}", "X", {{}}]',
+        ):
+            await bad.send(frame)
+        starts = [
+            json.dumps([2, f"s{i}", "StartTransaction", _start16(idTag=f"N{i}", connectorId=i)])
+            for i in range(1, 6)
+        ]
+        for frame in starts:
+            await good.send(frame)
+        answers = [json.loads(await bad.recv()) for _ in range(3)]
+        started = [json.loads(await good.recv()) for _ in starts]
+    assert [a[2] for a in answers] == ["FormationViolation", "NotImplemented", "ProtocolError"]
+    assert all(a[0] == 3 for a in started), started
+
+    from csms.tables import ChargingSession, OcppMessage, Station
+
+    station = await Station.select(Station.id).where(Station.charge_point_id == "CP-POISON").first()
+    assert station is not None
+
+    async def logged() -> bool:
+        rows = await OcppMessage.select().where(OcppMessage.station == station["id"]).run()
+        return len(rows) >= 4
+
+    await _wait_for(logged)
+    rows = await OcppMessage.select().where(OcppMessage.station == station["id"]).run()
+    payloads = [r["payload"] for r in rows]
+    assert "\\u0000" in payloads
+    assert all("\x00" not in p for p in payloads)
+    assert {r["action"] for r in rows} >= {"A" * 64}
+    assert all(len(r["unique_id"]) <= 64 and len(r["action"]) <= 64 for r in rows)
+    assert await ChargingSession.count().run() == 5
