@@ -13,6 +13,7 @@ here and spelled per version on the way out (1.6J keeps the historic
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any, NamedTuple
 
 import msgspec
@@ -121,6 +122,13 @@ def parse_frame(data: bytes | str) -> Frame:
         ) from None
     except msgspec.DecodeError as error:
         raise FrameError(ErrorCode.FORMAT_VIOLATION, f"not valid JSON: {error}") from None
+    except RecursionError:
+        # Arrays or objects nested deeper than the decoder goes (even a
+        # payload's, which is only skipped here): a formation error, answered
+        # with the message id if the frame's start shows one.
+        raise FrameError(
+            ErrorCode.FORMAT_VIOLATION, "JSON nested too deeply", _leading_unique_id(data)
+        ) from None
     if len(parts) < 3:
         raise FrameError(
             ErrorCode.RPC_FRAMEWORK_ERROR,
@@ -174,6 +182,25 @@ def parse_frame(data: bytes | str) -> Frame:
         f"message type {_short(parts[0])} is not one of 2 (CALL), 3 (CALLRESULT), 4 (CALLERROR)",
         unique_id,
     )
+
+
+# The message id at the start of a frame, read without decoding the rest.
+_LEADING_ID = re.compile(
+    rb'\A\s*\[\s*[234]\s*,\s*"([^"\\\x00-\x1f]{1,%d})"' % MAX_MESSAGE_ID_LENGTH
+)
+
+
+def _leading_unique_id(data: bytes | str) -> str:
+    """The message id of a frame that starts ``[2, "<id>"`` (or 3, 4), else
+    "-1"."""
+    head = data[:128].encode(errors="replace") if isinstance(data, str) else bytes(data[:128])
+    found = _LEADING_ID.match(head)
+    if found is None:
+        return UNKNOWN_MESSAGE_ID
+    try:
+        return found.group(1).decode()
+    except UnicodeDecodeError:
+        return UNKNOWN_MESSAGE_ID
 
 
 def _read_unique_id(raw: msgspec.Raw) -> str:

@@ -240,3 +240,48 @@ async def test_hostile_frames_do_not_fail_their_neighbours_commit(node: Node) ->
     assert {r["action"] for r in rows} >= {"A" * 64}
     assert all(len(r["unique_id"]) <= 64 and len(r["action"]) <= 64 for r in rows)
     assert await ChargingSession.count().run() == 5
+
+
+# -- item 4: deep nesting ------------------------------------------------------
+
+DEEP = 986
+NESTED_FRAMES = [
+    ("[" * DEEP, "-1"),
+    ("[" * DEEP + "]" * DEEP, "-1"),
+    ('[2, "n1", "Heartbeat", ' + "[" * DEEP + "]" * DEEP + "]", "n1"),
+    ('[2, "n2", "DataTransfer", ' + '{"a":' * DEEP + "1" + "}" * DEEP + "]", "n2"),
+    ('[2, "n3", "Authorize", {"idTag": ' + "[" * DEEP + "]" * DEEP + "}]", "n3"),
+    ('[2, "n4", "StartTransaction", ' + '{"a":' * 20000 + "1" + "}" * 20000 + "]", "n4"),
+]
+
+
+@pytest.mark.parametrize(("frame", "message_id"), NESTED_FRAMES)
+async def test_16_deep_nesting_is_a_callerror_and_the_connection_lives(
+    socket16: ClientConnection, frame: str, message_id: str
+) -> None:
+    """Arrays or objects nested ~1,000 (or 20,000) deep, as the frame or as
+    its payload, are answered with a CALLERROR (the message id when it can be
+    read, else "-1"), not a close with 1011, and the socket keeps serving."""
+    answer = await _exchange(socket16, frame)
+    assert answer[0] == 4 and answer[1] == message_id, answer
+    assert answer[2] in ("FormationViolation", "ProtocolError", "TypeConstraintViolation")
+    await _still_alive(socket16)
+
+
+@pytest.mark.parametrize(("frame", "message_id"), NESTED_FRAMES)
+async def test_201_deep_nesting_is_a_callerror_and_the_connection_lives(
+    socket201: ClientConnection, frame: str, message_id: str
+) -> None:
+    """The same on a 2.0.1 socket (DataTransfer's data is anyType there, so a
+    deep value reaches the payload's own decoding)."""
+    frame = frame.replace('"idTag": ', '"idToken": ')
+    answer = await _exchange(socket201, frame)
+    assert answer[0] == 4 and answer[1] == message_id, answer
+    assert answer[2] in (
+        "FormatViolation",
+        "RpcFrameworkError",
+        "TypeConstraintViolation",
+        "PropertyConstraintViolation",
+        "OccurrenceConstraintViolation",
+    )
+    await _still_alive(socket201)
