@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time as clock
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
@@ -38,9 +38,9 @@ from billing.rating.periods import (
 )
 from billing.rating.periods import StateChange as PeriodState
 from billing.rating.signed import SignedValue, verify_signed_values
-from billing.tariffs.assignments import resolve
+from billing.tariffs.assignments import Audience, resolve
 from billing.tariffs.cdr_input import CdrDimension, CdrDimensionType, ChargingPeriod
-from billing.tariffs.lookup import TariffLookup, TariffVersionRow
+from billing.tariffs.lookup import RatingTariffs, TariffLookup, TariffVersionRow
 from billing.tariffs.model import Tariff
 from billing.tariffs.pricing import PricedSession, PricingError, price_session
 
@@ -50,6 +50,7 @@ E4 = Decimal("10000")
 # Sessions priced between two turns of the event loop (about 2 ms of work).
 YIELD_EVERY = 20
 _DETAIL = msgspec.json.Encoder(decimal_format="number")
+AUDIENCES = tuple(audience.value for audience in Audience)
 
 
 def _e4(amount: Decimal) -> int:
@@ -137,14 +138,28 @@ def _signed(session: CompletedSession) -> list[dict[str, Any]]:
 
 
 class _BatchTariffs:
-    """The tariff lookups of one batch: each owner's assignments and each
-    tariff's versions read once, the version valid at a session's start
-    picked here."""
+    """The tariff lookups of one batch: the sellers' assignments and their
+    tariffs' versions read at once (``preload``), the version valid at a
+    session's start picked here."""
 
     def __init__(self, lookup: TariffLookup) -> None:
         self._lookup = lookup
         self._assignments: dict[tuple[int, str], list[Any]] = {}
         self._versions: dict[int, tuple[list[datetime], list[TariffVersionRow]]] = {}
+        self._owners: set[int] = set()
+
+    async def preload(self, owner_entity_ids: set[int]) -> None:
+        """Reads the assignments of these sellers and their tariffs' versions."""
+        wanted = owner_entity_ids - self._owners
+        if not wanted:
+            return
+        found = await self._lookup.rating_tariffs(wanted)
+        for owner in wanted:
+            for audience in AUDIENCES:
+                self._assignments[(owner, audience)] = found.assignments.get((owner, audience), [])
+        for tariff_id, rows in found.versions.items():
+            self._versions[tariff_id] = ([row.valid_from for row in rows], rows)
+        self._owners |= wanted
 
     async def assignments_for(self, owner_entity_id: int, audience: str) -> list[Any]:
         key = (owner_entity_id, audience)
@@ -166,6 +181,9 @@ class _BatchTariffs:
 
     async def version_rows(self, tariff_id: int) -> list[TariffVersionRow]:
         return await self._lookup.version_rows(tariff_id)
+
+    async def rating_tariffs(self, owner_entity_ids: Collection[int]) -> RatingTariffs:
+        return await self._lookup.rating_tariffs(owner_entity_ids)
 
     async def community_of(self, entity_id: int) -> set[int]:
         return await self._lookup.community_of(entity_id)
@@ -212,14 +230,31 @@ class Rater:
             return 0
         entities, communities = await self._directory_now()
         tariffs = _BatchTariffs(self._tariffs)
+        ordered = sorted(sessions, key=lambda s: (s.started_at, s.id))
+        decisions: dict[int, list[AudienceDecision]] = {}
+        for session in ordered:
+            try:
+                decisions[session.id] = list(decide(session, entities, communities))
+            except Exception:  # rate_session decides again and records the error
+                continue
+        await tariffs.preload(
+            {
+                decision.seller_entity_id
+                for found in decisions.values()
+                for decision in found
+                if decision.seller_entity_id is not None and not decision.error
+            }
+        )
         cdrs: list[CdrRecord] = []
-        for index, session in enumerate(sorted(sessions, key=lambda s: (s.started_at, s.id))):
+        for index, session in enumerate(ordered):
             if index and not index % YIELD_EVERY:
                 # Pricing is CPU work; in a process that also serves chargers
                 # (csms serve) their calls are answered in between.
                 await asyncio.sleep(0)
             try:
-                cdrs += await self.rate_session(session, entities, communities, tariffs)
+                cdrs += await self.rate_session(
+                    session, entities, communities, tariffs, decisions.get(session.id)
+                )
             except Exception as error:  # one bad session must not stop the queue
                 log.exception("rating session %s failed", session.id)
                 cdrs.append(self._error(session, "emp", None, f"rating failed: {error}"))
@@ -258,6 +293,7 @@ class Rater:
         entities: dict[int, EntityInfo],
         communities: Communities,
         tariffs: TariffLookup | None = None,
+        decisions: list[AudienceDecision] | None = None,
     ) -> list[CdrRecord]:
         readings = _readings(session)
         lookup = tariffs or self._tariffs
@@ -266,7 +302,9 @@ class Rater:
         # whose tariffs change price at the same local times share them.
         periods: dict[tuple[time, ...], SessionPeriods] = {}
         records = []
-        for decision in decide(session, entities, communities):
+        if decisions is None:
+            decisions = list(decide(session, entities, communities))
+        for decision in decisions:
             if decision.error:
                 records.append(self._error(session, decision.audience, decision, decision.error))
                 continue

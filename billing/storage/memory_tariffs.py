@@ -7,14 +7,14 @@ methods; visibility is applied as the scoping function applies it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import msgspec
 
-from billing.tariffs.assignments import AssignmentRow
-from billing.tariffs.lookup import TariffVersionRow
+from billing.tariffs.assignments import AssignmentRow, Audience
+from billing.tariffs.lookup import RatingTariffs, TariffVersionRow
 from billing.tariffs.model import Tariff, parse_tariff
 from billing.tariffs.records import (
     AssignmentFilter,
@@ -277,6 +277,19 @@ class MemoryTariffs:
         return True, self.station_groups[group_id]
 
     # -- the rater's lookup ------------------------------------------------------------------
+
+    async def rating_tariffs(self, owner_entity_ids: Collection[int]) -> RatingTariffs:
+        assignments: dict[tuple[int, str], list[AssignmentRow]] = {}
+        for owner in set(owner_entity_ids):
+            for audience in Audience:
+                found = await self.assignments_for(owner, audience.value)
+                if found:
+                    assignments[(owner, audience.value)] = found
+        tariff_ids = {a.tariff_id for found in assignments.values() for a in found}
+        return RatingTariffs(
+            assignments=assignments,
+            versions={tariff_id: await self.version_rows(tariff_id) for tariff_id in tariff_ids},
+        )
 
     async def assignments_for(self, owner_entity_id: int, audience: str) -> list[AssignmentRow]:
         return [

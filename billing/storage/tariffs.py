@@ -11,19 +11,20 @@ the rater asks, not a user. Versions are only ever inserted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from billing.storage.rows import id_chunks
 from billing.tables import Cdr
 from billing.tables import CommunityPartner as PartnerRow
 from billing.tables import Tariff as TariffRow
 from billing.tables import TariffAssignment as AssignmentTable
 from billing.tables import TariffVersion as VersionRow
 from billing.tariffs.assignments import AssignmentRow, Audience
-from billing.tariffs.lookup import TariffVersionRow
+from billing.tariffs.lookup import RatingTariffs, TariffVersionRow
 from billing.tariffs.model import Tariff, parse_tariff
 from billing.tariffs.records import (
     AssignmentFilter,
@@ -426,6 +427,52 @@ class PiccoloTariffLookup:
     def __init__(self) -> None:
         self._parsed: dict[int, Tariff] = {}
 
+    async def rating_tariffs(self, owner_entity_ids: Collection[int]) -> RatingTariffs:
+        assignments: dict[tuple[int, str], list[AssignmentRow]] = {}
+        for chunk in id_chunks(sorted(set(owner_entity_ids))):
+            rows = (
+                await AssignmentTable.select()
+                .where(AssignmentTable.owner_entity.is_in(chunk))
+                .order_by(AssignmentTable.id)
+                .run()
+            )
+            for row in rows:
+                assignment = assignment_row(row)
+                key = (assignment.owner_entity_id, assignment.audience.value)
+                assignments.setdefault(key, []).append(assignment)
+        tariff_ids = sorted({a.tariff_id for found in assignments.values() for a in found})
+        versions: dict[int, list[TariffVersionRow]] = {tariff_id: [] for tariff_id in tariff_ids}
+        for chunk in id_chunks(tariff_ids):
+            rows = (
+                await VersionRow.select(
+                    VersionRow.id,
+                    VersionRow.tariff,
+                    VersionRow.valid_from,
+                    VersionRow.ocpi,
+                    VersionRow.tariff.currency,
+                )
+                .where(VersionRow.tariff.is_in(chunk))
+                .order_by(VersionRow.valid_from)
+                .run()
+            )
+            for row in rows:
+                versions[row["tariff"]].append(self._version_row(row["tariff"], row))
+        return RatingTariffs(assignments=assignments, versions=versions)
+
+    def _version_row(self, tariff_id: int, row: dict[str, Any]) -> TariffVersionRow:
+        tariff = self._parsed.get(row["id"])
+        if tariff is None:
+            if len(self._parsed) >= CACHE_LIMIT:
+                self._parsed.clear()
+            tariff = self._parsed[row["id"]] = parse_tariff(row["ocpi"])
+        return TariffVersionRow(
+            id=row["id"],
+            tariff_id=tariff_id,
+            valid_from=row["valid_from"],
+            tariff=tariff,
+            currency=row["tariff.currency"],
+        )
+
     async def assignments_for(self, owner_entity_id: int, audience: str) -> list[AssignmentRow]:
         rows = (
             await AssignmentTable.select()
@@ -478,23 +525,7 @@ class PiccoloTariffLookup:
             .order_by(VersionRow.valid_from)
             .run()
         )
-        found = []
-        for row in rows:
-            tariff = self._parsed.get(row["id"])
-            if tariff is None:
-                if len(self._parsed) >= CACHE_LIMIT:
-                    self._parsed.clear()
-                tariff = self._parsed[row["id"]] = parse_tariff(row["ocpi"])
-            found.append(
-                TariffVersionRow(
-                    id=row["id"],
-                    tariff_id=tariff_id,
-                    valid_from=row["valid_from"],
-                    tariff=tariff,
-                    currency=row["tariff.currency"],
-                )
-            )
-        return found
+        return [self._version_row(tariff_id, row) for row in rows]
 
     async def community_of(self, entity_id: int) -> set[int]:
         tree = await load_tree()

@@ -10,6 +10,7 @@ are never changed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -18,7 +19,7 @@ import msgspec
 from billing.tariffs.assignments import AssignmentRow, Audience
 from billing.tariffs.model import Tariff
 
-__all__ = ["AssignmentRow", "Audience", "TariffLookup", "TariffVersionRow"]
+__all__ = ["AssignmentRow", "Audience", "RatingTariffs", "TariffLookup", "TariffVersionRow"]
 
 
 class TariffVersionRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,7 +33,22 @@ class TariffVersionRow(msgspec.Struct, frozen=True, kw_only=True):
     currency: str
 
 
+class RatingTariffs(msgspec.Struct, frozen=True, kw_only=True):
+    """What a batch of sessions may be priced with: every assignment of the
+    batch's sellers per (owner entity, audience), in id order, and every
+    version of the tariffs they assign, oldest ``valid_from`` first."""
+
+    assignments: dict[tuple[int, str], list[AssignmentRow]]
+    versions: dict[int, list[TariffVersionRow]]
+
+
 class TariffLookup(Protocol):
+    async def rating_tariffs(self, owner_entity_ids: Collection[int]) -> RatingTariffs:
+        """The assignments of these entities for every audience and the
+        versions of every tariff they assign, in a few queries (the rater
+        asks once per batch)."""
+        ...
+
     async def assignments_for(self, owner_entity_id: int, audience: str) -> list[AssignmentRow]:
         """Every assignment ``owner_entity_id`` made for ``audience``
         (``emp``, ``customer``, ``sub_cpo``); pick one with

@@ -71,7 +71,6 @@ reference calculator ``ocpi-tariffs`` applies them (its test cases must match):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
@@ -216,15 +215,6 @@ class PricedSession(msgspec.Struct, frozen=True, kw_only=True):
         return tuple(groups.values())
 
 
-# The state a period starts in, which the restrictions are checked against.
-@dataclass(frozen=True)
-class _State:
-    local: datetime
-    elapsed_seconds: Decimal
-    energy_before: Decimal
-    period: ChargingPeriod
-
-
 def _zone(time_zone: str | tzinfo) -> tzinfo:
     if not isinstance(time_zone, str):
         return time_zone
@@ -262,81 +252,179 @@ def _either(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
     return fallback if value is None else value
 
 
-def _holds(r: TariffRestrictions | None, state: _State) -> bool:
-    if r is None:
-        return True
-    local = state.local
-    if not _in_window(local, r):
-        return False
-    if r.start_date is not None and local.date() < r.start_date:
-        return False
-    if r.end_date is not None and local.date() >= r.end_date:
-        return False
-    if r.day_of_week and DayOfWeek.of(local.date()) not in r.day_of_week:
-        return False
-    if not _bound(state.energy_before, r.min_kwh, r.max_kwh):
-        return False
-    if r.min_duration is not None and state.elapsed_seconds < r.min_duration:
-        return False
-    if r.max_duration is not None and state.elapsed_seconds >= r.max_duration:
-        return False
-    period = state.period
-    current = period.volume(CdrDimensionType.CURRENT)
-    power = period.volume(CdrDimensionType.POWER)
-    low_current = _either(period.volume(CdrDimensionType.MIN_CURRENT), current)
-    high_current = _either(period.volume(CdrDimensionType.MAX_CURRENT), current)
-    low_power = _either(period.volume(CdrDimensionType.MIN_POWER), power)
-    high_power = _either(period.volume(CdrDimensionType.MAX_POWER), power)
-    return (
-        _bound(low_current, r.min_current, None)
-        and _bound(high_current, None, r.max_current)
-        and _bound(low_power, r.min_power, None)
-        and _bound(high_power, None, r.max_power)
-    )
+class _Condition:
+    """One element's restrictions, with what checking them needs worked out
+    once per tariff (most elements restrict by one or two things)."""
+
+    __slots__ = ("clock", "dates", "electric", "restrictions")
+
+    def __init__(self, restrictions: TariffRestrictions) -> None:
+        r = self.restrictions = restrictions
+        self.clock = r.start_time is not None or r.end_time is not None
+        self.dates = r.start_date is not None or r.end_date is not None or bool(r.day_of_week)
+        self.electric = any(
+            bound is not None for bound in (r.min_current, r.max_current, r.min_power, r.max_power)
+        )
+
+    def holds(
+        self,
+        local: datetime,
+        elapsed_seconds: Decimal,
+        energy_before: Decimal,
+        volumes: dict[CdrDimensionType, Decimal],
+    ) -> bool:
+        r = self.restrictions
+        if self.clock and not _in_window(local, r):
+            return False
+        if self.dates:
+            day = local.date()
+            if r.start_date is not None and day < r.start_date:
+                return False
+            if r.end_date is not None and day >= r.end_date:
+                return False
+            if r.day_of_week and DayOfWeek.of(day) not in r.day_of_week:
+                return False
+        if not _bound(energy_before, r.min_kwh, r.max_kwh):
+            return False
+        if r.min_duration is not None and elapsed_seconds < r.min_duration:
+            return False
+        if r.max_duration is not None and elapsed_seconds >= r.max_duration:
+            return False
+        if not self.electric:
+            return True
+        current = volumes.get(CdrDimensionType.CURRENT)
+        power = volumes.get(CdrDimensionType.POWER)
+        low_current = _either(volumes.get(CdrDimensionType.MIN_CURRENT), current)
+        high_current = _either(volumes.get(CdrDimensionType.MAX_CURRENT), current)
+        low_power = _either(volumes.get(CdrDimensionType.MIN_POWER), power)
+        high_power = _either(volumes.get(CdrDimensionType.MAX_POWER), power)
+        return (
+            _bound(low_current, r.min_current, None)
+            and _bound(high_current, None, r.max_current)
+            and _bound(low_power, r.min_power, None)
+            and _bound(high_power, None, r.max_power)
+        )
 
 
-def _find(
-    tariff: Tariff,
-    kind: TariffDimensionType,
-    state: _State,
-    reservation: tuple[ReservationRestrictionType, ...] = (),
-) -> tuple[int, PriceComponent] | None:
-    """The first element (index, component) pricing ``kind`` in this state:
-    among charging elements, or among reservation elements of the given kinds
-    (in that order of preference)."""
-    for wanted in reservation or (None,):
+class _Rate:
+    """A price component read at 4 decimals (price and VAT), as a line costs it."""
+
+    __slots__ = ("component", "factor", "price")
+
+    def __init__(self, component: PriceComponent) -> None:
+        self.component = component
+        self.price = quantize4(component.price)
+        self.factor = None if component.vat is None else 1 + quantize4(component.vat) / 100
+
+    def cost(self, volume: Decimal) -> Cost:
+        excl = volume * self.price
+        if self.factor is None:
+            return Cost(excl_vat=excl, incl_vat=excl)
+        return Cost(excl_vat=excl, incl_vat=excl * self.factor)
+
+
+# (element index, its rate for the dimension, its condition or None)
+_Candidate = tuple[int, _Rate, _Condition | None]
+
+
+class _Plan:
+    """A tariff prepared for pricing: per dimension and reservation kind, the
+    elements that have a component for it, in element order (the first
+    whose restrictions hold prices the dimension)."""
+
+    __slots__ = ("candidates", "needs_local", "tariff")
+
+    def __init__(self, tariff: Tariff) -> None:
+        self.tariff = tariff
+        self.candidates: dict[
+            tuple[TariffDimensionType, ReservationRestrictionType | None],
+            tuple[_Candidate, ...],
+        ] = {}
+        found: dict[
+            tuple[TariffDimensionType, ReservationRestrictionType | None], list[_Candidate]
+        ] = {}
+        self.needs_local = False
         for index, element in enumerate(tariff.elements):
             restrictions = element.restrictions
-            kind_of_element = restrictions.reservation if restrictions else None
-            if kind_of_element is not wanted:
-                continue
-            component = element.component(kind)
-            if component is not None and _holds(restrictions, state):
-                return index, component
-    return None
+            condition = None if restrictions is None else _Condition(restrictions)
+            if condition is not None and (condition.clock or condition.dates):
+                self.needs_local = True
+            reservation = restrictions.reservation if restrictions else None
+            for kind in TariffDimensionType:
+                component = element.component(kind)
+                if component is not None:
+                    found.setdefault((kind, reservation), []).append(
+                        (index, _Rate(component), condition)
+                    )
+        self.candidates = {key: tuple(value) for key, value in found.items()}
+
+    def find(
+        self,
+        kind: TariffDimensionType,
+        reservation: ReservationRestrictionType | None,
+        local: datetime,
+        elapsed_seconds: Decimal,
+        energy_before: Decimal,
+        volumes: dict[CdrDimensionType, Decimal],
+    ) -> tuple[int, _Rate] | None:
+        for index, rate, condition in self.candidates.get((kind, reservation), ()):
+            if condition is None or condition.holds(local, elapsed_seconds, energy_before, volumes):
+                return index, rate
+        return None
 
 
-def _cost(volume: Decimal, component: PriceComponent) -> Cost:
-    excl = volume * quantize4(component.price)
-    if component.vat is None:
-        return Cost(excl_vat=excl, incl_vat=excl)
-    return Cost(excl_vat=excl, incl_vat=excl * (1 + quantize4(component.vat) / 100))
+# Tariffs are immutable: each is prepared once. The plan holds its tariff,
+# so the id it is kept under cannot be reused while it is kept.
+_PLANS: dict[int, _Plan] = {}
+_PLANS_KEPT = 4096
 
 
-@dataclass
+def _plan(tariff: Tariff) -> _Plan:
+    plan = _PLANS.get(id(tariff))
+    if plan is None or plan.tariff is not tariff:
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        plan = _PLANS[id(tariff)] = _Plan(tariff)
+    return plan
+
+
 class _Line:
-    period_index: int
-    start: datetime
-    end: datetime
-    dimension: TariffDimensionType
-    reservation: bool
-    element_index: int
-    component: PriceComponent
-    volume: Decimal
-    extra: Decimal = ZERO
+    __slots__ = (
+        "dimension",
+        "element_index",
+        "end",
+        "extra",
+        "period_index",
+        "rate",
+        "reservation",
+        "start",
+        "volume",
+    )
+
+    def __init__(
+        self,
+        period_index: int,
+        start: datetime,
+        end: datetime,
+        dimension: TariffDimensionType,
+        reservation: bool,
+        element_index: int,
+        rate: _Rate,
+        volume: Decimal,
+    ) -> None:
+        self.period_index = period_index
+        self.start = start
+        self.end = end
+        self.dimension = dimension
+        self.reservation = reservation
+        self.element_index = element_index
+        self.rate = rate
+        self.volume = volume
+        self.extra = ZERO
 
     def freeze(self) -> PricedLine:
         billed = self.volume + self.extra
+        component = self.rate.component
         return PricedLine(
             period_index=self.period_index,
             start_date_time=self.start,
@@ -344,12 +432,12 @@ class _Line:
             dimension=self.dimension,
             reservation=self.reservation,
             element_index=self.element_index,
-            price=self.component.price,
-            vat=self.component.vat,
-            step_size=self.component.step_size,
+            price=component.price,
+            vat=component.vat,
+            step_size=component.step_size,
             volume=self.volume,
             billed_volume=billed,
-            cost=_cost(billed, self.component),
+            cost=self.rate.cost(billed),
         )
 
 
@@ -357,21 +445,28 @@ def _step(lines: list[_Line], unit: Decimal) -> Decimal:
     """Round the billable total of ``lines`` (one dimension, in period order) up
     to the step of the last one, in ``unit`` per step (Wh: 1000 per kWh,
     seconds: 3600 per hour); the extra goes to the last line. Returns it."""
-    if not lines or lines[-1].component.step_size <= 0:
+    if not lines or lines[-1].rate.component.step_size <= 0:
         return ZERO
     billable = sum((line.volume for line in lines), ZERO)
-    billed = ceil_to_step(billable * unit, Decimal(lines[-1].component.step_size)) / unit
+    billed = ceil_to_step(billable * unit, Decimal(lines[-1].rate.component.step_size)) / unit
     extra = billed - billable
     lines[-1].extra += extra
     return extra
 
 
-def _sum(lines: Sequence[PricedLine]) -> Cost:
-    return sum((line.cost for line in lines), _NO_COST)
-
-
-def _volume(periods: Sequence[ChargingPeriod], kind: CdrDimensionType) -> Decimal:
-    return sum((quantize4(p.volume(kind) or ZERO) for p in periods), ZERO)
+_CHARGING_DIMENSIONS = (
+    (TariffDimensionType.ENERGY, CdrDimensionType.ENERGY),
+    (TariffDimensionType.TIME, CdrDimensionType.TIME),
+    (TariffDimensionType.PARKING_TIME, CdrDimensionType.PARKING_TIME),
+)
+_ONE = Decimal(1)
+# The CDR volumes the totals report.
+_SUMMED = (
+    CdrDimensionType.ENERGY,
+    CdrDimensionType.TIME,
+    CdrDimensionType.PARKING_TIME,
+    CdrDimensionType.RESERVATION_TIME,
+)
 
 
 def price_session(
@@ -392,82 +487,120 @@ def price_session(
         raise PricingError(
             f"tariff {tariff.id} is not valid at the session start {start.isoformat()}"
         )
+    plan = _plan(tariff)
+    find = plan.find
     origin = periods[0].start_date_time if periods else start
     reservation_kinds = (
         (ReservationRestrictionType.RESERVATION_EXPIRES, ReservationRestrictionType.RESERVATION)
         if reservation_expired
         else (ReservationRestrictionType.RESERVATION,)
     )
-    dimensions = (
-        (TariffDimensionType.ENERGY, CdrDimensionType.ENERGY),
-        (TariffDimensionType.TIME, CdrDimensionType.TIME),
-        (TariffDimensionType.PARKING_TIME, CdrDimensionType.PARKING_TIME),
-    )
 
     lines: list[_Line] = []
     energy_before = ZERO
     flat_done = reservation_flat_done = False
+    # The CDR's volumes per dimension, summed over the periods as read (4 decimals).
+    read: dict[CdrDimensionType, Decimal] = {}
+    count = len(periods)
     for index, period in enumerate(periods):
-        period_end = periods[index + 1].start_date_time if index + 1 < len(periods) else end
-        state = _State(
-            local=period.start_date_time.astimezone(zone),
-            elapsed_seconds=_seconds(period.start_date_time - origin),
-            energy_before=energy_before,
-            period=period,
-        )
+        period_start = period.start_date_time
+        period_end = periods[index + 1].start_date_time if index + 1 < count else end
+        volumes: dict[CdrDimensionType, Decimal] = {}
+        for dimension in period.dimensions:  # the first of a type counts, as OCPI reads it
+            volumes.setdefault(dimension.type, dimension.volume)
+        # Restrictions are checked in the period's local time; a plan whose
+        # elements read no clock or date does not need it.
+        local = period_start.astimezone(zone) if plan.needs_local else period_start
+        elapsed = _seconds(period_start - origin)
 
-        def add(
+        def found(
             kind: TariffDimensionType,
-            volume: Decimal,
-            found: tuple[int, PriceComponent] | None,
-            reservation: bool,
-            index: int = index,
-            period_end: datetime = period_end,
-        ) -> bool:
-            if found is None:
-                return False
-            lines.append(
-                _Line(
-                    index,
-                    periods[index].start_date_time,
-                    period_end,
-                    kind,
-                    reservation,
-                    found[0],
-                    found[1],
-                    volume,
-                )
-            )
-            return True
+            reservation: ReservationRestrictionType | None,
+            local: datetime = local,
+            elapsed: Decimal = elapsed,
+            energy_before: Decimal = energy_before,
+            volumes: dict[CdrDimensionType, Decimal] = volumes,
+        ) -> tuple[int, _Rate] | None:
+            return find(kind, reservation, local, elapsed, energy_before, volumes)
 
-        reserved = period.volume(CdrDimensionType.RESERVATION_TIME)
+        def reserved_find(kind: TariffDimensionType) -> tuple[int, _Rate] | None:
+            for wanted in reservation_kinds:
+                hit = found(kind, wanted)
+                if hit is not None:
+                    return hit
+            return None
+
+        reserved = volumes.get(CdrDimensionType.RESERVATION_TIME)
         if reserved is not None:
-            add(
-                TariffDimensionType.TIME,
-                quantize4(reserved),
-                _find(tariff, TariffDimensionType.TIME, state, reservation_kinds),
-                True,
-            )
+            hit = reserved_find(TariffDimensionType.TIME)
+            if hit is not None:
+                lines.append(
+                    _Line(
+                        index,
+                        period_start,
+                        period_end,
+                        TariffDimensionType.TIME,
+                        True,
+                        hit[0],
+                        hit[1],
+                        quantize4(reserved),
+                    )
+                )
             if not reservation_flat_done:
-                reservation_flat_done = add(
-                    TariffDimensionType.FLAT,
-                    Decimal(1),
-                    _find(tariff, TariffDimensionType.FLAT, state, reservation_kinds),
-                    True,
-                )
-        if any(d.type is not CdrDimensionType.RESERVATION_TIME for d in period.dimensions):
-            for kind, cdr_kind in dimensions:
-                volume = period.volume(cdr_kind)
+                hit = reserved_find(TariffDimensionType.FLAT)
+                if hit is not None:
+                    lines.append(
+                        _Line(
+                            index,
+                            period_start,
+                            period_end,
+                            TariffDimensionType.FLAT,
+                            True,
+                            hit[0],
+                            hit[1],
+                            _ONE,
+                        )
+                    )
+                    reservation_flat_done = True
+        if any(kind is not CdrDimensionType.RESERVATION_TIME for kind in volumes):
+            for kind, cdr_kind in _CHARGING_DIMENSIONS:
+                volume = volumes.get(cdr_kind)
                 if volume is not None:
-                    add(kind, quantize4(volume), _find(tariff, kind, state), False)
+                    hit = found(kind, None)
+                    if hit is not None:
+                        lines.append(
+                            _Line(
+                                index,
+                                period_start,
+                                period_end,
+                                kind,
+                                False,
+                                hit[0],
+                                hit[1],
+                                quantize4(volume),
+                            )
+                        )
             if not flat_done:
-                flat_done = add(
-                    TariffDimensionType.FLAT,
-                    Decimal(1),
-                    _find(tariff, TariffDimensionType.FLAT, state),
-                    False,
-                )
-        energy_before += quantize4(period.volume(CdrDimensionType.ENERGY) or ZERO)
+                hit = found(TariffDimensionType.FLAT, None)
+                if hit is not None:
+                    lines.append(
+                        _Line(
+                            index,
+                            period_start,
+                            period_end,
+                            TariffDimensionType.FLAT,
+                            False,
+                            hit[0],
+                            hit[1],
+                            _ONE,
+                        )
+                    )
+                    flat_done = True
+        for cdr_kind in _SUMMED:
+            volume = volumes.get(cdr_kind)
+            if volume is not None:
+                read[cdr_kind] = read.get(cdr_kind, ZERO) + quantize4(volume)
+        energy_before = read.get(CdrDimensionType.ENERGY, ZERO)
 
     def of(kind: TariffDimensionType, reservation: bool = False) -> list[_Line]:
         return [x for x in lines if x.dimension is kind and x.reservation is reservation]
@@ -484,21 +617,23 @@ def price_session(
     _step(of(TariffDimensionType.TIME, reservation=True), _HOUR)
 
     priced = tuple(line.freeze() for line in lines)
-
-    def total(kind: TariffDimensionType, reservation: bool = False) -> Cost:
-        return _sum([x for x in priced if x.dimension is kind and x.reservation is reservation])
-
-    energy_cost = total(TariffDimensionType.ENERGY)
-    time_cost = total(TariffDimensionType.TIME)
-    parking_cost = total(TariffDimensionType.PARKING_TIME)
-    fixed_cost = total(TariffDimensionType.FLAT)
-    reservation_cost = _sum([x for x in priced if x.reservation])
+    sums = {kind: _NO_COST for kind in TariffDimensionType}
+    reservation_cost = _NO_COST
+    for line in priced:
+        if line.reservation:
+            reservation_cost += line.cost
+        else:
+            sums[line.dimension] += line.cost
+    energy_cost = sums[TariffDimensionType.ENERGY]
+    time_cost = sums[TariffDimensionType.TIME]
+    parking_cost = sums[TariffDimensionType.PARKING_TIME]
+    fixed_cost = sums[TariffDimensionType.FLAT]
     supplied = energy_cost + time_cost + parking_cost + fixed_cost + reservation_cost
     bounded, reason = _bounded(supplied, tariff.min_price, tariff.max_price)
 
-    total_energy = _volume(periods, CdrDimensionType.ENERGY)
-    total_charging = _volume(periods, CdrDimensionType.TIME)
-    total_parking = _volume(periods, CdrDimensionType.PARKING_TIME)
+    total_energy = read.get(CdrDimensionType.ENERGY, ZERO)
+    total_charging = read.get(CdrDimensionType.TIME, ZERO)
+    total_parking = read.get(CdrDimensionType.PARKING_TIME, ZERO)
     return PricedSession(
         tariff_id=tariff.id,
         currency=tariff.currency,
@@ -519,7 +654,7 @@ def price_session(
         total_time=quantize4(_seconds(end - origin) / _HOUR),
         total_charging_time=quantize4(total_charging),
         total_parking_time=quantize4(total_parking),
-        total_reservation_time=quantize4(_volume(periods, CdrDimensionType.RESERVATION_TIME)),
+        total_reservation_time=quantize4(read.get(CdrDimensionType.RESERVATION_TIME, ZERO)),
         billed_energy=quantize4(total_energy + extra_energy),
         billed_charging_time=quantize4(total_charging + extra_time),
         billed_parking_time=quantize4(total_parking + extra_parking),
