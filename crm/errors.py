@@ -23,3 +23,12 @@ class Unauthenticated(PermissionError):
 
 class Forbidden(PermissionError):
     """Logged in, but not allowed (403)."""
+
+
+class TooManyAttempts(PermissionError):
+    """Too many failed logins for an account or from an address (429, with
+    Retry-After in seconds)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

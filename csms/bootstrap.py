@@ -26,6 +26,7 @@ from billing.services.tariffs import TariffService
 from billing.storage.runs import SqlBillingStore
 from billing.storage.sources import SqlDirectory, SqlRatingQueue
 from billing.storage.tariffs import PiccoloTariffLookup, PiccoloTariffs
+from crm.login_limits import login_throttle
 from crm.services.auth import AuthService
 from crm.storage.logins import PiccoloLogins
 from csms.commands.remote_nodes import BusRemoteNodes
@@ -309,6 +310,7 @@ class Node:
                 password_strength=settings.password_hashing,
                 session_hours=settings.login_session_hours,
                 token_days=settings.api_token_days,
+                throttle=login_throttle(settings.redis_url),
             ),
             crm_changes=invalidation,
             station_changes=invalidation,

@@ -69,11 +69,16 @@ class AuthController(Controller):
 
     @post("/login")
     async def login(
-        self, data: JSONBody[LoginRequest], context: NamedDependency[ApiContext]
+        self,
+        request: Request,
+        data: JSONBody[LoginRequest],
+        context: NamedDependency[ApiContext],
     ) -> Response[LoginAnswer]:
         """Log in with e-mail and password: a bearer token for the API, or
-        (kind "ui") a browser session cookie as well."""
-        result = await context.auth.login(data.email, data.password, data.kind)
+        (kind "ui") a browser session cookie as well. Too many failures for
+        the account or from your address: 429 with Retry-After."""
+        address = request.client.host if request.client else None
+        result = await context.auth.login(data.email, data.password, data.kind, address)
         response = Response(
             LoginAnswer(
                 token=result.token,

@@ -11,10 +11,18 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from crm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from crm.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from csms.commands.errors import CommandNotRouted
 
 # Seconds a caller told the other nodes are unreachable should wait.
@@ -47,6 +55,10 @@ def forbidden(_: Request, error: Forbidden) -> Response:
     return _answer(HTTP_403_FORBIDDEN, str(error))
 
 
+def too_many_attempts(_: Request, error: TooManyAttempts) -> Response:
+    return _answer(HTTP_429_TOO_MANY_REQUESTS, str(error), {"Retry-After": str(error.retry_after)})
+
+
 def not_routed(_: Request, error: CommandNotRouted) -> Response:
     """The node directory or the bus is down (logged where it happened)."""
     return _answer(
@@ -59,5 +71,6 @@ EXCEPTION_HANDLERS = {
     NotFound: not_found,
     Unauthenticated: unauthenticated,
     Forbidden: forbidden,
+    TooManyAttempts: too_many_attempts,
     CommandNotRouted: not_routed,
 }

@@ -14,7 +14,8 @@ import msgspec
 from crm.access import AccessProfile, Principal
 from crm.clock import utcnow
 from crm.errors import Forbidden, InvalidInput, Unauthenticated
-from crm.passwords import hash_password, needs_rehash, verify_password
+from crm.login_limits import LoginThrottle, login_throttle
+from crm.passwords import hash_password_off_loop, needs_rehash, verify_password_off_loop
 from crm.storage.logins import PiccoloLogins
 from crm.storage.tree import load_tree
 
@@ -40,24 +41,35 @@ class AuthService:
     token_days: int = 30
     logins: PiccoloLogins = field(default_factory=PiccoloLogins)
     clock: Callable[[], datetime] = utcnow
+    # Failed logins per account and per address (the composition root
+    # counts them in Redis when CSMS_REDIS_URL is set).
+    throttle: LoginThrottle = field(default_factory=login_throttle)
 
     def _lifetime(self, kind: str) -> timedelta:
         return (
             timedelta(hours=self.session_hours) if kind == "ui" else timedelta(days=self.token_days)
         )
 
-    async def login(self, email: str, password: str, kind: LoginKind = "api") -> LoginResult:
+    async def login(
+        self, email: str, password: str, kind: LoginKind = "api", address: str | None = None
+    ) -> LoginResult:
         """A new login; Unauthenticated for a wrong e-mail or password (the
-        two are not told apart) and for a deactivated user."""
+        two are not told apart) and for a deactivated user; TooManyAttempts
+        while the account or the client ``address`` has too many failures
+        (whether the account exists or not)."""
+        await self.throttle.check(email, address)
         user = await self.logins.user_by_email(email)
         stored = user.password_hash if user else ""
-        if not verify_password(stored, password, self.password_strength) or user is None:
+        matches = await verify_password_off_loop(stored, password, self.password_strength)
+        if not matches or user is None:
+            await self.throttle.failed(email, address)
             raise Unauthenticated("wrong e-mail or password")
+        await self.throttle.succeeded(email)
         if not user.active:
             raise Unauthenticated("this user is deactivated")
         if needs_rehash(stored, self.password_strength):
             await self.logins.set_password_hash(
-                user.id, hash_password(password, self.password_strength)
+                user.id, await hash_password_off_loop(password, self.password_strength)
             )
         members = await self.logins.member_entities(user.id)
         if user.default_entity_id in members:

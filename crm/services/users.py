@@ -18,7 +18,7 @@ from crm.clock import utcnow
 from crm.errors import InvalidInput, NotFound
 from crm.fields import without_hidden
 from crm.groups import grant_of
-from crm.passwords import hash_password
+from crm.passwords import hash_password_off_loop
 from crm.services.groups import GroupService
 from crm.storage.users import PiccoloUsers
 from crm.users import User, UserCreate, UserUpdate, check_email, check_name
@@ -96,7 +96,9 @@ class UserService:
         for group_id in group_ids:
             await self._require_group_grantable(principal, group_id)
         password_hash = (
-            hash_password(data.password, self.password_strength) if data.password else ""
+            await hash_password_off_loop(data.password, self.password_strength)
+            if data.password
+            else ""
         )
         user_id = await self.storage.create(
             email=check_email(data.email),
@@ -125,7 +127,9 @@ class UserService:
                 raise InvalidInput("you cannot deactivate yourself")
             values["active"] = data.active
         if not isinstance(data.password, UnsetType):
-            values["password_hash"] = hash_password(data.password, self.password_strength)
+            values["password_hash"] = await hash_password_off_loop(
+                data.password, self.password_strength
+            )
         if values:
             await self.storage.update(user_id, values, self.clock())
         return await self.get(principal, user_id)
