@@ -406,9 +406,10 @@ class Node:
         self.drainer = Drainer(self.gateway, self.metrics, settings.node_name)
         # Entries a previous run of this node left go before it takes any.
         await self.presence.start()
+        sessions = PiccoloChargerTransactions()
         self.commands.local = LocalCommandExecutor(
             self.gateway.registry,
-            {"ocpp1.6": Calls16(), "ocpp2.0.1": Calls201(PiccoloChargerTransactions())},
+            {"ocpp1.6": Calls16(sessions), "ocpp2.0.1": Calls201(sessions, sessions)},
             queue_limit=settings.command_queue,
         )
         # Commands other nodes send for stations held here.

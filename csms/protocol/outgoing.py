@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from csms.commands import model as m
 from csms.commands.outcomes import Answered
 
 _UNSET = msgspec.UNSET
@@ -23,6 +24,47 @@ class ChargerTransactions(Protocol):
     string transactionId), if the session is that station's."""
 
     async def charger_transaction_id(self, charge_point_id: str, session_id: int) -> str | None: ...
+
+
+class StationSessions(Protocol):
+    """Whether a session is a station's: its status (``active``,
+    ``completed``), or None when it is not that station's or does not
+    exist. A command naming a session is sent only for the station's own
+    sessions, and a stop only for one still active (both versions)."""
+
+    async def session_status(self, charge_point_id: str, session_id: int) -> str | None: ...
+
+
+def session_of(command: m.Command) -> int | None:
+    """The session a command names (a stop's, a TxProfile's), if any."""
+    if isinstance(command, m.RemoteStop):
+        return command.session_id
+    if isinstance(command, m.SetChargingProfile):
+        return command.profile.session_id
+    if isinstance(command, m.RemoteStart) and command.charging_profile is not None:
+        return command.charging_profile.session_id
+    return None
+
+
+async def refusal_for_session(
+    sessions: StationSessions | None, charge_point_id: str, command: m.Command, session_id: int
+) -> str | None:
+    """Why a command naming ``session_id`` is not sent to the station
+    (None: it may be). Without ``sessions`` nothing is checked."""
+    if sessions is None:
+        return None
+    # Session ids are 32-bit: a larger one names no session (and is not
+    # asked of the database, which would refuse it).
+    status = (
+        await sessions.session_status(charge_point_id, session_id)
+        if -(2**31) <= session_id < 2**31
+        else None
+    )
+    if status is None:
+        return f"session {session_id} is no transaction of station {charge_point_id!r}"
+    if isinstance(command, m.RemoteStop) and status != "active":
+        return f"session {session_id} of station {charge_point_id!r} is {status}, not active"
+    return None
 
 
 class UnknownSession(LookupError):

@@ -24,3 +24,14 @@ class PiccoloChargerTransactions:
         if row is None or not row["charger_transaction_id"]:
             return None
         return str(row["charger_transaction_id"])
+
+    async def session_status(self, charge_point_id: str, session_id: int) -> str | None:
+        """The session's status if it is that station's, else None."""
+        station_id = cast(Varchar, ChargingSession.station.charge_point_id)
+        row = (
+            await ChargingSession.select(ChargingSession.status)
+            .where((ChargingSession.id == session_id) & (station_id == charge_point_id))
+            .first()
+            .run()
+        )
+        return None if row is None else str(row["status"])

@@ -506,6 +506,21 @@ class PiccoloWriteSink:
             assert isinstance(write, StoreTransactionEvent)
             outcome, connector_id, completed = yield from self._transaction_event(write)
             results[group_index][write_index] = outcome
+            received_at = rows_out.stamp(write.received_at)
+            # Samples are keyed (a retransmitted one is stored once), so even
+            # an event not above the last seqNo keeps its readings: firmware
+            # that numbers every event 0 would lose them otherwise.
+            rows_out.meter.extend(
+                rows_out.meter_row(
+                    write.station_pk,
+                    write.connector_id,
+                    outcome.session_id,
+                    None,
+                    s,
+                    received_at,
+                )
+                for s in write.samples
+            )
             if outcome.repeated:
                 continue
             if completed:
@@ -519,21 +534,9 @@ class PiccoloWriteSink:
                         write.charging_state,
                         rows_out.stamp(write.timestamp),
                         write.seq_no,
-                        rows_out.stamp(write.received_at),
+                        received_at,
                     )
                 )
-            received_at = rows_out.stamp(write.received_at)
-            rows_out.meter.extend(
-                rows_out.meter_row(
-                    write.station_pk,
-                    write.connector_id,
-                    outcome.session_id,
-                    None,
-                    s,
-                    received_at,
-                )
-                for s in write.samples
-            )
 
     def _transaction_event(
         self, write: StoreTransactionEvent
@@ -581,9 +584,17 @@ class PiccoloWriteSink:
         session_id = int(row["id"])
         previous = row["last_seq_no"]
         connector_id = int(row["connector_id"]) or write.connector_id
-        if previous is not None and write.seq_no <= previous:
+        late = previous is not None and write.seq_no <= previous
+        # seqNo only tells a repeat of the very same event: an event not
+        # above the last one changes nothing, except an Ended of a session
+        # the charger has not ended yet. That cannot be a retransmission (the
+        # session would be ended), so it is firmware that restarts or never
+        # counts seqNo, and the session ends with its meter value.
+        if late and not (ended and row["closed_by"] != "charger"):
             return TransactionOutcome(session_id, False, True, previous), connector_id, False
-        changes: dict[str, Any] = {"last_seq_no": write.seq_no, "updated_at": write.received_at}
+        changes: dict[str, Any] = {"updated_at": write.received_at}
+        if not late:
+            changes["last_seq_no"] = write.seq_no
         if write.charging_state:
             changes["charging_state"] = write.charging_state
         if row["connector_id"] == 0 and write.connector_id:

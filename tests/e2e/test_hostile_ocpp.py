@@ -285,3 +285,113 @@ async def test_201_deep_nesting_is_a_callerror_and_the_connection_lives(
         "OccurrenceConstraintViolation",
     )
     await _still_alive(socket201)
+
+
+# -- item 9a: an Ended always ends the session --------------------------------
+
+
+def _energy(wh: int, timestamp: str, context: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": timestamp,
+            "sampledValue": [
+                {
+                    "value": wh,
+                    "context": context,
+                    "measurand": "Energy.Active.Import.Register",
+                    "unitOfMeasure": {"unit": "Wh"},
+                }
+            ],
+        }
+    ]
+
+
+async def test_ended_with_a_seq_no_not_above_the_last_ends_the_session(
+    socket201: ClientConnection,
+) -> None:
+    """Firmware that sends seqNo 0 on every TransactionEvent: the Ended still
+    ends the session with the charger's 303 Wh (it was acknowledged and
+    dropped, the session left open); the Updated's reading is kept; and the
+    Ended sent again (a retransmission) changes nothing."""
+    from csms.tables import ChargingSession, MeterValue
+
+    def event(kind: str, timestamp: str, context: str, wh: int, **more: Any) -> str:
+        payload = _event201(
+            eventType=kind,
+            timestamp=timestamp,
+            seqNo=0,
+            triggerReason="MeterValuePeriodic" if kind == "Updated" else "Authorized",
+            transactionInfo={"transactionId": "tx-zero", **more.pop("info", {})},
+            evse={"id": 1, "connectorId": 1},
+            meterValue=_energy(wh, timestamp, context),
+            **more,
+        )
+        return json.dumps([2, f"{kind}-{timestamp}", "TransactionEvent", payload])
+
+    frames = [
+        event("Started", "2026-11-22T10:00:00Z", "Transaction.Begin", 1000),
+        event("Updated", "2026-11-22T10:10:00Z", "Sample.Periodic", 1150),
+        event(
+            "Ended",
+            "2026-11-22T10:20:00Z",
+            "Transaction.End",
+            1303,
+            info={"stoppedReason": "EVDisconnected"},
+        ),
+    ]
+    for frame in frames:
+        answer = await _exchange(socket201, frame)
+        assert answer[0] == 3, answer
+    sessions = await ChargingSession.select().where(
+        ChargingSession.charger_transaction_id == "tx-zero"
+    )
+    assert len(sessions) == 1
+    session = sessions[0]
+    assert session["status"] == "completed"
+    assert session["meter_start_wh"] == 1000
+    assert session["meter_stop_wh"] == 1303
+    assert session["stop_reason"] == "EVDisconnected"
+    readings = await MeterValue.select(MeterValue.value).where(MeterValue.session == session["id"])
+    assert sorted(float(r["value"]) for r in readings) == [1000, 1150, 1303]
+
+    # The same Ended again: the very same event, nothing changes.
+    answer = await _exchange(socket201, frames[2].replace("Ended-", "again-"))
+    assert answer[0] == 3
+    again = await ChargingSession.select().where(ChargingSession.id == session["id"]).first()
+    assert again is not None
+    assert (again["stopped_at"], again["meter_stop_wh"]) == (
+        session["stopped_at"],
+        session["meter_stop_wh"],
+    )
+    assert await MeterValue.count().where(MeterValue.session == session["id"]) == 3
+
+
+# -- item 9b: a 1.6 remote stop only for the station's active session --------
+
+
+async def test_16_remote_stop_of_a_session_not_the_stations_active_one_is_422(
+    node: Node,
+) -> None:
+    """A 1.6 remote stop naming a session that does not exist, another
+    station's session or a completed one of its own is 422 ``unsupported``
+    with the reason, and nothing is sent to the charger (it was sent for any
+    id, as 2.0.1 never did); the station's active session is still stopped."""
+    from tests.e2e.test_remote_commands_v16 import world
+
+    async with world(node, "CP-STOP-A") as a, world(node, "CP-STOP-B") as b:
+        other = await b.cp.start_transaction(1, id_tag="B-TAG")
+        done = await a.cp.start_transaction(1, id_tag="A-TAG")
+        await a.cp.stop_transaction(done.transaction_id, 10)
+        active = await a.cp.start_transaction(2, id_tag="A-TAG")
+        for session_id, reason in (
+            (999_999, "no transaction of station"),
+            (2**40, "no transaction of station"),
+            (other.transaction_id, "no transaction of station"),
+            (done.transaction_id, "completed"),
+        ):
+            response = await a.command("remote-stop", {"session_id": session_id})
+            assert response.status_code == 422, (session_id, response.text)
+            body = response.json()
+            assert body["result"] == "unsupported" and reason in body["reason"], body
+        stopped = await a.answered("remote-stop", {"session_id": active.transaction_id})
+        assert stopped["status"] == "Accepted"

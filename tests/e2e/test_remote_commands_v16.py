@@ -115,10 +115,12 @@ async def test_remote_start_starts_a_session_and_remote_stop_ends_it(node: Node)
         assert row is not None and row["stop_reason"] == "Remote"
 
 
-async def test_remote_stop_of_an_unknown_transaction_is_rejected(node: Node) -> None:
-    """The charger rejects a stop of a transaction it does not run."""
+async def test_remote_stop_of_an_unknown_transaction_is_unsupported(node: Node) -> None:
+    """A stop of a session the system does not know is 422, nothing sent
+    (as on 2.0.1)."""
     async with world(node, "CP-RS-UNKNOWN") as w:
-        assert (await w.answered("remote-stop", {"session_id": 999_999}))["status"] == "Rejected"
+        response = await w.command("remote-stop", {"session_id": 999_999})
+        assert response.status_code == 422, response.text
 
 
 # -- reset, availability, unlock --------------------------------------------------------

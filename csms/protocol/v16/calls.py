@@ -13,7 +13,16 @@ import msgspec
 
 from csms.commands import model as m
 from csms.commands.outcomes import Answered, Unsupported
-from csms.protocol.outgoing import OutgoingCall, new_request_id, plain, status_answer, unset
+from csms.protocol.outgoing import (
+    OutgoingCall,
+    StationSessions,
+    new_request_id,
+    plain,
+    refusal_for_session,
+    session_of,
+    status_answer,
+    unset,
+)
 from csms.protocol.payloads import v16
 
 # TriggerMessage names (version-neutral, see TriggerMessage) to 1.6: the
@@ -47,13 +56,24 @@ _AUTHORIZATION_STATUS = {"Accepted", "Blocked", "Expired", "Invalid", "Concurren
 
 
 class Calls16:
-    """Translates commands into 1.6 calls."""
+    """Translates commands into 1.6 calls. A command naming a session (a
+    stop, a TxProfile) is sent only for a session of that station, and a stop
+    only while the session is active, as on 2.0.1 (``sessions``; without it,
+    unit tests, nothing is checked)."""
 
     version = "1.6"
+
+    def __init__(self, sessions: StationSessions | None = None) -> None:
+        self.sessions = sessions
 
     async def translate(
         self, charge_point_id: str, command: m.Command
     ) -> OutgoingCall | Unsupported:
+        session_id = session_of(command)
+        if session_id is not None:
+            refusal = await refusal_for_session(self.sessions, charge_point_id, command, session_id)
+            if refusal is not None:
+                return Unsupported(refusal)
         try:
             return call_for(command)
         except _Refused as refused:

@@ -34,9 +34,12 @@ from csms.commands.outcomes import Answered, Unsupported
 from csms.protocol.outgoing import (
     ChargerTransactions,
     OutgoingCall,
+    StationSessions,
     UnknownSession,
     new_request_id,
     plain,
+    refusal_for_session,
+    session_of,
     status_answer,
     unset,
 )
@@ -119,15 +122,21 @@ class Calls201:
 
     version = "2.0.1"
 
-    def __init__(self, transactions: ChargerTransactions) -> None:
+    def __init__(
+        self, transactions: ChargerTransactions, sessions: StationSessions | None = None
+    ) -> None:
         self.transactions = transactions
+        self.sessions = sessions
 
     async def translate(
         self, charge_point_id: str, command: m.Command
     ) -> OutgoingCall | Unsupported:
         transaction_id: str | None = None
-        session_id = _session_of(command)
+        session_id = session_of(command)
         if session_id is not None:
+            refusal = await refusal_for_session(self.sessions, charge_point_id, command, session_id)
+            if refusal is not None:
+                return Unsupported(refusal)
             transaction_id = await self.transactions.charger_transaction_id(
                 charge_point_id, session_id
             )
@@ -141,16 +150,6 @@ class Calls201:
             return Unsupported(str(refused))
         except UnknownSession as unknown:  # pragma: no cover - looked up above
             return Unsupported(str(unknown))
-
-
-def _session_of(command: m.Command) -> int | None:
-    if isinstance(command, m.RemoteStop):
-        return command.session_id
-    if isinstance(command, m.SetChargingProfile):
-        return command.profile.session_id
-    if isinstance(command, m.RemoteStart) and command.charging_profile is not None:
-        return command.charging_profile.session_id
-    return None
 
 
 def _unsupported(what: str) -> Unsupported:
