@@ -4,6 +4,7 @@ API grow here."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,10 @@ ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 # Prometheus metrics in the text exposition format.
 MetricsExposition = Callable[[], bytes]
+# /readyz answers within this (each check has its own, shorter bound).
+READYZ_TIMEOUT = 1.5
+
+
 
 
 def create_app(
@@ -48,8 +53,13 @@ def create_app(
 
     @get("/readyz", media_type=MediaType.JSON)
     async def readyz() -> Response[dict[str, Any]]:
-        """Ready: the database (and every other dependency) answers."""
-        checks = await readiness()
+        """Ready: the database (and every other dependency) answers. The
+        checks bound themselves; this bound is the last resort (503, never a
+        hang)."""
+        try:
+            checks = await asyncio.wait_for(readiness(), READYZ_TIMEOUT)
+        except TimeoutError:
+            checks = {"readiness": f"timed out after {READYZ_TIMEOUT:g} s"}
         ready = all(state == "ok" for state in checks.values())
         return Response(
             {"status": "ready" if ready else "unavailable", "checks": checks},

@@ -90,6 +90,9 @@ from csms.storage.writes import PiccoloWriteSink
 
 log = logging.getLogger(__name__)
 
+# How long /readyz waits for one dependency's check.
+READINESS_TIMEOUT = 1.0
+
 # How often last-seen times are written (merged) and silent stations checked.
 PRESENCE_FLUSH_SECONDS = 5.0
 SILENCE_CHECK_SECONDS = 15.0
@@ -515,10 +518,15 @@ class Node:
         return int(self._http.servers[0].sockets[0].getsockname()[1])
 
     async def readiness(self) -> dict[str, str]:
+        """Each dependency's state; a check that does not answer within
+        READINESS_TIMEOUT counts as "timed out" (a hung database makes
+        /readyz answer 503 at once, not hang with it)."""
         checks: dict[str, str] = {}
         try:
-            await ping()
+            await asyncio.wait_for(ping(), READINESS_TIMEOUT)
             checks["database"] = "ok"
+        except TimeoutError:
+            checks["database"] = f"timed out after {READINESS_TIMEOUT:g} s"
         except Exception as error:
             checks["database"] = f"unreachable: {type(error).__name__}: {error}"
         if self.serve_ocpp:

@@ -9,6 +9,14 @@ delay either way.
 
 If a batch fails, each of its groups is retried alone, so one bad record
 fails only its own charger's call and a storage outage fails them all.
+
+A failed or timed-out submit means "not stored": a group whose caller gave up
+(the write timeout passed, or its task was cancelled) while it was still
+queued is dropped before its batch is sent, and the timeout stops counting
+once the group is on its way to the database: a batch already sent is awaited,
+never abandoned. So a late commit cannot add to what a charger's retry stores
+(the issue-14 stall: PostgreSQL hung for 51 s, calls answered InternalError
+were committed afterwards next to their retries).
 """
 
 from __future__ import annotations
@@ -49,6 +57,23 @@ class WriterClosed(RuntimeError):
     """The committer is stopping and takes no more writes."""
 
 
+class _Entry:
+    """A queued group, its waiter (None: nobody waits) and whether its batch
+    was sent to the database (from then on it is never given up)."""
+
+    __slots__ = ("future", "group", "sent")
+
+    def __init__(self, group: WriteGroup, future: asyncio.Future[GroupResult] | None) -> None:
+        self.group = group
+        self.future = future
+        self.sent = False
+
+    @property
+    def abandoned(self) -> bool:
+        """Its caller gave up (timed out or cancelled): it must not be stored."""
+        return self.future is not None and self.future.done()
+
+
 class GroupCommitter:
     """Queues write groups and commits them in batches on one background task."""
 
@@ -66,9 +91,8 @@ class GroupCommitter:
         self._observer = observer or _NullObserver()
         self._clock = clock
         self._timeout = timeout
-        self._queue: asyncio.Queue[tuple[WriteGroup, asyncio.Future[GroupResult] | None]] = (
-            asyncio.Queue()
-        )
+        self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
+        self.dropped = 0
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -100,20 +124,21 @@ class GroupCommitter:
     async def submit(self, group: WriteGroup) -> GroupResult:
         """Queue a group and wait until it is committed (or failed).
 
-        Raises TimeoutError after ``timeout`` seconds; the write itself goes
-        on and may still commit, which is why retried writes are idempotent."""
+        Raises TimeoutError if the group is still queued ``timeout`` seconds
+        later; it is then dropped, never stored. Once its batch is sent the
+        call waits for the database's outcome, however long that takes."""
         if self._closing:
             raise WriterClosed("the writer is shutting down")
         loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[GroupResult] = loop.create_future()
-        self._queue.put_nowait((group, future))
+        entry = _Entry(group, future)
+        self._queue.put_nowait(entry)
         # The waiter may give up (timeout, or its task is cancelled when the
-        # socket closes); the group stays in the batch and the write goes on,
-        # and settling a future that is already done is skipped. A timer on
-        # the future itself costs far less per call than wait_for(shield()).
+        # socket closes): a group not yet sent is then dropped from its
+        # batch. A timer on the future costs far less than wait_for(shield()).
         if self._timeout is None:
             return await future
-        timer = loop.call_later(self._timeout, _give_up, future)
+        timer = loop.call_later(self._timeout, _give_up, entry)
         try:
             return await future
         finally:
@@ -124,31 +149,36 @@ class GroupCommitter:
         if self._closing:
             log.warning("writer closing, dropped deferred write %s", _describe(group))
             return
-        self._queue.put_nowait((group, None))
+        self._queue.put_nowait(_Entry(group, None))
 
     async def _run(self) -> None:
         queue = self._queue
         while True:
-            batch = [await queue.get()]
-            while len(batch) < self._max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
+            taken = [await queue.get()]
+            while len(taken) < self._max_batch and not queue.empty():
+                taken.append(queue.get_nowait())
+            batch = [entry for entry in taken if not entry.abandoned]
+            if len(batch) < len(taken):
+                self.dropped += len(taken) - len(batch)
+                log.debug("dropped %d write groups their callers gave up", len(taken) - len(batch))
+            for entry in batch:
+                entry.sent = True
             try:
-                await self._commit(batch)
+                if batch:
+                    await self._commit(batch)
             except Exception as error:
                 # A bug, not a storage error: fail the waiters, keep serving.
                 log.exception("write batch crashed")
                 for entry in batch:
                     _settle(entry, error=error)
             finally:
-                for _ in batch:
+                for _ in taken:
                     queue.task_done()
 
-    async def _commit(
-        self, batch: list[tuple[WriteGroup, asyncio.Future[GroupResult] | None]]
-    ) -> None:
+    async def _commit(self, batch: list[_Entry]) -> None:
         started = self._clock()
         try:
-            results = await self._sink.apply([group for group, _ in batch])
+            results = await self._sink.apply([entry.group for entry in batch])
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -160,7 +190,10 @@ class GroupCommitter:
                 "batch of %d write groups failed (%s); retrying each alone", len(batch), error
             )
             for entry in batch:
-                await self._commit([entry])
+                # A caller cancelled meanwhile got no answer: its group, not
+                # committed, is not retried either.
+                if not entry.abandoned:
+                    await self._commit([entry])
             return
         self._observer.batch_committed(len(batch), self._clock() - started)
         for entry, result in zip(batch, results, strict=True):
@@ -168,15 +201,15 @@ class GroupCommitter:
 
 
 def _settle(
-    entry: tuple[WriteGroup, asyncio.Future[GroupResult] | None],
+    entry: _Entry,
     *,
     result: GroupResult | None = None,
     error: BaseException | None = None,
 ) -> None:
-    group, future = entry
+    future = entry.future
     if future is None:
         if error is not None:
-            log.error("deferred write failed: %s: %s", _describe(group), error)
+            log.error("deferred write failed: %s: %s", _describe(entry.group), error)
         return
     if future.done():
         return
@@ -186,9 +219,12 @@ def _settle(
         future.set_result(result if result is not None else [])
 
 
-def _give_up(future: asyncio.Future[GroupResult]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError("the write did not commit in time"))
+def _give_up(entry: _Entry) -> None:
+    """The write timeout passed: a group still queued is given up (and
+    dropped from its batch); one already sent is waited for."""
+    future = entry.future
+    if future is not None and not future.done() and not entry.sent:
+        future.set_exception(TimeoutError("the write was not sent to the database in time"))
 
 
 def _describe(group: WriteGroup) -> str:

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from csms.bootstrap import Node
-from csms.domain.writes import GroupResult, WriteGroup
+from csms.domain.writes import GroupResult, StoreLastSeen, WriteGroup
 from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession
@@ -77,9 +77,10 @@ async def test_storage_outage_answers_internal_error_and_the_retry_is_stored(nod
 async def test_a_write_slower_than_the_timeout_is_answered_internal_error_once_logged(
     start_node: StartNode, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A StartTransaction whose write outlasts CSMS_WRITE_TIMEOUT is answered
-    InternalError with one warning and no traceback; the write still commits,
-    and the charger's retry gets that same session."""
+    """A StartTransaction still queued behind a stalled batch when
+    CSMS_WRITE_TIMEOUT passes is answered InternalError with one warning and
+    no traceback; it is never stored (issue 14: "not stored, retry"), and the
+    charger's retry creates the one session."""
     node = await start_node(write_timeout=0.1)
     await PiccoloStationAdmin().add("CP-SLOW")
     await allow("TAG-SLOW")
@@ -93,15 +94,19 @@ async def test_a_write_slower_than_the_timeout_is_answered_internal_error_once_l
     start = {"connectorId": 1, "idTag": "TAG-SLOW", "meterStart": 0, "timestamp": NOW}
     async with connect(f"{ocpp_url(node)}/CP-SLOW", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
         sink.apply = slow_apply  # type: ignore[method-assign]
+        # A batch in flight for 0.4 s: the start waits behind it.
+        node.writer.submit_nowait(WriteGroup((StoreLastSeen({}),)))
+        await asyncio.sleep(0.02)
         await ws.send(json.dumps([2, "s1", "StartTransaction", start]))
         refused = json.loads(await ws.recv())
         sink.apply = apply  # type: ignore[method-assign]
         assert refused[:3] == [4, "s1", "InternalError"]
         await asyncio.sleep(0.5)
-        assert await ChargingSession.count().run() == 1
+        assert await ChargingSession.count().run() == 0
         await ws.send(json.dumps([2, "s2", "StartTransaction", start]))
         accepted = json.loads(await ws.recv())
     assert accepted[0] == 3
+    assert await ChargingSession.count().run() == 1
     session = await ChargingSession.select(ChargingSession.id).first().run()
     assert session is not None and accepted[2]["transactionId"] == session["id"]
     warnings = [r for r in caplog.records if "not committed in time" in r.getMessage()]

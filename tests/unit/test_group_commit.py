@@ -114,13 +114,30 @@ async def test_stop_commits_what_is_queued_then_refuses_more() -> None:
         await writer.submit(_group(9))
 
 
-async def test_a_waiter_gives_up_after_the_timeout_but_the_write_goes_on() -> None:
-    """A write slower than the timeout raises TimeoutError for its waiter; the
-    write itself still commits."""
+async def test_a_write_already_sent_is_awaited_past_the_timeout() -> None:
+    """A batch slower than the timeout is not abandoned: its waiter gets the
+    outcome (so no caller is told "not stored" about a write that commits)."""
     sink = SlowSink(delay=0.2)
     writer = GroupCommitter(sink, timeout=0.05)
     writer.start()
-    with pytest.raises(TimeoutError):
-        await writer.submit(_group(1))
+    assert await writer.submit(_group(1)) == [None]
     await writer.stop()
     assert sink.batches == [["e1"]]
+
+
+async def test_a_write_still_queued_at_the_timeout_is_dropped_never_stored() -> None:
+    """A group queued behind a slow batch past the timeout raises TimeoutError
+    for its waiter and is dropped from the next batch: a late commit cannot
+    add to what the caller's retry stores."""
+    sink = SlowSink(delay=0.2)
+    writer = GroupCommitter(sink, timeout=0.05)
+    writer.start()
+    first = asyncio.create_task(writer.submit(_group(1)))
+    await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):
+        await writer.submit(_group(2))
+    assert await first == [None]
+    assert await writer.submit(_group(3)) == [None]
+    await writer.stop()
+    assert sink.batches == [["e1"], ["e3"]]
+    assert writer.dropped == 1
