@@ -91,12 +91,16 @@ class Admission:
         credentials: tuple[str, str] | None,
         transport: TransportSecurity = PLAIN,
     ) -> Admitted | Refusal:
-        try:
-            check_charge_point_id(charge_point_id)
-        except CredentialError:
+        if not _readable_id(charge_point_id):
             return Refusal.MALFORMED_ID
         profile = await self.directory.find(charge_point_id)
         if profile is None:
+            # Only an id OCPP allows is looked up further or registered
+            # (a station an operator added earlier keeps its id).
+            try:
+                check_charge_point_id(charge_point_id)
+            except CredentialError:
+                return Refusal.MALFORMED_ID
             return await self._unknown(charge_point_id)
         if profile.security_profile >= 2 and not transport.tls:
             return Refusal.TLS_REQUIRED
@@ -177,3 +181,18 @@ class Admission:
         profile = StationProfile(pk=pk, charge_point_id=charge_point_id, registration_status=status)
         self.directory.put(profile)
         return Admitted(profile, newly_registered=True)
+
+
+# The longest id a station was ever registered with (csms.tables.Station).
+_STORED_ID_MAX_LENGTH = 255
+
+
+def _readable_id(charge_point_id: str) -> bool:
+    """Whether an id may be looked up at all: as long as a stored id can be,
+    printable, no slash, colon or blank (known stations registered before
+    ids were limited to OCPP's characters still connect)."""
+    return (
+        0 < len(charge_point_id) <= _STORED_ID_MAX_LENGTH
+        and charge_point_id.isprintable()
+        and not any(c in "/:" or c.isspace() for c in charge_point_id)
+    )

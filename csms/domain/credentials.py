@@ -17,7 +17,9 @@ import string
 
 SECRET_MIN_LENGTH = 16
 SECRET_MAX_LENGTH = 40
-CHARGE_POINT_ID_MAX_LENGTH = 255
+# OCPP 2.0.1 identifierString (without ":"), at most 48 characters.
+CHARGE_POINT_ID_MAX_LENGTH = 48
+_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "*-_=+|@.")
 _SCHEME = "hmac-sha256"
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -27,17 +29,24 @@ class CredentialError(ValueError):
 
 
 def check_charge_point_id(charge_point_id: str) -> str:
-    """The identity a station puts in its URL: printable, no slash, no colon
-    (basic auth separates user and password with one)."""
+    """The identity a station puts in its URL: 1 to 48 characters of OCPP
+    2.0.1's identifierString (letters, digits and ``*-_=+|@.``) without its
+    colon, which basic auth uses to separate user and password; not only
+    dots (``.`` and ``..`` are path segments of their own)."""
     if not charge_point_id:
         raise CredentialError("a charge point id must not be empty")
     if len(charge_point_id) > CHARGE_POINT_ID_MAX_LENGTH:
         raise CredentialError(
             f"a charge point id has at most {CHARGE_POINT_ID_MAX_LENGTH} characters"
         )
-    bad = sorted({c for c in charge_point_id if c in "/:" or not c.isprintable() or c.isspace()})
+    bad = sorted(set(charge_point_id) - _ID_CHARACTERS)
     if bad:
-        raise CredentialError(f"a charge point id must not contain {''.join(bad)!r}")
+        raise CredentialError(
+            f"a charge point id must not contain {''.join(bad)!r}"
+            " (only letters, digits and *-_=+|@.)"
+        )
+    if not charge_point_id.strip("."):
+        raise CredentialError("a charge point id must not be only dots")
     return charge_point_id
 
 

@@ -395,3 +395,51 @@ async def test_16_remote_stop_of_a_session_not_the_stations_active_one_is_422(
             assert body["result"] == "unsupported" and reason in body["reason"], body
         stopped = await a.answered("remote-stop", {"session_id": active.transaction_id})
         assert stopped["status"] == "Accepted"
+
+
+# -- item 9c: charge point ids limited to OCPP's characters -----------------
+
+REFUSED_IDS = ["..", ".", "%25", "%3Cscript%3E", "%F0%9F%94%8C", "a%20b", "A" * 49, "a%3Ab"]
+
+
+@pytest.mark.parametrize("path_id", REFUSED_IDS)
+async def test_id_outside_ocpp_characters_is_refused_in_accept_mode(
+    start_node: Any, path_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With CSMS_UNKNOWN_STATIONS=accept, an id that is not 1..48 characters
+    of OCPP's identifierString (``..``, ``%``, ``<script>``, an emoji, a
+    blank, 49 characters, a colon) is refused at the handshake with HTTP 400
+    and a log line, and no station is registered."""
+    from websockets.exceptions import InvalidStatus
+
+    from csms.tables import Station
+
+    node = await start_node(unknown_stations="accept")
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{ocpp_url(node)}/{path_id}", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            pass
+    assert refused.value.response.status_code == 400
+    assert await Station.count() == 0
+    assert any("refused" in r.getMessage() for r in caplog.records)
+
+
+async def test_id_of_ocpp_characters_is_registered_in_accept_mode(start_node: Any) -> None:
+    """An id of the allowed characters (48 of them) is still registered."""
+    from csms.tables import Station
+
+    node = await start_node(unknown_stations="accept")
+    name = "DE*ABC-E_1=2+3|4@5." + "x" * 29
+    async with connect(f"{ocpp_url(node)}/{name}", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        await _still_alive(ws)
+    assert await Station.exists().where(Station.charge_point_id == name)
+
+
+def test_station_add_refuses_ids_outside_ocpp_characters(db: None) -> None:
+    """``csms station add`` refuses the same ids (exit 1, with the reason)."""
+    from tests.e2e.test_cli import csms
+
+    for bad in ("..", "<script>", "\U0001f50c", "%", "A" * 49):
+        result = csms("station", "add", bad)
+        assert result.returncode == 1, (bad, result.stdout)
+        assert "charge point id" in result.stderr
+    assert csms("station", "add", "CP-OK.1").returncode == 0
