@@ -23,6 +23,8 @@ from admin_ui.api.document_layouts import document_layout_router
 from admin_ui.api.files import public_files_app
 from admin_ui.api.request_guard import RequestGuard, internal_error
 from admin_ui.api.tariffs import tariff_router
+from admin_ui.app_api import app_api_mount
+from admin_ui.app_api.context import AppContext
 from billing.services.tariffs import TariffService
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -36,14 +38,13 @@ MetricsExposition = Callable[[], bytes]
 READYZ_TIMEOUT = 1.5
 
 
-
-
 def create_app(
     *,
     readiness: ReadinessCheck,
     metrics: MetricsExposition,
     api: ApiContext | None = None,
     tariffs: TariffService | None = None,
+    drivers: AppContext | None = None,
     debug: bool = False,
 ) -> Litestar:
     @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False)
@@ -92,6 +93,8 @@ def create_app(
             document_layout_router(context, API_PREFIX),
             # Firmware downloads and log uploads of chargers (no login).
             public_files_app(context),
+            # The drivers' app API (/app/v1, its own OpenAPI document and login).
+            *([app_api_mount(drivers)] if drivers is not None else []),
         ],
         openapi_config=OpenAPIConfig(
             title="csms operators' API",
@@ -104,6 +107,8 @@ def create_app(
         # Request ids, NUL and deep JSON refused; every 500 logged with its id.
         middleware=[RequestGuard],
         exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
+        # The drivers' app's connections close in the loop that opened them.
+        on_shutdown=[drivers.close] if drivers is not None else [],
         debug=debug,
         logging_config=None,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSON,
+    BigSerial,
     Boolean,
     Bytea,
     ForeignKey,
@@ -233,3 +234,64 @@ class Medium(Table, tablename="medium"):
     note = Varchar(length=255, default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
+
+
+# -- the drivers' app (admin_ui/app_api, crm/drivers) ---------------------------
+
+
+class RegistrationCode(Table, tablename="registration_code"):
+    """The public code drivers register with an entity by (only entities
+    that allow customer self-registration accept registrations)."""
+
+    id = Serial(primary_key=True)
+    entity = ForeignKey(references=Entity, on_delete=OnDelete.cascade, null=False, unique=True)
+    code = Varchar(length=32, unique=True)
+    created_at = Timestamptz()
+
+
+class DriverLogin(Table, tablename="driver_login"):
+    """A driver's login to the app: a contact of the entity they registered
+    with, their app token, and whether the e-mail was verified."""
+
+    id = Serial(primary_key=True)
+    # Lower case; one login per e-mail in the instance.
+    email = Varchar(length=254, unique=True)
+    # argon2id, in the PHC string format.
+    password_hash = Varchar(length=255)
+    contact = ForeignKey(references=Contact, on_delete=OnDelete.restrict, null=False, unique=True)
+    entity = ForeignKey(references=Entity, on_delete=OnDelete.restrict, null=False, index=True)
+    # The app token the entity issued at registration.
+    app_medium = ForeignKey(references=Medium, on_delete=OnDelete.restrict, null=True)
+    verified = Boolean(default=False)
+    active = Boolean(default=True)
+    last_login_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class DriverToken(Table, tablename="driver_token"):
+    """A driver's token; only its SHA-256 is stored. Kinds: access (short),
+    refresh (rotated on use; the tokens of one login share a family, and
+    reusing a rotated refresh token revokes the family), verify, reset."""
+
+    id = BigSerial(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    driver = ForeignKey(references=DriverLogin, on_delete=OnDelete.cascade, null=False, index=True)
+    kind = Varchar(length=8)
+    family = Varchar(length=32, default="", index=True)
+    used_at = Timestamptz(null=True, default=None)
+    revoked = Boolean(default=False)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+
+
+class MailOutbox(Table, tablename="mail_outbox"):
+    """Mail to drivers as the default sender keeps it (an SMTP sender sends
+    it instead). Tokens in a body appear nowhere else."""
+
+    id = BigSerial(primary_key=True)
+    recipient = Varchar(length=254, index=True)
+    kind = Varchar(length=16, default="")
+    subject = Varchar(length=200)
+    body = Text()
+    created_at = Timestamptz()

@@ -20,6 +20,7 @@ import uvicorn
 
 from admin_ui.api.context import ApiContext
 from admin_ui.app import create_app
+from admin_ui.app_api.context import AppContext
 from billing.rating.rater import Rater
 from billing.runs.service import BillingRuns
 from billing.services.tariffs import TariffService
@@ -56,6 +57,7 @@ from csms.gateway.draining import DEFAULT_DRAIN_SECONDS, Drainer, decode_request
 from csms.gateway.registry import ConnectionRegistry
 from csms.gateway.server import Gateway
 from csms.gateway.tls import server_context
+from csms.logsummary import OUTAGE_LOGGERS, summarise
 from csms.messaging import bus_from_url
 from csms.messaging.in_process import InProcessHub
 from csms.metrics import Metrics
@@ -246,6 +248,8 @@ class Node:
             # seconds for it under a boot storm.
             sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
         await open_database(engine)
+        # A storage outage fails every call alike: one traceback, then counts.
+        summarise(*OUTAGE_LOGGERS)
         self.metrics = Metrics()
         self._sink = PiccoloWriteSink(engine)
         self.writer = GroupCommitter(
@@ -461,6 +465,22 @@ class Node:
             self._periodic.append(rating)
             rating.start()
 
+    def _start_drivers_app(self) -> AppContext:
+        """The drivers' app API: accounts (mail to the outbox, or SMTP when
+        configured), rate limits (Redis when configured), and stations,
+        charging and history through this node's commands and billing."""
+        from admin_ui.app_api import wiring
+
+        context = wiring.drivers_app(
+            self.settings,
+            commands=self.commands,
+            changes=self.api.crm_changes,
+            engine=current_engine(),
+        )
+        self.api.drivers = context.accounts
+        self._billing_closers.append(context.close)
+        return context
+
     async def _start_http(self) -> None:
         settings = self.settings
         expired_logins = Periodic("expired-logins", EXPIRED_LOGIN_PURGE_SECONDS, self._purge_logins)
@@ -474,6 +494,7 @@ class Node:
             metrics=self.metrics.exposition,
             api=self.api,
             tariffs=tariffs,
+            drivers=self._start_drivers_app(),
         )
         config = uvicorn.Config(
             app,

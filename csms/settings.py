@@ -105,6 +105,21 @@ class Settings:
     # process that runs the web app (csms serve, csms web); 0: this process
     # does not rate (run `csms billing rater` instead).
     rating_interval: float = 5.0
+    # The drivers' app API (/app/v1): lifetimes of access and refresh
+    # tokens; attempts at login, registration, verification and password
+    # reset per e-mail and per client address within a window of seconds
+    # (counted in Redis when CSMS_REDIS_URL is set); mail to drivers goes
+    # to the mail_outbox table unless an SMTP host is set.
+    app_access_minutes: int = 15
+    app_refresh_days: int = 30
+    app_rate_limit: int = 10
+    app_rate_window: float = 300.0
+    app_smtp_host: str = ""
+    app_smtp_port: int = 587
+    app_smtp_user: str = ""
+    app_smtp_password: str = ""
+    app_smtp_from: str = "noreply@localhost"
+    app_smtp_starttls: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

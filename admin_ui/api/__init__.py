@@ -18,6 +18,7 @@ from admin_ui.api.errors import EXCEPTION_HANDLERS
 from admin_ui.api.files import FirmwareController, StationFilesController, UploadController
 from admin_ui.api.local_list import LocalListController
 from admin_ui.api.sessions import SessionController
+from admin_ui.app_api.operator import RegistrationCodeController
 
 API_PREFIX = "/api/v1"
 
@@ -40,6 +41,7 @@ CONTROLLERS: list[type] = [
     FirmwareController,
     StationFilesController,
     UploadController,
+    RegistrationCodeController,
 ]
 
 

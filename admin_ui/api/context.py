@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from billing.runs.service import BillingRuns
 from crm.changes import CrmChangeListener, IgnoreChanges
+from crm.drivers.service import DriverAccounts
 from crm.services.auth import AuthService
 from csms.commands.service import CommandService
 from csms.domain.files import FileService
@@ -29,3 +30,5 @@ class ApiContext:
     files: FileService | None = None
     # Billing runs, CDRs and documents.
     billing: BillingRuns | None = None
+    # Drivers' accounts (registration codes for operators; the app API).
+    drivers: DriverAccounts | None = None
