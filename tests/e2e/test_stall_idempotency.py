@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 import csms.bootstrap
 from csms.bootstrap import Node
 from csms.domain.writes import GroupResult, StoreLastSeen, WriteGroup
+from csms.logsummary import OUTAGE_LOGGERS, RepeatSummary
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession, ConnectorStatusChange, MeterValue
 from tests.e2e.conftest import StartNode, ocpp_url
@@ -196,3 +198,35 @@ async def test_readyz_answers_503_within_two_seconds_when_the_database_hangs(
     assert elapsed < 2.0
     assert response.status_code == 503
     assert response.json()["checks"]["database"].startswith("timed out")
+
+
+async def test_a_storage_outage_logs_one_traceback_not_one_per_call(
+    start_node: StartNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 calls failing alike during a storage outage (issue 14, item 8: a
+    database outage wrote 10,000 tracebacks in 20 s) log one traceback; the
+    rest are held back and counted by the next line after the interval."""
+    for name in OUTAGE_LOGGERS:
+        logger = logging.getLogger(name)
+        for existing in [f for f in logger.filters if isinstance(f, RepeatSummary)]:
+            logger.removeFilter(existing)
+    node = await start_node()
+    sink = node.writer._sink
+    apply = sink.apply
+
+    async def failing_apply(groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        raise ConnectionError("database unreachable")
+
+    await PiccoloStationAdmin().add("CP-DOWN")
+    async with station(node, "CP-DOWN") as ws:
+        sink.apply = failing_apply  # type: ignore[method-assign]
+        try:
+            for n in range(200):
+                refused = await call(ws, f"m{n}", "MeterValues", meter_values(n))
+                assert refused[2] == "InternalError"
+        finally:
+            sink.apply = apply  # type: ignore[method-assign]
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks[:5]]
+    failed = [r for r in caplog.records if "MeterValues failed" in r.getMessage()]
+    assert len(failed) == 1
