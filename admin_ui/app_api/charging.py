@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
@@ -70,13 +69,13 @@ class StationController(Controller):
         context: NamedDependency[AppContext],
         page: NamedDependency[Page],
         lat: Annotated[
-            Decimal | None, QueryParameter(ge=-90, le=90, description="latitude, WGS 84")
+            float | None, QueryParameter(ge=-90, le=90, description="latitude, WGS 84")
         ] = None,
         lon: Annotated[
-            Decimal | None, QueryParameter(ge=-180, le=180, description="longitude, WGS 84")
+            float | None, QueryParameter(ge=-180, le=180, description="longitude, WGS 84")
         ] = None,
         radius_km: Annotated[
-            Decimal | None, QueryParameter(gt=0, le=20_000, description="only this near")
+            float | None, QueryParameter(gt=0, le=20_000, description="only this near (km)")
         ] = None,
     ) -> StationPage:
         """Stations where your media may charge, with each connector's

@@ -160,7 +160,7 @@ def _e4(value: int) -> Decimal:
     return (Decimal(value) / 10_000).quantize(Decimal("0.0001"))
 
 
-def _distance_km(lat1: Decimal, lon1: Decimal, lat2: Decimal, lon2: Decimal) -> float:
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
@@ -230,9 +230,9 @@ class DriverCharging:
         self,
         driver: Driver,
         *,
-        latitude: Decimal | None,
-        longitude: Decimal | None,
-        radius_km: Decimal | None,
+        latitude: float | None,
+        longitude: float | None,
+        radius_km: float | None,
         limit: int,
         offset: int,
     ) -> StationPage:
@@ -250,8 +250,10 @@ class DriverCharging:
                 continue
             if station.latitude is None or station.longitude is None:
                 continue
-            distance = _distance_km(latitude, longitude, station.latitude, station.longitude)
-            if radius_km is None or distance <= float(radius_km):
+            distance = _distance_km(
+                latitude, longitude, float(station.latitude), float(station.longitude)
+            )
+            if radius_km is None or distance <= radius_km:
                 placed.append((distance, station))
         placed.sort(key=lambda item: (item[0], item[1].id))
         seller = await self._seller(driver.entity_id)
