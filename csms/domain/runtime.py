@@ -392,7 +392,7 @@ class StationRuntime:
         self, station: StationProfile, command: RecordTransactionEvent, outcome: TransactionOutcome
     ) -> None:
         name = station.charge_point_id
-        tx = command.charger_transaction_id
+        tx = repr(command.charger_transaction_id)  # the charger's text: escaped
         if outcome.repeated:
             log.info(
                 "station %s repeated TransactionEvent %s seqNo %d of %s; session %d unchanged",

@@ -279,13 +279,14 @@ class Gateway:
                 transport_security(connection.transport),
             )
         except Exception:
-            log.exception("admission of %s failed", charge_point_id)
+            log.exception("admission of %r failed", charge_point_id)
             self._metrics.handshake_refused("admission_failed")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
         if isinstance(outcome, Refusal):
             self._metrics.handshake_refused(outcome.name.lower())
             log.warning(
-                "refused %s from %s: %s",
+                # %r: the id is the charger's text, URL-decoded (CR, LF...)
+                "refused %r from %s: %s",
                 charge_point_id,
                 _remote(connection),
                 outcome.value,

@@ -98,7 +98,7 @@ class LocalCommandExecutor:
             return NotConnected()
         except PayloadViolation as violation:
             log.warning(
-                "station %s answered %s against the schema: %s",
+                "station %s answered %s against the schema: %r",
                 charge_point_id,
                 planned.action,
                 violation.description,

@@ -314,7 +314,7 @@ class RpcConnection:
             ) from None
         if decoded.fixes:
             log.warning(
-                "station %s: %s accepted leniently: %s",
+                "station %s: %s accepted leniently: %r",
                 self.session.charge_point_id,
                 call.action,
                 "; ".join(decoded.fixes),
@@ -415,7 +415,7 @@ class RpcConnection:
         entry = self._pending.get(frame.unique_id)
         if entry is None:
             log.warning(
-                "station %s answered %s, which is no call in flight; ignored",
+                "station %s answered %r, which is no call in flight; ignored",
                 self.session.charge_point_id,
                 frame.unique_id,
             )

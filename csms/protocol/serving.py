@@ -192,7 +192,7 @@ class ExchangeRecorder:
         self._metrics.frame_rejected(error.code.value)
         now = self._runtime.seen(session.profile)
         log.warning(
-            "station %s sent a malformed frame: %s", session.charge_point_id, error.description
+            "station %s sent a malformed frame: %r", session.charge_point_id, error.description
         )
         if not self._log_messages:
             return
@@ -245,7 +245,8 @@ class OcppService:
     def closed(
         self, entry: Connected, profile: StationProfile, *, current: bool, reason: str
     ) -> None:
-        log.info("station %s disconnected: %s", profile.charge_point_id, reason or "closed")
+        # %r: the close reason is the charger's text
+        log.info("station %s disconnected: %r", profile.charge_point_id, reason or "closed")
         if current:
             self.runtime.disconnected(profile, entry.protocol, reason)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -443,3 +444,48 @@ def test_station_add_refuses_ids_outside_ocpp_characters(db: None) -> None:
         assert result.returncode == 1, (bad, result.stdout)
         assert "charge point id" in result.stderr
     assert csms("station", "add", "CP-OK.1").returncode == 0
+
+
+# -- item 8: no forged log lines -----------------------------------------------
+
+
+def _no_forged_lines(caplog: pytest.LogCaptureFixture, marker: str) -> None:
+    """Every log record is one line, and the charger's text is in it (escaped)."""
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(marker in m for m in messages), messages
+    forged = [m for m in messages if "\n" in m or "\r" in m]
+    assert not forged, forged
+
+
+async def test_charge_point_id_with_cr_lf_writes_no_forged_log_line(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``/ocpp/a%0d%0aX-Injected:%201`` is refused, and its log line shows the
+    id escaped on one line (it wrote a forged "X-Injected: 1" line)."""
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus):
+        async with connect(f"{ocpp_url(node)}/a%0d%0aX-Injected:%201", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            pass
+    _no_forged_lines(caplog, "X-Injected")
+
+
+async def test_charger_text_in_log_lines_is_escaped(
+    socket16: ClientConnection, socket201: ClientConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A message id, a transaction id and a close reason with CR/LF, all the
+    charger's text, are logged escaped on one line each."""
+    caplog.set_level(logging.INFO)
+    await socket16.send(json.dumps([3, "id\r\nX-Injected: 1", {}]))
+    await _still_alive(socket16)
+    payload = _event201(eventType="Updated", transactionInfo={"transactionId": "t\nX-Injected: 2"})
+    answer = await _exchange(socket201, json.dumps([2, "e1", "TransactionEvent", payload]))
+    assert answer[0] == 3, answer
+    await socket201.close(1000, "bye\nX-Injected: 3")
+
+    async def closed_logged() -> bool:
+        return "X-Injected: 3" in caplog.text
+
+    await _wait_for(closed_logged)
+    for number in (1, 2, 3):
+        _no_forged_lines(caplog, f"X-Injected: {number}")

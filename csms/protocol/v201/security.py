@@ -53,7 +53,7 @@ class SecurityHandlers201:
     ) -> v201.SecurityEventNotificationResponse:
         if self.security is None:
             log.warning(
-                "station %s security event %s %s (not stored: no security service)",
+                "station %s security event %r %r (not stored: no security service)",
                 station.charge_point_id,
                 type,
                 tech_info,
