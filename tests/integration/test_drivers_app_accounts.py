@@ -249,8 +249,8 @@ async def test_the_app_has_its_own_openapi_document(db: None) -> None:
 
 
 async def test_operators_read_and_renew_an_entitys_registration_code(db: None) -> None:
-    """GET gives the entity's code (the same each time), POST a new one;
-    a user without entities:update on it gets 403."""
+    """POST gives the entity's code (the same each time), with renew a new
+    one; a user without entities:update on the entity gets 403."""
     entity, code = await entity_with_code()
     admin = await admin_token(entity)
     reader = await token_for(
@@ -259,9 +259,9 @@ async def test_operators_read_and_renew_an_entitys_registration_code(db: None) -
     )
     path = f"/api/v1/entities/{entity}/registration-code"
     async with drivers_client() as client:
-        got = await client.get(path, headers=bearer(admin))
-        renewed = await client.post(path, headers=bearer(admin))
-        refused = await client.get(path, headers=bearer(reader))
+        got = await client.post(path, json={}, headers=bearer(admin))
+        renewed = await client.post(path, json={"renew": True}, headers=bearer(admin))
+        refused = await client.post(path, json={}, headers=bearer(reader))
         old = await client.post(f"{APP}/registrations", json=registration(code, unique_email()))
     assert got.status_code == 200 and got.json()["code"] == code
     assert renewed.status_code == 200 and renewed.json()["code"] != code
