@@ -67,14 +67,19 @@ def _steps(text: str) -> list[int]:
 
 
 class _Clock:
-    """Wall and this process's CPU time (every thread: the SQLite writer's too)."""
+    """Wall and CPU time: this process's (every thread: the SQLite writer's
+    too) and its rating worker processes'."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: Any = None) -> None:
+        self.workers = workers
         self.wall = time.perf_counter()
-        self.cpu = time.process_time()
+        self.cpu = self._cpu()
+
+    def _cpu(self) -> float:
+        return time.process_time() + (self.workers.cpu_seconds() if self.workers else 0.0)
 
     def since(self) -> tuple[float, float]:
-        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+        return time.perf_counter() - self.wall, self._cpu() - self.cpu
 
 
 class _Profiler:
@@ -224,6 +229,7 @@ async def _checks(world: World, rated: int, billed_ids: list[int]) -> dict[str, 
 
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from billing.rating.rater import Rater
+    from billing.rating.workers import RatingWorkers
     from billing.runs.service import BillingRuns
     from billing.storage.runs import SqlBillingStore
     from billing.storage.sources import SqlDirectory, SqlRatingQueue
@@ -237,6 +243,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     engine = current_engine()
     await open_database(engine)
     queue = directory = store = None
+    workers: RatingWorkers | None = None
     try:
         await migrate()
         clock = _Clock()
@@ -253,7 +260,9 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
         queue, directory, store = SqlRatingQueue(), SqlDirectory(), SqlBillingStore()
         lookup = PiccoloTariffLookup()
-        rater = Rater(queue, directory, lookup, batch_size=args.batch_size)
+        if args.rating_workers:
+            workers = RatingWorkers(args.rating_workers)
+        rater = Rater(queue, directory, lookup, batch_size=args.batch_size, workers=workers)
         service = BillingRuns(store, directory)
         principal = system_principal(await load_tree())
         profiler = _Profiler(args.profile)
@@ -267,12 +276,12 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         report["steps"] = []
         for step in sorted(set(steps)):
             before = rated
-            clock = _Clock()
+            clock = _Clock(workers)
             profiler.start("rating")
             while rated < step:
                 if step - rated < args.batch_size:
                     # The last batch of a step: no further than the step.
-                    last = Rater(queue, directory, lookup, batch_size=step - rated)
+                    last = Rater(queue, directory, lookup, batch_size=step - rated, workers=workers)
                     taken = await last.rate_batch()
                 else:
                     taken = await rater.rate_batch()
@@ -327,6 +336,8 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         report["checks"] = await _checks(world, rated, billed_ids)
         report["cpu_seconds_total"] = time.process_time()
     finally:
+        if workers is not None:
+            await workers.close()
         for part in (queue, directory, store):
             if part is not None:
                 await part.close()
@@ -353,7 +364,8 @@ def _print(report: dict[str, Any], database: str, args: argparse.Namespace) -> N
     machine = machine_description()
     print(
         f"machine: {machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB;"
-        f" Python {platform.python_version()}; {database}; batch size {args.batch_size}"
+        f" Python {platform.python_version()}; {database}; batch size {args.batch_size};"
+        f" rating workers {args.rating_workers or 'none (in process)'}"
     )
     generation = report["generation"]
     world = generation["world"]
@@ -414,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         " default a SQLite file in a temporary directory",
     )
     parser.add_argument("--batch-size", type=int, default=1_000, help="sessions per rating batch")
+    parser.add_argument(
+        "--rating-workers",
+        type=int,
+        default=0,
+        help="rating worker processes (0: price in the rater's process)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--profile", help="cProfile the measured phases to PREFIX.{phase}.prof")

@@ -1,0 +1,107 @@
+"""Rating worker processes: the CPU part of rating (charging periods,
+pricing, the CDR detail) off the rater's process.
+
+``csms serve`` rates in the process that also answers chargers; with
+workers, its event loop only decides audiences, reads and writes, and the
+pricing runs in other processes (on other cores). A batch is split into
+chunks sent as msgpack (``billing.rating.compute.rate_encoded``). A chunk
+whose worker died is rated in this process instead, so nothing is lost to
+a broken pool; the pool is then started anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import msgspec
+
+from billing.ports import CdrRecord
+from billing.rating.compute import SessionWork, rate_all, rate_encoded
+
+log = logging.getLogger(__name__)
+
+_WORKS_OUT = msgspec.msgpack.Encoder()
+_RECORDS = msgspec.msgpack.Decoder(list[CdrRecord])
+# Sessions per chunk: small enough that the workers share a batch evenly,
+# large enough that the message overhead stays small.
+CHUNK_SESSIONS = 100
+
+
+class RatingWorkers:
+    """A pool of ``processes`` rating worker processes (started on first use,
+    with the spawn method: the rater's process holds threads and sockets a
+    fork would copy)."""
+
+    def __init__(self, processes: int) -> None:
+        if processes < 1:
+            raise ValueError("rating workers: at least one process")
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool
+
+    async def rate(self, works: list[SessionWork]) -> list[CdrRecord]:
+        """The CDRs of ``works``, priced in the worker processes."""
+        if not works:
+            return []
+        loop = asyncio.get_running_loop()
+        size = max(1, min(CHUNK_SESSIONS, -(-len(works) // self.processes)))
+        chunks = [works[start : start + size] for start in range(0, len(works), size)]
+        payloads = [_WORKS_OUT.encode(chunk) for chunk in chunks]
+        try:
+            pool = self._executor()
+            futures = [loop.run_in_executor(pool, rate_encoded, payload) for payload in payloads]
+        except BrokenProcessPool:  # a worker died since the last batch: start anew
+            log.warning("rating workers: the pool broke; starting it anew")
+            await self.close()
+            pool = self._executor()
+            futures = [loop.run_in_executor(pool, rate_encoded, payload) for payload in payloads]
+        answers = await asyncio.gather(*futures, return_exceptions=True)
+        records: list[CdrRecord] = []
+        broken = False
+        for chunk, answer in zip(chunks, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if isinstance(answer, asyncio.CancelledError):
+                    raise answer
+                broken = broken or isinstance(answer, BrokenProcessPool)
+                log.error(
+                    "rating worker failed (%s: %s); rating %d sessions in this process",
+                    type(answer).__name__,
+                    answer,
+                    len(chunk),
+                )
+                records += rate_all(chunk)
+            else:
+                records += _RECORDS.decode(answer)
+        if broken:
+            await self.close()
+        return records
+
+    def cpu_seconds(self) -> float:
+        """CPU time the live worker processes have used (Linux; 0 elsewhere)."""
+        if self._pool is None:
+            return 0.0
+        total = 0
+        for pid in list(getattr(self._pool, "_processes", None) or {}):
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)

@@ -1,0 +1,85 @@
+"""Rating in worker processes (billing.rating.workers): the same CDRs as in
+the rater's process, and nothing lost when a worker dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from billing.ports import CdrRecord
+from billing.rating.compute import SessionWork
+from billing.rating.rater import Rater
+from billing.rating.workers import RatingWorkers
+
+from .world import World, pipeline_world
+
+OCTOBER = datetime(2026, 10, 1, 6, tzinfo=UTC)
+
+
+def _charge_a_month(world: World) -> None:
+    """Sessions at both stations, at every hour of the day over October
+    (both sides of the DST change), with varied energy."""
+    for index in range(60):
+        station = world.station_a if index % 2 else world.station_b
+        world.charge(station, OCTOBER + timedelta(hours=13 * index), energy_wh=500 + 731 * index)
+
+
+def _cdrs(world: World) -> dict[tuple[int, str], CdrRecord]:
+    return {
+        (row.record.session_id, row.record.audience): row.record for row in world.cdrs.rows.values()
+    }
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[RatingWorkers]:
+    pool = RatingWorkers(2)
+    yield pool
+    await pool.close()
+
+
+async def test_workers_rate_exactly_as_the_rater_process(workers: RatingWorkers) -> None:
+    """Every CDR priced in worker processes equals the one priced in the
+    rater's own process, field by field (detail bytes included)."""
+    here, there = await pipeline_world(), await pipeline_world()
+    _charge_a_month(here)
+    _charge_a_month(there)
+    there.rater = Rater(there.queue, there.directory, there.tariffs, workers=workers)
+    assert await here.rater.rate_all() == 60
+    assert await there.rater.rate_all() == 60
+    expected, got = _cdrs(here), _cdrs(there)
+    assert len(expected) == 60 * 2 + 30  # emp + customer each, sub_cpo at the sub-CPO's station
+    assert got == expected
+
+
+async def test_a_dead_worker_costs_no_session(
+    workers: RatingWorkers, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker killed while a batch is in flight: its chunks are priced in
+    the rater's process instead, every session gets its CDRs, and the pool
+    is started anew for the next batch."""
+    world = await pipeline_world()
+    _charge_a_month(world)
+    world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
+    original = RatingWorkers.rate
+    killed: list[int] = []
+
+    async def rate_with_a_kill(self: RatingWorkers, works: list[SessionWork]) -> list[CdrRecord]:
+        if not killed:
+            pool = self._executor()
+            await asyncio.wrap_future(pool.submit(os.getpid))  # the workers are up
+            killed.append(next(iter(pool._processes)))
+            os.kill(killed[0], signal.SIGKILL)
+        return await original(self, works)
+
+    monkeypatch.setattr(RatingWorkers, "rate", rate_with_a_kill)
+    assert await world.rater.rate_all() == 60
+    cdrs = _cdrs(world)
+    assert len(cdrs) == 150
+    assert all(record.status == "rated" for record in cdrs.values())
+    assert killed
+    assert "rating worker" in caplog.text
