@@ -4,7 +4,7 @@ password reset and the driver's profile."""
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -94,10 +94,9 @@ class AccountController(Controller):
     @delete("/login", status_code=HTTP_204_NO_CONTENT, responses=answers(401))
     async def logout(
         self, driver: NamedDependency[Driver], context: NamedDependency[AppContext]
-    ) -> Response[None]:
+    ) -> None:
         """Log out: the access and refresh tokens of this login stop working."""
         await context.accounts.logout(driver)
-        return Response(None, status_code=HTTP_204_NO_CONTENT)
 
     @post(
         "/password-reset",
