@@ -34,8 +34,6 @@ from typing import Any, NamedTuple, TypeVar
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, convert_datetime_in, dict_factory
 
-from csms.storage.database import write_transaction
-
 log = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -174,9 +172,17 @@ class WriteConnection:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._run_sqlite, program)
-        async with write_transaction(self._engine):
-            connection = self._engine.current_transaction.get().connection  # type: ignore[union-attr]
-            return await _drive_asyncpg(connection, program)
+        # asyncpg directly, not piccolo's transaction: when the server dies
+        # mid-batch piccolo's failed rollback left its transaction current in
+        # the committer's task (and the connection out of the pool), so every
+        # later batch ran on the dead connection until a restart.
+        pool = self._engine.pool  # type: ignore[attr-defined]
+        connection = await (pool.acquire() if pool else self._engine.get_new_connection())  # type: ignore[attr-defined]
+        try:
+            async with connection.transaction():
+                return await _drive_asyncpg(connection, program)
+        finally:
+            await (pool.release(connection) if pool else connection.close())
 
     # -- SQLite, in the writer thread ------------------------------------------
 
