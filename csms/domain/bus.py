@@ -29,3 +29,9 @@ class Bus(Protocol):
         """Returns how many processes (buses) subscribe to ``topic`` and so
         receive it: 0 means nobody listens."""
         ...
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs (on the event loop) each time the bus is back
+        after losing its server: what that server held may be gone (a
+        restarted Redis holds no node directory), so holders record it again."""
+        ...

@@ -9,7 +9,8 @@ disconnect only if it still names that node.
 
 :class:`NodePresence` keeps this node's entries: it records connects and
 disconnects in order, in batches (one round trip for a reconnect storm),
-refreshes every held station's entry, and announces each connect on the bus
+refreshes every held station's entry (at once when the bus reconnects after
+losing Redis), and announces each connect on the bus
 (:data:`CLAIMS_TOPIC`) so that a node still holding an older socket of that
 station drops it. It answers ``locate`` for the command service
 (``csms.commands.ports.StationLocator``).
@@ -157,6 +158,16 @@ class NodePresence:
 
     def subscribe(self) -> None:
         self._bus.subscribe(CLAIMS_TOPIC, self._heard)
+        self._bus.on_reconnect(self._server_back)
+
+    def _server_back(self) -> None:
+        """The bus lost its server and is back: a restarted Redis holds no
+        entries, so every held station is recorded again now rather than at
+        the next periodic refresh (up to REFRESH_SECONDS later)."""
+        log.info("node directory: the bus reconnected; recording held stations again")
+        self._refresh_due = True
+        self._idle.clear()
+        self._wake.set()
 
     async def start(self) -> None:
         forgotten = await self.directory.forget_node()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from csms.domain.bus import Handler
 
@@ -44,6 +45,9 @@ class InProcessBus:
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers.setdefault(topic, []).append(handler)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Never called: an in-process bus has no server to lose."""
 
     async def publish(self, topic: str, payload: bytes) -> int:
         loop = asyncio.get_running_loop()
