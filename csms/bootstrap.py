@@ -353,7 +353,9 @@ class Node:
         self.stale_rule = StaleSessionRule(
             PiccoloStaleSessionStore(), inactive_hours=settings.stale_session_hours
         )
-        self.recorder = ExchangeRecorder(self.runtime, self.metrics)
+        self.recorder = ExchangeRecorder(
+            self.runtime, self.metrics, message_log_max_chars=settings.message_log_max_chars
+        )
         if self.serve_ocpp:
             await self._start_gateway()
         if self.serve_http:
@@ -401,6 +403,9 @@ class Node:
             reuse_port=settings.ocpp_reuse_port,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
+            max_message_size=settings.ocpp_max_frame_bytes,
+            max_queued_bytes=settings.ocpp_max_queued_bytes,
+            flood_seconds=settings.ocpp_flood_seconds,
             tls=(
                 server_context(
                     settings.ocpp_tls_cert, settings.ocpp_tls_key, settings.ocpp_tls_client_ca

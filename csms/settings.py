@@ -120,6 +120,18 @@ class Settings:
     app_smtp_password: str = ""
     app_smtp_from: str = "noreply@localhost"
     app_smtp_starttls: bool = True
+    # OCPP connections: the largest frame a charger may send, in bytes (a
+    # larger one closes its socket with 1009); bytes of frames read ahead of
+    # the call being answered (beyond them the socket is not read, so a
+    # charger that sends without waiting for answers is held back); seconds
+    # a charger may keep frames waiting behind every call before its socket
+    # is closed with 1008 (0: never); characters of one frame kept in the
+    # message log (and of DataTransfer data kept in station events), the
+    # rest cut with a marker.
+    ocpp_max_frame_bytes: int = 1024 * 1024
+    ocpp_max_queued_bytes: int = 2 * 1024 * 1024
+    ocpp_flood_seconds: float = 10.0
+    message_log_max_chars: int = 64 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -183,6 +195,11 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"CSMS_{name.upper()} must be a port number, got {port}")
+        for name in ("ocpp_max_frame_bytes", "ocpp_max_queued_bytes", "message_log_max_chars"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"CSMS_{name.upper()} must be a positive number")
+        if self.ocpp_flood_seconds < 0:
+            raise SettingsError("CSMS_OCPP_FLOOD_SECONDS must be 0 or a positive number of seconds")
 
     @property
     def offline_after(self) -> float:

@@ -179,7 +179,7 @@ MESSAGE_LOG_ACTION_LENGTH = 64
 # Characters of one frame's text kept in the message log by default
 # (CSMS_MESSAGE_LOG_MAX_CHARS); the rest is cut and marked.
 MESSAGE_LOG_MAX_CHARS = 64 * 1024
-TRUNCATION_MARKER = "...[truncated: {kept} of {total} characters kept]"
+TRUNCATION_MARKER = "...[truncated: {kept} of {total} kept]"
 
 
 def storable_text(text: str, limit: int | None = None) -> str:
@@ -199,13 +199,21 @@ def storable_text(text: str, limit: int | None = None) -> str:
     return text
 
 
+def capped_text(text: str, max_chars: int = MESSAGE_LOG_MAX_CHARS) -> str:
+    """At most ``max_chars`` characters of ``text``, with the truncation
+    marker when it was longer (free text a charger sends, kept in events)."""
+    if len(text) <= max_chars:
+        return text
+    return text[:max_chars] + TRUNCATION_MARKER.format(kept=max_chars, total=len(text))
+
+
 def log_message(
     station_pk: int,
     direction: str,
     message_type: int,
     unique_id: str,
     action: str,
-    payload: str,
+    payload: str | bytes,
     logged_at: datetime,
     *,
     max_chars: int = MESSAGE_LOG_MAX_CHARS,
@@ -213,10 +221,14 @@ def log_message(
     """A message-log row whose every value the database can hold, so one
     hostile frame never fails the group commit it shares with others: the
     id and action cut to their columns, NUL escaped, and a payload above
-    ``max_chars`` characters cut to that many with a marker that says so."""
-    payload = storable_text(payload)
+    ``max_chars`` characters (bytes, for a raw frame, which is then decoded
+    only that far) cut to that many with a marker that says so."""
     total = len(payload)
-    if total > max_chars:
+    if isinstance(payload, bytes):
+        payload = payload[:max_chars].decode(errors="replace")
+    payload = storable_text(payload)
+    if total > max_chars or len(payload) > max_chars:
+        total = max(total, len(payload))
         payload = payload[:max_chars] + TRUNCATION_MARKER.format(kept=max_chars, total=total)
     return StoreMessage(
         station_pk,

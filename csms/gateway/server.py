@@ -17,6 +17,7 @@ import base64
 import binascii
 import logging
 import ssl
+import time
 import weakref
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -52,10 +53,21 @@ LEGACY_SUBPROTOCOL = "ocpp1.6"
 HANDSHAKE_TIMEOUT = 60.0
 
 # Close codes: 1002 protocol error (no usable subprotocol), 1000 when a newer
-# connection replaced this one, 1001 going away (shutdown, silent station).
+# connection replaced this one, 1001 going away (shutdown, silent station),
+# 1008 policy violation (a charger that keeps sending without waiting for
+# answers; websockets itself closes with 1009 for a frame above the limit).
 CLOSE_NO_SUBPROTOCOL = 1002
 CLOSE_REPLACED = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_FLOODING = 1008
+
+# A charger is closed for flooding only after this many calls in a row found
+# further frames waiting behind them (and CSMS_OCPP_FLOOD_SECONDS passed): a
+# burst of a few pipelined calls after a boot is only held back.
+FLOOD_MIN_CALLS = 50
+# Seconds the close handshake of a flooding charger may take (it reads
+# nothing, so it may never answer): then the TCP connection is dropped.
+FLOOD_CLOSE_TIMEOUT = 2.0
 
 _REFUSAL_STATUS = {
     Refusal.MALFORMED_ID: HTTPStatus.BAD_REQUEST,
@@ -76,19 +88,56 @@ _FAST_SEND_BUFFER_LIMIT = 16 * 1024
 
 
 class WebsocketTransport:
-    """A websocket as the protocol layer's transport (text frames only)."""
+    """A websocket as the protocol layer's transport (text frames only).
 
-    __slots__ = ("_socket",)
+    Flow control: websockets reads at most ``max_queue`` frames ahead of the
+    one being answered (the gateway sets it from CSMS_OCPP_MAX_QUEUED_BYTES),
+    then stops reading the socket, so a charger that sends without waiting
+    for answers is held back by TCP. One that keeps frames waiting behind
+    every call for ``flood_seconds`` (and at least FLOOD_MIN_CALLS calls) is
+    closed with 1008."""
 
-    def __init__(self, socket: ServerConnection) -> None:
+    __slots__ = ("_busy_calls", "_busy_since", "_flood_seconds", "_socket", "charge_point_id")
+
+    def __init__(
+        self, socket: ServerConnection, *, flood_seconds: float = 0.0, charge_point_id: str = ""
+    ) -> None:
         self._socket = socket
+        self._flood_seconds = flood_seconds
+        self._busy_since: float | None = None
+        self._busy_calls = 0
+        self.charge_point_id = charge_point_id
 
     async def recv(self) -> bytes:
         try:
             data = await self._socket.recv(decode=False)
         except ConnectionClosed:
             raise TransportClosed from None
+        if self._flood_seconds and frames_waiting(self._socket):
+            await self._busy()
+        else:
+            self._busy_since = None
         return data if isinstance(data, bytes) else data.encode()
+
+    async def _busy(self) -> None:
+        """Another frame waits behind this one: the charger did not wait for
+        our answer. Tolerated for a while; a charger that never lets the
+        queue run empty is closed."""
+        now = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since, self._busy_calls = now, 0
+        self._busy_calls += 1
+        if now - self._busy_since < self._flood_seconds or self._busy_calls < FLOOD_MIN_CALLS:
+            return
+        log.warning(
+            "station %s sent %d calls in %.1f s without waiting for answers; closing (%d)",
+            self.charge_point_id,
+            self._busy_calls,
+            now - self._busy_since,
+            CLOSE_FLOODING,
+        )
+        await close_soon(self._socket, CLOSE_FLOODING, "calls sent without waiting for answers")
+        raise TransportClosed
 
     async def send(self, data: bytes) -> None:
         socket = self._socket
@@ -129,6 +178,22 @@ class StationHandler(Protocol):
         """The socket closed; ``current`` is False when a newer connection of
         the same station had replaced it."""
         ...
+
+
+def frames_waiting(socket: ServerConnection) -> int:
+    """Frames websockets has read and queued for this connection."""
+    assembler = getattr(socket, "recv_messages", None)
+    frames = getattr(assembler, "frames", None)
+    return len(frames) if frames is not None else 0
+
+
+async def close_soon(socket: ServerConnection, code: int, reason: str) -> None:
+    """Closes with ``code``; a peer that does not complete the close
+    handshake within FLOOD_CLOSE_TIMEOUT is cut off."""
+    try:
+        await asyncio.wait_for(socket.close(code, reason), FLOOD_CLOSE_TIMEOUT)
+    except TimeoutError:
+        socket.transport.abort()
 
 
 def parse_station_path(path: str) -> str | None:
@@ -174,6 +239,8 @@ class Gateway:
         ping_interval: float | None = 60.0,
         ping_timeout: float | None = 30.0,
         max_message_size: int = 1 << 20,
+        max_queued_bytes: int = 2 << 20,
+        flood_seconds: float = 10.0,
         tls: ssl.SSLContext | None = None,
         tls_port: int = 0,
     ) -> None:
@@ -189,6 +256,12 @@ class Gateway:
         self._ping_interval = ping_interval or None
         self._ping_timeout = ping_timeout or None
         self._max_message_size = max_message_size
+        # Frames read ahead of the one being answered: as many of the
+        # largest allowed as fit in max_queued_bytes (at least two, so that
+        # reading resumes at one waiting and a charger that keeps the queue
+        # busy is seen doing so).
+        self._max_queue = max(2, max_queued_bytes // max_message_size)
+        self._flood_seconds = flood_seconds
         self._server: Server | None = None
         # A second listener for wss (security profiles 2 and 3) beside ws.
         self._tls = tls
@@ -229,6 +302,8 @@ class Gateway:
             # websockets' task per connection.
             ping_interval=None,
             max_size=self._max_message_size,
+            # Reading stops above max_queue frames and resumes at half.
+            max_queue=(self._max_queue, self._max_queue // 2),
             backlog=self._backlog,
             reuse_port=self._reuse_port or None,
             server_header="csms",
@@ -362,7 +437,10 @@ class Gateway:
             )
             _keep(task)
         try:
-            await self._handler.serve(entry, WebsocketTransport(socket), profile)
+            transport = WebsocketTransport(
+                socket, flood_seconds=self._flood_seconds, charge_point_id=entry.charge_point_id
+            )
+            await self._handler.serve(entry, transport, profile)
         finally:
             current = self.registry.remove(entry)
             reason = f"{socket.close_code} {socket.close_reason or ''}".strip()

@@ -96,7 +96,7 @@ class ExchangeRecorder:
                         MessageType.CALL,
                         call.unique_id,
                         call.action,
-                        call.payload.decode(errors="replace"),
+                        call.payload,
                         now,
                     ),
                     self._message(
@@ -105,7 +105,7 @@ class ExchangeRecorder:
                         MessageType.CALLERROR if error_code else MessageType.CALLRESULT,
                         call.unique_id,
                         call.action,
-                        answer.decode(errors="replace"),
+                        answer,
                         now,
                     ),
                 )
@@ -133,7 +133,7 @@ class ExchangeRecorder:
                 MessageType.CALL,
                 unique_id,
                 action,
-                request.decode(errors="replace"),
+                request,
                 now,
             )
         ]
@@ -145,7 +145,7 @@ class ExchangeRecorder:
                     MessageType.CALLRESULT,
                     unique_id,
                     action,
-                    answer.payload.decode(errors="replace"),
+                    answer.payload,
                     now,
                 )
             )
@@ -170,7 +170,7 @@ class ExchangeRecorder:
         message_type: int,
         unique_id: str,
         action: str,
-        payload: str,
+        payload: str | bytes,
         at: datetime,
     ) -> StoreMessage:
         return log_message(
@@ -205,7 +205,7 @@ class ExchangeRecorder:
                         0,
                         error.unique_id,
                         "",
-                        data.decode(errors="replace"),
+                        data,
                         now,
                     ),
                 )

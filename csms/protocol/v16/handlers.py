@@ -25,6 +25,7 @@ from csms.domain.commands import (
 from csms.domain.model import AuthorizationStatus, Sample, TokenInfo
 from csms.domain.runtime import StationRuntime
 from csms.domain.station_security import StationSecurity
+from csms.domain.writes import capped_text
 from csms.protocol.payloads import v16
 from csms.protocol.rpc import StationSession, on
 from csms.protocol.v16.security import SecurityHandlers16
@@ -251,7 +252,7 @@ class ChargePointHandlers16(SecurityHandlers16):
             station.profile,
             RecordNotification(
                 kind="data_transfer",
-                data={"vendor_id": vendor_id, "message_id": message_id, "data": data},
+                data={"vendor_id": vendor_id, "message_id": message_id, "data": capped_text(data)},
             ),
         )
         # Recorded, but no vendor extension acts on it: say so, as OCPP asks.

@@ -37,6 +37,7 @@ from csms.domain.commands import (
 )
 from csms.domain.model import AuthorizationStatus, Sample, TokenInfo
 from csms.domain.runtime import StationRuntime
+from csms.domain.writes import MESSAGE_LOG_MAX_CHARS, capped_text
 from csms.protocol.payloads import v201
 from csms.protocol.rpc import StationSession, on
 from csms.protocol.v201.codec import value_text
@@ -524,6 +525,10 @@ class ChargingStationHandlers201(SecurityHandlers201):
         data: Any = None,
         **kwargs: Any,
     ) -> v201.DataTransferResponse:
+        # Data is any JSON: kept as it is up to the message log's cap,
+        # else as the start of its JSON text.
+        if data is not None and len(text := msgspec.json.encode(data)) > MESSAGE_LOG_MAX_CHARS:
+            data = capped_text(text.decode())
         await self._record(
             station, "data_transfer", vendor_id=vendor_id, message_id=message_id, data=data
         )
