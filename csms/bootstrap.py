@@ -22,6 +22,7 @@ from admin_ui.api.context import ApiContext
 from admin_ui.app import create_app
 from admin_ui.app_api.context import AppContext
 from billing.rating.rater import Rater
+from billing.rating.workers import RatingWorkers
 from billing.runs.service import BillingRuns
 from billing.services.tariffs import TariffService
 from billing.storage.runs import SqlBillingStore
@@ -465,7 +466,13 @@ class Node:
         if self.settings.rating_interval > 0:
             queue = SqlRatingQueue(engine)
             self._billing_closers.append(queue.close)
-            self.rater = Rater(queue, directory, PiccoloTariffLookup())
+            workers = (
+                RatingWorkers(self.settings.rating_workers)
+                if self.settings.rating_workers
+                else None
+            )
+            self.rater = Rater(queue, directory, PiccoloTariffLookup(), workers=workers)
+            self._billing_closers.append(self.rater.close)
             rating = Periodic("rating", self.settings.rating_interval, self.rater.rate_all)
             self._periodic.append(rating)
             rating.start()
