@@ -285,9 +285,16 @@ class MemoryWriteSink:
             outcome = TransactionOutcome(session.id, True, False, None)
         else:
             session, previous = found, found.last_seq_no
-            if previous is not None and write.seq_no <= previous:
+            # As the SQL sink: a late event is a repeat (its samples still
+            # kept, keyed) unless it is an Ended the charger has not sent yet.
+            late = previous is not None and write.seq_no <= previous
+            if late and not (ended and session.closed_by != "charger"):
+                self.store.add_samples(
+                    write.station_pk, write.connector_id, session.id, None, write.samples
+                )
                 return TransactionOutcome(session.id, False, True, previous)
-            session.last_seq_no = write.seq_no
+            if not late:
+                session.last_seq_no = write.seq_no
             session.charging_state = write.charging_state or session.charging_state
             if session.connector_id == 0:
                 session.connector_id = write.connector_id

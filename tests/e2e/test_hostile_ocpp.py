@@ -489,3 +489,60 @@ async def test_charger_text_in_log_lines_is_escaped(
     await _wait_for(closed_logged)
     for number in (1, 2, 3):
         _no_forged_lines(caplog, f"X-Injected: {number}")
+
+
+async def test_sql_sink_and_memory_twin_agree_on_late_events(db: None) -> None:
+    """Both write sinks: an Updated not above the last seqNo is a repeat (its
+    sample still kept), an Ended not above it completes the open session
+    with its reading, and that Ended again is a repeat."""
+    from datetime import UTC, datetime, timedelta
+
+    from csms.domain.model import Sample
+    from csms.domain.writes import StoreNewStation, StoreTransactionEvent, WriteGroup
+    from csms.storage.database import current_engine
+    from csms.storage.memory import MemoryStore, MemoryWriteSink
+    from csms.storage.writes import PiccoloWriteSink
+    from csms.tables import ChargingSession, MeterValue
+
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+    def event(kind: str, minutes: int, wh: int) -> WriteGroup:
+        at = t0 + timedelta(minutes=minutes)
+        return WriteGroup(
+            (
+                StoreTransactionEvent(
+                    station_pk=1,
+                    charger_transaction_id="tx",
+                    event_type=kind,
+                    seq_no=0,
+                    timestamp=at,
+                    received_at=at,
+                    connector_id=1,
+                    begin=(at, wh) if kind == "Started" else None,
+                    meter_stop_wh=wh if kind == "Ended" else None,
+                    samples=(Sample(sampled_at=at, value=str(wh), unit="Wh"),),
+                ),
+            )
+        )
+
+    batches = [
+        [WriteGroup((StoreNewStation("CP-1", "Accepted", t0),))],
+        [event("Started", 0, 1000)],
+        [event("Updated", 10, 1150)],
+        [event("Ended", 20, 1303)],
+        [event("Ended", 20, 1303)],
+    ]
+    sql = PiccoloWriteSink(current_engine())
+    memory = MemoryWriteSink(MemoryStore())
+    try:
+        expected = [await sql.apply(batch) for batch in batches]
+    finally:
+        await sql.close()
+    assert [await memory.apply(batch) for batch in batches] == expected
+    repeated = [result[0][0].repeated for result in expected[1:]]  # type: ignore[union-attr]
+    assert repeated == [False, True, False, True]
+    row = await ChargingSession.select().first()
+    assert row is not None and (row["status"], row["meter_stop_wh"]) == ("completed", 1303)
+    assert await MeterValue.count() == 3
+    (session,) = memory.store.sessions.values()
+    assert (session.status, session.meter_stop_wh) == ("completed", 1303)
