@@ -148,6 +148,7 @@ def _write(path: str | None, name: str, data: bytes) -> None:
 
 def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
     from billing.rating.rater import Rater
+    from billing.rating.workers import RatingWorkers
     from billing.runs.service import BillingRuns
     from billing.storage.runs import SqlBillingStore
     from billing.storage.sources import SqlDirectory, SqlRatingQueue
@@ -176,11 +177,16 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
         if action == "layout":
             return await layout()
         if action in ("rate", "rater"):
-            rater = Rater(queue, directory, PiccoloTariffLookup())
-            if action == "rater":
-                print(f"rating completed sessions every {args.interval} s (Ctrl-C stops)")
-                await rater.run_forever(args.interval)
-            rated = await rater.rate_all()
+            processes = settings.rating_workers if args.workers is None else args.workers
+            workers = RatingWorkers(processes) if processes else None
+            rater = Rater(queue, directory, PiccoloTariffLookup(), workers=workers)
+            try:
+                if action == "rater":
+                    print(f"rating completed sessions every {args.interval} s (Ctrl-C stops)")
+                    await rater.run_forever(args.interval)
+                rated = await rater.rate_all()
+            finally:
+                await rater.close()
             print(f"rated {rated} session(s); {await queue.pending()} waiting")
             return 0
         service = BillingRuns(store, directory)
@@ -377,9 +383,16 @@ def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) 
         "billing", help="rate sessions, run billing, read and cancel documents"
     )
     sub = billing.add_subparsers(dest="billing_command", required=True)
-    sub.add_parser("rate", help="rate every completed session waiting now, then exit")
+    rate = sub.add_parser("rate", help="rate every completed session waiting now, then exit")
     rater = sub.add_parser("rater", help="rate completed sessions as they come (a process)")
     rater.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
+    for parser in (rate, rater):
+        parser.add_argument(
+            "--workers",
+            type=int,
+            metavar="N",
+            help="processes that price sessions (default CSMS_RATING_WORKERS, 1; 0: this one)",
+        )
     run = sub.add_parser("run", help="bill an entity's period: draft, then issue")
     run.add_argument("--entity", type=int, required=True, help="the issuing entity's id")
     run.add_argument("--period", required=True, help="a month, YYYY-MM, in the entity's zone")

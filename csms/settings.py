@@ -105,6 +105,10 @@ class Settings:
     # process that runs the web app (csms serve, csms web); 0: this process
     # does not rate (run `csms billing rater` instead).
     rating_interval: float = 5.0
+    # Processes that price sessions for the rater (charging periods, tariffs,
+    # CDR detail), so the CPU work of rating stays off the event loop that
+    # answers chargers; 0: price in the rater's own process, between calls.
+    rating_workers: int = 1
     # The drivers' app API (/app/v1): lifetimes of access and refresh
     # tokens; attempts at login, registration, verification and password
     # reset per e-mail and per client address within a window of seconds
@@ -189,6 +193,8 @@ class Settings:
             raise SettingsError("CSMS_CA_CERT and CSMS_CA_KEY go together")
         if self.rating_interval < 0:
             raise SettingsError("CSMS_RATING_INTERVAL must be 0 or a positive number of seconds")
+        if not 0 <= self.rating_workers <= 64:
+            raise SettingsError("CSMS_RATING_WORKERS must be a number of processes from 0 to 64")
         if self.ca_validity_days <= 0:
             raise SettingsError("CSMS_CA_VALIDITY_DAYS must be a positive number of days")
         for name in ("ocpp_port", "http_port", "ocpp_tls_port"):

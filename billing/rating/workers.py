@@ -15,6 +15,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -32,6 +34,22 @@ _RECORDS = msgspec.msgpack.Decoder(list[CdrRecord])
 CHUNK_SESSIONS = 100
 
 
+# Seconds between a worker's looks at whether its parent still lives.
+_PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: the worker exits when the process that started
+    it is gone (killed with -9, say), rather than live on as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="rating-parent-watch", daemon=True).start()
+
+
 class RatingWorkers:
     """A pool of ``processes`` rating worker processes (started on first use,
     with the spawn method: the rater's process holds threads and sockets a
@@ -46,7 +64,10 @@ class RatingWorkers:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn")
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +87,47 @@ async def test_a_dead_worker_costs_no_session(
     assert all(record.status == "rated" for record in cdrs.values())
     assert killed
     assert "rating worker" in caplog.text
+
+
+def test_workers_exit_when_the_rater_process_is_killed(tmp_path: Path) -> None:
+    """A rater process killed with -9 leaves no worker behind: each worker
+    notices that its parent is gone and exits."""
+    script = tmp_path / "rater.py"
+    script.write_text(
+        "import asyncio, os, sys\n"
+        "from billing.rating.workers import RatingWorkers\n"
+        "async def main():\n"
+        "    workers = RatingWorkers(2)\n"
+        "    pool = workers._executor()\n"
+        "    pids = set()\n"
+        "    while len(pids) < 2:\n"
+        "        await asyncio.wrap_future(pool.submit(os.getpid))\n"
+        "        pids = set(pool._processes)\n"
+        "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    rater = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    try:
+        assert rater.stdout is not None
+        pids = [int(pid) for pid in rater.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        rater.kill()
+        rater.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        rater.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
