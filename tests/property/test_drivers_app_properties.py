@@ -41,6 +41,7 @@ from tests.drivers_app_helpers import (
     auth,
     drivers_client,
     entity_with_code,
+    mailed_code,
     registration,
     unique_email,
 )
