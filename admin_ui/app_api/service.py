@@ -167,6 +167,15 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
+_OCPI = msgspec.json.Encoder(decimal_format="number")
+
+
+def _ocpi(tariff: Any) -> dict[str, Any]:
+    """The OCPI tariff object as JSON has it (prices as numbers)."""
+    decoded: dict[str, Any] = msgspec.json.decode(_OCPI.encode(tariff))
+    return decoded
+
+
 def answer_of(outcome: Outcome) -> CommandAnswer:
     data = msgspec.to_builtins(outcome)
     return CommandAnswer(
@@ -215,10 +224,13 @@ class DriverCharging:
             and (own.record.valid_from is None or own.record.valid_from <= now)
             and (own.record.valid_until is None or now < own.record.valid_until)
         ]
+        if not media:
+            return [], media
         tree = await self.access.entity_tree()
+        accesses = await self.reads.station_accesses()
         usable = []
         for station in await self.reads.stations():
-            access = await self.access.station_access(station.id)
+            access = accesses.get(station.id)
             if access is None:
                 continue
             compiled = access.compile(tree)
@@ -280,7 +292,7 @@ class DriverCharging:
                         tariff_id=version.tariff_id,
                         version_id=version.id,
                         currency=version.currency,
-                        ocpi=msgspec.to_builtins(version.tariff),
+                        ocpi=_ocpi(version.tariff),
                     ),
                 )
             )

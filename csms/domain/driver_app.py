@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import msgspec
 
 from crm.media import MediumRecord
+from csms.domain.access_rules import StationAccess
 
 
 class OwnMedium(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +63,11 @@ class DriverAppReads(Protocol):
     async def media(self, contact_id: int) -> list[OwnMedium]: ...
 
     async def stations(self) -> list[StationPlace]: ...
+
+    async def station_accesses(self) -> dict[int, StationAccess]:
+        """Every station's owner, group and rules (its own and its
+        group's), in two queries."""
+        ...
 
     async def sessions(
         self, contact_id: int, *, limit: int, offset: int, active: bool | None = None

@@ -3,13 +3,17 @@ service narrows every read to the driver's own contact and media)."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crm.media import MediumKind, MediumRecord, MediumStatus
 from crm.tables import Medium
 from csms import tables as t
+from csms.domain.access_rules import Rule, RuleEffect, RuleSubject, StationAccess
 from csms.domain.driver_app import ConnectorView, OwnMedium, SessionRow, StationPlace
+
+log = logging.getLogger(__name__)
 
 _SESSION_COLUMNS = (
     t.ChargingSession.id,
@@ -129,6 +133,43 @@ class PiccoloDriverAppReads:
             )
             for row in rows
         ]
+
+    async def station_accesses(self) -> dict[int, StationAccess]:
+        stations = await t.Station.select(
+            t.Station.id, t.Station.owner_entity, t.Station.station_group
+        )
+        rules = await t.AccessRule.select(
+            t.AccessRule.id,
+            t.AccessRule.station,
+            t.AccessRule.station_group,
+            t.AccessRule.effect,
+            t.AccessRule.subject,
+            t.AccessRule.value,
+        )
+        by_station: dict[int, list[Rule]] = {}
+        by_group: dict[int, list[Rule]] = {}
+        for row in rules:
+            try:
+                rule = Rule(RuleEffect(row["effect"]), RuleSubject(row["subject"]), row["value"])
+            except ValueError:
+                log.warning("access rule %s is unreadable and ignored", row["id"])
+                continue
+            if row["station"] is not None:
+                by_station.setdefault(row["station"], []).append(rule)
+            elif row["station_group"] is not None:
+                by_group.setdefault(row["station_group"], []).append(rule)
+        return {
+            row["id"]: StationAccess(
+                row["id"],
+                row["owner_entity"],
+                row["station_group"],
+                (
+                    *by_station.get(row["id"], ()),
+                    *by_group.get(row["station_group"], ()),
+                ),
+            )
+            for row in stations
+        }
 
     async def sessions(
         self, contact_id: int, *, limit: int, offset: int, active: bool | None = None
