@@ -273,10 +273,26 @@ class Principal:
             return Visibility(self.active_subtree)
         return Visibility(frozenset({self.active_entity_id}))
 
+    def sees_entity(self, entity_id: int) -> bool:
+        """Whether the user may know that entity ``entity_id`` exists: one
+        they work in, or one within the widest scope any of their groups
+        grants for anything (every row they can see is of such an entity)."""
+        if entity_id not in self.tree:
+            return False
+        if entity_id in self.member_entity_ids:
+            return True
+        widest = max(self.profile.scopes.values(), default=None)
+        return widest is not None and entity_id in self._visibility(widest)
+
     def require_entity(self, resource: str, action: str, entity_id: int | None) -> None:
-        """Forbidden unless the user may ``action`` rows of ``entity_id``."""
+        """Forbidden unless the user may ``action`` rows of ``entity_id``. An
+        entity the user may not know of (``sees_entity``) gets the answer an
+        absent one gets, InvalidInput "there is no entity N", so that the
+        answer tells nothing about whether it exists."""
         self.require(resource, action)
         if entity_id not in self.visible(resource, action):
+            if entity_id is not None and not self.sees_entity(entity_id):
+                raise InvalidInput(f"there is no entity {entity_id}")
             raise Forbidden(
                 f"you may not {action} {resource.replace('_', ' ')} of entity {entity_id}"
             )

@@ -61,6 +61,7 @@ from csms.gateway.tls import server_context
 from csms.logsummary import OUTAGE_LOGGERS, summarise
 from csms.messaging import bus_from_url
 from csms.messaging.in_process import InProcessHub
+from csms.log_redaction import redact_secrets_in_logs
 from csms.metrics import Metrics
 from csms.protocol.commanding import LocalCommandExecutor
 from csms.protocol.ocppj import Dialect
@@ -249,6 +250,8 @@ class Node:
             # seconds for it under a boot storm.
             sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
         await open_database(engine)
+        # No password, secret or token in any log line, whichever library logs.
+        redact_secrets_in_logs()
         # A storage outage fails every call alike: one traceback, then counts.
         summarise(*OUTAGE_LOGGERS)
         self.metrics = Metrics()

@@ -100,7 +100,8 @@ class EntityService:
         return await self._fresh(principal, entity_id)
 
     def _require_parent(self, principal: Principal, parent_id: int, action: str) -> None:
-        if parent_id not in principal.tree:
+        # An entity the user may not know of is answered as an absent one.
+        if parent_id not in principal.tree or not principal.sees_entity(parent_id):
             raise InvalidInput(f"there is no entity {parent_id} to be the parent")
         if parent_id not in principal.visible(RESOURCE, action):
             raise Forbidden(f"you may not {action} entities under entity {parent_id}")

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from crm.access import Principal, Visibility
-from crm.errors import Forbidden, NotFound
 from csms.commands.model import Command
 from csms.commands.outcomes import Outcome
 from csms.commands.service import CommandService
 from csms.domain.station_admin import Station
+from csms.domain.station_scope import station_in_scope
 
 # Longest wait for an answer an operator may ask for.
 MAX_TIMEOUT = 300.0
@@ -29,17 +29,9 @@ class OperatorCommands:
 
     async def station_for(self, principal: Principal, station_pk: int) -> Station:
         """The station, if the principal may command it: Forbidden without
-        the ``stations:command`` permission or for a station it may see but
-        not command; NotFound for one it may not see."""
-        principal.require("stations", "command")
-        station = await self.stations.get_station(
-            principal.visible("stations", "command"), station_pk
-        )
-        if station is not None:
-            return station
-        if await self.stations.get_station(principal.visible("stations", "read"), station_pk):
-            raise Forbidden(f"you may not command station {station_pk}")
-        raise NotFound(f"there is no station {station_pk}")
+        the ``stations:command`` permission; NotFound for one outside its
+        command scope, as for one that does not exist (``station_in_scope``)."""
+        return await station_in_scope(principal, "command", station_pk, self.stations.get_station)
 
     async def send(
         self,

@@ -59,6 +59,7 @@ from crm.media import MediumRecord, MediumStatus
 from csms.commands.model import Command, GetLocalListVersion, LocalListEntry, SendLocalList
 from csms.commands.outcomes import Answered, Outcome
 from csms.domain.access_rules import CompiledAccess, StationAccess, StationAccessSource
+from csms.domain.station_scope import station_in_scope
 
 DEFAULT_ITEMS_PER_MESSAGE = 100
 # What a station may be configured to take per message (a sanity bound).
@@ -317,13 +318,9 @@ def answered_version(outcome: Answered) -> int | None:
 
 
 async def command_station(stations: Stations, principal: Principal, station_pk: int) -> StationRef:
-    """The station, if the principal may send it commands; NotFound if it
-    may not see it that way (scoping: never 403 for another entity's row)."""
-    principal.require("stations", "command")
-    station = await stations.station_ref(principal.visible("stations", "command"), station_pk)
-    if station is None:
-        raise NotFound(f"there is no station {station_pk}")
-    return station
+    """The station, if the principal may send it commands: the one rule of
+    ``station_in_scope`` (403 without the permission, 404 outside its scope)."""
+    return await station_in_scope(principal, "command", station_pk, stations.station_ref)
 
 
 @dataclass(slots=True)

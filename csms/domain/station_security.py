@@ -45,7 +45,7 @@ import msgspec
 
 from crm.access import Principal
 from crm.clock import utcnow
-from crm.errors import InvalidInput, NotFound
+from crm.errors import InvalidInput
 from csms.commands.errors import StationLookupFailed
 from csms.commands.model import (
     CertificateSigned,
@@ -63,6 +63,7 @@ from csms.commands.outcomes import Answered, Outcome
 from csms.domain.certificates import CertificateAuthority, CsrRejected, check_certificate_pem
 from csms.domain.credentials import CredentialError, check_secret, generate_secret, hash_secret
 from csms.domain.model import StationProfile
+from csms.domain.station_scope import station_in_scope
 
 log = logging.getLogger(__name__)
 
@@ -301,12 +302,10 @@ class StationSecurity:
     async def _station(
         self, principal: Principal, station_pk: int, action: str = "read"
     ) -> StationRecord:
-        principal.require("stations", "read")
-        station = await self.store.station(principal.visible("stations"), station_pk)
-        if station is None:
-            raise NotFound(f"there is no station {station_pk}")
-        principal.require_entity("stations", action, station.owner_entity_id)
-        return station
+        """The station, if the principal may ``action`` it: the one rule of
+        ``station_in_scope`` (403 without the permission, 404 outside its
+        scope, as for an absent station)."""
+        return await station_in_scope(principal, action, station_pk, self.store.station)
 
     def _lock(self, station_pk: int) -> asyncio.Lock:
         lock = self._locks.get(station_pk)

@@ -507,7 +507,8 @@ async def test_bad_input_gets_a_4xx_with_a_message(db: None) -> None:
     assert named.status_code == 201
     assert named.json()["name"] == "Erika Mustermann" and named.json()["country"] == "DE"
     assert for_child.status_code == 201 and for_child.json()["owner_entity_id"] == child
-    assert for_sibling.status_code == 403
+    # An entity the user may not see is answered as an absent one (issue 14).
+    assert for_sibling.status_code == 400
     assert share.status_code == 201
     assert share_again.status_code == 409
     assert unshare_missing.status_code == 404

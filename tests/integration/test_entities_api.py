@@ -147,7 +147,8 @@ async def test_a_subtree_user_sees_the_subtree_and_nothing_else(db: None) -> Non
     assert foreign.status_code == 404
     assert [(n["id"], [c["id"] for c in n["children"]]) for n in tree.json()] == [(b, [b1])]
     assert root_attempt.status_code == 403
-    assert under_foreign.status_code == 403
+    # An entity the user may not see is answered as an absent one (issue 14).
+    assert under_foreign.status_code == 400
 
 
 async def test_bad_entity_input_gets_a_400_with_a_message(db: None) -> None:

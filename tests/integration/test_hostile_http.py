@@ -5,14 +5,50 @@ request's id, which the answer carries too."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import dataclasses
+import json
 import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+from unittest.mock import ANY
 
+import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from admin_ui.api.common import MAX_BIG_ID, MAX_ID, MAX_OFFSET
 from admin_ui.api.context import ApiContext
+from crm.passwords import hash_password
 from crm.services.auth import AuthService
-from tests.world import admin_token, api_client, bearer, make_entity
+from crm.tables import Contact
+from csms.bootstrap import Node
+from csms.commands.service import CommandService
+from csms.domain.credentials import hash_secret
+from csms.domain.local_list import LocalListService
+from csms.domain.station_security import StationSecurity
+from csms.log_redaction import redact
+from csms.settings import Settings
+from csms.storage.access import PiccoloStationAccessSource
+from csms.storage.local_list import PiccoloHeldLists, PiccoloMediaRecords, PiccoloStationRefs
+from csms.storage.security import PiccoloSecurityStore
+from csms.storage.stations import PiccoloStationAdmin
+from csms.tables import Station
+from tests.integration.test_stations_api import make_station, user_token
+from tests.world import (
+    PASSWORD,
+    admin_token,
+    api_client,
+    bearer,
+    make_entity,
+    make_group,
+    make_user,
+    token_for,
+)
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 JSON = {"content-type": "application/json"}
@@ -159,3 +195,254 @@ async def test_an_unexpected_error_is_logged_with_traceback_and_request_id(
     assert "the login store is broken (test)" in caplog.text
     assert "Traceback" in caplog.text
     assert healthy.headers["x-request-id"] != request_id
+
+
+# -- item 10: an entity or station one may not see answers as an absent one --
+
+ABSENT = 999_999
+
+
+async def make_contact(owner: int) -> int:
+    now = datetime.now(UTC)
+    (row,) = (
+        await Contact.insert(
+            Contact(owner_entity=owner, kind="person", name="P", created_at=now, updated_at=now)
+        )
+        .returning(Contact.id)
+        .run()
+    )
+    return int(row["id"])
+
+
+def _same_answer(answer: Any, absent_id: int, hidden_id: int) -> tuple[int, str]:
+    """The status and detail, with the id asked for written as N."""
+    detail = str(answer.json().get("detail", ""))
+    detail = re.sub(rf"\b({absent_id}|{hidden_id})\b", "N", detail)
+    return answer.status_code, detail
+
+
+async def test_an_entity_one_may_not_see_is_answered_as_an_absent_one(db: None) -> None:
+    """For every endpoint that takes an entity id from the request, a user of
+    entity A (all rights, scope own) gets the same status and message for
+    the sibling entity B as for an id no entity has: nothing tells that B
+    exists. (Before: 403 for B where an absent id was 400.)"""
+    root = await make_entity("Root")
+    a = await make_entity("A", parent=root)
+    b = await make_entity("B", parent=root)
+    headers = bearer(await user_token(a))
+    own_station = await make_station("CP-A", a)
+    own_user = await make_user([a])
+    own_contact = await make_contact(a)
+    cases: list[tuple[str, str, Callable[[int], dict[str, Any]]]] = [
+        ("POST", "/entities", lambda e: {"name": "n", "parent_id": e, "kind": "cpo"}),
+        ("PATCH", f"/entities/{a}", lambda e: {"parent_id": e}),
+        ("POST", "/users", lambda e: {"email": "n@x.example", "name": "N", "entity_ids": [e]}),
+        ("POST", f"/users/{own_user}/memberships", lambda e: {"entity_id": e}),
+        ("POST", "/groups", lambda e: {"name": "g", "owner_entity_id": e, "scope": "own"}),
+        ("POST", "/contacts", lambda e: {"kind": "person", "name": "P", "owner_entity_id": e}),
+        ("PUT", f"/contacts/{own_contact}/shares/{{e}}", lambda e: {}),
+        ("POST", "/media", lambda e: {"uid": "04CC", "issuing_entity_id": e}),
+        ("POST", "/station-groups", lambda e: {"name": "sg", "owner_entity_id": e}),
+        ("PATCH", f"/stations/{own_station}", lambda e: {"owner_entity_id": e}),
+        ("PATCH", "/entities/{e}", lambda e: {"name": "n"}),
+        ("DELETE", "/entities/{e}", lambda e: {}),
+        ("GET", "/entities/{e}", lambda e: {}),
+    ]
+    mismatches = []
+    async with api_client() as client:
+        for method, path, body in cases:
+            answers = []
+            for entity in (b, ABSENT):
+                answer = await client.request(
+                    method,
+                    "/api/v1" + path.format(e=entity),
+                    json=body(entity) if method != "GET" and method != "DELETE" else None,
+                    headers=headers,
+                )
+                answers.append(_same_answer(answer, ABSENT, b))
+            if answers[0] != answers[1] or answers[0][0] < 400:
+                mismatches.append((method, path, answers))
+    assert mismatches == []
+
+
+async def _read_everywhere_act_at_home(entity: int) -> str:
+    """A user of ``entity`` who reads stations everywhere but may command and
+    update only their own entity's."""
+    reads = await make_group(entity, scope="all", permissions=["stations:read"])
+    acts = await make_group(entity, scope="own", permissions=["stations:*"])
+    return await token_for(await make_user([entity], [reads, acts]), entity)
+
+
+def _station_context() -> ApiContext:
+    """The services a node hands the API for commands, local lists and
+    security (no gateway: commands answer NotConnected)."""
+    commands = CommandService()
+    return ApiContext(
+        commands=commands,
+        security=StationSecurity(PiccoloSecurityStore(), commands),
+        local_lists=LocalListService(
+            store=PiccoloHeldLists(),
+            media=PiccoloMediaRecords(),
+            access=PiccoloStationAccessSource(),
+            commands=commands,
+            stations=PiccoloStationRefs(),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        # OperatorCommands.station_for
+        ("POST", "/stations/{s}/commands/clear-cache", {}),
+        # local_list.command_station
+        ("POST", "/stations/{s}/local-list/sync", {}),
+        # StationSecurity._station
+        ("PUT", "/stations/{s}/security", {"security_profile": 1}),
+    ],
+)
+async def test_a_station_outside_ones_scope_is_404_on_every_command_path(
+    db: None, method: str, path: str, body: dict[str, Any]
+) -> None:
+    """A station the user may read but not act on is 404 "there is no
+    station N", exactly as an absent one, on each of the three paths that
+    decide which station a principal may command; without the permission at
+    all it is 403. (Before: 403 on two of them, 404 on the third.)"""
+    root = await make_entity("Root")
+    a = await make_entity("A", parent=root)
+    b = await make_entity("B", parent=root)
+    theirs = await make_station("CP-B", b)
+    token = await _read_everywhere_act_at_home(a)
+    readers_only = await token_for(
+        await make_user([a], [await make_group(a, scope="all", permissions=["stations:read"])]),
+        a,
+    )
+    async with api_client(_station_context()) as client:
+        hidden, absent, forbidden = [
+            await client.request(
+                method, "/api/v1" + path.format(s=station), json=body, headers=bearer(who)
+            )
+            for station, who in ((theirs, token), (ABSENT, token), (theirs, readers_only))
+        ]
+        seen = await client.get(f"/api/v1/stations/{theirs}", headers=bearer(token))
+    assert seen.status_code == 200
+    assert hidden.status_code == absent.status_code == 404, (hidden.text, absent.text)
+    assert _same_answer(hidden, ABSENT, theirs) == _same_answer(absent, ABSENT, theirs)
+    assert hidden.json()["detail"] == f"there is no station {theirs}"
+    assert forbidden.status_code == 403
+
+
+# -- no secret in any log line ---------------------------------------------------
+
+
+@pytest.fixture
+async def debug_node(db: None) -> AsyncIterator[Node]:
+    """A real node (gateway and web app on free ports) logging at DEBUG."""
+    settings = dataclasses.replace(
+        Settings.from_env(),
+        ocpp_host="127.0.0.1",
+        ocpp_port=0,
+        http_host="127.0.0.1",
+        http_port=0,
+        log_level="DEBUG",
+    )
+    node = Node(settings)
+    await node.start()
+    yield node
+    await node.stop()
+
+
+async def test_no_secret_reaches_any_log_line(
+    debug_node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At DEBUG, with every library's records captured: a login (right and
+    wrong password), a password change, a station's handshake with a wrong
+    basic-auth password and a new basic-auth secret sent to a connected
+    station leave no password, token, secret or its base64 or hex in the
+    log; what was redacted says so."""
+    caplog.set_level(logging.DEBUG)
+    root = await make_entity("Root")
+    user = await make_user(
+        [root], email="ops@example.com", password_hash=hash_password(PASSWORD, "fast")
+    )
+    admin = await admin_token(root)
+    station_secret = "the-station-secret-1"
+    new_secret = "new-station-secret"
+    await PiccoloStationAdmin().add("CP-SEC", secret_hash=hash_secret(station_secret))
+    pk = (await Station.select(Station.id).where(Station.charge_point_id == "CP-SEC").first())["id"]  # type: ignore[index]
+    ocpp = f"ws://127.0.0.1:{debug_node.ocpp_port}/ocpp/CP-SEC"
+    secrets_seen: list[str] = [PASSWORD, "wrong-password-x", "a-new-password-123", admin]
+
+    def basic(secret: str) -> dict[str, str]:
+        encoded = base64.b64encode(f"CP-SEC:{secret}".encode()).decode()
+        secrets_seen.append(encoded)
+        return {"Authorization": f"Basic {encoded}"}
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{debug_node.http_port}") as http:
+        good = await http.post(
+            "/api/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}
+        )
+        secrets_seen.append(good.json()["token"])
+        wrong = await http.post(
+            "/api/v1/auth/login", json={"email": "ops@example.com", "password": "wrong-password-x"}
+        )
+        changed = await http.patch(
+            f"/api/v1/users/{user}", json={"password": "a-new-password-123"}, headers=bearer(admin)
+        )
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ocpp, subprotocols=["ocpp1.6"], additional_headers=basic("nope-1")):  # type: ignore[list-item]
+                pass
+        async with connect(
+            ocpp,
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            additional_headers=basic(station_secret),
+        ) as ws:
+            boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+            await ws.send(json.dumps([2, "boot", "BootNotification", boot]))
+            assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+            sent = asyncio.create_task(
+                http.post(
+                    f"/api/v1/stations/{pk}/security/basic-auth",
+                    json={"secret": new_secret},
+                    headers=bearer(admin),
+                )
+            )
+            call = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+            rotated = await sent
+    assert good.status_code == 201 and wrong.status_code == 401
+    assert changed.status_code == 200
+    assert refused.value.response.status_code == 401
+    assert call[2:] == ["ChangeConfiguration", {"key": "AuthorizationKey", "value": ANY}]
+    assert rotated.status_code == 200, rotated.text
+    secrets_seen += [
+        station_secret,
+        new_secret,
+        call[3]["value"],
+        station_secret.encode().hex(),
+        "nope-1",
+    ]
+    logged = caplog.text
+    leaked = [secret for secret in secrets_seen if secret in logged]
+    assert leaked == []
+    assert "Authorization: Basic [redacted]" in logged  # websockets' handshake dump
+
+
+def test_redaction_covers_headers_fields_and_ocpp_frames() -> None:
+    """Each shape a secret is logged in by a library is rewritten."""
+    assert redact("< Authorization: Basic QUJDOmRlZg==") == "< Authorization: Basic [redacted]"
+    assert redact("authorization: Bearer abc.def") == "authorization: Bearer [redacted]"
+    assert redact('{"email": "a@b", "password": "p\\"w"}') == (
+        '{"email": "a@b", "password": \'[redacted]\'}'
+    )
+    assert "0123" not in redact(
+        '[2,"1","ChangeConfiguration",{"key":"AuthorizationKey","value":"0123abcd"}]'
+    )
+    assert "s3cr3t" not in redact(
+        "{'setVariableData': [{'attributeValue': 's3cr3t', 'component': {'name': "
+        "'SecurityCtrlr'}, 'variable': {'name': 'BasicAuthPassword'}}]}"
+    )
+    assert redact("GET /files/uploads/AbCdEfGhIjKlMnOpQrSt/log.zip") == (
+        "GET /files/uploads/[redacted]/log.zip"
+    )
+    assert redact("heartbeat from CP-1") == "heartbeat from CP-1"

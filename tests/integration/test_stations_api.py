@@ -227,7 +227,8 @@ async def test_patch_refuses_bad_values_with_a_message(db: None) -> None:
 
 
 async def test_changing_the_owner_needs_both_owners(db: None) -> None:
-    """A's user may not hand the station to B (403); a subtree user of the
+    """A's user may not hand the station to B, which they cannot see (400,
+    as for an absent entity); a subtree user of the
     root may, and the cache hears of it."""
     w = await world()
     announced = Announced()
@@ -242,7 +243,8 @@ async def test_changing_the_owner_needs_both_owners(db: None) -> None:
             json={"owner_entity_id": w.b},
             headers=bearer(root_token),
         )
-    assert refused.status_code == 403
+    # An entity the user may not see is answered as an absent one (issue 14).
+    assert refused.status_code == 400
     assert moved.status_code == 200, moved.text
     assert moved.json()["owner_entity_id"] == w.b
     assert announced.changes == [frozenset({w.station_a})]
@@ -356,7 +358,7 @@ async def test_another_entitys_group_is_invisible(db: None) -> None:
     assert listed.json()["items"] == []
     assert assign.status_code == 400
     assert assign.json()["detail"] == f"there is no station group {row['id']}"
-    assert foreign_owner.status_code == 403
+    assert foreign_owner.status_code == 400
 
 
 # -- access rules ----------------------------------------------------------------------------------

@@ -149,7 +149,8 @@ async def test_another_entitys_tariff_is_404_for_every_operation(db: None) -> No
 
 
 async def test_importing_for_another_entity_is_forbidden(db: None) -> None:
-    """A user of B may not import a tariff owned by A (403), nor without
+    """A user of B may not import a tariff owned by A, which they cannot see
+    (400, as for an absent entity), nor without
     any tariff permission (403)."""
     _, a, _, b = await _world()
     b_user = await _user_token(b)
@@ -157,7 +158,8 @@ async def test_importing_for_another_entity_is_forbidden(db: None) -> None:
     async with api_client() as client:
         foreign = await client.post(TARIFFS, json=_body(a), headers=bearer(b_user))
         read_only = await client.post(TARIFFS, json=_body(b), headers=bearer(reader))
-    assert foreign.status_code == 403, foreign.text
+    # An entity the user may not see is answered as an absent one (issue 14).
+    assert foreign.status_code == 400, foreign.text
     assert read_only.status_code == 403, read_only.text
 
 
@@ -335,7 +337,7 @@ async def test_community_partners_are_scoped_and_checked(db: None) -> None:
     assert added.json()["entity_id"] == a and added.json()["partner_entity_id"] == b
     assert twice.status_code == 409
     assert child.status_code == 400 and "partner_entity_id" in child.json()["detail"]
-    assert foreign.status_code == 403
+    assert foreign.status_code == 400
     assert [p["id"] for p in mine.json()["items"]] == [added.json()["id"]]
     assert theirs.json()["items"] == []
     assert removal.status_code == 404
