@@ -58,10 +58,10 @@ from csms.gateway.draining import DEFAULT_DRAIN_SECONDS, Drainer, decode_request
 from csms.gateway.registry import ConnectionRegistry
 from csms.gateway.server import Gateway
 from csms.gateway.tls import server_context
+from csms.log_redaction import redact_secrets_in_logs
 from csms.logsummary import OUTAGE_LOGGERS, summarise
 from csms.messaging import bus_from_url
 from csms.messaging.in_process import InProcessHub
-from csms.log_redaction import redact_secrets_in_logs
 from csms.metrics import Metrics
 from csms.protocol.commanding import LocalCommandExecutor
 from csms.protocol.ocppj import Dialect
