@@ -494,6 +494,12 @@ class Node:
         )
         self.api.drivers = context.accounts
         self._billing_closers.append(context.close)
+        # Drivers' tokens past their expiry are refused anyway; the rows go.
+        purge = Periodic(
+            "expired-driver-tokens", EXPIRED_LOGIN_PURGE_SECONDS, context.accounts.purge
+        )
+        self._periodic.append(purge)
+        purge.start()
         return context
 
     async def _start_http(self) -> None:

@@ -5,6 +5,7 @@ password reset, rate limits, and the separation from the operators' API."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from crm.tables import Contact, DriverLogin, DriverToken, Medium
 from tests.drivers_app_helpers import (
@@ -267,3 +268,20 @@ async def test_operators_read_and_renew_an_entitys_registration_code(db: None) -
     assert renewed.status_code == 200 and renewed.json()["code"] != code
     assert refused.status_code == 403
     assert old.status_code == 404
+
+
+async def test_expired_tokens_are_purged_and_live_ones_kept(db: None) -> None:
+    """The periodic purge deletes tokens past their expiry (here the used
+    verification code) and leaves a live login working."""
+    _, code = await entity_with_code()
+    context = app_context()
+    async with drivers_client(context) as client:
+        login = await registered(client, code)
+        await DriverToken.update(
+            {DriverToken.expires_at: datetime.now(UTC) - timedelta(seconds=1)}
+        ).where(DriverToken.kind == "verify")
+        purged = await context.accounts.purge()
+        me = await client.get(f"{APP}/me", headers=auth(login["access_token"]))
+    assert purged == 1
+    assert await DriverToken.count().where(DriverToken.kind == "verify") == 0
+    assert me.status_code == 200
