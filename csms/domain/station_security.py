@@ -235,7 +235,8 @@ class StationSecurity:
     ) -> None:
         """A SecurityEventNotification, stored."""
         await self.store.add_event(profile.pk, event_type, timestamp, tech_info, self.clock())
-        log.info("station %s security event %s %s", profile.charge_point_id, event_type, tech_info)
+        # %r: the type and techInfo are the charger's text (no forged lines)
+        log.info("station %s security event %r %r", profile.charge_point_id, event_type, tech_info)
 
     def sign_certificate(
         self, profile: StationProfile, csr: str, certificate_type: str | None = None

@@ -546,3 +546,16 @@ async def test_sql_sink_and_memory_twin_agree_on_late_events(db: None) -> None:
     assert await MeterValue.count() == 3
     (session,) = memory.store.sessions.values()
     assert (session.status, session.meter_stop_wh) == ("completed", 1303)
+
+
+async def test_security_event_text_is_logged_escaped(
+    socket16: ClientConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 1.6 SecurityEventNotification whose type and techInfo carry CR/LF is
+    logged on one line."""
+    caplog.set_level(logging.INFO)
+    payload = {"type": "X\nX-Injected: 4", "timestamp": NOW, "techInfo": "t\r\nX-Injected: 5"}
+    answer = await _exchange(socket16, json.dumps([2, "s1", "SecurityEventNotification", payload]))
+    assert answer[0] == 3, answer
+    for number in (4, 5):
+        _no_forged_lines(caplog, f"X-Injected: {number}")
