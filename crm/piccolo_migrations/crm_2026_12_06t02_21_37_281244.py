@@ -71,9 +71,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="crm", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="crm", description=DESCRIPTION)
 
     manager.add_table(
         class_name="RegistrationCode",

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
+from schemathesis import checks
 
 from tests.drivers_app_helpers import (
     APP,
