@@ -21,6 +21,7 @@ from admin_ui.api.billing import billing_router
 from admin_ui.api.context import ApiContext
 from admin_ui.api.document_layouts import document_layout_router
 from admin_ui.api.files import public_files_app
+from admin_ui.api.audit import AuditTrail
 from admin_ui.api.request_guard import RequestGuard, internal_error
 from admin_ui.api.tariffs import tariff_router
 from admin_ui.app_api import app_api_mount
@@ -105,7 +106,8 @@ def create_app(
             path="/api/schema",
         ),
         # Request ids, NUL and deep JSON refused; every 500 logged with its id.
-        middleware=[RequestGuard],
+        # (and every operator change recorded in the audit log).
+        middleware=[RequestGuard, AuditTrail],
         exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
         # The drivers' app's connections close in the loop that opened them.
         on_shutdown=[drivers.close] if drivers is not None else [],

@@ -72,6 +72,8 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     # Billing runs, CDRs, invoices, credit notes and cancellations: "run"
     # drafts and issues runs and cancels documents (billing.runs.service).
     "billing": ("read", "run"),
+    # The audit log of operator changes: read only, nothing changes it (admin_ui.api.audit).
+    "audit_log": ("read",),
 }
 
 # Resource -> the fields a group may hide from its members. Only fields that

@@ -5,6 +5,7 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from crm.tables import (
+    AuditEntry,
     Contact,
     ContactDocument,
     ContactShare,
@@ -41,6 +42,7 @@ APP_CONFIG = AppConfig(
         DriverLogin,
         DriverToken,
         MailOutbox,
+        AuditEntry,
     ],
     migration_dependencies=[],
     commands=[],

@@ -295,3 +295,31 @@ class MailOutbox(Table, tablename="mail_outbox"):
     subject = Varchar(length=200)
     body = Text()
     created_at = Timestamptz()
+
+
+# -- the audit log (admin_ui.api.audit, crm.audit) -------------------------------
+
+
+class AuditEntry(Table, tablename="audit_log"):
+    """One operator change made through the API: who, when, which entity,
+    what (method, path, kind and id of the object, the names of the fields
+    sent, never their values) and from where. Never changed or deleted: the
+    database refuses UPDATE and DELETE (a trigger, see the migration). No
+    foreign keys: an entry outlives the user and the entity it names."""
+
+    id = BigSerial(primary_key=True)
+    at = Timestamptz(index=True)
+    user_id = Integer(index=True)
+    user_email = Varchar(length=254)
+    # The entity the change concerns (the entity changed, or the owner the
+    # object has or is given), else the one the user acted in.
+    entity_id = Integer(index=True)
+    acting_entity_id = Integer()
+    method = Varchar(length=8)
+    path = Varchar(length=500)
+    kind = Varchar(length=64, index=True)
+    object_id = Varchar(length=64, default="")
+    fields = JSON(default=[])
+    status = Integer()
+    client_address = Varchar(length=64, default="")
+    request_id = Varchar(length=32, default="")

@@ -37,6 +37,7 @@ os.environ.setdefault("CSMS_PASSWORD_HASHING", "fast")
 os.environ.setdefault("CSMS_FILES_DIR", f"{_TMP}/files")
 
 TABLES_IN_DELETE_ORDER = (
+    "audit_log",
     "document_layout",
     "billing_document",
     "billing_run",
@@ -130,6 +131,9 @@ async def empty_tables(*, restart_ids: bool = True) -> None:
             if table == "billing_document":
                 await _empty_immutable_documents(engine)
                 continue
+            if table == "audit_log":
+                await _empty_audit_log(engine)
+                continue
             if table == "entity":
                 # RESTRICT is checked row by row: unhang the tree first.
                 await engine.run_ddl('UPDATE "entity" SET parent = NULL')
@@ -160,6 +164,22 @@ async def _empty_immutable_documents(engine: object) -> None:
             await run(statement)
     else:
         await run('TRUNCATE "billing_document" CASCADE')
+
+
+async def _empty_audit_log(engine: object) -> None:
+    """The audit log refuses DELETE (a trigger), as issued documents do."""
+    import importlib
+
+    immutability = importlib.import_module("crm.piccolo_migrations.crm_2026_12_06t02_57_37_000000")
+    run = engine.run_ddl  # type: ignore[attr-defined]
+    if engine.engine_type == "sqlite":  # type: ignore[attr-defined]
+        for statement in immutability.SQLITE_DROP:
+            await run(statement)
+        await run('DELETE FROM "audit_log"')
+        for statement in immutability.SQLITE_IMMUTABLE_AUDIT:
+            await run(statement)
+    else:
+        await run('TRUNCATE "audit_log"')
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from admin_ui.api import auth, contacts, entities, media, security, stations, users
+from admin_ui.api.audit import AuditLogController
 from admin_ui.api.commands import CommandController
 from admin_ui.api.common import provide_page, provide_principal
 from admin_ui.api.context import ApiContext
@@ -42,6 +43,7 @@ CONTROLLERS: list[type] = [
     StationFilesController,
     UploadController,
     RegistrationCodeController,
+    AuditLogController,
 ]
 
 

@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
+from admin_ui.api.acting import note_principal
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from crm.errors import Unauthenticated
@@ -67,7 +68,9 @@ def request_token(request: Request) -> str:
 async def provide_principal(request: Request, context: NamedDependency[ApiContext]) -> Principal:
     """Computed once per request: who asks, in which entity, seeing what."""
     entity = parse_entity_header(request.headers.get(ENTITY_HEADER))
-    return await context.auth.principal(request_token(request), entity)
+    principal = await context.auth.principal(request_token(request), entity)
+    note_principal(principal)  # for the audit trail
+    return principal
 
 
 def provide_page(

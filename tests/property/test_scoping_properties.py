@@ -255,6 +255,7 @@ LISTS = (
     Listing("/cdrs", "billing", "cdrs", None),
     Listing("/billing-runs", "billing", "billing_runs", None),
     Listing("/billing-documents", "billing", "billing_documents", None),
+    Listing("/audit-log", "audit_log", "audit_log", None),
 )
 
 

@@ -59,7 +59,7 @@ from billing.tables import (
 )
 from billing.tables import Document as BillingDocument
 from crm.access import HIDEABLE_FIELDS, RESOURCES
-from crm.tables import Contact, ContactDocument, ContactShare, Medium
+from crm.tables import AuditEntry, Contact, ContactDocument, ContactShare, Medium
 from csms.settings import Settings
 from csms.tables import (
     AccessRule,
@@ -162,6 +162,8 @@ class World:
     sessions: tuple[int, ...] = ()
     # The owner entity (index) of each firmware image.
     firmware: tuple[int, ...] = ()
+    # The entity (index) each audit-log entry concerns.
+    audit: tuple[int, ...] = ()
     # The station (index) of each security event, upload (each in a slot of
     # its own, its bytes on disk) and reported 2.0.1 variable.
     security_events: tuple[int, ...] = ()
@@ -326,6 +328,7 @@ def worlds(
 
     sessions = of_stations("sessions")
     firmware = draw(st.lists(entity, max_size=3).map(tuple), label="firmware")
+    audit = draw(st.lists(entity, max_size=3).map(tuple), label="audit")
     security_events = of_stations("security events")
     uploads = of_stations("uploads")
     variables = of_stations("variables")
@@ -383,6 +386,7 @@ def worlds(
         rules=rules,
         sessions=sessions,
         firmware=firmware,
+        audit=audit,
         security_events=security_events,
         uploads=uploads,
         variables=variables,
@@ -483,6 +487,7 @@ class Built:
     rules: list[int] = field(default_factory=list)
     sessions: list[int] = field(default_factory=list)
     firmware: list[int] = field(default_factory=list)
+    audit_log: list[int] = field(default_factory=list)
     security_events: list[int] = field(default_factory=list)
     uploads: list[int] = field(default_factory=list)
     # The bytes of each upload, as written to its file.
@@ -893,6 +898,27 @@ async def _build_station_files(world: World, built: Built, tag: str) -> None:
             .run()
         )
         built.firmware.append(int(row["id"]))
+    for entity in world.audit:
+        (row,) = (
+            await AuditEntry.insert(
+                AuditEntry(
+                    at=now,
+                    user_id=0,
+                    user_email="",
+                    entity_id=built.entities[entity],
+                    acting_entity_id=built.entities[entity],
+                    method="PATCH",
+                    path=f"/api/v1/entities/{built.entities[entity]}",
+                    kind="entities",
+                    object_id=str(built.entities[entity]),
+                    fields='["name"]',
+                    status=200,
+                )
+            )
+            .returning(AuditEntry.id)
+            .run()
+        )
+        built.audit_log.append(int(row["id"]))
     for index, station in enumerate(world.security_events):
         (row,) = (
             await SecurityEvent.insert(
@@ -1142,6 +1168,10 @@ class Expect:
             for s, station in enumerate(self.world.sessions)
             if self.sees("stations", self.world.stations[station].owner)
         }
+
+    def seen_audit_log(self) -> set[int]:
+        """Audit-log entries through the entity they concern (audit_log:read)."""
+        return {a for a, entity in enumerate(self.world.audit) if self.sees("audit_log", entity)}
 
     def seen_firmware(self) -> set[int]:
         """Firmware through its owner entity (stations:read)."""

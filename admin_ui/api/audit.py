@@ -1,0 +1,198 @@
+"""The audit log: every operator change made through the API is recorded
+(``AuditTrail``, a middleware of the app) and listed at GET
+/api/v1/audit-log within the reader's ``audit_log:read`` scope.
+
+A change is a POST, PUT, PATCH or DELETE under /api/v1 (logging in and out
+and switching entity are not changes) by a logged-in operator that was
+answered 2xx. The entry is written before the answer leaves, so a client
+that has its answer finds the entry. Which entity a change concerns: the
+entity itself for /entities/{id}, else the owner the answer (or, failing
+that, the request) names (``owner_entity_id``, ``issuing_entity_id``,
+``entity_id``, ``default_entity_id``), else the entity the user acted in.
+Only the names of the fields sent are kept, never their values.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+from admin_ui.api.acting import Acting, acting
+from admin_ui.api.common import MAX_ID, Page, PageParams
+from admin_ui.api.request_guard import current_request_id
+from crm.access import Principal
+from crm.audit import AuditEntry, AuditFilter, AuditRecord
+from crm.clock import utcnow
+from crm.errors import InvalidInput
+from crm.storage.audit import PiccoloAuditLog
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Not changes to the operators' data: one's own login.
+NOT_AUDITED = (f"{API_PREFIX}/auth/",)
+# Bodies larger than this are not read for their field names (uploads).
+MAX_READ_BYTES = 1_000_000
+OWNER_KEYS = ("owner_entity_id", "issuing_entity_id", "entity_id", "default_entity_id")
+
+
+def _json(body: bytes) -> Any:
+    if not body or len(body) > MAX_READ_BYTES:
+        return None
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+
+
+def describe(
+    path: str, request: Any, answer: Any, principal: Principal
+) -> tuple[str, str, int, list[str]]:
+    """The kind and id of the changed object, the entity the change
+    concerns and the names of the fields sent."""
+    parts = path[len(API_PREFIX) :].strip("/").split("/")
+    kind = parts[0] if parts else ""
+    object_id = parts[1] if len(parts) > 1 and parts[1].isdigit() else ""
+    if not object_id and isinstance(answer, dict) and isinstance(answer.get("id"), int):
+        object_id = str(answer["id"])
+    entity = None
+    if kind == "entities" and object_id:
+        entity = int(object_id)
+    for source in (answer, request):
+        if entity is None and isinstance(source, dict):
+            entity = next((source[k] for k in OWNER_KEYS if isinstance(source.get(k), int)), None)
+    fields = sorted(str(k) for k in request) if isinstance(request, dict) else []
+    return kind, object_id, entity if entity is not None else principal.active_entity_id, fields
+
+
+class AuditTrail:
+    """ASGI middleware: records each operator change (module docstring)."""
+
+    def __init__(self, app: ASGIApp, log: PiccoloAuditLog | None = None) -> None:
+        self.app = app
+        self.log = log or PiccoloAuditLog()
+        self.clock: Callable[[], datetime] = utcnow
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in AUDITED_METHODS
+            or not path.startswith(API_PREFIX + "/")
+            or path.startswith(NOT_AUDITED)
+        ):
+            await self.app(scope, receive, send)
+            return
+        current = Acting()
+        token = acting.set(current)
+        request_body = bytearray()
+        held: list[Message] = []
+        answer_body = bytearray()
+
+        async def reading() -> ReceiveMessage:
+            message = await receive()
+            if message["type"] == "http.request" and len(request_body) <= MAX_READ_BYTES:
+                request_body.extend(message.get("body", b""))
+            return message
+
+        async def holding(message: Message) -> None:
+            held.append(message)
+            if message["type"] == "http.response.body":
+                if len(answer_body) <= MAX_READ_BYTES:
+                    answer_body.extend(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                await self._record(scope, current, held, bytes(request_body), bytes(answer_body))
+                for each in held:
+                    await send(each)
+                held.clear()
+
+        try:
+            await self.app(scope, reading, holding)
+        finally:
+            acting.reset(token)
+        for each in held:  # an answer that never finished its body
+            await send(each)
+
+    async def _record(
+        self, scope: Scope, current: Acting, held: list[Message], request: bytes, answer: bytes
+    ) -> None:
+        start = next((m for m in held if m["type"] == "http.response.start"), None)
+        status = int(start["status"]) if start is not None else 0
+        principal = current.principal
+        if principal is None or not 200 <= status < 300:
+            return
+        path = scope["path"]
+        kind, object_id, entity, fields = describe(path, _json(request), _json(answer), principal)
+        client = scope.get("client")
+        record = AuditRecord(
+            user_id=principal.user_id,
+            entity_id=entity,
+            acting_entity_id=principal.active_entity_id,
+            method=str(scope.get("method", "")),
+            path=path,
+            kind=kind,
+            object_id=object_id,
+            fields=fields,
+            status=status,
+            client_address=str(client[0]) if client else "",
+            request_id=current_request_id(),
+        )
+        try:
+            await self.log.add(record, self.clock())
+        except Exception:
+            # The change is made; losing its entry is logged, loudly.
+            logger.exception(
+                "audit entry not written: %s %r by user %s (request id %s)",
+                record.method,
+                path,
+                record.user_id,
+                record.request_id,
+            )
+
+
+class AuditLogController(Controller):
+    path = "/audit-log"
+    tags = ["audit log"]
+
+    @get("/")
+    async def list_entries(
+        self,
+        principal: NamedDependency[Principal],
+        page: NamedDependency[PageParams],
+        entity_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_ID, description="changes of this entity")
+        ] = None,
+        user_id: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_ID, description="changes by this user")
+        ] = None,
+        kind: Annotated[
+            str | None, QueryParameter(description="of this kind: entities, stations, ...")
+        ] = None,
+        since: Annotated[
+            datetime | None, QueryParameter(description="at or after, with a zone")
+        ] = None,
+        until: Annotated[datetime | None, QueryParameter(description="before, with a zone")] = None,
+    ) -> Page[AuditEntry]:
+        """Operator changes of the entities you may read the audit log of,
+        newest first; nothing here can be changed or deleted."""
+        principal.require("audit_log", "read")
+        for moment in (since, until):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInput("since and until need a zone, e.g. 2026-12-06T10:00:00Z")
+        items, total = await PiccoloAuditLog().page(
+            principal.visible("audit_log", "read"),
+            AuditFilter(entity_id=entity_id, user_id=user_id, kind=kind, since=since, until=until),
+            limit=page.limit,
+            offset=page.offset,
+        )
+        return Page(items=items, total=total, limit=page.limit, offset=page.offset)

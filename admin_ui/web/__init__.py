@@ -1,0 +1,28 @@
+"""The operators' admin UI: server-rendered pages (Jinja2), our own small
+script and style sheet served by the app (no CDN), mounted at ``/``.
+
+Pages get their services from the composition root (the API's
+:class:`~admin_ui.api.context.ApiContext`) and never import storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Router
+from litestar.static_files import create_static_files_router
+
+from admin_ui.api.context import ApiContext
+from admin_ui.web.pages import web_router
+from billing.services.layouts import LayoutService
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def web_routes(context: ApiContext, layouts: LayoutService | None = None) -> list[Router]:
+    """The pages at / and their static files at /static."""
+    return [
+        web_router(context, layouts),
+        create_static_files_router(
+            path="/static", directories=[STATIC_DIR], include_in_schema=False
+        ),
+    ]

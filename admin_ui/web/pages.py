@@ -1,0 +1,472 @@
+"""The operators' pages: login, logout, password change, the entity and
+language switches, the dashboard, stations and sessions.
+
+Server-rendered (Jinja2); every form carries the CSRF token; a failure a
+user can cause is a page with a message, never a 500."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from math import ceil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import MediaType, Request, Response, Router, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.response import Redirect
+
+from admin_ui.api.common import SESSION_COOKIE, Id
+from admin_ui.api.context import ApiContext
+from admin_ui.api.sessions import provide_sessions
+from admin_ui.api.stations import provide_station_admin
+from admin_ui.web import charts
+from admin_ui.web.i18n import LANGUAGES, translations, zone
+from admin_ui.web.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    LANGUAGE_COOKIE,
+    clear_session_cookie,
+    finish,
+    secure_cookies,
+    set_session_cookie,
+)
+from admin_ui.web.shell import WebServices
+from billing.services.layouts import LayoutService
+from crm.access import Principal
+from crm.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
+from crm.passwords import check_password, hash_password_off_loop
+from csms.domain.sessions_view import SessionFilter
+from csms.domain.station_admin import StationFilter
+
+log = logging.getLogger("admin_ui.web")
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+PAGE_SIZE = 25
+# Search text longer than this is no operator's search.
+MAX_QUERY = 100
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; translated where it is shown."""
+    return message
+
+
+def render(name: str, values: Mapping[str, Any], status_code: int = 200) -> Response[str]:
+    html = _env.get_template(name).render(**values)
+    return Response(html, media_type=MediaType.HTML, status_code=status_code)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path of this site (never //host or a scheme) to go on to."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def back(request: Request) -> str:
+    """Where a switch returns to: the page it came from (this site only)."""
+    referer = request.headers.get("referer", "")
+    base = str(request.base_url).rstrip("/")
+    if referer.startswith(base + "/"):
+        return safe_next(referer[len(base) :])
+    return "/"
+
+
+def form_text(form: FormMultiDict, name: str, limit: int = 500) -> str:
+    value = form.get(name, "")
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def csrf_ok(request: Request, form: FormMultiDict) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = form.get(CSRF_FIELD, "")
+    if not cookie or not isinstance(sent, str) or not hmac.compare_digest(cookie, sent):
+        raise PermissionDeniedException(
+            "The form has expired or did not come from this site: reload the page and try again."
+        )
+
+
+def int_param(value: str | None, default: int, low: int = 1, high: int = 10**9) -> int:
+    try:
+        number = int(value or default)
+    except ValueError:
+        return default
+    return min(max(number, low), high)
+
+
+class Pager:
+    """Page numbers and the links of a list."""
+
+    def __init__(self, request: Request, total: int, page: int, size: int = PAGE_SIZE) -> None:
+        self.total = total
+        self.size = size
+        self.pages = max(1, ceil(total / size))
+        self.page = min(page, self.pages)
+        self.offset = (self.page - 1) * size
+        self._query = {k: v for k, v in request.query_params.items() if k != "page"}
+        self._path = request.url.path
+
+    def link(self, page: int) -> str:
+        return self._path + "?" + urlencode({**self._query, "page": page})
+
+    def sort_link(self, column: str) -> str:
+        current = self._query.get("sort", "")
+        new = "-" + column if current == column else column
+        return self._path + "?" + urlencode({**self._query, "sort": new, "page": 1})
+
+
+def web_router(context: ApiContext, layouts: LayoutService | None = None) -> Router:
+    services = WebServices(context, layouts)
+    stations = provide_station_admin(context)
+    sessions = provide_sessions()
+
+    async def page(
+        request: Request,
+        template: str,
+        principal: Principal | None,
+        status_code: int = 200,
+        **values: Any,
+    ) -> Response[str]:
+        shell = await services.shell(request, principal)
+        return finish(request, render(template, {**shell, **values}, status_code))  # type: ignore[return-value]
+
+    # -- login, logout, password -----------------------------------------------------------
+
+    @get("/login")
+    async def login_form(request: Request) -> Response[str]:
+        target = safe_next(request.query_params.get("next"))
+        return await page(request, "login.html", None, next=target, email="")
+
+    @post("/login")
+    async def login(request: Request) -> Response[Any]:
+        form = await request.form()
+        csrf_ok(request, form)
+        email = form_text(form, "email", 254).strip()
+        password = form_text(form, "password", 1000)
+        target = safe_next(form_text(form, "next", 2000))
+        address = request.client.host if request.client else None
+        _ = translations(services_language(request)).gettext
+        errors: dict[str, str] = {}
+        if not email:
+            errors["email"] = _("Enter your e-mail address.")
+        if not password:
+            errors["password"] = _("Enter your password.")
+        if not errors:
+            try:
+                result = await context.auth.login(email, password, "ui", address)
+            except Unauthenticated:
+                errors["form"] = _("Wrong e-mail or password.")
+            except TooManyAttempts:
+                errors["form"] = _("Too many failed attempts: wait a few minutes and try again.")
+            except Forbidden:
+                errors["form"] = _("This user belongs to no active entity.")
+            else:
+                response: Response[Any] = Redirect(path=target, status_code=303)
+                set_session_cookie(request, response, result.token, context.auth.session_hours)
+                return finish(request, response)
+        return await page(request, "login.html", None, 400, next=target, email=email, errors=errors)
+
+    @post("/logout")
+    async def logout(request: Request) -> Response[Any]:
+        form = await request.form()
+        csrf_ok(request, form)
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if token:
+            await context.auth.logout(token)
+        response: Response[Any] = Redirect(path="/login", status_code=303)
+        clear_session_cookie(response)
+        return finish(request, response)
+
+    @get("/account/password")
+    async def password_form(request: Request) -> Response[str]:
+        principal = await services.principal(request)
+        return await page(request, "password.html", principal, errors={}, done=False)
+
+    @post("/account/password")
+    async def change_password(request: Request) -> Response[str]:
+        """The user's own password: their e-mail and current password are
+        checked as a login is (the same rate limits), the new one as every
+        password is; their other sessions end."""
+        principal = await services.principal(request)
+        form = await request.form()
+        csrf_ok(request, form)
+        _ = translations(services_language(request)).gettext
+        email = form_text(form, "email", 254).strip()
+        current = form_text(form, "current", 1000)
+        new = form_text(form, "new", 1000)
+        repeat = form_text(form, "repeat", 1000)
+        errors: dict[str, str] = {}
+        if not email:
+            errors["email"] = _("Enter your e-mail address.")
+        if not current:
+            errors["current"] = _("Enter your current password.")
+        try:
+            check_password(new)
+        except InvalidInput as error:
+            errors["new"] = str(error)
+        except ValueError as error:
+            errors["new"] = str(error)
+        if not errors.get("new") and new != repeat:
+            errors["repeat"] = _("The two new passwords differ.")
+        if not errors:
+            address = request.client.host if request.client else None
+            try:
+                check = await context.auth.login(email, current, "api", address)
+            except (Unauthenticated, Forbidden):
+                errors["current"] = _("Wrong e-mail or password.")
+            except TooManyAttempts:
+                errors["current"] = _("Too many failed attempts: wait a few minutes.")
+            else:
+                await context.auth.logout(check.token)
+                if check.user_id != principal.user_id:
+                    errors["email"] = _("That is not your e-mail address.")
+                else:
+                    logins = context.auth.logins
+                    await logins.set_password_hash(
+                        principal.user_id,
+                        await hash_password_off_loop(new, context.auth.password_strength),
+                    )
+        status = 400 if errors else 200
+        return await page(
+            request, "password.html", principal, status, errors=errors, done=not errors
+        )
+
+    # -- switches ---------------------------------------------------------------------------
+
+    @post("/entity")
+    async def switch_entity(request: Request) -> Response[Any]:
+        await services.principal(request)
+        form = await request.form()
+        csrf_ok(request, form)
+        entity_id = int_param(form_text(form, "entity_id", 12), 0, 0, 2**31 - 1)
+        await context.auth.switch_entity(request.cookies.get(SESSION_COOKIE, ""), entity_id)
+        return finish(request, Redirect(path=back(request), status_code=303))
+
+    @post("/language")
+    async def switch_language(request: Request) -> Response[Any]:
+        form = await request.form()
+        csrf_ok(request, form)
+        language = form_text(form, "language", 5)
+        response: Response[Any] = Redirect(path=back(request), status_code=303)
+        if language in LANGUAGES:
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                language,
+                max_age=365 * 86400,
+                samesite="lax",
+                httponly=True,
+                secure=secure_cookies(request),
+                path="/",
+            )
+        return finish(request, response)
+
+    # -- branding -----------------------------------------------------------------------------
+
+    @get("/brand.css")
+    async def brand_css(request: Request) -> Response[str]:
+        """The active entity's colours as CSS variables (no inline style)."""
+        try:
+            principal = await services.principal(request)
+            brand = await services.brand(principal)
+            primary, secondary = brand.primary, brand.secondary
+        except (Unauthenticated, Forbidden):
+            from admin_ui.web.shell import DEFAULT_PRIMARY, DEFAULT_SECONDARY
+
+            primary, secondary = DEFAULT_PRIMARY, DEFAULT_SECONDARY
+        css = f":root {{ --brand-primary: {primary}; --brand-secondary: {secondary}; }}\n"
+        response = Response(css, media_type="text/css")
+        response.headers["Cache-Control"] = "no-store"
+        return finish(request, response)  # type: ignore[return-value]
+
+    @get("/brand/logo.png")
+    async def brand_logo(request: Request) -> Response[bytes]:
+        principal = await services.principal(request)
+        brand = await services.brand(principal)
+        if brand.logo_png is None:
+            raise NotFoundException("no logo")
+        return Response(brand.logo_png, media_type="image/png")
+
+    # -- dashboard --------------------------------------------------------------------------
+
+    @get("/")
+    async def dashboard(request: Request) -> Response[str]:
+        principal = await services.principal(request)
+        brand = await services.brand(principal)
+        counts = {}
+        for name, connected in (("online", True), ("offline", False)):
+            _, counts[name] = await stations.list_stations(
+                principal, StationFilter(connected=connected), limit=1, offset=0
+            )
+        counts["total"] = counts["online"] + counts["offline"]
+        local = zone(brand.time_zone)
+        now = datetime.now(local)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        first = today - timedelta(days=29)
+        recent, total_30 = await sessions.list_sessions(
+            principal, SessionFilter(started_after=first), limit=500, offset=0
+        )
+        energy_by_day = dict.fromkeys(((first + timedelta(days=d)).date() for d in range(30)), 0)
+        count_by_day = dict.fromkeys(energy_by_day, 0)
+        for item in recent:
+            if item.started_at is None:
+                continue
+            day = item.started_at.astimezone(local).date()
+            if day in energy_by_day:
+                energy_by_day[day] += item.energy_wh or 0
+                count_by_day[day] += 1
+        today_key = today.date()
+        active, active_total = await sessions.list_sessions(
+            principal, SessionFilter(status="active"), limit=10, offset=0
+        )
+        shell_language = services_language(request)
+        return await page(
+            request,
+            "dashboard.html",
+            principal,
+            counts=counts,
+            sessions_today=count_by_day[today_key],
+            energy_today=energy_by_day[today_key],
+            sessions_30=total_30,
+            energy_30=sum(energy_by_day.values()),
+            energy_chart=charts.bar_chart(
+                [(d.strftime("%d.%m"), wh / 1000) for d, wh in energy_by_day.items()],
+                unit="kWh",
+                label=translations(shell_language).gettext("Energy per day (kWh)"),
+            ),
+            sessions_chart=charts.bar_chart(
+                [(d.strftime("%d.%m"), float(n)) for d, n in count_by_day.items()],
+                unit="",
+                label=translations(shell_language).gettext("Sessions per day"),
+            ),
+            active=active,
+            active_total=active_total,
+        )
+
+    # -- stations ---------------------------------------------------------------------------
+
+    @get("/stations")
+    async def station_list(request: Request) -> Response[str]:
+        principal = await services.principal(request)
+        q = (request.query_params.get("q") or "")[:MAX_QUERY].strip()
+        state = request.query_params.get("state") or ""
+        connected = {"online": True, "offline": False}.get(state)
+        number = int_param(request.query_params.get("page"), 1)
+        filters = StationFilter(q=q, connected=connected)
+        _, total = await stations.list_stations(principal, filters, limit=1, offset=0)
+        pager = Pager(request, total, number)
+        rows, total = await stations.list_stations(
+            principal, filters, limit=pager.size, offset=pager.offset
+        )
+        return await page(
+            request, "stations.html", principal, rows=rows, pager=pager, q=q, state=state
+        )
+
+    @get("/stations/{station_id:int}")
+    async def station_page(request: Request, station_id: Id) -> Response[str]:
+        principal = await services.principal(request)
+        station = await stations.get_station(principal, station_id)
+        rows, total = await sessions.list_sessions(
+            principal, SessionFilter(station_id=station_id), limit=20, offset=0
+        )
+        return await page(
+            request, "station.html", principal, station=station, sessions=rows, total=total
+        )
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @get("/sessions")
+    async def session_list(request: Request) -> Response[str]:
+        principal = await services.principal(request)
+        status = request.query_params.get("status") or ""
+        if status not in {"", "active", "completed"}:
+            status = ""
+        id_tag = (request.query_params.get("q") or "")[:MAX_QUERY].strip()
+        number = int_param(request.query_params.get("page"), 1)
+        filters = SessionFilter(status=status or None, id_tag=id_tag or None)
+        _, total = await sessions.list_sessions(principal, filters, limit=1, offset=0)
+        pager = Pager(request, total, number)
+        rows, total = await sessions.list_sessions(
+            principal, filters, limit=pager.size, offset=pager.offset
+        )
+        return await page(
+            request, "sessions.html", principal, rows=rows, pager=pager, q=id_tag, status=status
+        )
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def to_login(request: Request, _: Exception) -> Response[Any]:
+        target = safe_next(
+            request.url.path + ("?" + request.url.query if request.url.query else "")
+        )
+        response: Response[Any] = Redirect(
+            path="/login?" + urlencode({"next": target}), status_code=303
+        )
+        clear_session_cookie(response)
+        return finish(request, response)
+
+    def error_page(status: int, title: str) -> Any:
+        def handle(request: Request, error: Exception) -> Response[str]:
+            language = services_language(request)
+            _ = translations(language).gettext
+            detail = getattr(error, "detail", None) or str(error)
+            html = _env.get_template("error.html").render(
+                _=_,
+                language=language,
+                title=_(title),
+                detail=detail,
+                status=status,
+                brand=None,
+            )
+            return finish(request, Response(html, media_type=MediaType.HTML, status_code=status))  # type: ignore[return-value]
+
+        return handle
+
+    return Router(
+        path="/",
+        route_handlers=[
+            login_form,
+            login,
+            logout,
+            password_form,
+            change_password,
+            switch_entity,
+            switch_language,
+            brand_css,
+            brand_logo,
+            dashboard,
+            station_list,
+            station_page,
+            session_list,
+        ],
+        exception_handlers={
+            Unauthenticated: to_login,
+            Forbidden: error_page(403, N_("Not allowed")),
+            PermissionDeniedException: error_page(403, N_("Not allowed")),
+            NotFound: error_page(404, N_("Not found")),
+            NotFoundException: error_page(404, N_("Not found")),
+            InvalidInput: error_page(400, N_("Bad input")),
+            TooManyAttempts: error_page(429, N_("Too many attempts")),
+        },
+        include_in_schema=False,
+    )
+
+
+def services_language(request: Request) -> str:
+    from admin_ui.web.i18n import choose_language
+
+    return choose_language(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+    )

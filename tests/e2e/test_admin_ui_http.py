@@ -1,0 +1,152 @@
+"""The operators' pages over HTTP, without a browser: CSRF, the cookies'
+flags, the security headers, redirects to the login and the error pages
+(never a 500), and the API's schema page served from our own files."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from admin_ui.app import create_app
+from admin_ui.web.security import CONTENT_SECURITY_POLICY
+from tests.e2e.ui_helpers import operator_user
+from tests.world import PASSWORD, api_client, make_entity
+
+
+async def _login_form(client: AsyncTestClient) -> str:
+    page = await client.get("/login")
+    assert page.status_code == 200
+    (token,) = re.findall(r'name="_csrf" value="([^"]+)"', page.text)[:1]
+    return token
+
+
+async def _logged_in(client: AsyncTestClient, email: str) -> str:
+    token = await _login_form(client)
+    answer = await client.post(
+        "/login",
+        data={"_csrf": token, "email": email, "password": PASSWORD, "next": "/"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return token
+
+
+async def test_a_form_without_the_csrf_token_is_refused(db: None) -> None:
+    """A login POST whose _csrf field is missing or differs from the cookie
+    is a 403 page and logs nobody in."""
+    entity = await make_entity("Alpha")
+    await operator_user([entity], email="anna@alpha.example")
+    async with api_client() as client:
+        await _login_form(client)
+        missing = await client.post(
+            "/login", data={"email": "anna@alpha.example", "password": PASSWORD}
+        )
+        forged = await client.post(
+            "/login",
+            data={"_csrf": "x" * 43, "email": "anna@alpha.example", "password": PASSWORD},
+        )
+    for answer in (missing, forged):
+        assert answer.status_code == 403
+        assert "did not come from this site" in answer.text
+        assert "csms_session" not in answer.headers.get("set-cookie", "")
+
+
+async def test_the_session_cookie_is_httponly_lax_and_secure_over_tls(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login's session cookie is HttpOnly and SameSite=Lax; Secure when
+    the request came over TLS or CSMS_UI_SECURE_COOKIES=1 says so (TLS
+    ended by a proxy), not on plain HTTP without the setting."""
+    entity = await make_entity("Alpha")
+    await operator_user([entity], email="anna@alpha.example")
+
+    async def ready() -> dict[str, str]:
+        return {"database": "ok"}
+
+    cookies = {}
+    for name, base_url, setting in (
+        ("plain", "http://testserver.local", ""),
+        ("tls", "https://testserver.local", ""),
+        ("setting", "http://testserver.local", "1"),
+    ):
+        monkeypatch.setenv("CSMS_UI_SECURE_COOKIES", setting)
+        app = create_app(readiness=ready, metrics=lambda: b"")
+        async with AsyncTestClient(app=app, base_url=base_url) as client:
+            token = await _login_form(client)
+            # (A Secure cookie is not sent back over plain HTTP: send it.)
+            client.cookies.set("csms_csrf", token)
+            answer = await client.post(
+                "/login",
+                data={"_csrf": token, "email": "anna@alpha.example", "password": PASSWORD},
+                follow_redirects=False,
+            )
+        assert answer.status_code == 303, answer.text
+        (cookie,) = [c for c in answer.headers.get_list("set-cookie") if "csms_session=" in c]
+        cookies[name] = cookie.lower()
+    for cookie in cookies.values():
+        assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookies["plain"]
+    assert "secure" in cookies["tls"]
+    assert "secure" in cookies["setting"]
+
+
+async def test_pages_carry_the_security_headers_and_no_inline_script(db: None) -> None:
+    """Every page answers with the content security policy (no inline
+    script or style) and the anti-framing and no-sniff headers; its HTML
+    has no inline script, style element or style attribute."""
+    entity = await make_entity("Alpha")
+    await operator_user([entity], email="anna@alpha.example")
+    async with api_client() as client:
+        await _logged_in(client, "anna@alpha.example")
+        for path in ("/login", "/", "/stations", "/sessions", "/account/password"):
+            page = await client.get(path)
+            assert page.status_code == 200, path
+            assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+            assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+            assert page.headers["x-frame-options"] == "DENY"
+            assert page.headers["x-content-type-options"] == "nosniff"
+            assert not re.search(r"<script(?![^>]*\bsrc=)", page.text), path
+            assert "<style" not in page.text and " style=" not in page.text, path
+
+
+async def test_a_page_without_login_leads_to_the_login_and_back(db: None) -> None:
+    """Without a session a page redirects to /login?next=<the page>; a
+    next that leaves the site is replaced by /."""
+    async with api_client() as client:
+        page = await client.get("/stations?q=x", follow_redirects=False)
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=%2Fstations%3Fq%3Dx"
+        form = await client.get("/login", params={"next": "//evil.example/"})
+    assert 'name="next" value="/"' in form.text
+
+
+async def test_unknown_and_foreign_rows_are_error_pages_not_500(db: None) -> None:
+    """A station id that does not exist or another entity's is a 404 page;
+    a huge page number or junk in the query is a normal page."""
+    a = await make_entity("Alpha")
+    await operator_user([a], email="anna@alpha.example")
+    async with api_client() as client:
+        await _logged_in(client, "anna@alpha.example")
+        missing = await client.get("/stations/999999")
+        junk = await client.get("/stations", params={"page": "-5x", "q": "a" * 5000})
+        huge = await client.get("/sessions", params={"page": "99999999999999999999"})
+    assert missing.status_code == 404
+    assert "there is no station" in missing.text
+    assert junk.status_code == 200
+    assert huge.status_code == 200
+
+
+async def test_the_schema_page_loads_redoc_from_the_app(db: None) -> None:
+    """/api/schema names our own copy of Redoc and no other host; the copy
+    is served with its licence next to it."""
+    async with api_client() as client:
+        page = await client.get("/api/schema")
+        bundle = await client.get("/static/vendor/redoc.standalone.js")
+        licence = await client.get("/static/vendor/redoc.LICENSE")
+    assert page.status_code == 200
+    assert '<script src="/static/vendor/redoc.standalone.js"' in page.text
+    assert not re.search(r"(src|href)=['\"]https?://", page.text)
+    assert bundle.status_code == 200 and len(bundle.content) > 500_000
+    assert "MIT License" in licence.text
