@@ -5,14 +5,19 @@ flags, the security headers, redirects to the login and the error pages
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from babel.messages.frontend import parse_mapping_cfg
 from litestar.testing import AsyncTestClient
 
 from admin_ui.app import create_app
 from admin_ui.web.security import CONTENT_SECURITY_POLICY
 from tests.e2e.ui_helpers import operator_user
 from tests.world import PASSWORD, api_client, make_entity
+
+# Words German writes as English does.
+SAME_IN_GERMAN = {"Status", "Firmware"}
 
 
 async def _login_form(client: AsyncTestClient) -> str:
@@ -150,3 +155,28 @@ async def test_the_schema_page_loads_redoc_from_the_app(db: None) -> None:
     assert not re.search(r"(src|href)=['\"]https?://", page.text)
     assert bundle.status_code == 200 and len(bundle.content) > 500_000
     assert "MIT License" in licence.text
+
+
+def test_every_message_of_the_pages_has_a_compiled_german_translation() -> None:
+    """Each message the pages and templates mark (extracted as pybabel
+    does, admin_ui/web/babel.cfg) is in the compiled German catalogue: a
+    new English text without its translation (or without recompiling the
+    .mo) fails here."""
+    from babel.messages.extract import extract_from_dir
+
+    from admin_ui.web import i18n
+
+    web = Path(i18n.__file__).parent
+    with open(web / "babel.cfg") as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    marked = {
+        message
+        for _, _, message, _, _ in extract_from_dir(
+            str(web), method_map=method_map, options_map=options_map
+        )
+        if isinstance(message, str)
+    }
+    assert len(marked) > 50
+    german = i18n.translations("de")
+    untranslated = sorted(m for m in marked if german.gettext(m) == m and m not in SAME_IN_GERMAN)
+    assert untranslated == []
