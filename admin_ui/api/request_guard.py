@@ -6,8 +6,9 @@ it, and what happens when one fails anyway.
   the id in the body, so no failure is silent and a report can be matched to
   its log line.
 - A NUL character is refused with 400 naming where it was (the path, a query
-  parameter, a field of a JSON body): no text column of PostgreSQL can hold
-  one, and no operator types one.
+  parameter, a field of a JSON body of the APIs): no text column of
+  PostgreSQL can hold one, and no operator types one. (Chargers' uploads
+  under /files/ are bytes, never read here.)
 - A JSON body nested deeper than ``MAX_JSON_DEPTH`` is refused with 400
   before any parser recurses into it (with or without a login).
 """
@@ -38,6 +39,9 @@ MAX_JSON_DEPTH = 64
 MAX_INSPECTED_BYTES = 10_000_000
 # Bodies that are files or forms, never JSON: streamed past untouched.
 _NOT_JSON = ("multipart/", "application/octet-stream", "application/x-www-form-urlencoded")
+# Where bodies are JSON (the operators' and the drivers' APIs); elsewhere
+# (chargers' uploads under /files/, any content type) they are not read.
+_JSON_APIS = ("/api/", "/app/")
 
 _request_id: ContextVar[str] = ContextVar("csms_request_id", default="-")
 
@@ -151,7 +155,9 @@ class RequestGuard:
         try:
             try:
                 check_target(scope)
-                if not _content_type(scope).startswith(_NOT_JSON):
+                if scope.get("path", "").startswith(_JSON_APIS) and not _content_type(
+                    scope
+                ).startswith(_NOT_JSON):
                     receive = await self._inspected(receive)
             except ClientException as refused:
                 await _send_json(send_with_id, 400, {"status_code": 400, "detail": refused.detail})

@@ -446,3 +446,17 @@ def test_redaction_covers_headers_fields_and_ocpp_frames() -> None:
         "GET /files/uploads/[redacted]/log.zip"
     )
     assert redact("heartbeat from CP-1") == "heartbeat from CP-1"
+
+
+async def test_a_chargers_binary_upload_is_not_read_as_json(db: None) -> None:
+    """Bytes PUT to an upload location (any content type, NUL bytes and
+    brackets in them) are not refused as hostile JSON: only the APIs' bodies
+    are inspected."""
+    async with api_client() as client:
+        upload = await client.put(
+            "/files/uploads/" + "A" * 24 + "/log.bin",
+            content=b"\x00" + b"[" * 1000 + b"\x00",
+            headers={"content-type": "text/plain"},
+        )
+    assert upload.status_code != 400 or "NUL" not in upload.text, upload.text
+    assert "nested" not in upload.text
