@@ -60,7 +60,6 @@ def drivers_app(
         password_strength=settings.password_hashing,
         access_minutes=settings.app_access_minutes,
         refresh_days=settings.app_refresh_days,
-        public_url=settings.public_url,
     )
     directory = SqlDirectory(engine)
     documents = SqlBillingStore(engine)

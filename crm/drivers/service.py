@@ -5,13 +5,12 @@ driver's profile and cards.
 Nothing here tells whether an e-mail has a login: registering a known
 e-mail answers as a new one does (the mail says "you have an account"),
 asking for a reset of an unknown one too, and a login with an unknown
-e-mail costs the same password check as a wrong password. argon2 runs in
-a thread, off the event loop.
+e-mail costs the same password check as a wrong password. argon2 runs on
+the password threads of :mod:`crm.passwords`, off the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from crm.drivers.model import (
 from crm.drivers.ports import DriverStore, EmailTaken, MailSender
 from crm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from crm.media import MediumKind, MediumStatus, check_uid
-from crm.passwords import check_password, hash_password, verify_password
+from crm.passwords import check_password, hash_password_off_loop, verify_password_off_loop
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +60,15 @@ class DriverAccounts:
     refresh_days: int = 30
     verify_hours: int = 48
     reset_minutes: int = 60
-    # Where the app's links in mails point (empty: the token alone).
-    public_url: str = ""
     clock: Callable[[], datetime] = utcnow
 
     # -- passwords, off the event loop -----------------------------------------------
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(hash_password, password, self.password_strength)
+        return await hash_password_off_loop(password, self.password_strength)
 
     async def _verify(self, stored: str, password: str) -> bool:
-        return await asyncio.to_thread(verify_password, stored, password, self.password_strength)
+        return await verify_password_off_loop(stored, password, self.password_strength)
 
     # -- registration ------------------------------------------------------------------
 
@@ -135,15 +132,9 @@ class DriverAccounts:
                 body=(
                     "Confirm your e-mail address with this code in the app "
                     f"(valid {self.verify_hours} hours):\n\n{secret}\n"
-                    + self._link("verify", secret)
                 ),
             )
         )
-
-    def _link(self, action: str, secret: str) -> str:
-        if not self.public_url:
-            return ""
-        return f"\n{self.public_url.rstrip('/')}/app/v1/{action}?token={secret}\n"
 
     async def _send(self, mail: Mail) -> None:
         try:
@@ -274,7 +265,7 @@ class DriverAccounts:
                 subject="Reset your password",
                 body=(
                     "Set a new password in the app with this code (valid "
-                    f"{self.reset_minutes} minutes):\n\n{secret}\n" + self._link("reset", secret)
+                    f"{self.reset_minutes} minutes):\n\n{secret}\n"
                 ),
             )
         )
