@@ -447,7 +447,11 @@ class DriverCharging:
                     meter_start_wh=row.meter_start_wh,
                     meter_stop_wh=None,
                     samples=samples,
-                    states=[StateChange(at=row.started_at, state="Charging")],
+                    states=[
+                        StateChange(at=at, state=state)
+                        for at, state in await self.reads.states(row)
+                        if at <= end
+                    ],
                 )
             )
         except Exception:

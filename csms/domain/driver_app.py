@@ -77,4 +77,9 @@ class DriverAppReads(Protocol):
 
     async def session(self, contact_id: int, session_id: int) -> SessionRow | None: ...
 
+    async def states(self, session: SessionRow) -> list[tuple[datetime, str]]:
+        """The session's charging states so far (2.0.1 chargingState, else
+        the 1.6 connector's status), oldest first."""
+        ...
+
     async def readings(self, session_id: int) -> list[dict[str, Any]]: ...

@@ -4,6 +4,7 @@ service narrows every read to the driver's own contact and media)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,6 +15,18 @@ from csms.domain.access_rules import Rule, RuleEffect, RuleSubject, StationAcces
 from csms.domain.driver_app import ConnectorView, OwnMedium, SessionRow, StationPlace
 
 log = logging.getLogger(__name__)
+
+# 1.6 connector states that say whether a session charges (billing's list).
+_STATES_16 = (
+    "Preparing",
+    "Charging",
+    "SuspendedEV",
+    "SuspendedEVSE",
+    "Finishing",
+    "Available",
+    "Faulted",
+    "Unavailable",
+)
 
 _SESSION_COLUMNS = (
     t.ChargingSession.id,
@@ -201,6 +214,32 @@ class PiccoloDriverAppReads:
             .first()
         )
         return _session(row) if row else None
+
+    async def states(self, session: SessionRow) -> list[tuple[datetime, str]]:
+        """Whether the session was charging, over time: its 2.0.1
+        chargingState changes, else the 1.6 connector's states since the
+        start (as billing reads them for a completed session)."""
+        rows = await t.SessionStateChange.select(
+            t.SessionStateChange.changed_at, t.SessionStateChange.charging_state
+        ).where(t.SessionStateChange.session == session.id)
+        if rows:
+            return sorted((r["changed_at"], r["charging_state"]) for r in rows)
+        if session.started_at is None:
+            return []
+        changes = await (
+            t.ConnectorStatusChange.select(
+                t.ConnectorStatusChange.reported_at, t.ConnectorStatusChange.status
+            )
+            .where(
+                (t.ConnectorStatusChange.station == session.station_id)
+                & (t.ConnectorStatusChange.connector_id == session.connector_id)
+                & (t.ConnectorStatusChange.reported_at >= session.started_at)
+                & t.ConnectorStatusChange.status.is_in(list(_STATES_16))
+            )
+            .order_by(t.ConnectorStatusChange.reported_at)
+            .order_by(t.ConnectorStatusChange.id)
+        )
+        return [(c["reported_at"], c["status"]) for c in changes]
 
     async def readings(self, session_id: int) -> list[dict[str, Any]]:
         """The session's sampled values (not signed), oldest first."""
