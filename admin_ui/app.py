@@ -10,6 +10,7 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Response, get
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -17,16 +18,19 @@ from litestar.status_codes import (
 )
 
 from admin_ui.api import API_PREFIX, api_router
+from admin_ui.api.audit import AuditTrail
 from admin_ui.api.billing import billing_router
 from admin_ui.api.context import ApiContext
 from admin_ui.api.document_layouts import document_layout_router
 from admin_ui.api.files import public_files_app
-from admin_ui.api.audit import AuditTrail
 from admin_ui.api.request_guard import RequestGuard, internal_error
 from admin_ui.api.tariffs import tariff_router
 from admin_ui.app_api import app_api_mount
 from admin_ui.app_api.context import AppContext
+from admin_ui.web import web_routes
+from billing.services.layouts import LayoutService
 from billing.services.tariffs import TariffService
+from csms.domain.live import LiveFeed
 from csms.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 # Returns the readiness of each dependency: name to "ok" or what is wrong.
@@ -46,6 +50,8 @@ def create_app(
     api: ApiContext | None = None,
     tariffs: TariffService | None = None,
     drivers: AppContext | None = None,
+    layouts: LayoutService | None = None,
+    live: LiveFeed | None = None,
     debug: bool = False,
 ) -> Litestar:
     @get("/healthz", media_type=MediaType.JSON, sync_to_thread=False)
@@ -79,6 +85,10 @@ def create_app(
         from billing.storage.tariffs import PiccoloTariffs
 
         tariffs = TariffService(PiccoloTariffs())
+    if layouts is None:
+        from billing.storage.layouts import PiccoloLayouts
+
+        layouts = LayoutService(PiccoloLayouts())
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
     return Litestar(
         route_handlers=[
@@ -96,6 +106,8 @@ def create_app(
             public_files_app(context),
             # The drivers' app API (/app/v1, its own OpenAPI document and login).
             *([app_api_mount(drivers)] if drivers is not None else []),
+            # The operators' pages at / and their static files (no CDN).
+            *web_routes(context, layouts, live),
         ],
         openapi_config=OpenAPIConfig(
             title="csms operators' API",
@@ -104,6 +116,15 @@ def create_app(
             "access rules. Log in at /api/v1/auth/login, then send the token as "
             "'Authorization: Bearer <token>'.",
             path="/api/schema",
+            # Redoc from our own static files, no web fonts: works offline.
+            render_plugins=[
+                RedocRenderPlugin(
+                    js_url="/static/vendor/redoc.standalone.js",
+                    google_fonts=False,
+                    path="/",
+                    favicon="",
+                )
+            ],
         ),
         # Request ids, NUL and deep JSON refused; every 500 logged with its id.
         # (and every operator change recorded in the audit log).

@@ -40,6 +40,7 @@ from csms.domain.certificates import CertificateAuthority
 from csms.domain.files import FileService
 from csms.domain.group_commit import GroupCommitter
 from csms.domain.invalidation import TOPIC, BroadcastInvalidation, change_handler
+from csms.domain.live import LiveFeed, LivePublisher, PublishingSink
 from csms.domain.local_list import LocalListService
 from csms.domain.node_directory import (
     REFRESH_SECONDS,
@@ -210,6 +211,9 @@ class Node:
     metrics: Metrics = field(init=False)
     _sink: PiccoloWriteSink = field(init=False)
     writer: GroupCommitter = field(init=False)
+    # Which stations changed, for the operators' live pages (any node's).
+    live: LiveFeed = field(init=False, default_factory=LiveFeed)
+    _live_publisher: LivePublisher = field(init=False, default_factory=LivePublisher)
     runtime: StationRuntime = field(init=False)
     authorizer: Authorizer = field(init=False)
     bus: Bus = field(init=False)
@@ -257,7 +261,9 @@ class Node:
         self.metrics = Metrics()
         self._sink = PiccoloWriteSink(engine)
         self.writer = GroupCommitter(
-            self._sink, observer=self.metrics, timeout=settings.write_timeout
+            PublishingSink(self._sink, self._live_publisher),
+            observer=self.metrics,
+            timeout=settings.write_timeout,
         )
         self.metrics.watch_write_queue(lambda: self.writer.pending)
         self.writer.start()
@@ -278,6 +284,8 @@ class Node:
         # Every subscription is made before the bus starts (Redis needs it).
         self.remote_nodes = BusRemoteNodes(self.bus, settings.node_name)
         self.remote_nodes.subscribe()
+        self._live_publisher.bus = self.bus
+        self.live.subscribe_to(self.bus)
         if self.serve_ocpp:
             self.presence = NodePresence(
                 self.node_directory,
@@ -516,6 +524,7 @@ class Node:
             api=self.api,
             tariffs=tariffs,
             drivers=self._start_drivers_app(),
+            live=self.live,
         )
         config = uvicorn.Config(
             app,
@@ -642,12 +651,15 @@ class Node:
                 # The closes' entries are deleted before the directory goes.
                 await self.presence.stop()
         if self._http is not None and self._http_task is not None:
+            # Live pages' event streams end, so the server can stop.
+            self.live.close()
             self._http.should_exit = True
             await self._http_task
         await self.security.close()
         for close in self._billing_closers:
             await close()
         await self.writer.stop()
+        await self._live_publisher.close()
         await self._sink.close()
         await self.remote_nodes.stop()
         await self.bus.stop()

@@ -14,14 +14,18 @@ from litestar.static_files import create_static_files_router
 from admin_ui.api.context import ApiContext
 from admin_ui.web.pages import web_router
 from billing.services.layouts import LayoutService
+from csms.domain.live import LiveFeed
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def web_routes(context: ApiContext, layouts: LayoutService | None = None) -> list[Router]:
-    """The pages at / and their static files at /static."""
+def web_routes(
+    context: ApiContext, layouts: LayoutService | None = None, live: LiveFeed | None = None
+) -> list[Router]:
+    """The pages at / and their static files at /static; ``live``: the
+    node's feed of changed stations (None: pages do not update live)."""
     return [
-        web_router(context, layouts),
+        web_router(context, layouts, live),
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], include_in_schema=False
         ),

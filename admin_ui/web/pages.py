@@ -19,13 +19,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.response import Redirect
+from litestar.params import FromPath
+from litestar.response import Redirect, ServerSentEvent
 
+from admin_ui.api.commands import provide_operator_commands
 from admin_ui.api.common import SESSION_COOKIE, Id
 from admin_ui.api.context import ApiContext
 from admin_ui.api.sessions import provide_sessions
 from admin_ui.api.stations import provide_station_admin
 from admin_ui.web import charts
+from admin_ui.web.commands import TRIGGERS, command_of, describe, live_events
 from admin_ui.web.i18n import LANGUAGES, translations, zone
 from admin_ui.web.security import (
     CSRF_COOKIE,
@@ -41,6 +44,7 @@ from billing.services.layouts import LayoutService
 from crm.access import Principal
 from crm.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
 from crm.passwords import check_password, hash_password_off_loop
+from csms.domain.live import LiveFeed
 from csms.domain.sessions_view import SessionFilter
 from csms.domain.station_admin import StationFilter
 
@@ -128,10 +132,13 @@ class Pager:
         return self._path + "?" + urlencode({**self._query, "sort": new, "page": 1})
 
 
-def web_router(context: ApiContext, layouts: LayoutService | None = None) -> Router:
+def web_router(
+    context: ApiContext, layouts: LayoutService | None = None, live: LiveFeed | None = None
+) -> Router:
     services = WebServices(context, layouts)
     stations = provide_station_admin(context)
     sessions = provide_sessions()
+    operator = provide_operator_commands(context)
 
     async def page(
         request: Request,
@@ -374,15 +381,77 @@ def web_router(context: ApiContext, layouts: LayoutService | None = None) -> Rou
             request, "stations.html", principal, rows=rows, pager=pager, q=q, state=state
         )
 
-    @get("/stations/{station_id:int}")
-    async def station_page(request: Request, station_id: Id) -> Response[str]:
-        principal = await services.principal(request)
+    async def station_values(principal: Principal, station_id: int) -> dict[str, Any]:
         station = await stations.get_station(principal, station_id)
         rows, total = await sessions.list_sessions(
             principal, SessionFilter(station_id=station_id), limit=20, offset=0
         )
+        try:
+            await operator.station_for(principal, station_id)
+            may_command = True
+        except (Forbidden, NotFound):
+            may_command = False
+        return {
+            "station": station,
+            "sessions": rows,
+            "total": total,
+            "may_command": may_command,
+            "triggers": TRIGGERS,
+        }
+
+    @get("/stations/{station_id:int}")
+    async def station_page(request: Request, station_id: Id) -> Response[str]:
+        principal = await services.principal(request)
+        values = await station_values(principal, station_id)
+        return await page(request, "station.html", principal, errors={}, **values)
+
+    @get("/stations/{station_id:int}/live")
+    async def station_live(request: Request, station_id: Id) -> Response[str]:
+        """The live part of the station page (connectors, sessions), which
+        the page fetches again on each change event."""
+        principal = await services.principal(request)
+        values = await station_values(principal, station_id)
+        return await page(request, "_station_live.html", principal, **values)
+
+    @get("/stations/{station_id:int}/events")
+    async def station_events(request: Request, station_id: Id) -> ServerSentEvent:
+        """Server-sent events: ``change`` whenever the station's state
+        changed on any node (heard on the bus), a comment every
+        KEEPALIVE_SECONDS; the stream ends after STREAM_SECONDS (the browser
+        reconnects) or when the node stops."""
+        principal = await services.principal(request)
+        await stations.get_station(principal, station_id)
+        return ServerSentEvent(live_events(live, station_id))
+
+    @post("/stations/{station_id:int}/commands/{name:str}")
+    async def station_command(
+        request: Request, station_id: Id, name: FromPath[str]
+    ) -> Response[str]:
+        """A remote command from the station page, through the API's
+        command service; the page shows the charger's answer or the
+        timeout, busy or not-connected result."""
+        principal = await services.principal(request)
+        form = await request.form()
+        csrf_ok(request, form)
+        _ = translations(services_language(request)).gettext
+        errors: dict[str, str] = {}
+        command = command_of(name, form, errors, _)
+        result: dict[str, str] | None = None
+        status = 400
+        if command is not None and not errors:
+            outcome = await operator.send(principal, station_id, command)
+            result = describe(outcome, _)
+            status = 200
+        values = await station_values(principal, station_id)
         return await page(
-            request, "station.html", principal, station=station, sessions=rows, total=total
+            request,
+            "station.html",
+            principal,
+            status,
+            errors=errors,
+            result=result,
+            command=name,
+            **values,
         )
 
     # -- sessions ---------------------------------------------------------------------------
@@ -449,6 +518,9 @@ def web_router(context: ApiContext, layouts: LayoutService | None = None) -> Rou
             dashboard,
             station_list,
             station_page,
+            station_live,
+            station_events,
+            station_command,
             session_list,
         ],
         exception_handlers={

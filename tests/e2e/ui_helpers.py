@@ -52,6 +52,7 @@ class UiNode:
         self._thread = threading.Thread(target=self.loop.run_forever, name="ui-node", daemon=True)
         self._thread.start()
         self.node: Node | None = None
+        self.nodes: list[Node] = []
         self._playwright: Any = None
         self.browser: Any = None
         self._background: list[Future[Any]] = []
@@ -66,6 +67,16 @@ class UiNode:
         return future
 
     def start(self, **overrides: Any) -> Node:
+        """The node the browser talks to (the first one started)."""
+        node = self.start_node(**overrides)
+        if self.node is None:
+            self.node = node
+        return node
+
+    def start_node(self, **overrides: Any) -> Node:
+        """Another node in the same loop (``cluster``: an InProcessCluster
+        the nodes share, as the processes of an installation share Redis)."""
+        cluster = overrides.pop("cluster", None)
         local: dict[str, Any] = {
             "ocpp_host": "127.0.0.1",
             "ocpp_port": 0,
@@ -75,12 +86,13 @@ class UiNode:
 
         async def start() -> Node:
             settings = dataclasses.replace(Settings.from_env(), **{**local, **overrides})
-            node = Node(settings)
+            node = Node(settings, cluster=cluster)
             await node.start()
             return node
 
-        self.node = self.run(start(), timeout=60)
-        return self.node
+        node = self.run(start(), timeout=60)
+        self.nodes.append(node)
+        return node
 
     def launch(self) -> None:
         """Debian's Chromium, headless (never a browser Playwright downloads)."""
@@ -106,10 +118,10 @@ class UiNode:
         assert self.node is not None
         return f"http://127.0.0.1:{self.node.http_port}"
 
-    @property
-    def ocpp_url(self) -> str:
-        assert self.node is not None
-        return f"ws://127.0.0.1:{self.node.ocpp_port}/ocpp"
+    def ocpp_url(self, node: Node | None = None) -> str:
+        node = node or self.node
+        assert node is not None
+        return f"ws://127.0.0.1:{node.ocpp_port}/ocpp"
 
     def empty(self) -> None:
         self.run(empty_tables())
@@ -121,8 +133,8 @@ class UiNode:
             self.run(self.browser.close())
         if self._playwright is not None:
             self.run(self._playwright.stop())
-        if self.node is not None:
-            self.run(self.node.stop(), timeout=60)
+        for node in reversed(self.nodes):
+            self.run(node.stop(), timeout=60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()

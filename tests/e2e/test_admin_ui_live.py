@@ -1,0 +1,136 @@
+"""The station page live, in a real browser: two real nodes sharing a bus
+(as an installation's processes share Redis), the page served by node one,
+a simulated OCPP 1.6 charger connected to node two. The charger's session
+appears on the page without a reload (server-sent events fed from the
+bus), a remote stop from the page ends it, and bad command input shows the
+field's message.
+
+Run: ``python -m pytest tests/e2e/test_admin_ui_live.py -q`` (needs
+/usr/bin/chromium)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from csms.bootstrap import InProcessCluster
+from csms.tables import ChargingSession
+from simulators.ocpp16 import connect16
+from tests.e2e.command_helpers import add_station, wait_until
+from tests.e2e.ui_helpers import UiNode, chromium_or_skip, login, operator_user, screenshot
+from tests.media_helpers import allow
+from tests.world import make_entity
+
+TAG = "LIVE-TAG-1"
+
+
+@pytest.fixture(scope="module")
+def ui_node() -> Iterator[UiNode]:
+    """Node one (serves the pages) and node two (holds the charger), one
+    browser."""
+    chromium_or_skip()
+    ui = UiNode()
+    try:
+        cluster = InProcessCluster()
+        ui.start(cluster=cluster, node_name="node-one")
+        ui.start_node(cluster=cluster, node_name="node-two")
+        ui.launch()
+        yield ui
+    finally:
+        ui.stop()
+
+
+async def _world() -> dict[str, Any]:
+    owner = await make_entity("Alpha Energie GmbH")
+    station = await add_station("CP-LIVE-1", owner)
+    await allow(TAG, issuer=owner)
+    await operator_user([owner], email="anna@alpha.example")
+    return {"owner": owner, "station": station}
+
+
+@pytest.fixture
+def world(ui_node: UiNode) -> dict[str, Any]:
+    ui_node.empty()
+    return ui_node.run(_world())
+
+
+async def _session_status(station: int) -> str | None:
+    rows = await ChargingSession.select(ChargingSession.status).where(
+        ChargingSession.station == station
+    )
+    return rows[0]["status"] if rows else None
+
+
+def test_a_chargers_session_appears_live_and_the_page_stops_it(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """With the station page open on node one, a charger on node two boots
+    and starts a session: the page shows it Online and Charging without
+    navigating; its Stop button sends RemoteStopTransaction (the page shows
+    the charger's 'Accepted') and the session ends (Completed, live)."""
+    station = world["station"]
+    two = ui_node.nodes[1]
+
+    async def body() -> None:
+        page = await ui_node.new_page()
+        base = ui_node.base_url
+        await login(page, base, "anna@alpha.example")
+        await page.wait_for_url(base + "/")
+        await page.goto(f"{base}/stations/{station}")
+        await page.wait_for_selector("#live[data-listening]")
+        assert await page.get_by_test_id("station-state").inner_text() == "Offline"
+        # A marker that a navigation (reload) would wipe out.
+        await page.evaluate("window.stillTheSamePage = true")
+        async with connect16(ui_node.ocpp_url(two), "CP-LIVE-1") as cp:
+            assert (await cp.boot()).status == "Accepted"
+            charging = asyncio.create_task(
+                cp.run_session(1, id_tag=TAG, duration=None, meter_interval=0)
+            )
+            await page.wait_for_selector("[data-testid=station-sessions] >> text=Charging")
+            assert await page.get_by_test_id("station-state").inner_text() == "Online"
+            assert await page.evaluate("window.stillTheSamePage") is True
+            await screenshot(page, "station")
+            await page.click("[data-testid=station-sessions] button:has-text('Stop')")
+            result = await page.get_by_test_id("command-result").inner_text()
+            assert result == "The charger answered: Accepted"
+            report = await asyncio.wait_for(charging, 10)
+            assert report.transaction_id is not None
+            await wait_until(lambda: _status_is(station, "completed"))
+            await page.wait_for_selector("[data-testid=station-sessions] >> text=Completed")
+        await page.context.close()
+
+    ui_node.run(body(), timeout=60)
+
+
+async def _status_is(station: int, status: str) -> bool:
+    return await _session_status(station) == status
+
+
+def test_a_command_with_bad_input_shows_the_fields_message(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """Remote start without an id tag, or unlock of connector 'x', answers
+    400 with the message beside the field and sends nothing; a command to
+    a station no node holds says it is not connected."""
+    station = world["station"]
+
+    async def body() -> None:
+        page = await ui_node.new_page()
+        base = ui_node.base_url
+        await login(page, base, "anna@alpha.example")
+        await page.wait_for_url(base + "/")
+        await page.goto(f"{base}/stations/{station}")
+        await page.click("button:has-text('Remote start')")
+        assert await page.inner_text("#id_tag-error") == "Enter the id tag (1 to 20 characters)."
+        await page.fill("#unlock_connector", "x")
+        await page.click("button:has-text('Unlock')")
+        assert await page.inner_text("#unlock_connector-error") == "Enter a whole number."
+        await page.click("button:has-text('Clear cache')")
+        result = await page.get_by_test_id("command-result").inner_text()
+        assert result == "The station is not connected."
+        await page.context.close()
+
+    ui_node.run(body(), timeout=60)
