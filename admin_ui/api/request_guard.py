@@ -11,6 +11,10 @@ it, and what happens when one fails anyway.
   under /files/ are bytes, never read here.)
 - A JSON body nested deeper than ``MAX_JSON_DEPTH`` is refused with 400
   before any parser recurses into it (with or without a login).
+- An integer in a JSON body that its column cannot hold is refused with 400
+  naming the field ("must be at most ..."): ids fit PostgreSQL's integer
+  (``BIG_ID_FIELDS`` and other numbers its bigint), as path ids do
+  (``admin_ui.api.common``).
 """
 
 from __future__ import annotations
@@ -43,11 +47,21 @@ _NOT_JSON = ("multipart/", "application/octet-stream", "application/x-www-form-u
 # (chargers' uploads under /files/, any content type) they are not read.
 _JSON_APIS = ("/api/", "/app/")
 
+# PostgreSQL's integer and bigint: what an id or a number in a body may be.
+MAX_INT = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
+# Body fields naming rows of BigSerial tables (CDRs, billing runs, documents).
+BIG_ID_FIELDS = frozenset(
+    {"cdr_id", "document_id", "run_id", "billing_run_id", "draft_run_id", "refers_to_id"}
+)
+
 _request_id: ContextVar[str] = ContextVar("csms_request_id", default="-")
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _NUL_ESCAPE = re.compile(rb"\\u0000", re.I)
+# A number of 10 digits or more: the only kind that can exceed an integer.
+_LONG_NUMBER = re.compile(rb"\d{10,}")
 
 
 def current_request_id() -> str:
@@ -116,6 +130,45 @@ def check_target(scope: Scope) -> None:
         raise _refuse("the query must not contain NUL characters")
 
 
+def _int_bounds(key: str) -> tuple[int, int]:
+    """What a JSON integer named ``key`` may be: ids (``..._id``, items of
+    ``..._ids``) fit PostgreSQL's integer (Serial keys, OCPP's integers),
+    ids of BigSerial rows and every other number its bigint."""
+    name = key.removesuffix("s") if key.endswith("_ids") else key
+    if name.endswith("_id") and name not in BIG_ID_FIELDS:
+        return -MAX_INT, MAX_INT
+    return -MAX_BIGINT - 1, MAX_BIGINT
+
+
+def _out_of_range(value: Any, where: str, key: str) -> Iterator[str]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        low, high = _int_bounds(key)
+        if value > high:
+            yield f"field {where!r} must be at most {high}"
+        elif value < low:
+            yield f"field {where!r} must be at least {low}"
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _out_of_range(item, f"{where}.{name}" if where else str(name), str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _out_of_range(item, f"{where}[{index}]", key)
+
+
+def number_out_of_range(body: bytes) -> str | None:
+    """What is wrong with the first integer of a JSON body that the storage
+    cannot hold, else None."""
+    if not _LONG_NUMBER.search(body):
+        return None
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None  # the handler's decoder says what is wrong
+    return next(_out_of_range(document, "", ""), None)
+
+
 def check_json_body(body: bytes) -> None:
     if json_depth_exceeds(body):
         raise _refuse(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
@@ -124,6 +177,9 @@ def check_json_body(body: bytes) -> None:
         raise _refuse("the body must not contain NUL characters")
     if field is not None:
         raise _refuse(f"field {field!r} must not contain NUL characters")
+    problem = number_out_of_range(body)
+    if problem is not None:
+        raise _refuse(problem)
 
 
 def _content_type(scope: Scope) -> str:

@@ -106,6 +106,58 @@ async def test_offsets_beyond_bigint_are_400_and_the_largest_is_an_empty_page(db
     assert _extra(filtered)[0]["key"] == "station_id"
 
 
+async def test_ids_in_a_body_beyond_the_storage_are_400_naming_the_field(db: None) -> None:
+    """An id in a JSON body that no integer column holds is 400 "must be at
+    most ..." naming the field (before: 500 on PostgreSQL), as a number no
+    bigint holds is anywhere in a body; an id of a BigSerial row may be
+    larger."""
+    root = await make_entity("Root")
+    token = await admin_token(root)
+    user = await make_user([root])
+    station = await make_station("CP-1", root)
+    contact = await make_contact(root)
+    big = MAX_ID + 1
+    cases = [
+        ("POST", f"/users/{user}/groups", {"group_id": big}, "group_id"),
+        ("PATCH", f"/stations/{station}", {"station_group_id": big}, "station_group_id"),
+        ("POST", "/media", {"uid": "04X", "owner_contact_id": big}, "owner_contact_id"),
+        ("POST", f"/contacts/{contact}/shares", {"entity_id": big}, "entity_id"),
+        (
+            "POST",
+            "/groups",
+            {"name": "g", "owner_entity_id": big, "scope": "own"},
+            "owner_entity_id",
+        ),
+        ("POST", "/community-partners", {"partner_entity_id": big}, "partner_entity_id"),
+        (
+            "POST",
+            "/users",
+            {"email": "a@b.example", "name": "n", "entity_ids": [root, big]},
+            "entity_ids[1]",
+        ),
+    ]
+    async with api_client() as client:
+        for method, path, body, field in cases:
+            answer = await client.request(
+                method, "/api/v1" + path, json=body, headers=bearer(token)
+            )
+            assert answer.status_code == 400, (path, answer.text)
+            assert answer.json()["detail"] == f"field {field!r} must be at most {MAX_ID}", path
+        huge = await client.put(
+            f"/api/v1/entities/{root}/document-layout",
+            json={"payment_days": MAX_BIG_ID + 1},
+            headers=bearer(token),
+        )
+        big_row = await client.post(
+            "/api/v1/billing-documents/1/cancel",
+            json={"refers_to_id": MAX_ID + 1},
+            headers=bearer(token),
+        )
+    assert huge.status_code == 400
+    assert huge.json()["detail"] == f"field 'payment_days' must be at most {MAX_BIG_ID}"
+    assert "must be at most" not in big_row.text
+
+
 async def test_a_nul_in_a_query_parameter_is_400_naming_it(db: None) -> None:
     """?q=%00 is refused with 400 naming q (PostgreSQL cannot compare a NUL)."""
     root = await make_entity("Root")
