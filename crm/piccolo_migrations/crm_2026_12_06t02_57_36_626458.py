@@ -13,13 +13,9 @@ DESCRIPTION = "the audit log"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="crm", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="crm", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="AuditEntry", tablename="audit_log", schema=None, columns=None
-    )
+    manager.add_table(class_name="AuditEntry", tablename="audit_log", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="AuditEntry",
