@@ -209,6 +209,43 @@ class IssuedDocument(msgspec.Struct, frozen=True, kw_only=True):
     issued_at: datetime
 
 
+class DocumentSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """An issued document without its content (lists)."""
+
+    id: int
+    kind: str
+    number: str
+    issuer_entity_id: int
+    recipient_contact_id: int | None
+    refers_to_id: int | None
+    issue_date: date
+    period_start: date
+    period_end: date
+    currency: str
+    total_net_e4: int
+    total_vat_e4: int
+    total_gross_e4: int
+
+
+def summary_of(document: IssuedDocument) -> DocumentSummary:
+    """``document`` without its content."""
+    return DocumentSummary(
+        id=document.id,
+        kind=document.kind,
+        number=document.number,
+        issuer_entity_id=document.issuer_entity_id,
+        recipient_contact_id=document.recipient_contact_id,
+        refers_to_id=document.refers_to_id,
+        issue_date=document.issue_date,
+        period_start=document.period_start,
+        period_end=document.period_end,
+        currency=document.currency,
+        total_net_e4=document.total_net_e4,
+        total_vat_e4=document.total_vat_e4,
+        total_gross_e4=document.total_gross_e4,
+    )
+
+
 class BillingRunRow(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     entity_id: int
@@ -280,6 +317,11 @@ class BillingStore(Protocol):
     async def documents(
         self, entity_ids: set[int] | None, *, kind: str | None, run_id: int | None, limit: int
     ) -> list[IssuedDocument]: ...
+
+    async def contact_documents(self, contact_id: int, *, limit: int) -> list[DocumentSummary]:
+        """The documents addressed to a contact, newest issue date first,
+        without their content."""
+        ...
 
 
 class AlreadyBilled(Exception):

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from billing.ports import Directory, IssuedDocument
+from billing.ports import Directory, DocumentSummary, IssuedDocument
 from billing.rating.audiences import acting_sub_emp
 from billing.rating.periods import Sample, SessionReadings, StateChange, charging_periods
 from billing.services.cdrs import SessionFacts
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 EARTH_RADIUS_KM = 6371.0088
 # Seconds a remote start or stop waits for the charger's answer.
 COMMAND_TIMEOUT = 30.0
+# Invoices a driver's list shows (newest first): years of monthly invoices.
+INVOICES_LISTED = 1_000
 
 
 class CdrFacts(Protocol):
@@ -55,9 +57,7 @@ class CdrFacts(Protocol):
 class Documents(Protocol):
     async def document(self, document_id: int) -> IssuedDocument | None: ...
 
-    async def documents(
-        self, entity_ids: set[int] | None, *, kind: str | None, run_id: int | None, limit: int
-    ) -> list[IssuedDocument]: ...
+    async def contact_documents(self, contact_id: int, *, limit: int) -> list[DocumentSummary]: ...
 
 
 # -- answers ----------------------------------------------------------------------------
@@ -499,17 +499,9 @@ class DriverCharging:
 
     # -- invoices ----------------------------------------------------------------
 
-    async def _documents(self, driver: Driver) -> list[IssuedDocument]:
-        seller = await self._seller(driver.entity_id)
-        if seller is None:
-            return []
-        found = await self.documents.documents({seller}, kind=None, run_id=None, limit=100_000)
-        return [d for d in found if d.recipient_contact_id == driver.contact_id]
-
     async def invoices(self, driver: Driver) -> list[InvoiceView]:
         """The driver's invoices (and their cancellations), newest first."""
-        documents = await self._documents(driver)
-        documents.sort(key=lambda d: (d.issue_date, d.id), reverse=True)
+        documents = await self.documents.contact_documents(driver.contact_id, limit=INVOICES_LISTED)
         return [
             InvoiceView(
                 id=d.id,

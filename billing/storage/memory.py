@@ -35,10 +35,12 @@ from billing.ports import (
     CdrRecord,
     CompletedSession,
     ContactInfo,
+    DocumentSummary,
     DraftDocument,
     EntityInfo,
     IssuedDocument,
     UnbilledCdr,
+    summary_of,
 )
 from billing.runs.drafting import with_number
 from billing.runs.numbering import DEFAULT_FORMATS, render_number
@@ -283,6 +285,14 @@ class MemoryBillingStore:
             and run_id in (None, document.billing_run_id)
         ]
         return found[: max(limit, 0)]
+
+    async def contact_documents(self, contact_id: int, *, limit: int) -> list[DocumentSummary]:
+        found = sorted(
+            (d for d in self._documents.values() if d.recipient_contact_id == contact_id),
+            key=lambda d: (d.issue_date, d.id),
+            reverse=True,
+        )
+        return [summary_of(d) for d in found[: max(limit, 0)]]
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from piccolo.engine.base import Engine
 from billing.ports import (
     AlreadyBilled,
     BillingRunRow,
+    DocumentSummary,
     DraftDocument,
     IssuedDocument,
     UnbilledCdr,
@@ -234,6 +235,39 @@ class SqlBillingStore:
             return list(rows)
 
         return [_document(row) for row in await self._program(program())]
+
+    async def contact_documents(self, contact_id: int, *, limit: int) -> list[DocumentSummary]:
+        sql = self._sql
+
+        def program() -> SqlProgram[list[dict[str, Any]]]:
+            rows = yield sql.fetch(
+                "SELECT id, kind, number, issuer_entity, recipient_contact, refers_to,"
+                " issue_date, period_start, period_end, currency, total_net_e4, total_vat_e4,"
+                ' total_gross_e4 FROM "billing_document" WHERE recipient_contact = ?'
+                " ORDER BY issue_date DESC, id DESC LIMIT ?",
+                contact_id,
+                limit,
+            )
+            return list(rows)
+
+        return [
+            DocumentSummary(
+                id=row["id"],
+                kind=row["kind"],
+                number=row["number"],
+                issuer_entity_id=row["issuer_entity"],
+                recipient_contact_id=row["recipient_contact"],
+                refers_to_id=row["refers_to"],
+                issue_date=_date(row["issue_date"]),
+                period_start=_date(row["period_start"]),
+                period_end=_date(row["period_end"]),
+                currency=row["currency"],
+                total_net_e4=row["total_net_e4"],
+                total_vat_e4=row["total_vat_e4"],
+                total_gross_e4=row["total_gross_e4"],
+            )
+            for row in await self._program(program())
+        ]
 
     # -- writes ------------------------------------------------------------------
 

@@ -386,3 +386,37 @@ async def test_a_session_queued_again_is_rated_again_until_billed(world: World, 
         (Cdr.session == session) & (Cdr.audience == "emp")
     )
     assert (row["total_net_e4"], row["document"]) == (90_000, invoice.id)
+
+
+async def test_a_contacts_documents_are_listed_newest_first_without_content(
+    world: World, parts
+) -> None:
+    """The documents addressed to a contact (the drivers' app lists a
+    driver's invoices so), its invoice and that invoice's cancellation,
+    newest first; another contact's documents are not among them."""
+    rater, runs, _ = parts
+    await charge(world, world.station_a, datetime(2026, 10, 5, 10, tzinfo=UTC))
+    await rater.rate_all()
+    principal = system_principal(await load_tree())
+    issued = (await runs.run(principal, world.emp, "2026-10", preview=False)).issued
+    (invoice,) = [d for d in issued if d.recipient_contact_id == world.customer]
+    cancellation = await runs.cancel(principal, invoice.id)
+    store = SqlBillingStore()
+    try:
+        listed = await store.contact_documents(world.customer, limit=10)
+        assert [(d.id, d.kind, d.number) for d in listed] == [
+            (cancellation.id, "cancellation", cancellation.number),
+            (invoice.id, "invoice", invoice.number),
+        ]
+        assert listed[1].total_gross_e4 == invoice.total_gross_e4
+        assert listed[0].refers_to_id == invoice.id
+        assert not hasattr(listed[0], "content")
+        assert await store.contact_documents(world.customer, limit=1) == listed[:1]
+        others = {d.recipient_contact_id for d in issued} - {world.customer}
+        for contact in others - {None}:
+            assert all(
+                d.recipient_contact_id == contact
+                for d in await store.contact_documents(contact, limit=10)
+            )
+    finally:
+        await store.close()
