@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import argon2
@@ -19,8 +20,9 @@ from crm.errors import InvalidInput
 
 MIN_PASSWORD_LENGTH = 10
 # Threads hashing at once (argon2-cffi releases the GIL while it hashes):
-# a login storm costs at most this many cores and 64 MiB each.
-HASHING_THREADS = 2
+# a login storm costs at most this many cores (half the machine's, at most
+# 4) and 64 MiB each, and leaves the event loop a core of its own.
+HASHING_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
 _HASHERS = {
     # RFC 9106's second recommendation: 64 MiB, 3 passes (~50 ms).
     "standard": PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY),
