@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from math import ceil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from admin_ui.api.context import ApiContext
 from admin_ui.api.sessions import provide_sessions
 from admin_ui.api.stations import provide_station_admin
 from admin_ui.web import charts
+from admin_ui.web.billing import billing_handlers
 from admin_ui.web.commands import TRIGGERS, command_of, describe, live_events
 from admin_ui.web.i18n import LANGUAGES, translations, zone
 from admin_ui.web.security import (
@@ -118,7 +120,7 @@ class Pager:
         self.total = total
         self.size = size
         self.pages = max(1, ceil(total / size))
-        self.page = min(page, self.pages)
+        self.page = min(max(page, 1), self.pages)
         self.offset = (self.page - 1) * size
         self._query = {k: v for k, v in request.query_params.items() if k != "page"}
         self._path = request.url.path
@@ -503,9 +505,21 @@ def web_router(
 
         return handle
 
+    helpers = SimpleNamespace(
+        principal=services.principal,
+        render_page=page,
+        csrf_ok=csrf_ok,
+        form_text=form_text,
+        int_param=int_param,
+        Pager=Pager,
+        finish=finish,
+        gettext=lambda request: translations(services_language(request)).gettext,
+    )
+
     return Router(
         path="/",
         route_handlers=[
+            *billing_handlers(context, helpers),
             login_form,
             login,
             logout,

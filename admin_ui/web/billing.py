@@ -1,0 +1,170 @@
+"""Billing pages: runs (preview, then issue) and issued documents with
+their PDF and XML, through the same billing services and views as the API
+(scope holds as there)."""
+
+from __future__ import annotations
+
+import re
+from math import ceil
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.response import Redirect
+
+from admin_ui.api.billing import (
+    LIST_CAP,
+    BillingServices,
+    _download,
+    _drafts_of,
+    document_view,
+    run_detail,
+    run_view,
+)
+from admin_ui.api.common import BigId
+from admin_ui.api.context import ApiContext
+from crm.errors import InvalidInput
+
+
+def N_(message: str) -> str:
+    return message
+
+
+# The words of the billing data, translated where shown.
+LABELS = {
+    "invoice": N_("Invoice"),
+    "credit_note": N_("Credit note"),
+    "cancellation": N_("Cancellation"),
+    "draft": N_("Draft"),
+    "issued": N_("Issued"),
+    "superseded": N_("Superseded"),
+}
+PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+PAGE_SIZE = 25
+
+
+def billing_handlers(context: ApiContext, pages: Any) -> list[Any]:
+    """The billing pages' handlers; ``pages`` gives the shared helpers
+    (principal, page rendering, CSRF, forms) of admin_ui.web.pages."""
+    billing = BillingServices(context)
+
+    async def render(
+        request: Request, template: str, principal: Any, *args: Any, **values: Any
+    ) -> Response[str]:
+        return await pages.render_page(  # type: ignore[no-any-return]
+            request, template, principal, *args, labels=LABELS, **values
+        )
+
+    async def runs_page(
+        request: Request,
+        principal: Any,
+        status_code: int = 200,
+        errors: dict[str, str] | None = None,
+        entered: dict[str, str] | None = None,
+    ) -> Response[str]:
+        principal.require("billing", "read")
+        runs = await billing.runs.runs(principal, LIST_CAP)
+        number = pages.int_param(request.query_params.get("page"), 1)
+        total_pages = max(1, ceil(len(runs) / PAGE_SIZE))
+        number = min(number, total_pages)
+        rows = [run_view(r) for r in runs[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]]
+        pager = pages.Pager(request, len(runs), number, PAGE_SIZE)
+        return await render(
+            request,
+            "billing_runs.html",
+            principal,
+            status_code,
+            rows=rows,
+            pager=pager,
+            errors=errors or {},
+            entered=entered or {},
+        )
+
+    @get("/billing")
+    async def billing_runs(request: Request) -> Response[str]:
+        principal = await pages.principal(request)
+        return await runs_page(request, principal)
+
+    @post("/billing/runs")
+    async def preview_run(request: Request) -> Response[Any]:
+        """A preview of an entity's month: a draft run (no numbers)."""
+        principal = await pages.principal(request)
+        form = await request.form()
+        pages.csrf_ok(request, form)
+        _ = pages.gettext(request)
+        period = pages.form_text(form, "period", 20).strip()
+        entity_text = pages.form_text(form, "entity_id", 12).strip()
+        errors: dict[str, str] = {}
+        if not PERIOD.fullmatch(period):
+            errors["period"] = _("Enter a month as YYYY-MM, e.g. 2026-10.")
+        entity_id = pages.int_param(entity_text, 0, 0, 2**31 - 1)
+        if entity_id not in principal.member_entity_ids:
+            errors["entity_id"] = _("Choose one of your entities.")
+        if not errors:
+            try:
+                result = await billing.runs.run(principal, entity_id, period, preview=True)
+            except InvalidInput as error:
+                errors["period"] = str(error)
+            else:
+                return pages.finish(
+                    request, Redirect(path=f"/billing/runs/{result.run.id}", status_code=303)
+                )
+        entered = {"period": period, "entity_id": entity_text}
+        return await runs_page(request, principal, 400, errors, entered)
+
+    @get("/billing/runs/{run_id:int}")
+    async def billing_run(request: Request, run_id: BigId) -> Response[str]:
+        principal = await pages.principal(request)
+        principal.require("billing", "read")
+        run = await billing.runs.get_run(principal, run_id)
+        documents = await billing.runs.documents(principal, run_id=run_id, limit=LIST_CAP)
+        detail = run_detail(run, _drafts_of(run), documents)
+        return await render(request, "billing_run.html", principal, run=detail)
+
+    @post("/billing/runs/{run_id:int}/issue")
+    async def issue_run(request: Request, run_id: BigId) -> Response[Any]:
+        """Issues a previewed run: numbers, documents, CDRs billed."""
+        principal = await pages.principal(request)
+        form = await request.form()
+        pages.csrf_ok(request, form)
+        principal.require("billing", "run")
+        await billing.runs.issue(principal, run_id)
+        return pages.finish(request, Redirect(path=f"/billing/runs/{run_id}", status_code=303))
+
+    @get("/billing/documents")
+    async def billing_documents(request: Request) -> Response[str]:
+        principal = await pages.principal(request)
+        principal.require("billing", "read")
+        kind = request.query_params.get("kind") or ""
+        if kind not in ("", "invoice", "credit_note", "cancellation"):
+            kind = ""
+        documents = await billing.runs.documents(principal, kind=kind or None, limit=LIST_CAP)
+        number = pages.int_param(request.query_params.get("page"), 1)
+        pager = pages.Pager(request, len(documents), number, PAGE_SIZE)
+        rows = [document_view(d) for d in documents[pager.offset : pager.offset + PAGE_SIZE]]
+        return await render(
+            request, "billing_documents.html", principal, rows=rows, pager=pager, kind=kind
+        )
+
+    @get("/billing/documents/{document_id:int}/pdf")
+    async def document_pdf(request: Request, document_id: BigId) -> Response[bytes]:
+        principal = await pages.principal(request)
+        principal.require("billing", "read")
+        name, data = await billing.runs.pdf(principal, document_id)
+        return _download(data, "application/pdf", name)
+
+    @get("/billing/documents/{document_id:int}/xml")
+    async def document_xml(request: Request, document_id: BigId) -> Response[bytes]:
+        principal = await pages.principal(request)
+        principal.require("billing", "read")
+        name, data = await billing.runs.xml(principal, document_id)
+        return _download(data, "application/xml", name)
+
+    return [
+        billing_runs,
+        preview_run,
+        billing_run,
+        issue_run,
+        billing_documents,
+        document_pdf,
+        document_xml,
+    ]
