@@ -89,6 +89,10 @@ def create_app(
         from billing.storage.layouts import PiccoloLayouts
 
         layouts = LayoutService(PiccoloLayouts())
+    from csms.storage.sessions import PiccoloSessionQueries
+
+    # A session's meter values for the pages' charts.
+    meter_values = PiccoloSessionQueries().meter_values
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
     return Litestar(
         route_handlers=[
@@ -107,7 +111,7 @@ def create_app(
             # The drivers' app API (/app/v1, its own OpenAPI document and login).
             *([app_api_mount(drivers)] if drivers is not None else []),
             # The operators' pages at / and their static files (no CDN).
-            *web_routes(context, layouts, live),
+            *web_routes(context, layouts, live, meter_values),
         ],
         openapi_config=OpenAPIConfig(
             title="csms operators' API",

@@ -12,6 +12,7 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 
 from admin_ui.api.context import ApiContext
+from admin_ui.web.metering import MeterReader
 from admin_ui.web.pages import web_router
 from billing.services.layouts import LayoutService
 from csms.domain.live import LiveFeed
@@ -20,12 +21,16 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def web_routes(
-    context: ApiContext, layouts: LayoutService | None = None, live: LiveFeed | None = None
+    context: ApiContext,
+    layouts: LayoutService | None = None,
+    live: LiveFeed | None = None,
+    meter_values: MeterReader | None = None,
 ) -> list[Router]:
     """The pages at / and their static files at /static; ``live``: the
-    node's feed of changed stations (None: pages do not update live)."""
+    node's feed of changed stations (None: pages do not update live);
+    ``meter_values``: a session's meter values (None: no charts)."""
     return [
-        web_router(context, layouts, live),
+        web_router(context, layouts, live, meter_values),
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], include_in_schema=False
         ),

@@ -24,14 +24,15 @@ from litestar.params import FromPath
 from litestar.response import Redirect, ServerSentEvent
 
 from admin_ui.api.commands import provide_operator_commands
-from admin_ui.api.common import SESSION_COOKIE, Id
+from admin_ui.api.common import SESSION_COOKIE, BigId, Id
 from admin_ui.api.context import ApiContext
 from admin_ui.api.sessions import provide_sessions
 from admin_ui.api.stations import provide_station_admin
-from admin_ui.web import charts
+from admin_ui.web import charts, metering
 from admin_ui.web.billing import billing_handlers
 from admin_ui.web.commands import TRIGGERS, command_of, describe, live_events
 from admin_ui.web.i18n import LANGUAGES, translations, zone
+from admin_ui.web.metering import MeterReader
 from admin_ui.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -135,7 +136,10 @@ class Pager:
 
 
 def web_router(
-    context: ApiContext, layouts: LayoutService | None = None, live: LiveFeed | None = None
+    context: ApiContext,
+    layouts: LayoutService | None = None,
+    live: LiveFeed | None = None,
+    meter_values: MeterReader | None = None,
 ) -> Router:
     services = WebServices(context, layouts)
     stations = provide_station_admin(context)
@@ -476,6 +480,30 @@ def web_router(
             request, "sessions.html", principal, rows=rows, pager=pager, q=id_tag, status=status
         )
 
+    @get("/sessions/{session_id:int}")
+    async def session_page(request: Request, session_id: BigId) -> Response[str]:
+        """A session with its energy and power over time (server-side SVG)."""
+        principal = await services.principal(request)
+        item = await sessions.get_session(principal, session_id)
+        values = await meter_values(session_id) if meter_values is not None else []
+        brand = await services.brand(principal)
+        local = zone(brand.time_zone)
+        energy = [
+            (at.astimezone(local), kwh)
+            for at, kwh in metering.energy_since_start(metering.series(values, metering.ENERGY))
+        ]
+        power = [(at.astimezone(local), kw) for at, kw in metering.series(values, metering.POWER)]
+        _ = translations(services_language(request)).gettext
+        return await page(
+            request,
+            "session.html",
+            principal,
+            item=item,
+            samples=len(values),
+            energy_chart=charts.line_chart(energy, unit="kWh", label=_("Energy (kWh)")),
+            power_chart=charts.line_chart(power, unit="kW", label=_("Power (kW)")),
+        )
+
     # -- errors ---------------------------------------------------------------------------------
 
     def to_login(request: Request, _: Exception) -> Response[Any]:
@@ -536,6 +564,7 @@ def web_router(
             station_events,
             station_command,
             session_list,
+            session_page,
         ],
         exception_handlers={
             Unauthenticated: to_login,

@@ -134,3 +134,34 @@ def test_a_command_with_bad_input_shows_the_fields_message(
         await page.context.close()
 
     ui_node.run(body(), timeout=60)
+
+
+def test_a_sessions_page_draws_its_energy_and_power(ui_node: UiNode, world: dict[str, Any]) -> None:
+    """A session the charger metered every 0.2 s: its page (reached from
+    the station's session list) draws energy and power over time as SVG
+    lines, and says how many meter values it has."""
+    station = world["station"]
+    two = ui_node.nodes[1]
+
+    async def body() -> None:
+        async with connect16(ui_node.ocpp_url(two), "CP-LIVE-1") as cp:
+            assert (await cp.boot()).status == "Accepted"
+            report = await cp.run_session(1, id_tag=TAG, duration=1.2, meter_interval=0.2)
+            assert report.transaction_id is not None
+        await wait_until(lambda: _status_is(station, "completed"))
+        page = await ui_node.new_page()
+        base = ui_node.base_url
+        await login(page, base, "anna@alpha.example")
+        await page.wait_for_url(base + "/")
+        await page.goto(f"{base}/stations/{station}")
+        await page.click(f"[data-testid=station-sessions] >> text='{report.transaction_id}'")
+        await page.wait_for_url(f"{base}/sessions/{report.transaction_id}")
+        for chart in ("energy-chart", "power-chart"):
+            line = page.locator(f"[data-testid={chart}] svg polyline")
+            assert await line.count() == 1, chart
+            points = (await line.get_attribute("points") or "").split()
+            assert len(points) >= 4, chart
+        await screenshot(page, "session")
+        await page.context.close()
+
+    ui_node.run(body(), timeout=60)
