@@ -28,7 +28,7 @@ from admin_ui.api.common import SESSION_COOKIE, BigId, Id
 from admin_ui.api.context import ApiContext
 from admin_ui.api.sessions import provide_sessions
 from admin_ui.api.stations import provide_station_admin
-from admin_ui.web import charts, metering
+from admin_ui.web import charts, fleet, metering
 from admin_ui.web.billing import billing_handlers
 from admin_ui.web.commands import TRIGGERS, command_of, describe, live_events
 from admin_ui.web.i18n import LANGUAGES, translations, zone
@@ -117,7 +117,15 @@ def int_param(value: str | None, default: int, low: int = 1, high: int = 10**9) 
 class Pager:
     """Page numbers and the links of a list."""
 
-    def __init__(self, request: Request, total: int, page: int, size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        request: Request,
+        total: int,
+        page: int,
+        size: int = PAGE_SIZE,
+        default_sort: str = "",
+    ) -> None:
+        self.default_sort = default_sort
         self.total = total
         self.size = size
         self.pages = max(1, ceil(total / size))
@@ -130,7 +138,7 @@ class Pager:
         return self._path + "?" + urlencode({**self._query, "page": page})
 
     def sort_link(self, column: str) -> str:
-        current = self._query.get("sort", "")
+        current = self._query.get("sort") or self.default_sort
         new = "-" + column if current == column else column
         return self._path + "?" + urlencode({**self._query, "sort": new, "page": 1})
 
@@ -318,18 +326,20 @@ def web_router(
     async def dashboard(request: Request) -> Response[str]:
         principal = await services.principal(request)
         brand = await services.brand(principal)
-        counts = {}
-        for name, connected in (("online", True), ("offline", False)):
-            _, counts[name] = await stations.list_stations(
-                principal, StationFilter(connected=connected), limit=1, offset=0
+        fleet_rows, _ = await fleet.all_rows(
+            lambda limit, offset: stations.list_stations(
+                principal, StationFilter(), limit=limit, offset=offset
             )
-        counts["total"] = counts["online"] + counts["offline"]
+        )
+        state = fleet.fleet_state(fleet_rows)
         local = zone(brand.time_zone)
         now = datetime.now(local)
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         first = today - timedelta(days=29)
-        recent, total_30 = await sessions.list_sessions(
-            principal, SessionFilter(started_after=first), limit=500, offset=0
+        recent, total_30 = await fleet.all_rows(
+            lambda limit, offset: sessions.list_sessions(
+                principal, SessionFilter(started_after=first), limit=limit, offset=offset
+            )
         )
         energy_by_day = dict.fromkeys(((first + timedelta(days=d)).date() for d in range(30)), 0)
         count_by_day = dict.fromkeys(energy_by_day, 0)
@@ -349,7 +359,7 @@ def web_router(
             request,
             "dashboard.html",
             principal,
-            counts=counts,
+            state=state,
             sessions_today=count_by_day[today_key],
             energy_today=energy_by_day[today_key],
             sessions_30=total_30,
@@ -378,13 +388,35 @@ def web_router(
         connected = {"online": True, "offline": False}.get(state)
         number = int_param(request.query_params.get("page"), 1)
         filters = StationFilter(q=q, connected=connected)
-        _, total = await stations.list_stations(principal, filters, limit=1, offset=0)
-        pager = Pager(request, total, number)
-        rows, total = await stations.list_stations(
-            principal, filters, limit=pager.size, offset=pager.offset
-        )
+        sort = request.query_params.get("sort") or "charge_point_id"
+        column = sort.removeprefix("-")
+        if column not in fleet.STATION_SORTS:
+            sort = column = "charge_point_id"
+        if sort == "charge_point_id":
+            # The storage's own order: one page read.
+            _, total = await stations.list_stations(principal, filters, limit=1, offset=0)
+            pager = Pager(request, total, number, default_sort="charge_point_id")
+            rows, total = await stations.list_stations(
+                principal, filters, limit=pager.size, offset=pager.offset
+            )
+        else:
+            every, total = await fleet.all_rows(
+                lambda limit, offset: stations.list_stations(
+                    principal, filters, limit=limit, offset=offset
+                )
+            )
+            every.sort(key=fleet.STATION_SORTS[column], reverse=sort.startswith("-"))  # type: ignore[arg-type]
+            pager = Pager(request, len(every), number, default_sort="charge_point_id")
+            rows = every[pager.offset : pager.offset + pager.size]
         return await page(
-            request, "stations.html", principal, rows=rows, pager=pager, q=q, state=state
+            request,
+            "stations.html",
+            principal,
+            rows=rows,
+            pager=pager,
+            q=q,
+            state=state,
+            sort=sort,
         )
 
     async def station_values(principal: Principal, station_id: int) -> dict[str, Any]:

@@ -157,8 +157,9 @@ def test_a_user_of_entity_a_never_sees_entity_b_on_any_page(
             seen.add(url)
             response = await page.goto(url)
             assert response is not None and response.status < 400, url
-            # (The search box repeats what was searched for: not a row of B.)
-            html = re.sub(r'value="[^"]*"', "", await page.content())
+            # (The search box and the sort and page links repeat what was
+            # searched for: not a row of B.)
+            html = re.sub(r'(value|href)="[^"]*"', "", await page.content())
             found = forbidden.search(html)
             assert found is None, f"{url} shows {found.group(0) if found else ''}"
             links = await page.eval_on_selector_all("main a", "links => links.map(a => a.href)")
@@ -171,6 +172,37 @@ def test_a_user_of_entity_a_never_sees_entity_b_on_any_page(
         await page.goto(base + "/stations")
         assert await page.locator("main tbody tr").count() == len(A_STATIONS)
         await screenshot(page, "stations")
+        await page.context.close()
+
+    ui_node.run(body())
+
+
+def test_the_station_list_sorts_by_its_column_headers(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """Clicking 'Charge point' sorts descending (it was ascending), again
+    ascending; the order holds for the whole list, not one page."""
+
+    async def body() -> None:
+        page = await ui_node.new_page()
+        base = ui_node.base_url
+        await login(page, base, "anna@alpha.example")
+        await page.wait_for_url(base + "/")
+        await page.goto(base + "/stations")
+
+        async def order() -> list[str]:
+            cells = await page.eval_on_selector_all(
+                "main tbody tr td:first-child a", "cells => cells.map(c => c.innerText)"
+            )
+            return list(cells)
+
+        assert await order() == list(A_STATIONS)
+        await page.click("th a[data-sort=charge_point_id]")
+        await page.wait_for_url(re.compile(r".*sort=-charge_point_id.*"))
+        assert await order() == list(reversed(A_STATIONS))
+        await page.click("th a[data-sort=charge_point_id]")
+        await page.wait_for_url(re.compile(r".*sort=charge_point_id.*"))
+        assert await order() == list(A_STATIONS)
         await page.context.close()
 
     ui_node.run(body())

@@ -165,3 +165,43 @@ def test_a_sessions_page_draws_its_energy_and_power(ui_node: UiNode, world: dict
         await page.context.close()
 
     ui_node.run(body(), timeout=60)
+
+
+def test_the_dashboard_counts_charging_and_faulted_stations(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """A charger on node two charging on connector 1 with connector 2
+    Faulted (GroundFailure): node one's dashboard counts the station online,
+    charging and faulted, and lists the fault under recent faults."""
+
+    async def body() -> None:
+        async with connect16(ui_node.ocpp_url(ui_node.nodes[1]), "CP-LIVE-1", connectors=2) as cp:
+            assert (await cp.boot()).status == "Accepted"
+            charging = asyncio.create_task(
+                cp.run_session(1, id_tag=TAG, duration=None, meter_interval=0)
+            )
+            await cp.status(2, "Faulted", "GroundFailure", info="RCD tripped")
+            await wait_until(lambda: _status_is(world["station"], "active"))
+            page = await ui_node.new_page()
+            base = ui_node.base_url
+            await login(page, base, "anna@alpha.example")
+            await page.wait_for_url(base + "/")
+            figures = {
+                name: await page.get_by_test_id(name).inner_text()
+                for name in ("total", "online", "offline", "charging", "faulted")
+            }
+            assert figures == {
+                "total": "1",
+                "online": "1",
+                "offline": "0",
+                "charging": "1",
+                "faulted": "1",
+            }
+            faults = await page.inner_text("[data-testid=faults]")
+            assert "CP-LIVE-1" in faults and "GroundFailure" in faults
+            await screenshot(page, "dashboard-live")
+            await page.context.close()
+            await cp.stop_all()
+            await asyncio.wait_for(charging, 10)
+
+    ui_node.run(body(), timeout=60)
