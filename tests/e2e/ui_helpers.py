@@ -7,7 +7,7 @@ async test).
 
 A test is a plain function that hands its async body to
 :meth:`UiNode.run`; the browser talks to the node over real HTTP.
-Screenshots go to docs/screenshots/."""
+Screenshots go to docs/screenshots/ with CSMS_UI_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
@@ -178,9 +179,15 @@ async def operator_user(
 
 
 async def screenshot(page: Any, name: str) -> None:
-    """Saves the page (viewport) as docs/screenshots/<name>.png."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    """Saves the page (viewport) as <name>.png: in docs/screenshots/ with
+    CSMS_UI_SCREENSHOTS=1 (to refresh the committed ones), else in a
+    temporary directory (a test run leaves the checkout as it was)."""
+    if os.environ.get("CSMS_UI_SCREENSHOTS") == "1":
+        target = SCREENSHOTS
+    else:
+        target = Path(tempfile.gettempdir()) / "csms-ui-screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(target / f"{name}.png"))
 
 
 async def login(page: Any, base_url: str, email: str, password: str = PASSWORD) -> None:
