@@ -111,7 +111,7 @@ def create_app(
             # The drivers' app API (/app/v1, its own OpenAPI document and login).
             *([app_api_mount(drivers)] if drivers is not None else []),
             # The operators' pages at / and their static files (no CDN).
-            *web_routes(context, layouts, live, meter_values),
+            *web_routes(context, layouts, live, meter_values, tariffs),
         ],
         openapi_config=OpenAPIConfig(
             title="csms operators' API",

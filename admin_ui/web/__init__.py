@@ -15,6 +15,7 @@ from admin_ui.api.context import ApiContext
 from admin_ui.web.metering import MeterReader
 from admin_ui.web.pages import web_router
 from billing.services.layouts import LayoutService
+from billing.services.tariffs import TariffService
 from csms.domain.live import LiveFeed
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -25,12 +26,13 @@ def web_routes(
     layouts: LayoutService | None = None,
     live: LiveFeed | None = None,
     meter_values: MeterReader | None = None,
+    tariffs: TariffService | None = None,
 ) -> list[Router]:
     """The pages at / and their static files at /static; ``live``: the
     node's feed of changed stations (None: pages do not update live);
     ``meter_values``: a session's meter values (None: no charts)."""
     return [
-        web_router(context, layouts, live, meter_values),
+        web_router(context, layouts, live, meter_values, tariffs),
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], include_in_schema=False
         ),

@@ -22,7 +22,9 @@ from admin_ui.api.billing import (
 )
 from admin_ui.api.common import BigId
 from admin_ui.api.context import ApiContext
-from crm.errors import InvalidInput
+from billing.services.tariffs import TariffService
+from billing.tariffs.records import TariffFilter
+from crm.errors import InvalidInput, NotFound
 
 
 def N_(message: str) -> str:
@@ -42,7 +44,9 @@ PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 PAGE_SIZE = 25
 
 
-def billing_handlers(context: ApiContext, pages: Any) -> list[Any]:
+def billing_handlers(
+    context: ApiContext, pages: Any, tariffs: TariffService | None = None
+) -> list[Any]:
     """The billing pages' handlers; ``pages`` gives the shared helpers
     (principal, page rendering, CSRF, forms) of admin_ui.web.pages."""
     billing = BillingServices(context)
@@ -159,7 +163,25 @@ def billing_handlers(context: ApiContext, pages: Any) -> list[Any]:
         name, data = await billing.runs.xml(principal, document_id)
         return _download(data, "application/xml", name)
 
+    @get("/tariffs")
+    async def tariff_list(request: Request) -> Response[str]:
+        """Tariffs of the entities the user may read, by id; a search by
+        the OCPI code (exact)."""
+        principal = await pages.principal(request)
+        if tariffs is None:
+            raise NotFound("there are no tariffs here")
+        code = (request.query_params.get("q") or "").strip()[:36]
+        filters = TariffFilter(code=code or None)
+        _, total = await tariffs.list_tariffs(principal, filters, limit=1, offset=0)
+        number = pages.int_param(request.query_params.get("page"), 1)
+        pager = pages.Pager(request, total, number, PAGE_SIZE)
+        rows, _ = await tariffs.list_tariffs(
+            principal, filters, limit=PAGE_SIZE, offset=pager.offset
+        )
+        return await render(request, "tariffs.html", principal, rows=rows, pager=pager, q=code)
+
     return [
+        tariff_list,
         billing_runs,
         preview_run,
         billing_run,

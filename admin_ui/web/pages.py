@@ -44,6 +44,7 @@ from admin_ui.web.security import (
 )
 from admin_ui.web.shell import WebServices
 from billing.services.layouts import LayoutService
+from billing.services.tariffs import TariffService
 from crm.access import Principal
 from crm.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthenticated
 from crm.passwords import check_password, hash_password_off_loop
@@ -148,6 +149,7 @@ def web_router(
     layouts: LayoutService | None = None,
     live: LiveFeed | None = None,
     meter_values: MeterReader | None = None,
+    tariffs: TariffService | None = None,
 ) -> Router:
     services = WebServices(context, layouts)
     stations = provide_station_admin(context)
@@ -579,7 +581,7 @@ def web_router(
     return Router(
         path="/",
         route_handlers=[
-            *billing_handlers(context, helpers),
+            *billing_handlers(context, helpers, tariffs),
             login_form,
             login,
             logout,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.billing_world import energy_tariff, make_tariff
 from tests.e2e.ui_helpers import UiNode, login, operator_user, screenshot, ui_node
 from tests.integration.billing_world import cdr, company, master_contact, session, station
 
@@ -38,6 +39,8 @@ async def _world() -> dict[str, Any]:
         buyer_contact=await master_contact(b),
         started_at=OCT,
     )
+    await make_tariff(a, energy_tariff("ALPHA-AC"), audience="customer")
+    await make_tariff(c, energy_tariff("GAMMA-DC", per_kwh="0.69"), audience="customer")
     await operator_user([a], email="anna@alpha.example")
     await operator_user([c], email="carl@gamma.example")
     return {"a": a, "b": b, "c": c}
@@ -96,5 +99,32 @@ def test_a_month_is_previewed_issued_and_its_pdf_downloaded(
         missing = await other.goto(run_url)
         assert missing is not None and missing.status == 404
         await other.context.close()
+
+    ui_node.run(body(), timeout=60)
+
+
+def test_the_tariff_list_shows_only_the_users_entitys_tariffs(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """A's user finds A's tariff under Tariffs (and by its code) and never
+    C's; C's user the other way round."""
+
+    async def body() -> None:
+        base = ui_node.base_url
+        for email, own, other in (
+            ("anna@alpha.example", "ALPHA-AC", "GAMMA-DC"),
+            ("carl@gamma.example", "GAMMA-DC", "ALPHA-AC"),
+        ):
+            page = await ui_node.new_page()
+            await login(page, base, email)
+            await page.wait_for_url(base + "/")
+            await page.click("nav.menu >> text=Tariffs")
+            listed = await page.inner_text("[data-testid=tariffs]")
+            assert own in listed and other not in listed, email
+            await page.goto(f"{base}/tariffs?q={other}")
+            assert other not in await page.inner_text("[data-testid=tariffs]")
+            await page.goto(f"{base}/tariffs?q={own}")
+            assert own in await page.inner_text("[data-testid=tariffs]")
+            await page.context.close()
 
     ui_node.run(body(), timeout=60)

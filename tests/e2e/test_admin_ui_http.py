@@ -17,7 +17,7 @@ from tests.e2e.ui_helpers import operator_user
 from tests.world import PASSWORD, api_client, make_entity
 
 # Words German writes as English does.
-SAME_IN_GERMAN = {"Status", "Firmware", "CDRs"}
+SAME_IN_GERMAN = {"Status", "Firmware", "CDRs", "Code", "Name"}
 
 
 async def _login_form(client: AsyncTestClient) -> str:
