@@ -89,10 +89,13 @@ def create_app(
         from billing.storage.layouts import PiccoloLayouts
 
         layouts = LayoutService(PiccoloLayouts())
+    from csms.storage.maintenance import PiccoloMaintenance
     from csms.storage.sessions import PiccoloSessionQueries
 
-    # A session's meter values for the pages' charts.
+    # A session's meter values for the pages' charts, a station's latest
+    # OCPP messages for its page.
     meter_values = PiccoloSessionQueries().meter_values
+    message_log = PiccoloMaintenance().messages
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
     return Litestar(
         route_handlers=[
@@ -111,7 +114,7 @@ def create_app(
             # The drivers' app API (/app/v1, its own OpenAPI document and login).
             *([app_api_mount(drivers)] if drivers is not None else []),
             # The operators' pages at / and their static files (no CDN).
-            *web_routes(context, layouts, live, meter_values, tariffs),
+            *web_routes(context, layouts, live, meter_values, tariffs, message_log),
         ],
         openapi_config=OpenAPIConfig(
             title="csms operators' API",

@@ -12,7 +12,7 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 
 from admin_ui.api.context import ApiContext
-from admin_ui.web.metering import MeterReader
+from admin_ui.web.metering import MessageReader, MeterReader
 from admin_ui.web.pages import web_router
 from billing.services.layouts import LayoutService
 from billing.services.tariffs import TariffService
@@ -27,12 +27,13 @@ def web_routes(
     live: LiveFeed | None = None,
     meter_values: MeterReader | None = None,
     tariffs: TariffService | None = None,
+    message_log: MessageReader | None = None,
 ) -> list[Router]:
     """The pages at / and their static files at /static; ``live``: the
     node's feed of changed stations (None: pages do not update live);
     ``meter_values``: a session's meter values (None: no charts)."""
     return [
-        web_router(context, layouts, live, meter_values, tariffs),
+        web_router(context, layouts, live, meter_values, tariffs, message_log),
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], include_in_schema=False
         ),

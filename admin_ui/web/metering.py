@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from csms.domain.views import MeterValueView
 
 # A session's meter values by its id (the composition root's query).
 MeterReader = Callable[[int], Awaitable[list[MeterValueView]]]
+# A station's latest OCPP messages by charge point id, up to ``limit``
+# (oldest first): objects with logged_at, direction, action, payload...
+MessageReader = Callable[..., Awaitable[list[Any]]]
 
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"

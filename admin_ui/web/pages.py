@@ -32,7 +32,7 @@ from admin_ui.web import charts, fleet, metering
 from admin_ui.web.billing import billing_handlers
 from admin_ui.web.commands import TRIGGERS, command_of, describe, live_events
 from admin_ui.web.i18n import LANGUAGES, translations, zone
-from admin_ui.web.metering import MeterReader
+from admin_ui.web.metering import MessageReader, MeterReader
 from admin_ui.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -56,6 +56,8 @@ log = logging.getLogger("admin_ui.web")
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PAGE_SIZE = 25
+# The latest OCPP messages a station page shows.
+MESSAGES = 20
 # Search text longer than this is no operator's search.
 MAX_QUERY = 100
 
@@ -150,6 +152,7 @@ def web_router(
     live: LiveFeed | None = None,
     meter_values: MeterReader | None = None,
     tariffs: TariffService | None = None,
+    message_log: MessageReader | None = None,
 ) -> Router:
     services = WebServices(context, layouts)
     stations = provide_station_admin(context)
@@ -431,8 +434,18 @@ def web_router(
             may_command = True
         except (Forbidden, NotFound):
             may_command = False
+        # The raw frames carry what hidden fields hide (serial numbers in a
+        # BootNotification): their text only for who sees every field.
+        messages = (
+            list(reversed(await message_log(station.charge_point_id, limit=MESSAGES)))
+            if message_log is not None
+            else []
+        )
+        payloads = not principal.row_hidden_fields("stations", station.owner_entity_id)
         return {
             "station": station,
+            "messages": messages,
+            "payloads": payloads,
             "sessions": rows,
             "total": total,
             "may_command": may_command,

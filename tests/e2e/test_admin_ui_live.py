@@ -48,6 +48,7 @@ async def _world() -> dict[str, Any]:
     station = await add_station("CP-LIVE-1", owner)
     await allow(TAG, issuer=owner)
     await operator_user([owner], email="anna@alpha.example")
+    await operator_user([owner], email="hugo@alpha.example", hidden=("stations.serial_number",))
     return {"owner": owner, "station": station}
 
 
@@ -92,6 +93,8 @@ def test_a_chargers_session_appears_live_and_the_page_stops_it(
             await page.wait_for_selector("[data-testid=station-sessions] >> text=Charging")
             assert await page.get_by_test_id("station-state").inner_text() == "Online"
             assert await page.evaluate("window.stillTheSamePage") is True
+            log = await page.inner_text("[data-testid=messages]")
+            assert "BootNotification" in log and "StartTransaction" in log
             await screenshot(page, "station")
             await page.click("[data-testid=station-sessions] button:has-text('Stop')")
             result = await page.get_by_test_id("command-result").inner_text()
@@ -203,5 +206,33 @@ def test_the_dashboard_counts_charging_and_faulted_stations(
             await page.context.close()
             await cp.stop_all()
             await asyncio.wait_for(charging, 10)
+
+    ui_node.run(body(), timeout=60)
+
+
+def test_the_message_log_hides_frames_from_who_may_not_see_every_field(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """A user whose group hides the stations' serial numbers sees the
+    station's messages by action but not their text (a BootNotification
+    carries the serial number); a user without hidden fields sees it."""
+    station = world["station"]
+
+    async def body() -> None:
+        async with connect16(ui_node.ocpp_url(ui_node.nodes[1]), "CP-LIVE-1") as cp:
+            assert (await cp.boot()).status == "Accepted"
+        base = ui_node.base_url
+        seen = {}
+        for email in ("anna@alpha.example", "hugo@alpha.example"):
+            page = await ui_node.new_page()
+            await login(page, base, email)
+            await page.wait_for_url(base + "/")
+            await page.goto(f"{base}/stations/{station}")
+            seen[email] = await page.inner_text("[data-testid=messages]")
+            await page.context.close()
+        assert "BootNotification" in seen["hugo@alpha.example"]
+        assert "(hidden)" in seen["hugo@alpha.example"]
+        assert "chargePointSerialNumber" not in seen["hugo@alpha.example"]
+        assert "chargePointVendor" in seen["anna@alpha.example"]
 
     ui_node.run(body(), timeout=60)

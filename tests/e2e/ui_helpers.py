@@ -166,10 +166,11 @@ async def operator_user(
     email: str,
     scope: str = "subtree",
     permissions: tuple[str, ...] = ("*",),
+    hidden: tuple[str, ...] = (),
 ) -> int:
     """A user with a password (PASSWORD) in ``entities``, allowed
     ``permissions`` with ``scope`` through a group of the first entity."""
-    group = await make_group(entities[0], scope=scope, permissions=permissions)
+    group = await make_group(entities[0], scope=scope, permissions=permissions, hidden=hidden)
     return await make_user(
         entities,
         [group],
