@@ -213,6 +213,7 @@ async def run_demo(settings: Settings, *, chargers: int) -> int:
     ]
     for task in tasks:
         task.add_done_callback(_log_failure)
+    web = f"http://{settings.http_host}:{node.http_port}"
     print(
         f"""
 CSMS demo is running (database: {settings.database_url})
@@ -221,8 +222,10 @@ CSMS demo is running (database: {settings.database_url})
   your charger         {url}/{YOUR_STATION}   (no password; id tag {YOUR_TAG} may charge)
   unknown stations     {settings.unknown_stations} (CSMS_UNKNOWN_STATIONS)
   simulated chargers   {", ".join(station_ids)} (basic auth, secret {DEMO_SECRET})
-  health               http://{settings.http_host}:{node.http_port}/healthz
-  operators' API       http://{settings.http_host}:{node.http_port}/api/v1  (OpenAPI: /api/schema)
+  web app (operators)  {web}/
+  health               {web}/healthz
+  operators' API       {web}/api/v1  (OpenAPI: /api/schema)
+  drivers' app API     {web}/app/v1  (OpenAPI: /app/v1/schema/openapi.json)
   log in as            {DEMO_ADMIN} / {DEMO_PASSWORD}
   entities             {DEMO_OPERATOR} > {DEMO_CPO} (owns DEMO-*), {DEMO_EMP} (issues DEMO-TAG-*)
 
