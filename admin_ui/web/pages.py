@@ -464,7 +464,8 @@ def web_router(
         the page fetches again on each change event."""
         principal = await services.principal(request)
         values = await station_values(principal, station_id)
-        return await page(request, "_station_live.html", principal, **values)
+        part = "_station_log.html" if request.query_params.get("part") == "log" else None
+        return await page(request, part or "_station_live.html", principal, **values)
 
     @get("/stations/{station_id:int}/events")
     async def station_events(request: Request, station_id: Id) -> ServerSentEvent:

@@ -10,28 +10,32 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
   // Live parts: on each "change" event of the server's stream (fed from
-  // the bus, whichever node holds the charger) fetch the part again.
-  document.querySelectorAll("[data-events][data-live]").forEach(function (part) {
-    var busy = false, again = false;
-    function refresh() {
-      if (busy) { again = true; return; }
-      busy = true;
-      fetch(part.dataset.live, { credentials: "same-origin" })
-        .then(function (answer) { return answer.ok ? answer.text() : null; })
-        .then(function (html) { if (html !== null) { part.innerHTML = html; } })
-        .catch(function () {})
-        .finally(function () {
-          busy = false;
-          if (again) { again = false; refresh(); }
-        });
-    }
-    var events = new EventSource(part.dataset.events);
-    events.addEventListener("change", refresh);
+  // the bus, whichever node holds the charger) fetch each part again.
+  document.querySelectorAll("[data-events]").forEach(function (area) {
+    var parts = Array.prototype.slice.call(area.querySelectorAll("[data-live]"));
+    var refreshers = parts.map(function (part) {
+      var busy = false, again = false;
+      return function refresh() {
+        if (busy) { again = true; return; }
+        busy = true;
+        fetch(part.dataset.live, { credentials: "same-origin" })
+          .then(function (answer) { return answer.ok ? answer.text() : null; })
+          .then(function (html) { if (html !== null) { part.innerHTML = html; } })
+          .catch(function () {})
+          .finally(function () {
+            busy = false;
+            if (again) { again = false; refresh(); }
+          });
+      };
+    });
+    function refreshAll() { refreshers.forEach(function (refresh) { refresh(); }); }
+    var events = new EventSource(area.dataset.events);
+    events.addEventListener("change", refreshAll);
     // Listening now: what changed since the page (or the last stream) was
     // made is not heard, so look once more.
     events.addEventListener("ready", function () {
-      refresh();
-      part.setAttribute("data-listening", "");
+      refreshAll();
+      parts.forEach(function (part) { part.setAttribute("data-listening", ""); });
     });
   });
 });
