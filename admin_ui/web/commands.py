@@ -126,16 +126,17 @@ def describe(outcome: Outcome, _: Gettext) -> dict[str, str]:
 
 
 async def live_events(
-    live: LiveFeed | None, station_pk: int
+    live: LiveFeed | None, station_pk: int | None
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """``change`` events for one station while the stream lasts."""
+    """``change`` events for one station (None: any station; the page's
+    own read decides what it shows) while the stream lasts."""
     if live is None:
-        yield ServerSentEventMessage(event="ready", data=str(station_pk), retry=2000)
+        yield ServerSentEventMessage(event="ready", data=str(station_pk or ""), retry=2000)
         return
     # Listening before "ready": the page fetches its part again on "ready",
     # so a change between the page's rendering and now is not missed.
     queue = live.watch()
-    yield ServerSentEventMessage(event="ready", data=str(station_pk), retry=2000)
+    yield ServerSentEventMessage(event="ready", data=str(station_pk or ""), retry=2000)
     loop = asyncio.get_running_loop()
     ends = loop.time() + STREAM_SECONDS
     try:
@@ -145,7 +146,7 @@ async def live_events(
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
-            if station_pk in stations:
-                yield ServerSentEventMessage(event="change", data=str(station_pk))
+            if station_pk is None or station_pk in stations:
+                yield ServerSentEventMessage(event="change", data=str(station_pk or ""))
     finally:
         live.unwatch(queue)

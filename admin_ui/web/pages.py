@@ -134,7 +134,8 @@ class Pager:
         self.pages = max(1, ceil(total / size))
         self.page = min(max(page, 1), self.pages)
         self.offset = (self.page - 1) * size
-        self._query = {k: v for k, v in request.query_params.items() if k != "page"}
+        # (Not "part": the links lead to the whole page, not a live part.)
+        self._query = {k: v for k, v in request.query_params.items() if k not in ("page", "part")}
         self._path = request.url.path
 
     def link(self, page: int) -> str:
@@ -413,15 +414,18 @@ def web_router(
             every.sort(key=fleet.STATION_SORTS[column], reverse=sort.startswith("-"))  # type: ignore[arg-type]
             pager = Pager(request, len(every), number, default_sort="charge_point_id")
             rows = every[pager.offset : pager.offset + pager.size]
+        part = request.query_params.get("part") == "rows"
+        query = urlencode({k: v for k, v in request.query_params.items() if k != "part"})
         return await page(
             request,
-            "stations.html",
+            "_station_rows.html" if part else "stations.html",
             principal,
             rows=rows,
             pager=pager,
             q=q,
             state=state,
             sort=sort,
+            query=query,
         )
 
     async def station_values(principal: Principal, station_id: int) -> dict[str, Any]:
@@ -466,6 +470,14 @@ def web_router(
         values = await station_values(principal, station_id)
         part = "_station_log.html" if request.query_params.get("part") == "log" else None
         return await page(request, part or "_station_live.html", principal, **values)
+
+    @get("/stations/events")
+    async def stations_events(request: Request) -> ServerSentEvent:
+        """Server-sent events for the station list: ``change`` whenever a
+        station the user may see changed on any node."""
+        principal = await services.principal(request)
+        principal.require("stations", "read")
+        return ServerSentEvent(live_events(live, None))
 
     @get("/stations/{station_id:int}/events")
     async def station_events(request: Request, station_id: Id) -> ServerSentEvent:
@@ -610,6 +622,7 @@ def web_router(
             station_page,
             station_live,
             station_events,
+            stations_events,
             station_command,
             session_list,
             session_page,

@@ -236,3 +236,27 @@ def test_the_message_log_hides_frames_from_who_may_not_see_every_field(
         assert "chargePointVendor" in seen["anna@alpha.example"]
 
     ui_node.run(body(), timeout=60)
+
+
+def test_the_station_list_shows_a_station_coming_online_without_a_reload(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """With the station list open on node one, a charger connecting to
+    node two turns its row from Offline to Online without navigating."""
+
+    async def body() -> None:
+        page = await ui_node.new_page()
+        base = ui_node.base_url
+        await login(page, base, "anna@alpha.example")
+        await page.wait_for_url(base + "/")
+        await page.goto(f"{base}/stations")
+        await page.wait_for_selector("#station-rows[data-listening]")
+        assert "Offline" in await page.inner_text("#station-rows tbody")
+        await page.evaluate("window.stillTheSamePage = true")
+        async with connect16(ui_node.ocpp_url(ui_node.nodes[1]), "CP-LIVE-1") as cp:
+            assert (await cp.boot()).status == "Accepted"
+            await page.wait_for_selector("#station-rows tbody >> text=Online")
+            assert await page.evaluate("window.stillTheSamePage") is True
+        await page.context.close()
+
+    ui_node.run(body(), timeout=60)

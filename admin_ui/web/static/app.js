@@ -28,7 +28,20 @@ document.addEventListener("DOMContentLoaded", function () {
           });
       };
     });
-    function refreshAll() { refreshers.forEach(function (refresh) { refresh(); }); }
+    // data-throttle: at most one refresh per that many ms (a list of many
+    // stations changes often).
+    var throttle = parseInt(area.dataset.throttle || "0", 10), last = 0, pending = null;
+    function refreshNow() {
+      last = Date.now();
+      refreshers.forEach(function (refresh) { refresh(); });
+    }
+    function refreshAll() {
+      var wait = last + throttle - Date.now();
+      if (wait <= 0) { refreshNow(); return; }
+      if (pending === null) {
+        pending = setTimeout(function () { pending = null; refreshNow(); }, wait);
+      }
+    }
     var events = new EventSource(area.dataset.events);
     events.addEventListener("change", refreshAll);
     // Listening now: what changed since the page (or the last stream) was
