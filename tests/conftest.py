@@ -105,6 +105,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
+# Rate-limit counters in Redis (failed logins, the drivers' app's attempts)
+# outlive a test and a test run: every test from 127.0.0.1 would add to one
+# address's count until logins answered 429.
+_REDIS_COUNTER_PATTERNS = ("csms:login:*", "csms:app:*")
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limit_counts_left() -> None:
+    """Each test starts without failed-login or app-attempt counts in Redis."""
+    url = os.environ.get("CSMS_REDIS_URL")
+    if not url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        for pattern in _REDIS_COUNTER_PATTERNS:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def database_url() -> str:
     return os.environ["CSMS_DATABASE_URL"]
