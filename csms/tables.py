@@ -188,7 +188,7 @@ class MeterValue(Table, tablename="meter_value"):
     value = Text()
     measurand = Varchar(length=64, default="Energy.Active.Import.Register")
     phase = Varchar(length=8, default="")
-    unit = Varchar(length=16, default="")
+    unit = Varchar(length=20, default="")  # 2.0.1 UnitOfMeasureType.unit: 20
     context = Varchar(length=32, default="")
     location = Varchar(length=16, default="")
     # Raw or SignedData (1.6); signed meter data stays as sent.

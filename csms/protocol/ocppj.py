@@ -13,6 +13,7 @@ here and spelled per version on the way out (1.6J keeps the historic
 from __future__ import annotations
 
 import enum
+import json
 import re
 from typing import Any, NamedTuple
 
@@ -121,7 +122,9 @@ def parse_frame(data: bytes | str) -> Frame:
             ErrorCode.RPC_FRAMEWORK_ERROR, "an OCPP-J message is a JSON array"
         ) from None
     except msgspec.DecodeError as error:
-        raise FrameError(ErrorCode.FORMAT_VIOLATION, f"not valid JSON: {error}") from None
+        raise FrameError(
+            ErrorCode.FORMAT_VIOLATION, f"not valid JSON: {error}", _unique_id_of_json(data)
+        ) from None
     except RecursionError:
         # Arrays or objects nested deeper than the decoder goes (even a
         # payload's, which is only skipped here): a formation error, answered
@@ -201,6 +204,24 @@ def _leading_unique_id(data: bytes | str) -> str:
         return found.group(1).decode()
     except UnicodeDecodeError:
         return UNKNOWN_MESSAGE_ID
+
+
+def _unique_id_of_json(data: bytes | str) -> str:
+    """The message id of a frame that msgspec refuses but JSON (RFC 8259)
+    allows, a lone surrogate escape such as ``"\\ud800"`` in its payload;
+    "-1" for a frame that is not JSON."""
+    try:
+        parts = json.loads(data)
+    except (ValueError, RecursionError):
+        return UNKNOWN_MESSAGE_ID
+    if not (isinstance(parts, list) and len(parts) > 1 and isinstance(parts[1], str)):
+        return UNKNOWN_MESSAGE_ID
+    unique_id = parts[1]
+    try:
+        unique_id.encode()
+    except UnicodeEncodeError:
+        return UNKNOWN_MESSAGE_ID
+    return unique_id if 0 < len(unique_id) <= MAX_MESSAGE_ID_LENGTH else UNKNOWN_MESSAGE_ID
 
 
 def _read_unique_id(raw: msgspec.Raw) -> str:

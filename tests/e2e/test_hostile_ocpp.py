@@ -559,3 +559,45 @@ async def test_security_event_text_is_logged_escaped(
     assert answer[0] == 3, answer
     for number in (4, 5):
         _no_forged_lines(caplog, f"X-Injected: {number}")
+
+
+# -- found by the fuzzer (tests/e2e/test_ocpp_fuzz.py) -----------------------
+
+SURROGATE_FRAMES = [
+    '[2, "s1", "Authorize", "\\ud800"]',
+    '[2, "s1", "Authorize", {"idTag": "a\\udfffb"}]',
+    '[2, "s1", "Heartbeat", {"x": ["\\udc00\\ud800"]}]',
+]
+
+
+@pytest.mark.parametrize("frame", SURROGATE_FRAMES)
+async def test_lone_surrogate_escape_is_answered_with_the_message_id(
+    socket16: ClientConnection, socket201: ClientConnection, frame: str
+) -> None:
+    """A CALL whose payload has a lone surrogate escape (JSON by RFC 8259,
+    refused by the decoder) is answered FormationViolation/FormatViolation
+    with its message id, not "-1" (found by the fuzzer), on both versions;
+    the socket keeps serving."""
+    for ws, code in ((socket16, "FormationViolation"), (socket201, "FormatViolation")):
+        answer = await _exchange(ws, frame)
+        assert answer[:3] == [4, "s1", code], answer
+        await _still_alive(ws)
+
+
+async def test_201_unit_of_twenty_characters_is_stored(socket201: ClientConnection) -> None:
+    """A 2.0.1 sample's unitOfMeasure.unit may have 20 characters (the
+    schema's maxLength): it is stored as sent. On PostgreSQL its 16-character
+    column refused it, so the charger got InternalError (found by the
+    fuzzer)."""
+    from csms.tables import MeterValue
+
+    unit = "U" * 20
+    payload = {
+        "evseId": 1,
+        "meterValue": [
+            {"timestamp": NOW, "sampledValue": [{"value": 1.5, "unitOfMeasure": {"unit": unit}}]}
+        ],
+    }
+    answer = await _exchange(socket201, json.dumps([2, "unit20", "MeterValues", payload]))
+    assert answer[:2] == [3, "unit20"], answer
+    assert await MeterValue.count().where(MeterValue.unit == unit) == 1
