@@ -530,72 +530,37 @@ def price_session(
                     return hit
             return None
 
+        def add(
+            kind: TariffDimensionType,
+            reservation: bool,
+            hit: tuple[int, _Rate] | None,
+            volume: Decimal,
+            index: int = index,
+            period_start: datetime = period_start,
+            period_end: datetime = period_end,
+        ) -> bool:
+            """Adds the line when an element prices ``kind``; whether it did."""
+            if hit is None:
+                return False
+            line = _Line(index, period_start, period_end, kind, reservation, *hit, volume)
+            lines.append(line)
+            return True
+
         reserved = volumes.get(CdrDimensionType.RESERVATION_TIME)
         if reserved is not None:
-            hit = reserved_find(TariffDimensionType.TIME)
-            if hit is not None:
-                lines.append(
-                    _Line(
-                        index,
-                        period_start,
-                        period_end,
-                        TariffDimensionType.TIME,
-                        True,
-                        hit[0],
-                        hit[1],
-                        quantize4(reserved),
-                    )
-                )
+            time_hit = reserved_find(TariffDimensionType.TIME)
+            add(TariffDimensionType.TIME, True, time_hit, quantize4(reserved))
             if not reservation_flat_done:
-                hit = reserved_find(TariffDimensionType.FLAT)
-                if hit is not None:
-                    lines.append(
-                        _Line(
-                            index,
-                            period_start,
-                            period_end,
-                            TariffDimensionType.FLAT,
-                            True,
-                            hit[0],
-                            hit[1],
-                            _ONE,
-                        )
-                    )
-                    reservation_flat_done = True
+                flat_hit = reserved_find(TariffDimensionType.FLAT)
+                reservation_flat_done = add(TariffDimensionType.FLAT, True, flat_hit, _ONE)
         if any(kind is not CdrDimensionType.RESERVATION_TIME for kind in volumes):
             for kind, cdr_kind in _CHARGING_DIMENSIONS:
                 volume = volumes.get(cdr_kind)
                 if volume is not None:
-                    hit = found(kind, None)
-                    if hit is not None:
-                        lines.append(
-                            _Line(
-                                index,
-                                period_start,
-                                period_end,
-                                kind,
-                                False,
-                                hit[0],
-                                hit[1],
-                                quantize4(volume),
-                            )
-                        )
+                    add(kind, False, found(kind, None), quantize4(volume))
             if not flat_done:
-                hit = found(TariffDimensionType.FLAT, None)
-                if hit is not None:
-                    lines.append(
-                        _Line(
-                            index,
-                            period_start,
-                            period_end,
-                            TariffDimensionType.FLAT,
-                            False,
-                            hit[0],
-                            hit[1],
-                            _ONE,
-                        )
-                    )
-                    flat_done = True
+                flat_hit = found(TariffDimensionType.FLAT, None)
+                flat_done = add(TariffDimensionType.FLAT, False, flat_hit, _ONE)
         for cdr_kind in _SUMMED:
             volume = volumes.get(cdr_kind)
             if volume is not None:
