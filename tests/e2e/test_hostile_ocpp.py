@@ -601,3 +601,17 @@ async def test_201_unit_of_twenty_characters_is_stored(socket201: ClientConnecti
     answer = await _exchange(socket201, json.dumps([2, "unit20", "MeterValues", payload]))
     assert answer[:2] == [3, "unit20"], answer
     assert await MeterValue.count().where(MeterValue.unit == unit) == 1
+
+
+async def test_201_energy_register_beyond_64_bit_wh_is_a_property_constraint_violation(
+    socket201: ClientConnection,
+) -> None:
+    """A TransactionEvent whose energy register is a number the schema allows
+    but whose Wh are beyond the 64-bit meter columns (2.96e39) is answered
+    PropertyConstraintViolation; on PostgreSQL it failed its batch and was
+    answered InternalError (found by the fuzzer)."""
+    payload = _event201(meterValue=_energy(1, NOW, "Transaction.Begin"))
+    payload["meterValue"][0]["sampledValue"][0]["value"] = 2.96e39
+    answer = await _exchange(socket201, json.dumps([2, "huge", "TransactionEvent", payload]))
+    assert answer[:3] == [4, "huge", "PropertyConstraintViolation"], answer
+    await _still_alive(socket201)

@@ -35,11 +35,14 @@ from csms.domain.commands import (
     ReportDeviceModel,
     ReportStatus,
 )
+from csms.domain.meter import register_wh
 from csms.domain.model import AuthorizationStatus, Sample, TokenInfo
 from csms.domain.runtime import StationRuntime
 from csms.domain.writes import MESSAGE_LOG_MAX_CHARS, capped_text
+from csms.protocol.ocppj import ErrorCode
 from csms.protocol.payloads import v201
-from csms.protocol.rpc import StationSession, on
+from csms.protocol.rpc import OcppError, StationSession, on
+from csms.protocol.storable import INT64
 from csms.protocol.v201.codec import value_text
 from csms.protocol.v201.security import SecurityHandlers201
 
@@ -96,6 +99,14 @@ def samples(meter_values: list[Any] | None) -> tuple[Sample, ...]:
                     multiplier=int(multiplier or 0),
                 )
             )
+            wh = register_wh(out[-1])
+            if wh is not None and not INT64[0] <= wh <= INT64[1]:
+                # The schema allows any number; the Wh columns hold 64 bits.
+                raise OcppError(
+                    ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    f"energy register {out[-1].value[:40]} {unit} is beyond 64-bit Wh",
+                    {"keyword": "storable", "path": "$.meterValue"},
+                )
     return tuple(out)
 
 
