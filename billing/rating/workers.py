@@ -34,6 +34,8 @@ _RECORDS = msgspec.msgpack.Decoder(list[CdrRecord])
 CHUNK_SESSIONS = 100
 
 
+# Seconds a worker is given to exit when the pool stops, before it is killed.
+STOP_SECONDS = 5.0
 # Seconds between a worker's looks at whether its parent still lives.
 _PARENT_CHECK_SECONDS = 1.0
 
@@ -123,6 +125,25 @@ class RatingWorkers:
         return total / os.sysconf("SC_CLK_TCK")
 
     async def close(self) -> None:
+        """Stops the workers: each is asked to exit and given
+        ``STOP_SECONDS``, then killed. (A worker killed while it waited for
+        work dies holding the task queue's lock; the others then never
+        read their exit request, and the pool's own shutdown would wait
+        for them forever.)"""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+
+        def stop() -> None:
+            pool.shutdown(wait=False, cancel_futures=True)
+            deadline = time.monotonic() + STOP_SECONDS
+            for process in processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+            for process in processes:
+                if process.is_alive():
+                    log.warning("rating worker %s did not exit; killing it", process.pid)
+                    process.kill()
+                    process.join(STOP_SECONDS)
+
+        await asyncio.get_running_loop().run_in_executor(None, stop)
