@@ -386,7 +386,7 @@ async def test_16_remote_stop_of_a_session_not_the_stations_active_one_is_422(
         active = await a.cp.start_transaction(2, id_tag="A-TAG")
         for session_id, reason in (
             (999_999, "no transaction of station"),
-            (2**40, "no transaction of station"),
+            (2**31 - 1, "no transaction of station"),
             (other.transaction_id, "no transaction of station"),
             (done.transaction_id, "completed"),
         ):
