@@ -11,6 +11,10 @@ from csms.domain.model import Sample
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 _WH_PER_UNIT = {"": Decimal(1), "Wh": Decimal(1), "kWh": Decimal(1000)}
+# Registers with more digits than this are answered as this many Wh (2**100),
+# which no storage column holds either.
+_BEYOND_ANY_COLUMN_DIGITS = 30
+_BEYOND_ANY_COLUMN = 1 << 100
 
 
 def register_wh(sample: Sample) -> int | None:
@@ -30,7 +34,14 @@ def register_wh(sample: Sample) -> int | None:
     if not value.is_finite():
         return None
     if sample.multiplier:
-        value = value.scaleb(sample.multiplier)
+        try:
+            value = value.scaleb(sample.multiplier)
+        except ArithmeticError:  # an exponent no Decimal holds: no meter shows that
+            return None
+    if value.adjusted() > _BEYOND_ANY_COLUMN_DIGITS:
+        # Far beyond a 64-bit Wh column: said so without building an integer
+        # of up to a million digits from a charger's multiplier.
+        return _BEYOND_ANY_COLUMN if value > 0 else -_BEYOND_ANY_COLUMN
     return int(value.to_integral_value())
 
 

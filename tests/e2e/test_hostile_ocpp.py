@@ -615,3 +615,26 @@ async def test_201_energy_register_beyond_64_bit_wh_is_a_property_constraint_vio
     answer = await _exchange(socket201, json.dumps([2, "huge", "TransactionEvent", payload]))
     assert answer[:3] == [4, "huge", "PropertyConstraintViolation"], answer
     await _still_alive(socket201)
+
+
+async def test_201_a_register_multiplier_no_decimal_holds_is_not_an_internal_error(
+    socket201: ClientConnection,
+) -> None:
+    """A 2.0.1 energy register whose multiplier is beyond any decimal
+    exponent (found by the fuzzer: ``Decimal.scaleb`` raised and the call was
+    answered InternalError) is not read as a register and the call is
+    answered; one whose multiplier makes it merely vast is refused as not
+    storable; the connection lives on."""
+    for unique_id, multiplier, expected in (
+        ("exp", 2_000_000_000, 3),
+        ("vast", 40, 4),
+    ):
+        payload = _event201(meterValue=_energy(1, NOW, "Transaction.Begin"))
+        sampled = payload["meterValue"][0]["sampledValue"][0]
+        sampled["unitOfMeasure"] = {"unit": "Wh", "multiplier": multiplier}
+        frame = json.dumps([2, unique_id, "TransactionEvent", payload])
+        answer = await _exchange(socket201, frame)
+        assert answer[:2] == [expected, unique_id], answer
+        if expected == 4:
+            assert answer[2] == "PropertyConstraintViolation", answer
+    await _still_alive(socket201)
