@@ -3,7 +3,10 @@
 Entries are loaded in one query at start-up and re-read when older than the
 time-to-live, so an operator's change (a new secret, an accepted station)
 reaches the gateway within that time even from another process; changes
-made in this process are put in the cache at once.
+made in this process are put in the cache at once. An unknown id is never
+cached: a station added (by the CLI, another node) while its charger keeps
+retrying is admitted at the charger's next attempt, and a charger trying
+made-up ids fills no memory; each such attempt costs one indexed query.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ from csms.domain.ports import StationDirectory
 
 
 class CachedStationDirectory:
-    MISS_TTL = 5.0
-
     def __init__(
         self,
         directory: StationDirectory,
@@ -28,7 +29,7 @@ class CachedStationDirectory:
         self._directory = directory
         self._ttl = ttl
         self._clock = clock
-        self._entries: dict[str, tuple[float, StationProfile | None]] = {}
+        self._entries: dict[str, tuple[float, StationProfile]] = {}
 
     async def preload(self) -> int:
         now = self._clock()
@@ -39,14 +40,13 @@ class CachedStationDirectory:
 
     async def find(self, charge_point_id: str) -> StationProfile | None:
         entry = self._entries.get(charge_point_id)
-        if entry is not None:
-            # An unknown id is re-read sooner: an operator adding a station
-            # the charger already tried should not wait long.
-            ttl = self._ttl if entry[1] is not None else min(self._ttl, self.MISS_TTL)
-            if self._clock() - entry[0] < ttl:
-                return entry[1]
+        if entry is not None and self._clock() - entry[0] < self._ttl:
+            return entry[1]
         profile = await self._directory.find(charge_point_id)
-        self._entries[charge_point_id] = (self._clock(), profile)
+        if profile is None:
+            self._entries.pop(charge_point_id, None)
+        else:
+            self._entries[charge_point_id] = (self._clock(), profile)
         return profile
 
     async def find_fresh(self, charge_point_id: str) -> StationProfile | None:
