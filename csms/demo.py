@@ -18,6 +18,9 @@ import logging
 import os
 import random
 import signal
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from crm.access import Principal, system_principal
 from crm.entities import EntityCreate, EntityKind
@@ -54,6 +57,23 @@ DEMO_CPO = "Demo CPO Nord"
 DEMO_EMP = "Demo EMP"
 DEMO_ADMIN = "admin@demo.example"
 DEMO_PASSWORD = "demo-password"
+# The demo's own database, so `csms migrate; csms serve` afterwards starts on
+# the default (var/csms.sqlite) as the README's walkthroughs expect.
+DEMO_DATABASE_URL = "sqlite:///var/demo.sqlite"
+
+
+def demo_settings(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """The demo's defaults where the environment names none: its own
+    database, chargers and API on this machine only (127.0.0.1), and any
+    charger may walk in."""
+    changes: dict[str, str] = {}
+    if "CSMS_DATABASE_URL" not in environ:
+        changes["database_url"] = DEMO_DATABASE_URL
+    if "CSMS_OCPP_HOST" not in environ:
+        changes["ocpp_host"] = "127.0.0.1"
+    if "CSMS_UNKNOWN_STATIONS" not in environ:
+        changes["unknown_stations"] = "accept"
+    return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
 
 
 async def _entity(principal: Principal, name: str, parent: int | None, kind: EntityKind) -> int:
@@ -154,6 +174,96 @@ async def seed(chargers: int, password_strength: str = "standard") -> list[str]:
     return station_ids
 
 
+DEMO_TARIFF = {
+    "country_code": "DE",
+    "party_id": "DMO",
+    "id": "DEMO-AC",
+    "currency": "EUR",
+    "elements": [
+        {
+            "price_components": [
+                {"type": "ENERGY", "price": 0.45, "vat": 19.0, "step_size": 1},
+                {"type": "FLAT", "price": 1.00, "vat": 19.0, "step_size": 1},
+            ]
+        }
+    ],
+    "last_updated": "2026-01-01T00:00:00Z",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DemoHistory:
+    sessions: int
+    energy_wh: int
+    rated: int
+    documents: int
+
+
+async def seed_history(station_ids: list[str], now: datetime | None = None) -> DemoHistory:
+    """The demo's last 30 days, written once: completed sessions at the demo
+    stations by the EMP's cards, the CPO's tariff for EMPs and the
+    operator's for its sub-CPO, every session rated, and last month's
+    billing runs of both issued (the CPO's invoice to the EMP, the
+    operator's credit note to the CPO), so the dashboard, sessions, CDRs
+    and documents have rows."""
+    from billing.rating.rater import Rater
+    from billing.runs.service import BillingRuns
+    from billing.services.tariffs import TariffService
+    from billing.storage.runs import SqlBillingStore
+    from billing.storage.sources import SqlDirectory, SqlRatingQueue
+    from billing.storage.tariffs import PiccoloTariffLookup, PiccoloTariffs
+    from billing.tariffs.assignments import Audience
+    from billing.tariffs.records import TariffAssignmentCreate, TariffCreate
+    from csms.storage.demo_history import add_past_sessions, has_sessions
+
+    if await has_sessions(station_ids):
+        return DemoHistory(0, 0, 0, 0)
+    now = now or datetime.now(UTC)
+    principal = system_principal(await load_tree())
+    cpo = await _entity(principal, DEMO_CPO, None, EntityKind.CPO)
+    past = await add_past_sessions(station_ids, DEMO_TAGS, now=now)
+    root = await _entity(principal, DEMO_OPERATOR, None, EntityKind.OPERATOR)
+    tariffs = TariffService(PiccoloTariffs())
+    # The CPO charges EMPs; the operator pays its sub-CPO a share.
+    for owner, code, price, audience, counterparty in (
+        (cpo, "DEMO-AC", None, Audience.EMP, None),
+        (root, "DEMO-SUB-CPO", 0.20, Audience.SUB_CPO, cpo),
+    ):
+        ocpi = dict(DEMO_TARIFF, id=code)
+        if price is not None:
+            energy = {"type": "ENERGY", "price": price, "vat": 19.0, "step_size": 1}
+            ocpi["elements"] = [{"price_components": [energy]}]
+        imported = await tariffs.import_tariff(
+            principal,
+            TariffCreate(ocpi=ocpi, owner_entity_id=owner, valid_from=now - timedelta(days=400)),
+        )
+        if imported.created:
+            await tariffs.assign(
+                principal,
+                TariffAssignmentCreate(
+                    tariff_id=imported.tariff.id,
+                    audience=audience,
+                    counterparty_entity_id=counterparty,
+                ),
+            )
+    queue, directory, store = SqlRatingQueue(), SqlDirectory(), SqlBillingStore()
+    rater = Rater(queue, directory, PiccoloTariffLookup())
+    try:
+        rated = await rater.rate_all()
+        first_of_month = now.astimezone(ZoneInfo("Europe/Berlin")).replace(day=1)
+        last_month = (first_of_month - timedelta(days=1)).strftime("%Y-%m")
+        runs = BillingRuns(store, directory)
+        documents = 0
+        for entity in (cpo, root):
+            result = await runs.run(principal, entity, last_month, preview=False)
+            documents += len(result.issued)
+    finally:
+        await rater.close()
+        for part in (queue, directory, store):
+            await part.close()
+    return DemoHistory(past.sessions, past.energy_wh, rated, documents)
+
+
 async def _simulated_charger(url: str, station_id: str, stop: asyncio.Event) -> None:
     """Boots, then charges for a minute or two, rests, and charges again."""
     from simulators.ocpp16 import connect16
@@ -193,11 +303,20 @@ async def _simulated_charger(url: str, station_id: str, stop: asyncio.Event) -> 
 
 
 async def run_demo(settings: Settings, *, chargers: int) -> int:
-    if settings.unknown_stations == "reject" and "CSMS_UNKNOWN_STATIONS" not in os.environ:
-        # In the demo, any charger may walk in.
-        settings = dataclasses.replace(settings, unknown_stations="accept")
+    settings = demo_settings(settings, os.environ)
+    # The database engine is built from the environment when first used.
+    os.environ["CSMS_DATABASE_URL"] = settings.database_url
     await migrate()
     station_ids = await seed(chargers, settings.password_hashing)
+    history = await seed_history(station_ids)
+    if history.sessions:
+        log.info(
+            "demo: %d past sessions (%.0f kWh), %d rated, %d billing document(s) issued",
+            history.sessions,
+            history.energy_wh / 1000,
+            history.rated,
+            history.documents,
+        )
     node = Node(settings)
     await node.start()
     tune_garbage_collector()
