@@ -12,6 +12,8 @@ from crm.access import Principal
 @dataclass(slots=True)
 class Acting:
     principal: Principal | None = None
+    # The entity the change concerns, when the answer cannot tell (a DELETE).
+    entity_id: int | None = None
 
 
 acting: ContextVar[Acting | None] = ContextVar("csms_acting", default=None)
@@ -22,3 +24,11 @@ def note_principal(principal: Principal) -> None:
     current = acting.get()
     if current is not None:
         current.principal = principal
+
+
+def note_entity(entity_id: int | None) -> None:
+    """Called by a handler whose answer names no owner (a DELETE answers
+    nothing): the entity the change concerns, for the audit trail."""
+    current = acting.get()
+    if current is not None and entity_id is not None:
+        current.entity_id = entity_id

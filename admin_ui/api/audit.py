@@ -6,7 +6,8 @@ A change is a POST, PUT, PATCH or DELETE under /api/v1 (logging in and out
 and switching entity are not changes) by a logged-in operator that was
 answered 2xx. The entry is written before the answer leaves, so a client
 that has its answer finds the entry. Which entity a change concerns: the
-entity itself for /entities/{id}, else the owner the answer (or, failing
+entity a handler noted (``note_entity``: a removed station's owner), else
+the entity itself for /entities/{id}, else the owner the answer (or, failing
 that, the request) names (``owner_entity_id``, ``issuing_entity_id``,
 ``entity_id``, ``default_entity_id``), else the entity the user acted in.
 Only the names of the fields sent are kept, never their values.
@@ -133,6 +134,8 @@ class AuditTrail:
             return
         path = scope["path"]
         kind, object_id, entity, fields = describe(path, _json(request), _json(answer), principal)
+        if current.entity_id is not None:
+            entity = current.entity_id
         client = scope.get("client")
         record = AuditRecord(
             user_id=principal.user_id,

@@ -1,32 +1,42 @@
 """Stations (master data: owner, group, address, coordinates, time zone),
 station groups and access rules.
 
-Stations are registered by the CLI or its CSV import (``csms station add``);
-here they are looked up and edited. Every change to an owner, a group or a
-rule is announced, so the authorisation cache reloads it.
+Stations are registered and removed here as by the CLI (``csms station
+add`` / ``remove``), looked up, edited, and their history (events) and raw
+OCPP message log read. Every change to an owner, a group or a rule is
+announced, so the authorisation cache reloads it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from admin_ui.api.acting import note_entity
 from admin_ui.api.common import Id, Page, PageParams, QueryId
 from admin_ui.api.context import ApiContext
 from crm.access import Principal
+from crm.errors import InvalidInput
 from csms.domain.station_admin import (
     AccessRule,
     AccessRuleCreate,
+    CreatedStation,
     Station,
     StationAdmin,
+    StationCreate,
+    StationEvent,
+    StationEventFilter,
     StationFilter,
     StationGroup,
     StationGroupCreate,
     StationGroupUpdate,
+    StationMessage,
+    StationMessageFilter,
     StationUpdate,
 )
 from csms.storage.access import PiccoloStationStore
@@ -37,6 +47,12 @@ def provide_station_admin(context: NamedDependency[ApiContext]) -> StationAdmin:
 
 
 _DEPENDENCIES = {"stations": Provide(provide_station_admin, sync_to_thread=False)}
+
+
+def _zoned(*moments: datetime | None) -> None:
+    for moment in moments:
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput("since and until need a zone, e.g. 2026-12-06T10:00:00Z")
 
 
 class StationController(Controller):
@@ -70,6 +86,90 @@ class StationController(Controller):
         )
         items, total = await stations.list_stations(
             principal, filters, limit=page.limit, offset=page.offset
+        )
+        return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create_station(
+        self,
+        data: JSONBody[StationCreate],
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> CreatedStation:
+        """Register a station (as ``csms station add`` and ``locate``):
+        ``stations:create`` on its owner (default: your active entity). 409
+        when the charge point id is taken; 400 naming the field for bad
+        input. A generated secret is in the answer, this once."""
+        return await stations.create_station(principal, data)
+
+    @delete("/{station_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def remove_station(
+        self,
+        station_id: Id,
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+    ) -> None:
+        """Delete a station that has no sessions (``csms station remove``):
+        ``stations:delete`` on its owner; 404 outside that scope; 409 when it
+        has sessions (reject it instead: PATCH registration_status)."""
+        removed = await stations.remove_station(principal, station_id)
+        note_entity(removed.owner_entity_id)
+
+    @get("/{station_id:int}/events")
+    async def list_station_events(
+        self,
+        station_id: Id,
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+        page: NamedDependency[PageParams],
+        kind: Annotated[
+            str | None,
+            QueryParameter(description="only this kind: boot, connected, disconnected, ..."),
+        ] = None,
+        since: Annotated[
+            datetime | None, QueryParameter(description="at or after, with a zone")
+        ] = None,
+        until: Annotated[datetime | None, QueryParameter(description="before, with a zone")] = None,
+    ) -> Page[StationEvent]:
+        """The station's history (``csms station events``), newest first."""
+        _zoned(since, until)
+        items, total = await stations.events(
+            principal,
+            station_id,
+            StationEventFilter(kind=kind, since=since, until=until),
+            limit=page.limit,
+            offset=page.offset,
+        )
+        return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+    @get("/{station_id:int}/messages")
+    async def list_station_messages(
+        self,
+        station_id: Id,
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+        page: NamedDependency[PageParams],
+        action: Annotated[
+            str | None, QueryParameter(description="only this action, e.g. BootNotification")
+        ] = None,
+        direction: Annotated[
+            str | None, QueryParameter(description="in (from the charger) or out")
+        ] = None,
+        since: Annotated[
+            datetime | None, QueryParameter(description="at or after, with a zone")
+        ] = None,
+        until: Annotated[datetime | None, QueryParameter(description="before, with a zone")] = None,
+    ) -> Page[StationMessage]:
+        """The station's raw OCPP message log (``csms station messages``),
+        newest first; ``payload`` is null unless you see every field of the
+        station."""
+        _zoned(since, until)
+        items, total = await stations.messages(
+            principal,
+            station_id,
+            StationMessageFilter(action=action, direction=direction, since=since, until=until),
+            limit=page.limit,
+            offset=page.offset,
         )
         return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 

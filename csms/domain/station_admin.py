@@ -26,7 +26,15 @@ from crm.errors import Conflict, InvalidInput, NotFound
 from crm.fields import without_hidden
 from crm.validation import check_country, check_text, check_time_zone
 from csms.domain.access_rules import ENTITY_SUBJECTS, Rule, check_rule
+from csms.domain.credentials import (
+    CredentialError,
+    check_charge_point_id,
+    check_secret,
+    generate_secret,
+    hash_secret,
+)
 from csms.domain.model import RegistrationStatus
+from csms.domain.station_scope import station_in_scope
 
 UNSET = msgspec.UNSET
 UnsetType = msgspec.UnsetType
@@ -114,6 +122,96 @@ class StationUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     time_zone: str | UnsetType = UNSET
     # Hex digits ("" clears it).
     meter_public_key: str | UnsetType = UNSET
+
+
+# Firmware quirks a station may be tolerated for (csms.protocol.payloads.Leniency).
+LENIENCY_FLAGS = frozenset(
+    {
+        "numbers_as_strings",
+        "naive_timestamps_as_utc",
+        "strings_as_numbers",
+        "strings_as_booleans",
+        "nulls_as_absent",
+        "unknown_properties",
+    }
+)
+SECURITY_PROFILES = (1, 2, 3)
+
+
+class StationCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A station to register (``csms station add`` and ``csms station
+    locate`` in one). ``charge_point_id``: the identity in its websocket URL
+    (1 to 48 letters, digits and ``*-_=+|@.``). ``owner_entity_id``: default
+    the entity you work in. ``secret``: its basic-auth password (16 to 40
+    printable characters), or ``generate_secret`` to have one made and shown
+    once in the answer; neither: the station connects without credentials
+    until one is set. ``registration_status``: what its BootNotification is
+    answered (Accepted, Pending or Rejected). ``leniency``: firmware quirks
+    to tolerate (see LENIENCY_FLAGS)."""
+
+    charge_point_id: str
+    owner_entity_id: int | None = None
+    station_group_id: int | None = None
+    description: str = ""
+    registration_status: str = "Accepted"
+    secret: str | None = None
+    generate_secret: bool = False
+    security_profile: int = 1
+    assume_ocpp16: bool = False
+    leniency: list[str] = []
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = ""
+    latitude: str = ""
+    longitude: str = ""
+    time_zone: str = "UTC"
+    meter_public_key: str = ""
+
+
+class CreatedStation(Station, frozen=True):
+    """The station just registered; ``secret`` the generated password, shown
+    this once (null unless ``generate_secret`` was asked for)."""
+
+    secret: str | None = None
+
+
+class StationEvent(msgspec.Struct, frozen=True):
+    """One entry of a station's history: boot, connected, disconnected,
+    registered, firmware and diagnostics status, data transfer, ..."""
+
+    id: int
+    kind: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class StationEventFilter(msgspec.Struct, frozen=True):
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class StationMessage(msgspec.Struct, frozen=True):
+    """One frame of a station's raw OCPP message log. ``direction``: in
+    (charger to system) or out; ``message_type``: 2 call, 3 result, 4 error;
+    ``payload`` its JSON text, null for a user who may not see every field of
+    the station (a BootNotification carries its serial numbers)."""
+
+    id: int
+    logged_at: datetime
+    direction: str
+    message_type: int
+    unique_id: str
+    action: str
+    payload: str | None
+
+
+class StationMessageFilter(msgspec.Struct, frozen=True):
+    action: str | None = None
+    direction: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 class StationFilter(msgspec.Struct, frozen=True):
@@ -239,6 +337,39 @@ class StationStore(Protocol):
 
     async def delete_rule(self, rule_id: int) -> None: ...
 
+    async def charge_point_id_taken(self, charge_point_id: str) -> bool: ...
+
+    async def create_station(self, values: dict[str, Any]) -> int | None:
+        """Inserts a station with these column values; its primary key, or
+        None if its charge point id was taken meanwhile."""
+        ...
+
+    async def session_count(self, station_pk: int) -> int: ...
+
+    async def delete_station(self, station_pk: int) -> bool:
+        """Deletes the station (its connectors, events, messages, rules go
+        with it); False if a session refers to it now."""
+        ...
+
+    async def list_events(
+        self, station_pk: int, filters: StationEventFilter, limit: int, offset: int
+    ) -> tuple[list[StationEvent], int]:
+        """Newest first."""
+        ...
+
+    async def list_messages(
+        self, station_pk: int, filters: StationMessageFilter, limit: int, offset: int
+    ) -> tuple[list[StationMessage], int]:
+        """Newest first, payloads included."""
+        ...
+
+
+class ProfileCache(Protocol):
+    """The gateway's cache of station profiles (``CachedStationDirectory``):
+    a station created or removed is looked up afresh at its next connect."""
+
+    def invalidate(self, charge_point_id: str) -> None: ...
+
 
 class StationChangeListener(Protocol):
     def stations_changed(self, station_pks: frozenset[int] | None) -> None:
@@ -300,10 +431,38 @@ def _group_name(name: str) -> str:
 # -- the service ----------------------------------------------------------------------------
 
 
+def _field(name: str, error: Exception) -> InvalidInput:
+    """InvalidInput whose message names the field (as the API's 400s do)."""
+    text = str(error)
+    return InvalidInput(text if text.startswith(name) else f"{name}: {text}")
+
+
+def check_leniency(flags: list[str]) -> frozenset[str]:
+    chosen = frozenset(flag.strip().lower() for flag in flags if flag.strip())
+    unknown = sorted(chosen - LENIENCY_FLAGS)
+    if unknown:
+        raise InvalidInput(
+            f"leniency: unknown flag {unknown[0]!r}; the flags are "
+            f"{', '.join(sorted(LENIENCY_FLAGS))}"
+        )
+    return chosen
+
+
+def check_registration_status(text: str) -> RegistrationStatus:
+    try:
+        return RegistrationStatus(text.strip().capitalize())
+    except ValueError:
+        raise InvalidInput(
+            f"registration_status is one of {', '.join(RegistrationStatus)}, not {text!r}"
+        ) from None
+
+
 @dataclass(slots=True)
 class StationAdmin:
     store: StationStore
     changes: StationChangeListener
+    # The gateway's profile cache on a node (None: no gateway in this process).
+    profiles: ProfileCache | None = None
 
     # stations
 
@@ -393,6 +552,139 @@ class StationAdmin:
             if "owner_entity" in values or "station_group" in values:
                 self.changes.stations_changed(frozenset({station_pk}))
         return await self.get_station(principal, station_pk)
+
+    async def create_station(self, principal: Principal, data: StationCreate) -> CreatedStation:
+        """Registers a station for ``data.owner_entity_id`` (default: the
+        active entity): ``stations:create`` on that entity. Bad input is
+        InvalidInput naming the field; a taken charge point id is Conflict."""
+        principal.require("stations", "create")
+        owner = data.owner_entity_id or principal.active_entity_id
+        # Unknown and invisible entities get the same answer: ids leak nothing.
+        if owner not in principal.tree:
+            raise InvalidInput(f"owner_entity_id: there is no entity {owner}")
+        try:
+            principal.require_entity("stations", "create", owner)
+        except InvalidInput as error:
+            raise _field("owner_entity_id", error) from None
+        if not await self.store.entity_active(owner):
+            raise InvalidInput(
+                f"owner_entity_id: entity {owner} is deactivated; it cannot own stations"
+            )
+        try:
+            charge_point_id = check_charge_point_id(data.charge_point_id)
+        except CredentialError as error:
+            raise _field("charge_point_id", error) from None
+        values: dict[str, Any] = {
+            "charge_point_id": charge_point_id,
+            "owner_entity": owner,
+            "registration_status": check_registration_status(data.registration_status).value,
+            "assume_ocpp16": data.assume_ocpp16,
+            "leniency": ",".join(sorted(check_leniency(data.leniency))),
+        }
+        if data.station_group_id is not None:
+            group = await self.store.get_group(
+                principal.visible("station_groups"), data.station_group_id
+            )
+            if group is None:
+                raise InvalidInput(
+                    f"station_group_id: there is no station group {data.station_group_id}"
+                )
+            if group.owner_entity_id != owner:
+                raise InvalidInput(
+                    f"station_group_id: station group {group.id} belongs to entity "
+                    f"{group.owner_entity_id}, not to the station's owner {owner}"
+                )
+            values["station_group"] = group.id
+        for name in ("description", "street", "postal_code", "city"):
+            values[name] = check_station_text(name, getattr(data, name))
+        values["country"] = check_country(data.country) if data.country else ""
+        try:
+            values["time_zone"] = check_time_zone(data.time_zone)
+        except InvalidInput as error:
+            raise _field("time_zone", error) from None
+        values["latitude"] = check_coordinate(data.latitude, "latitude", 90)
+        values["longitude"] = check_coordinate(data.longitude, "longitude", 180)
+        if bool(values["latitude"]) != bool(values["longitude"]):
+            raise InvalidInput("latitude: give latitude and longitude together")
+        try:
+            values["meter_public_key"] = check_meter_public_key(data.meter_public_key)
+        except InvalidInput as error:
+            raise _field("meter_public_key", error) from None
+        if data.security_profile not in SECURITY_PROFILES:
+            raise InvalidInput(
+                f"security_profile: a security profile is 1, 2 or 3, not {data.security_profile}"
+            )
+        values["security_profile"] = data.security_profile
+        if data.secret is not None and data.generate_secret:
+            raise InvalidInput("secret: give a secret or generate_secret, not both")
+        shown = generate_secret() if data.generate_secret else None
+        secret = shown or data.secret
+        if secret:
+            try:
+                values["auth_secret_hash"] = hash_secret(check_secret(secret))
+            except CredentialError as error:
+                raise _field("secret", error) from None
+        taken = Conflict(f"charge_point_id: station {charge_point_id!r} exists already")
+        if await self.store.charge_point_id_taken(charge_point_id):
+            raise taken
+        station_pk = await self.store.create_station(values)
+        if station_pk is None:
+            raise taken
+        if self.profiles is not None:
+            self.profiles.invalidate(charge_point_id)
+        self.changes.stations_changed(frozenset({station_pk}))
+        station = await self.get_station(principal, station_pk)
+        return CreatedStation(**msgspec.structs.asdict(station), secret=shown)
+
+    async def remove_station(self, principal: Principal, station_pk: int) -> Station:
+        """Deletes a station that has no sessions (what ``csms station
+        remove`` does): ``stations:delete`` on its owner, NotFound outside
+        that scope; a station with sessions is kept for their history
+        (Conflict: reject it instead). Answers the station as it was."""
+        station = await station_in_scope(principal, "delete", station_pk, self.store.get_station)
+        sessions = await self.store.session_count(station_pk)
+        if sessions or not await self.store.delete_station(station_pk):
+            raise Conflict(
+                f"station {station.charge_point_id!r} has sessions; it is kept for their "
+                "history. Reject it instead (registration_status Rejected) to keep it out."
+            )
+        if self.profiles is not None:
+            self.profiles.invalidate(station.charge_point_id)
+        self.changes.stations_changed(frozenset({station_pk}))
+        return self._shown(principal, station)
+
+    async def events(
+        self,
+        principal: Principal,
+        station_pk: int,
+        filters: StationEventFilter,
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[StationEvent], int]:
+        """The station's history, newest first (``stations:read``)."""
+        await station_in_scope(principal, "read", station_pk, self.store.get_station)
+        return await self.store.list_events(station_pk, filters, limit, offset)
+
+    async def messages(
+        self,
+        principal: Principal,
+        station_pk: int,
+        filters: StationMessageFilter,
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[StationMessage], int]:
+        """The station's raw OCPP message log, newest first
+        (``stations:read``); frames' text only for who sees every field of
+        the station, as on its page."""
+        station = await station_in_scope(principal, "read", station_pk, self.store.get_station)
+        if filters.direction is not None and filters.direction not in ("in", "out"):
+            raise InvalidInput(f"direction is in or out, not {filters.direction!r}")
+        items, total = await self.store.list_messages(station_pk, filters, limit, offset)
+        if principal.row_hidden_fields("stations", station.owner_entity_id):
+            items = [msgspec.structs.replace(m, payload=None) for m in items]
+        return items, total
 
     # station groups
 

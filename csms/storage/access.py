@@ -8,6 +8,7 @@ theirs passed through :func:`crm.storage.scoping.scoped`.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ from piccolo.columns.combination import WhereRaw
 from crm.access import NOTHING, Visibility
 from crm.clock import utcnow
 from crm.storage.entities import active_entities
+from crm.storage.integrity import is_reference_violation, is_unique_violation
 from crm.storage.scoping import scoped, visible_condition
 from crm.storage.search import icontains
 from crm.storage.tree import load_tree
@@ -27,8 +29,12 @@ from csms.domain.station_admin import (
     ConnectorState,
     RuleTarget,
     Station,
+    StationEvent,
+    StationEventFilter,
     StationFilter,
     StationGroup,
+    StationMessage,
+    StationMessageFilter,
 )
 
 log = logging.getLogger(__name__)
@@ -407,3 +413,114 @@ class PiccoloStationStore:
 
     async def delete_rule(self, rule_id: int) -> None:
         await t.AccessRule.delete().where(t.AccessRule.id == rule_id).run()
+
+    # registering and removing stations, their history
+
+    async def charge_point_id_taken(self, charge_point_id: str) -> bool:
+        return bool(
+            await t.Station.exists().where(t.Station.charge_point_id == charge_point_id).run()
+        )
+
+    async def create_station(self, values: dict[str, Any]) -> int | None:
+        """The new station's key; None if its charge point id was taken
+        meanwhile (a race between two creators)."""
+        now = utcnow()
+        try:
+            (row,) = (
+                await t.Station.insert(t.Station(**values, created_at=now, updated_at=now))
+                .returning(t.Station.id)
+                .run()
+            )
+        except Exception as error:
+            if is_unique_violation(error):
+                return None
+            raise
+        return int(row["id"])
+
+    async def session_count(self, station_pk: int) -> int:
+        return int(
+            await t.ChargingSession.count().where(t.ChargingSession.station == station_pk).run()
+        )
+
+    async def delete_station(self, station_pk: int) -> bool:
+        """False if a session now refers to it (started meanwhile)."""
+        try:
+            await t.Station.delete().where(t.Station.id == station_pk).run()
+        except Exception as error:
+            if is_reference_violation(error):
+                return False
+            raise
+        return True
+
+    async def list_events(
+        self, station_pk: int, filters: StationEventFilter, limit: int, offset: int
+    ) -> tuple[list[StationEvent], int]:
+        conditions: list[Any] = [t.StationEvent.station == station_pk]
+        if filters.kind:
+            conditions.append(t.StationEvent.kind == filters.kind)
+        if filters.since is not None:
+            conditions.append(t.StationEvent.occurred_at >= filters.since)
+        if filters.until is not None:
+            conditions.append(t.StationEvent.occurred_at < filters.until)
+        query = t.StationEvent.select(
+            t.StationEvent.id, t.StationEvent.kind, t.StationEvent.occurred_at, t.StationEvent.data
+        )
+        count = t.StationEvent.count()
+        for condition in conditions:
+            query = query.where(condition)
+            count = count.where(condition)
+        rows = (
+            await query.order_by(t.StationEvent.id, ascending=False)
+            .limit(limit)
+            .offset(offset)
+            .run()
+        )
+        return [
+            StationEvent(
+                id=row["id"], kind=row["kind"], occurred_at=row["occurred_at"], data=_data(row)
+            )
+            for row in rows
+        ], int(await count.run())
+
+    async def list_messages(
+        self, station_pk: int, filters: StationMessageFilter, limit: int, offset: int
+    ) -> tuple[list[StationMessage], int]:
+        conditions: list[Any] = [t.OcppMessage.station == station_pk]
+        if filters.action:
+            conditions.append(t.OcppMessage.action == filters.action)
+        if filters.direction:
+            conditions.append(t.OcppMessage.direction == filters.direction)
+        if filters.since is not None:
+            conditions.append(t.OcppMessage.logged_at >= filters.since)
+        if filters.until is not None:
+            conditions.append(t.OcppMessage.logged_at < filters.until)
+        query = t.OcppMessage.select(
+            t.OcppMessage.id,
+            t.OcppMessage.logged_at,
+            t.OcppMessage.direction,
+            t.OcppMessage.message_type,
+            t.OcppMessage.unique_id,
+            t.OcppMessage.action,
+            t.OcppMessage.payload,
+        )
+        count = t.OcppMessage.count()
+        for condition in conditions:
+            query = query.where(condition)
+            count = count.where(condition)
+        rows = (
+            await query.order_by(t.OcppMessage.id, ascending=False)
+            .limit(limit)
+            .offset(offset)
+            .run()
+        )
+        return [StationMessage(**row) for row in rows], int(await count.run())
+
+
+def _data(row: dict[str, Any]) -> dict[str, Any]:
+    value = row["data"]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "{}")
+        except ValueError:
+            return {"text": value}
+    return value if isinstance(value, dict) else {"value": value}
