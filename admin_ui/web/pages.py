@@ -31,6 +31,7 @@ from admin_ui.api.stations import provide_station_admin
 from admin_ui.web import charts, fleet, metering
 from admin_ui.web.billing import billing_handlers
 from admin_ui.web.commands import TRIGGERS, command_of, describe, live_events
+from admin_ui.web.customers import customer_handlers
 from admin_ui.web.i18n import LANGUAGES, translations, zone
 from admin_ui.web.metering import MessageReader, MeterReader
 from admin_ui.web.security import (
@@ -608,6 +609,7 @@ def web_router(
         path="/",
         route_handlers=[
             *billing_handlers(context, helpers, tariffs),
+            *customer_handlers(context, helpers),
             login_form,
             login,
             logout,
