@@ -305,7 +305,14 @@ def customer_handlers(context: ApiContext, pages: Any) -> list[Any]:
         documents: list[Any] = []
         if principal.can("billing", "read"):
             issued = await billing.runs.documents(principal, limit=LIST_CAP)
-            documents = [document_view(d) for d in issued if d.recipient_contact_id == contact.id]
+            # Sent to the contact, or (an entity's own contact) to its entity.
+            entity = contact.master_of_entity_id
+            documents = [
+                document_view(d)
+                for d in issued
+                if d.recipient_contact_id == contact.id
+                or (entity is not None and d.recipient_entity_id == entity)
+            ]
         files: list[Any] | None = None
         if principal.can("documents", "read"):
             files = await contacts.documents(principal, contact_id)

@@ -22,10 +22,12 @@ from tests.integration.billing_world import company, person, station
 __all__ = ["ui_node"]
 
 CARDS = (
-    "uid,kind,status,group,valid_from,valid_until,note\r\n"
-    "04A1B2C3D4,rfid,active,FLEET-1,,2031-12-31T23:00:00+00:00,Fahrer 1\r\n"
-    "04A1B2C3D5,rfid,blocked,FLEET-1,,,Fahrer 2\r\n"
-    "DE-ABC-C12345678-9,emaid,active,,2026-01-01T00:00:00+00:00,,Vertrag 7\r\n"
+    "uid,kind,status,group,valid_from,valid_until,bill_to_contact_id,note\r\n"
+    "04A1B2C3D4,rfid,active,FLEET-1,,2031-12-31T23:00:00+00:00,{erika},Fahrer 1\r\n"
+    "04A1B2C3D5,rfid,blocked,FLEET-1,,,{erika},Fahrer 2\r\n"
+    "04A1B2C3D6,rfid,active,FLEET-2,,,,Werkstatt\r\n"
+    "DE-ABC-C12345678-9,emaid,active,,2026-01-01T00:00:00+00:00,,{erika},Vertrag 7\r\n"
+    "APP-7F3A9C,app,lost,,,,,\r\n"
 )
 
 
@@ -94,16 +96,17 @@ def test_a_csv_of_media_is_imported_and_exported_again(
     ui_node: UiNode, world: dict[str, Any], tmp_path: Path
 ) -> None:
     """A CSV with a bad line is refused whole with the line's number and
-    nothing is listed; the good CSV imports its three media, and the list's
+    nothing is listed; the good CSV imports its five media, and the list's
     export gives back the same rows (uid, kind, status, group, validity,
-    note), issued by Alpha."""
+    bill-to contact, note), issued by Alpha."""
 
     async def body() -> None:
         page = await _anna(ui_node)
         bad = tmp_path / "bad.csv"
-        bad.write_text(CARDS + "04A1B2C3D6,floppy,,,,,\r\n", encoding="utf-8")
+        cards = CARDS.format(erika=world["erika"])
+        bad.write_text(cards + "04A1B2C3D9,floppy,,,,,,\r\n", encoding="utf-8")
         good = tmp_path / "cards.csv"
-        good.write_text(CARDS, encoding="utf-8")
+        good.write_text(cards, encoding="utf-8")
         await page.click("nav.menu >> text=Media")
         await page.click("text=Import CSV")
         await page.click("button:has-text('Import')")
@@ -111,14 +114,14 @@ def test_a_csv_of_media_is_imported_and_exported_again(
         await page.set_input_files("#file", str(bad))
         await page.click("button:has-text('Import')")
         problems = await page.inner_text("[data-testid=import-problems]")
-        assert "line 5: kind is one of" in problems
+        assert "line 7: kind is one of" in problems
         assert "Nothing was imported" in await page.inner_text("#file-error")
         await page.goto(ui_node.base_url + "/media")
         assert "No medium matches." in await page.inner_text("[data-testid=media]")
         await page.goto(ui_node.base_url + "/media/import")
         await page.set_input_files("#file", str(good))
         await page.click("button:has-text('Import')")
-        assert "3" in await page.inner_text("[data-testid=import-result]")
+        assert "Imported media: 5" in await page.inner_text("[data-testid=import-result]")
         await page.click("a:has-text('Media') >> nth=1")
         await page.wait_for_selector("tr[data-uid='DE-ABC-C12345678-9']")
         await screenshot(page, "media")
@@ -128,9 +131,10 @@ def test_a_csv_of_media_is_imported_and_exported_again(
         target = tmp_path / "media.csv"
         await download.save_as(target)
         exported = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
-        imported = list(csv.DictReader(io.StringIO(CARDS)))
-        columns = ("uid", "kind", "status", "group", "valid_from", "valid_until", "note")
-        assert [{c: row[c] for c in columns} for row in exported] == imported
+        imported = list(csv.DictReader(io.StringIO(cards)))
+        columns = tuple(imported[0])
+        by_uid = sorted(imported, key=lambda row: row["uid"])
+        assert [{c: row[c] for c in columns} for row in exported] == by_uid
         assert {row["issuing_entity"] for row in exported} == {str(world["a"])}
         await page.context.close()
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import html as html_module
 import re
+from datetime import UTC, datetime
 
 from litestar.testing import AsyncTestClient
 
 from crm.tables import Medium
 from tests.e2e.ui_helpers import operator_user
-from tests.integration.billing_world import company, person, station
+from tests.integration.billing_world import cdr, company, master_contact, person, session, station
 from tests.world import PASSWORD, api_client
 
 
@@ -178,3 +179,96 @@ async def test_bad_medium_and_rule_forms_show_the_fields_message(db: None) -> No
     assert "needs the medium's uid" in _error(rule.text, "value")
     assert unknown.status_code == 400
     assert _error(unknown.text, "station") == "There is no station with this charge point id."
+
+
+async def test_a_contacts_page_lists_the_invoices_its_issuer_sent_it(db: None) -> None:
+    """After Alpha's October run is issued, the page of Beta's contact shows
+    Alpha's user the invoice with its PDF and XML links (and the PDF
+    downloads); Beta's own user sees no document there (documents are the
+    issuer's)."""
+    a = await company("Alpha")
+    b = await company("Beta")
+    s = await station(a, "CP-ALPHA-1")
+    october = datetime(2026, 10, 14, 9, 0, tzinfo=UTC)
+    contact = await master_contact(b)
+    await cdr(
+        await session(s, october),
+        s,
+        "emp",
+        seller=a,
+        buyer_entity=b,
+        buyer_contact=contact,
+        started_at=october,
+    )
+    await operator_user([a], email="anna@alpha.example", scope="all")
+    await operator_user([b], email="ben@beta.example")
+    async with api_client() as client:
+        token = await _logged_in(client, "anna@alpha.example")
+        run = await client.post(
+            "/billing/runs",
+            data={"_csrf": token, "entity_id": str(a), "period": "2026-10"},
+            follow_redirects=False,
+        )
+        assert run.status_code == 303, run.text
+        issued = await client.post(
+            run.headers["location"] + "/issue", data={"_csrf": token}, follow_redirects=False
+        )
+        assert issued.status_code == 303
+        page = await client.get(f"/contacts/{contact}")
+        (pdf,) = re.findall(r'href="(/billing/documents/\d+/pdf)"', page.text)
+        download = await client.get(pdf)
+    assert page.status_code == 200
+    assert pdf.replace("/pdf", "/xml") in page.text
+    assert download.content.startswith(b"%PDF-")
+    async with api_client() as client:
+        await _logged_in(client, "ben@beta.example")
+        own = await client.get(f"/contacts/{contact}")
+    assert own.status_code == 200
+    assert "/billing/documents/" not in own.text
+
+
+async def test_no_customer_page_answers_500_to_junk(db: None) -> None:
+    """Every route of the contact, media and access-rule pages (enumerated
+    from the app), asked with junk ids, queries and form fields with the
+    CSRF token, answers below 500."""
+    from litestar import Litestar
+
+    a = await company("Alpha")
+    await operator_user([a], email="anna@alpha.example")
+    query = {"page": "-1", "q": "\u00e4" * 300, "sort": "-x", "status": "x", "kind": "y"}
+    form = {
+        "entity_id": "x",
+        "owner_entity_id": "-1",
+        "issuing_entity_id": "abc",
+        "kind": "z",
+        "status": "gone",
+        "access": "all",
+        "uid": "\u00e4" * 100,
+        "email": "@",
+        "valid_from": "2030-13-01",
+        "target": "station:99999999999",
+        "effect": "maybe",
+        "subject": "medium",
+        "next": "//evil.example/",
+        "issuer": "x",
+    }
+    checked = 0
+    async with api_client() as client:
+        token = await _logged_in(client, "anna@alpha.example")
+        app = client.app
+        assert isinstance(app, Litestar)
+        for route in app.routes:
+            if not route.path.startswith(("/contacts", "/media", "/access-rules")):
+                continue
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                for junk in ("1", "999999", "9223372036854775808"):
+                    url = re.sub(r"\{[^}]+\}", junk, route.path)
+                    if method == "GET":
+                        answer = await client.get(url, params=query)
+                    else:
+                        answer = await client.post(
+                            url, data={"_csrf": token, **form}, follow_redirects=False
+                        )
+                    assert answer.status_code < 500, (method, url, answer.text[:300])
+                    checked += 1
+    assert checked > 50
