@@ -1,6 +1,7 @@
 """The Litestar application: health and metrics, the operators' REST API
-(/api/v1, OpenAPI at /api/schema); the operators' pages and the drivers' app
-API grow here."""
+(/api/v1, OpenAPI at /api/schema), the operators' pages and the drivers'
+app API. Every service gets its storage from the context the composition
+root hands over (``ApiContext.ports``); nothing here imports storage."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Litestar, MediaType, Response, get
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.status_codes import (
@@ -81,21 +83,15 @@ def create_app(
         return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
 
     context = api or ApiContext()
+    ports = context.ports
     if tariffs is None:
-        from billing.storage.tariffs import PiccoloTariffs
-
-        tariffs = TariffService(PiccoloTariffs())
+        tariffs = TariffService(ports.tariffs)
     if layouts is None:
-        from billing.storage.layouts import PiccoloLayouts
-
-        layouts = LayoutService(PiccoloLayouts())
-    from csms.storage.maintenance import PiccoloMaintenance
-    from csms.storage.sessions import PiccoloSessionQueries
-
+        layouts = LayoutService(ports.layouts)
     # A session's meter values for the pages' charts, a station's latest
     # OCPP messages for its page.
-    meter_values = PiccoloSessionQueries().meter_values
-    message_log = PiccoloMaintenance().messages
+    meter_values = ports.meter_values
+    message_log = ports.message_log
     # logging_config=None: the process (CLI, tests) owns the logging set-up.
     return Litestar(
         route_handlers=[
@@ -108,7 +104,7 @@ def create_app(
             # CDRs, session billing status, runs, documents, reports (billing).
             billing_router(context, API_PREFIX),
             # Each entity's document layout: texts, payment terms, logo (billing).
-            document_layout_router(context, API_PREFIX),
+            document_layout_router(context, API_PREFIX, layouts),
             # Firmware downloads and log uploads of chargers (no login).
             public_files_app(context),
             # The drivers' app API (/app/v1, its own OpenAPI document and login).
@@ -135,7 +131,7 @@ def create_app(
         ),
         # Request ids, NUL and deep JSON refused; every 500 logged with its id.
         # (and every operator change recorded in the audit log).
-        middleware=[RequestGuard, AuditTrail],
+        middleware=[RequestGuard, DefineMiddleware(AuditTrail, log=ports.audit_log)],
         exception_handlers={HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
         # The drivers' app's connections close in the loop that opened them.
         on_shutdown=[drivers.close] if drivers is not None else [],

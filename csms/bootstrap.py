@@ -1,7 +1,10 @@
 """The composition root: builds a running node from the settings.
 
 Only this module (and :mod:`csms.cli`, which uses it) knows every package;
-nothing imports it but the CLI and the tests.
+nothing imports it but the CLI and the tests. It also chooses the storage
+behind the web app's services (:func:`storage_ports`, the drivers' app's
+:func:`driver_app_ports`): the web app (``admin_ui``) never imports storage,
+it is handed these (or, built without a node, asks this module for them).
 """
 
 from __future__ import annotations
@@ -18,18 +21,24 @@ from typing import Any
 
 import uvicorn
 
-from admin_ui.api.context import ApiContext
+from admin_ui.api.context import ApiContext, BillingStores, StoragePorts
 from admin_ui.app import create_app
 from admin_ui.app_api.context import AppContext
+from admin_ui.app_api.wiring import DriverAppPorts
 from billing.rating.rater import Rater
 from billing.rating.workers import RatingWorkers
 from billing.runs.service import BillingRuns
 from billing.services.tariffs import TariffService
+from billing.storage.cdrs import PiccoloCdrs
+from billing.storage.layouts import PiccoloLayouts
 from billing.storage.runs import SqlBillingStore
 from billing.storage.sources import SqlDirectory, SqlRatingQueue
 from billing.storage.tariffs import PiccoloTariffLookup, PiccoloTariffs
 from crm.login_limits import login_throttle
 from crm.services.auth import AuthService
+from crm.storage.audit import PiccoloAuditLog
+from crm.storage.drivers import PiccoloDriverStore
+from crm.storage.login_attempts import RedisAttempts
 from crm.storage.logins import PiccoloLogins
 from csms.commands.remote_nodes import BusRemoteNodes
 from csms.commands.service import CommandService
@@ -75,7 +84,7 @@ from csms.protocol.v201.calls import Calls201
 from csms.protocol.v201.codec import PayloadCodec201
 from csms.protocol.v201.handlers import ChargingStationHandlers201
 from csms.settings import Settings
-from csms.storage.access import PiccoloStationAccessSource
+from csms.storage.access import PiccoloStationAccessSource, PiccoloStationStore
 from csms.storage.commands import PiccoloChargerTransactions
 from csms.storage.database import (
     close_database,
@@ -84,12 +93,19 @@ from csms.storage.database import (
     open_database,
     ping,
 )
+from csms.storage.device_model import PiccoloDeviceModel
+from csms.storage.driver_app import PiccoloDriverAppReads
 from csms.storage.files import DiskBlobs, PiccoloFiles
 from csms.storage.local_list import PiccoloHeldLists, PiccoloMediaRecords, PiccoloStationRefs
 from csms.storage.maintenance import PiccoloMaintenance
 from csms.storage.media import PiccoloSessionMediaLookup
 from csms.storage.security import PiccoloSecurityStore
-from csms.storage.sessions import PiccoloActiveSessions, PiccoloStaleSessionStore
+from csms.storage.session_queries import PiccoloSessionsView
+from csms.storage.sessions import (
+    PiccoloActiveSessions,
+    PiccoloSessionQueries,
+    PiccoloStaleSessionStore,
+)
 from csms.storage.stations import PiccoloStationDirectory
 from csms.storage.writes import PiccoloWriteSink
 
@@ -115,6 +131,61 @@ SQLITE_SWITCH_INTERVAL = 0.0002
 # Generation-0 allocations between collections of Python's cyclic garbage
 # collector, for a running node (CPython's default is 700).
 GC_YOUNG_THRESHOLD = 50_000
+
+
+# -- the web app's storage --------------------------------------------------------------
+
+
+def _billing_stores(engine: Any = None) -> Callable[[], BillingStores]:
+    def make() -> BillingStores:
+        store, directory = SqlBillingStore(engine), SqlDirectory(engine)
+
+        async def close() -> None:
+            await store.close()
+            await directory.close()
+
+        return BillingStores(store, directory, close)
+
+    return make
+
+
+def storage_ports(engine: Any = None) -> StoragePorts:
+    """The storage behind the operators' API and pages (``ApiContext.ports``)."""
+    cdrs = PiccoloCdrs()
+    return StoragePorts(
+        stations=PiccoloStationStore(),
+        sessions=PiccoloSessionsView(),
+        device_model=PiccoloDeviceModel(),
+        security=PiccoloSecurityStore(),
+        audit_log=PiccoloAuditLog(),
+        cdrs=cdrs,
+        tariffs=PiccoloTariffs(),
+        layouts=PiccoloLayouts(),
+        meter_values=PiccoloSessionQueries().meter_values,
+        message_log=PiccoloMaintenance().messages,
+        billing=_billing_stores(engine),
+    )
+
+
+def driver_app_ports(engine: Any = None) -> DriverAppPorts:
+    """The storage behind the drivers' app API (``admin_ui.app_api.wiring``)."""
+    directory = SqlDirectory(engine)
+    documents = SqlBillingStore(engine)
+    return DriverAppPorts(
+        drivers=PiccoloDriverStore(),
+        reads=PiccoloDriverAppReads(),
+        access=PiccoloStationAccessSource(),
+        tariffs=PiccoloTariffLookup(),
+        directory=directory,
+        cdrs=PiccoloCdrs(),
+        documents=documents,
+        closers=[directory.close, documents.close],
+    )
+
+
+def redis_attempts(redis_url: str, prefix: str) -> RedisAttempts:
+    """Attempt counters in Redis, shared by every node (the app's limits)."""
+    return RedisAttempts(redis_url, prefix=prefix)
 
 
 def tune_garbage_collector() -> None:
@@ -333,6 +404,9 @@ class Node:
             ),
             crm_changes=invalidation,
             station_changes=invalidation,
+            ports=storage_ports(engine),
+            # A station created or removed is looked up afresh at its connect.
+            station_profiles=self.directory,
             commands=self.commands,
             security=self.security,
         )
@@ -496,9 +570,9 @@ class Node:
 
         context = wiring.drivers_app(
             self.settings,
+            ports=driver_app_ports(current_engine()),
             commands=self.commands,
             changes=self.api.crm_changes,
-            engine=current_engine(),
         )
         self.api.drivers = context.accounts
         self._billing_closers.append(context.close)
@@ -517,7 +591,7 @@ class Node:
         expired_logins.start()
         self._start_billing()
         # Tariffs, their assignments and community partners (billing).
-        tariffs = TariffService(PiccoloTariffs())
+        tariffs = TariffService(self.api.ports.tariffs)
         app = create_app(
             readiness=self.readiness,
             metrics=self.metrics.exposition,

@@ -28,12 +28,12 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 
 from admin_ui.api.acting import Acting, acting
 from admin_ui.api.common import MAX_ID, Page, PageParams
+from admin_ui.api.context import ApiContext, AuditLog
 from admin_ui.api.request_guard import current_request_id
 from crm.access import Principal
 from crm.audit import AuditEntry, AuditFilter, AuditRecord
 from crm.clock import utcnow
 from crm.errors import InvalidInput
-from crm.storage.audit import PiccoloAuditLog
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,9 @@ def describe(
 class AuditTrail:
     """ASGI middleware: records each operator change (module docstring)."""
 
-    def __init__(self, app: ASGIApp, log: PiccoloAuditLog | None = None) -> None:
+    def __init__(self, app: ASGIApp, log: AuditLog) -> None:
         self.app = app
-        self.log = log or PiccoloAuditLog()
+        self.log = log
         self.clock: Callable[[], datetime] = utcnow
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -171,6 +171,7 @@ class AuditLogController(Controller):
     async def list_entries(
         self,
         principal: NamedDependency[Principal],
+        context: NamedDependency[ApiContext],
         page: NamedDependency[PageParams],
         entity_id: Annotated[
             int | None, QueryParameter(ge=1, le=MAX_ID, description="changes of this entity")
@@ -192,7 +193,7 @@ class AuditLogController(Controller):
         for moment in (since, until):
             if moment is not None and moment.tzinfo is None:
                 raise InvalidInput("since and until need a zone, e.g. 2026-12-06T10:00:00Z")
-        items, total = await PiccoloAuditLog().page(
+        items, total = await context.ports.audit_log.page(
             principal.visible("audit_log", "read"),
             AuditFilter(entity_id=entity_id, user_id=user_id, kind=kind, since=since, until=until),
             limit=page.limit,

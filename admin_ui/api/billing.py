@@ -258,21 +258,14 @@ class BillingServices:
     (the composition root's) or are made on first use."""
 
     def __init__(self, context: ApiContext) -> None:
-        from billing.storage.cdrs import PiccoloCdrs
-
         self._context = context
-        store = PiccoloCdrs()
+        store = context.ports.cdrs
         self.cdrs = CdrService(store)
         self.reports = ReportService(store)
 
     @property
     def runs(self) -> BillingRuns:
-        if self._context.billing is None:
-            from billing.storage.runs import SqlBillingStore
-            from billing.storage.sources import SqlDirectory
-
-            self._context.billing = BillingRuns(SqlBillingStore(), SqlDirectory())
-        return self._context.billing
+        return self._context.billing_runs()
 
 
 # -- controllers ----------------------------------------------------------------------------

@@ -50,7 +50,6 @@ from csms.commands.outcomes import (
     TimedOut,
     Unsupported,
 )
-from csms.storage.access import PiccoloStationStore
 
 UNSET = msgspec.UNSET
 UnsetType = msgspec.UnsetType
@@ -285,7 +284,7 @@ def _command(body: msgspec.Struct, kind: type[m.Command]) -> m.Command:  # type:
 
 
 def provide_operator_commands(context: NamedDependency[ApiContext]) -> OperatorCommands:
-    return OperatorCommands(PiccoloStationStore(), context.commands)
+    return OperatorCommands(context.ports.stations, context.commands)
 
 
 TIMEOUT = Annotated[

@@ -9,13 +9,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from admin_ui.api.common import Id, Page, PageParams
+from admin_ui.api.context import ApiContext
 from crm.access import Principal
 from csms.domain.device_model import DeviceModel, StationVariable
-from csms.storage.device_model import PiccoloDeviceModel
 
 
-def provide_device_model() -> DeviceModel:
-    return DeviceModel(PiccoloDeviceModel())
+def provide_device_model(context: NamedDependency[ApiContext]) -> DeviceModel:
+    return DeviceModel(context.ports.device_model)
 
 
 class DeviceModelController(Controller):

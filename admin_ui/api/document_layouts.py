@@ -62,11 +62,7 @@ def document_layout_router(
 ) -> Router:
     """The layout controller under ``prefix`` (/api/v1) with the API's
     dependencies and error answers."""
-    if layouts is None:
-        from billing.storage.layouts import PiccoloLayouts
-
-        layouts = LayoutService(PiccoloLayouts())
-    service = layouts
+    service = layouts if layouts is not None else LayoutService(context.ports.layouts)
     return Router(
         path=prefix,
         route_handlers=[DocumentLayoutController],

@@ -31,7 +31,6 @@ from csms.domain.station_security import (
     SecurityState,
     StationSecurity,
 )
-from csms.storage.security import PiccoloSecurityStore
 
 
 class CertificateInstallResult(msgspec.Struct, frozen=True):
@@ -42,7 +41,7 @@ def provide_security(context: NamedDependency[ApiContext]) -> StationSecurity:
     if context.security is not None:
         return context.security
     # An app without a node (tests of the API alone): no station is connected.
-    return StationSecurity(PiccoloSecurityStore(), CommandService())
+    return StationSecurity(context.ports.security, CommandService())
 
 
 class StationSecurityController(Controller):

@@ -11,19 +11,26 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from admin_ui.api.common import Id, Page, PageParams, QueryId
+from admin_ui.api.context import ApiContext, default_ports
 from crm.access import Principal
 from csms.domain.sessions_view import ChargingSession, SessionFilter, SessionsView
-from csms.storage.session_queries import PiccoloSessionsView
 
 
-def provide_sessions() -> SessionsView:
-    return SessionsView(PiccoloSessionsView())
+def provide_sessions(context: ApiContext | None = None) -> SessionsView:
+    """The sessions service on the context's storage (without a context:
+    the composition root's default storage)."""
+    ports = context.ports if context is not None else default_ports()
+    return SessionsView(ports.sessions)
+
+
+def _provide_sessions(context: NamedDependency[ApiContext]) -> SessionsView:
+    return provide_sessions(context)
 
 
 class SessionController(Controller):
     path = "/sessions"
     tags = ["sessions"]
-    dependencies = {"sessions": Provide(provide_sessions, sync_to_thread=False)}
+    dependencies = {"sessions": Provide(_provide_sessions, sync_to_thread=False)}
 
     @get("/")
     async def list_sessions(

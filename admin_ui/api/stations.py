@@ -39,11 +39,10 @@ from csms.domain.station_admin import (
     StationMessageFilter,
     StationUpdate,
 )
-from csms.storage.access import PiccoloStationStore
 
 
 def provide_station_admin(context: NamedDependency[ApiContext]) -> StationAdmin:
-    return StationAdmin(PiccoloStationStore(), context.station_changes)
+    return StationAdmin(context.ports.stations, context.station_changes, context.station_profiles)
 
 
 _DEPENDENCIES = {"stations": Provide(provide_station_admin, sync_to_thread=False)}

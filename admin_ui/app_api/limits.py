@@ -1,7 +1,7 @@
 """Rate limits of the drivers' app: attempts per key (an e-mail, a client
 address) within a window, on the counters of the operators' login limits
 (:mod:`crm.login_limits`): in Redis when ``CSMS_REDIS_URL`` is set (so the
-limits hold across nodes, :class:`crm.storage.login_attempts.RedisAttempts`),
+limits hold across nodes, ``csms.bootstrap.redis_attempts``),
 else in this process. Unlike the operators' logins, every attempt counts,
 not only failures: registration, verification and reset have no "failure"
 that would tell an e-mail exists.
@@ -46,7 +46,8 @@ class CountingLimiter:
 
 def limiter_for(redis_url: str | None, prefix: str = "csms:app:") -> RateLimiter:
     if redis_url:
-        from crm.storage.login_attempts import RedisAttempts
+        # Redis counters are storage: the composition root makes them.
+        from csms.bootstrap import redis_attempts
 
-        return CountingLimiter(RedisAttempts(redis_url, prefix=prefix))
+        return CountingLimiter(redis_attempts(redis_url, prefix))
     return CountingLimiter(MemoryAttempts())
