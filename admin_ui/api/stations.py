@@ -9,13 +9,15 @@ announced, so the authorisation cache reloads it.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from typing import Annotated
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from admin_ui.api.acting import note_entity
 from admin_ui.api.common import Id, Page, PageParams, QueryId
@@ -35,6 +37,7 @@ from csms.domain.station_admin import (
     StationGroup,
     StationGroupCreate,
     StationGroupUpdate,
+    StationImportResult,
     StationMessage,
     StationMessageFilter,
     StationUpdate,
@@ -100,6 +103,42 @@ class StationController(Controller):
         when the charge point id is taken; 400 naming the field for bad
         input. A generated secret is in the answer, this once."""
         return await stations.create_station(principal, data)
+
+    @post("/import", status_code=HTTP_200_OK)
+    async def import_stations(
+        self,
+        request: Request,
+        principal: NamedDependency[Principal],
+        stations: NamedDependency[StationAdmin],
+        owner_entity_id: QueryId = None,
+        skip_existing: Annotated[
+            bool, QueryParameter(description="leave stations whose id exists as they are")
+        ] = False,
+    ) -> StationImportResult:
+        """Register many stations from a CSV body (``csms station import``;
+        text/csv, a header line; columns charge_point_id (required), secret,
+        description, status (accepted, pending, rejected), assume_ocpp16 (yes
+        or no), lenient (flags separated by spaces)) for ``owner_entity_id``
+        (default: your active entity). All or nothing: a 400 names every line
+        to fix, a 409 the ids that exist (unless skip_existing)."""
+        try:
+            text = (await request.body()).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput("the body is not UTF-8 text") from None
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            header = list(reader.fieldnames or ())
+            rows = list(reader)
+        except csv.Error as error:
+            raise InvalidInput(f"not a CSV table: {error}") from None
+        note_entity(owner_entity_id or principal.active_entity_id)
+        return await stations.import_stations(
+            principal,
+            header,
+            rows,
+            owner_entity_id=owner_entity_id,
+            skip_existing=skip_existing,
+        )
 
     @delete("/{station_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def remove_station(

@@ -24,6 +24,7 @@ import msgspec
 from crm.access import Principal, Visibility
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.fields import without_hidden
+from crm.row_import import ImportRejected, check_columns, records_from_rows
 from crm.validation import check_country, check_text, check_time_zone
 from csms.domain.access_rules import ENTITY_SUBJECTS, Rule, check_rule
 from csms.domain.credentials import (
@@ -34,6 +35,7 @@ from csms.domain.credentials import (
     hash_secret,
 )
 from csms.domain.model import RegistrationStatus
+from csms.domain.provisioning import STATION_COLUMNS, NewStation, station_from_row
 from csms.domain.station_scope import station_in_scope
 
 UNSET = msgspec.UNSET
@@ -98,6 +100,9 @@ class Station(msgspec.Struct, frozen=True):
     connectors: list[ConnectorState] = []
     # The public key of the station's meter (hex), for signed meter values.
     meter_public_key: str = ""
+    # Served as OCPP 1.6 when it offers no subprotocol; firmware quirks tolerated.
+    assume_ocpp16: bool = False
+    leniency: list[str] = []
     # Hideable (crm.access.HIDEABLE_FIELDS["stations"]).
     serial_number: str | UnsetType = UNSET
     charge_box_serial_number: str | UnsetType = UNSET
@@ -108,7 +113,14 @@ class Station(msgspec.Struct, frozen=True):
 
 class StationUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Fields to change; those left out stay. Coordinates are WGS 84 decimal
-    degrees as text ("52.520008"); ``time_zone`` an IANA name."""
+    degrees as text ("52.520008"); ``time_zone`` an IANA name.
+    ``registration_status`` (Accepted, Pending, Rejected) answers the
+    station's next BootNotification (``csms station accept / pend /
+    reject``); ``secret`` stores a new basic-auth password without telling
+    the charger, null lets it connect without one (``csms station
+    set-secret / clear-secret``; to have a connected charger change it, POST
+    .../security/basic-auth); ``assume_ocpp16`` and ``leniency`` as ``csms
+    station set``."""
 
     owner_entity_id: int | UnsetType | None = UNSET
     station_group_id: int | UnsetType | None = UNSET
@@ -122,6 +134,10 @@ class StationUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     time_zone: str | UnsetType = UNSET
     # Hex digits ("" clears it).
     meter_public_key: str | UnsetType = UNSET
+    registration_status: str | UnsetType = UNSET
+    secret: str | UnsetType | None = UNSET
+    assume_ocpp16: bool | UnsetType = UNSET
+    leniency: list[str] | UnsetType = UNSET
 
 
 # Firmware quirks a station may be tolerated for (csms.protocol.payloads.Leniency).
@@ -174,6 +190,14 @@ class CreatedStation(Station, frozen=True):
     this once (null unless ``generate_secret`` was asked for)."""
 
     secret: str | None = None
+
+
+class StationImportResult(msgspec.Struct, frozen=True):
+    """How many stations an import registered, and the charge point ids it
+    left alone because they existed (with skip_existing)."""
+
+    imported: int
+    skipped: list[str]
 
 
 class StationEvent(msgspec.Struct, frozen=True):
@@ -339,6 +363,15 @@ class StationStore(Protocol):
 
     async def charge_point_id_taken(self, charge_point_id: str) -> bool: ...
 
+    async def import_stations(
+        self, owner_entity_id: int, stations: list[NewStation], skip_existing: bool
+    ) -> tuple[list[int], list[str]]:
+        """Registers the stations for the owner in one transaction: the new
+        stations' keys and the charge point ids skipped because they exist.
+        Without ``skip_existing`` an existing id raises Conflict and nothing
+        is written."""
+        ...
+
     async def create_station(self, values: dict[str, Any]) -> int | None:
         """Inserts a station with these column values; its primary key, or
         None if its charge point id was taken meanwhile."""
@@ -429,6 +462,12 @@ def _group_name(name: str) -> str:
 
 
 # -- the service ----------------------------------------------------------------------------
+
+
+# What the gateway's cached profile of a station holds.
+_PROFILE_FIELDS = frozenset(
+    {"registration_status", "auth_secret_hash", "assume_ocpp16", "leniency"}
+)
 
 
 def _field(name: str, error: Exception) -> InvalidInput:
@@ -547,10 +586,30 @@ class StationAdmin:
             values["time_zone"] = check_time_zone(data.time_zone)
         if data.meter_public_key is not UNSET:
             values["meter_public_key"] = check_meter_public_key(data.meter_public_key)
+        if data.registration_status is not UNSET:
+            status = check_registration_status(data.registration_status)
+            values["registration_status"] = status.value
+        if data.secret is not UNSET:
+            if data.secret is None:
+                values["auth_secret_hash"] = ""
+            else:
+                try:
+                    values["auth_secret_hash"] = hash_secret(check_secret(data.secret))
+                except CredentialError as error:
+                    raise _field("secret", error) from None
+            # A secret the operator sets replaces any still admitted from a
+            # change sent to the station.
+            values["previous_auth_secret_hash"] = ""
+        if data.assume_ocpp16 is not UNSET:
+            values["assume_ocpp16"] = data.assume_ocpp16
+        if data.leniency is not UNSET:
+            values["leniency"] = ",".join(sorted(check_leniency(data.leniency)))
         if values:
             await self.store.update_station(station_pk, values)
             if "owner_entity" in values or "station_group" in values:
                 self.changes.stations_changed(frozenset({station_pk}))
+            if self.profiles is not None and values.keys() & _PROFILE_FIELDS:
+                self.profiles.invalidate(station.charge_point_id)
         return await self.get_station(principal, station_pk)
 
     async def create_station(self, principal: Principal, data: StationCreate) -> CreatedStation:
@@ -635,6 +694,52 @@ class StationAdmin:
         self.changes.stations_changed(frozenset({station_pk}))
         station = await self.get_station(principal, station_pk)
         return CreatedStation(**msgspec.structs.asdict(station), secret=shown)
+
+    async def import_stations(
+        self,
+        principal: Principal,
+        header: list[str],
+        rows: list[dict[str, str | None]],
+        *,
+        owner_entity_id: int | None = None,
+        skip_existing: bool = False,
+    ) -> StationImportResult:
+        """Registers many stations from a table's rows (``csms station
+        import``: columns charge_point_id, secret, description, status,
+        assume_ocpp16, lenient) for the owner (default: the active entity).
+        All or nothing: ImportRejected (InvalidInput) names every line."""
+        principal.require("stations", "create")
+        owner = owner_entity_id or principal.active_entity_id
+        if owner not in principal.tree:
+            raise InvalidInput(f"owner_entity_id: there is no entity {owner}")
+        try:
+            principal.require_entity("stations", "create", owner)
+        except InvalidInput as error:
+            raise _field("owner_entity_id", error) from None
+        if not await self.store.entity_active(owner):
+            raise InvalidInput(
+                f"owner_entity_id: entity {owner} is deactivated; it cannot own stations"
+            )
+
+        def parse(values: Any) -> NewStation:
+            station = station_from_row(values, hash_secret)
+            check_leniency(list(station.leniency))
+            return station
+
+        try:
+            check_columns(header, STATION_COLUMNS, "charge_point_id")
+            stations = records_from_rows(rows, parse, lambda s: s.charge_point_id)
+        except ImportRejected as error:
+            raise InvalidInput(str(error)) from None
+        if not stations:
+            raise InvalidInput("the table has no stations (only a header line, or nothing)")
+        created, skipped = await self.store.import_stations(owner, stations, skip_existing)
+        if created:
+            if self.profiles is not None:
+                for station in stations:
+                    self.profiles.invalidate(station.charge_point_id)
+            self.changes.stations_changed(frozenset(created))
+        return StationImportResult(imported=len(created), skipped=skipped)
 
     async def remove_station(self, principal: Principal, station_pk: int) -> Station:
         """Deletes a station that has no sessions (what ``csms station

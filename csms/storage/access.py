@@ -16,6 +16,7 @@ from piccolo.columns.combination import WhereRaw
 
 from crm.access import NOTHING, Visibility
 from crm.clock import utcnow
+from crm.errors import Conflict
 from crm.storage.entities import active_entities
 from crm.storage.integrity import is_reference_violation, is_unique_violation
 from crm.storage.scoping import scoped, visible_condition
@@ -24,6 +25,7 @@ from crm.storage.tree import load_tree
 from crm.tree import EntityTree
 from csms import tables as t
 from csms.domain.access_rules import Rule, RuleEffect, RuleSubject, StationAccess
+from csms.domain.provisioning import NewStation
 from csms.domain.station_admin import (
     AccessRule,
     ConnectorState,
@@ -36,8 +38,12 @@ from csms.domain.station_admin import (
     StationMessage,
     StationMessageFilter,
 )
+from csms.storage.database import write_transaction
 
 log = logging.getLogger(__name__)
+
+# Rows per statement in bulk work (well under SQLite's bound parameters).
+_CHUNK = 500
 
 
 def _rule(row: dict[str, Any]) -> Rule | None:
@@ -108,6 +114,8 @@ def _station(row: dict[str, Any], connectors: list[dict[str, Any]]) -> Station:
         meter_type=row["meter_type"],
         has_secret=bool(row["auth_secret_hash"]),
         meter_public_key=row["meter_public_key"],
+        assume_ocpp16=bool(row["assume_ocpp16"]),
+        leniency=sorted(flag for flag in row["leniency"].split(",") if flag),
         last_boot_at=row["last_boot_at"],
         last_seen_at=row["last_seen_at"],
         created_at=row["created_at"],
@@ -420,6 +428,51 @@ class PiccoloStationStore:
         return bool(
             await t.Station.exists().where(t.Station.charge_point_id == charge_point_id).run()
         )
+
+    async def import_stations(
+        self, owner_entity_id: int, stations: list[NewStation], skip_existing: bool
+    ) -> tuple[list[int], list[str]]:
+        wanted = [s.charge_point_id for s in stations]
+        async with write_transaction():
+            existing: set[str] = set()
+            for start in range(0, len(wanted), _CHUNK):
+                rows = (
+                    await t.Station.select(t.Station.charge_point_id)
+                    .where(t.Station.charge_point_id.is_in(wanted[start : start + _CHUNK]))
+                    .run()
+                )
+                existing.update(row["charge_point_id"] for row in rows)
+            if existing and not skip_existing:
+                shown = sorted(existing)[:10]
+                raise Conflict(
+                    f"{len(existing)} station(s) exist already: {', '.join(shown)}"
+                    + (" ..." if len(existing) > len(shown) else "")
+                )
+            now = utcnow()
+            new = [
+                t.Station(
+                    charge_point_id=s.charge_point_id,
+                    owner_entity=owner_entity_id,
+                    auth_secret_hash=s.secret_hash,
+                    registration_status=s.registration_status.value,
+                    description=s.description,
+                    assume_ocpp16=s.assume_ocpp16,
+                    leniency=",".join(sorted(s.leniency)),
+                    created_at=now,
+                    updated_at=now,
+                )
+                for s in stations
+                if s.charge_point_id not in existing
+            ]
+            created: list[int] = []
+            for start in range(0, len(new), _CHUNK):
+                rows = (
+                    await t.Station.insert(*new[start : start + _CHUNK])
+                    .returning(t.Station.id)
+                    .run()
+                )
+                created.extend(int(row["id"]) for row in rows)
+        return created, sorted(existing)
 
     async def create_station(self, values: dict[str, Any]) -> int | None:
         """The new station's key; None if its charge point id was taken

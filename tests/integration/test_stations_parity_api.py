@@ -381,3 +381,113 @@ async def test_another_entitys_events_and_messages_are_not_found(db: None) -> No
         )
     assert (events.status_code, messages.status_code) == (404, 404)
     assert "SN-SECRET" not in messages.text
+
+
+# -- the rest of `csms station`: accept / pend / reject, set-secret, clear-secret, set -----------
+
+
+async def test_patch_does_what_accept_set_secret_and_set_do(db: None) -> None:
+    """PATCH sets the registration status, stores a secret (hash, previous
+    one dropped) or clears it with null, and the 1.6 and leniency flags,
+    which the station then shows; bad values are 400 naming the field."""
+    w = await world()
+    token = await user_token(w.a)
+    url = f"{API}/stations/{w.station_a}"
+    await (
+        Station.update({Station.previous_auth_secret_hash: "old"})
+        .where(Station.id == w.station_a)
+        .run()
+    )
+    async with api_client() as client:
+        changed = await client.patch(
+            url,
+            json={
+                "registration_status": "rejected",
+                "secret": "another-secret-20-ch",
+                "assume_ocpp16": True,
+                "leniency": ["nulls_as_absent", "strings_as_numbers"],
+            },
+            headers=bearer(token),
+        )
+        row = await station_row("CP-A")
+        cleared = await client.patch(url, json={"secret": None}, headers=bearer(token))
+        bad = {
+            name: await client.patch(url, json=body, headers=bearer(token))
+            for name, body in {
+                "registration_status": {"registration_status": "Later"},
+                "secret": {"secret": "short"},
+                "leniency": {"leniency": ["nope"]},
+            }.items()
+        }
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["registration_status"] == "Rejected"
+    assert body["has_secret"] is True
+    assert body["assume_ocpp16"] is True
+    assert body["leniency"] == ["nulls_as_absent", "strings_as_numbers"]
+    assert row is not None and verify_secret("another-secret-20-ch", row["auth_secret_hash"])
+    assert row["previous_auth_secret_hash"] == ""
+    assert cleared.status_code == 200 and cleared.json()["has_secret"] is False
+    for name, answer in bad.items():
+        assert answer.status_code == 400, (name, answer.text)
+        assert name in answer.json()["detail"]
+    after = await station_row("CP-A")
+    assert after is not None and after["registration_status"] == "Rejected"
+
+
+async def test_stations_are_imported_from_csv_all_or_nothing(db: None) -> None:
+    """POST /stations/import registers every row of a CSV body for the
+    caller's entity (secret hashed, status and flags as given); a file with
+    a bad line writes nothing and names the line; an existing id is 409
+    unless skip_existing, which leaves it and counts it skipped."""
+    w = await world()
+    token = await user_token(w.a)
+    headers = {**bearer(token), "Content-Type": "text/csv"}
+    good = (
+        "charge_point_id,secret,status,assume_ocpp16,lenient\n"
+        "CP-I1,imported-secret-20ch,pending,yes,numbers_as_strings\n"
+        "CP-I2,,,,\n"
+    )
+    bad = "charge_point_id,status\nCP-I3,accepted\nCP:I4,accepted\nCP-I5,later\n"
+    async with api_client() as client:
+        broken = await client.post(f"{API}/stations/import", content=bad, headers=headers)
+        imported = await client.post(f"{API}/stations/import", content=good, headers=headers)
+        again = await client.post(f"{API}/stations/import", content=good, headers=headers)
+        skipped = await client.post(
+            f"{API}/stations/import",
+            params={"skip_existing": "true"},
+            content=good + "CP-I6,,,,\n",
+            headers=headers,
+        )
+    assert broken.status_code == 400, broken.text
+    assert "line 3" in broken.json()["detail"] and "line 4" in broken.json()["detail"]
+    assert await station_row("CP-I3") is None
+    assert imported.status_code == 200, imported.text
+    assert imported.json() == {"imported": 2, "skipped": []}
+    first = await station_row("CP-I1")
+    assert first is not None and first["owner_entity"] == w.a
+    assert verify_secret("imported-secret-20ch", first["auth_secret_hash"])
+    assert (first["registration_status"], first["assume_ocpp16"], first["leniency"]) == (
+        "Pending",
+        True,
+        "numbers_as_strings",
+    )
+    assert again.status_code == 409, again.text
+    assert skipped.json() == {"imported": 1, "skipped": ["CP-I1", "CP-I2"]}
+
+
+async def test_an_import_for_another_entity_is_refused(db: None) -> None:
+    """A's user importing for B gets 400 "there is no entity" and nothing
+    is written."""
+    w = await world()
+    token = await user_token(w.a)
+    async with api_client() as client:
+        refused = await client.post(
+            f"{API}/stations/import",
+            params={"owner_entity_id": w.b},
+            content="charge_point_id\nCP-Z\n",
+            headers={**bearer(token), "Content-Type": "text/csv"},
+        )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"] == f"owner_entity_id: there is no entity {w.b}"
+    assert await station_row("CP-Z") is None
