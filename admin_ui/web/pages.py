@@ -30,7 +30,7 @@ from admin_ui.api.sessions import provide_sessions
 from admin_ui.api.stations import provide_station_admin
 from admin_ui.web import charts, fleet, metering
 from admin_ui.web.billing import billing_handlers
-from admin_ui.web.commands import TRIGGERS, command_of, describe, live_events
+from admin_ui.web.commands import ATTRIBUTE_TYPES, TRIGGERS, command_of, describe, live_events
 from admin_ui.web.customers import customer_handlers
 from admin_ui.web.i18n import LANGUAGES, translations, zone
 from admin_ui.web.metering import MessageReader, MeterReader
@@ -44,6 +44,7 @@ from admin_ui.web.security import (
     set_session_cookie,
 )
 from admin_ui.web.shell import WebServices
+from admin_ui.web.station_ops import StationSections, station_ops_handlers
 from billing.services.layouts import LayoutService
 from billing.services.tariffs import TariffService
 from crm.access import Principal
@@ -160,6 +161,7 @@ def web_router(
     stations = provide_station_admin(context)
     sessions = provide_sessions()
     operator = provide_operator_commands(context)
+    sections = StationSections(context, message_log)
 
     async def page(
         request: Request,
@@ -390,6 +392,13 @@ def web_router(
     @get("/stations")
     async def station_list(request: Request) -> Response[str]:
         principal = await services.principal(request)
+        return await show_stations(request, principal)
+
+    async def show_stations(
+        request: Request, principal: Principal, status_code: int = 200, **extra: Any
+    ) -> Response[str]:
+        """The station list (its query's search, sort and page) with the
+        create form; ``extra``: its errors, entered values, a notice."""
         q = (request.query_params.get("q") or "")[:MAX_QUERY].strip()
         state = request.query_params.get("state") or ""
         connected = {"online": True, "offline": False}.get(state)
@@ -417,16 +426,32 @@ def web_router(
             rows = every[pager.offset : pager.offset + pager.size]
         part = request.query_params.get("part") == "rows"
         query = urlencode({k: v for k, v in request.query_params.items() if k != "part"})
+        removed = (request.query_params.get("removed") or "")[:MAX_QUERY]
+        _ = translations(services_language(request)).gettext
+        values: dict[str, Any] = {
+            "errors": {},
+            "entered": {},
+            "notice": (
+                {"kind": "ok", "text": _("Station %(id)s removed.") % {"id": removed}}
+                if removed
+                else None
+            ),
+            "may_create": principal.profile.scope("stations", "create") is not None,
+            "may_remove": principal.profile.scope("stations", "delete") is not None,
+            **extra,
+        }
         return await page(
             request,
             "_station_rows.html" if part else "stations.html",
             principal,
+            status_code,
             rows=rows,
             pager=pager,
             q=q,
             state=state,
             sort=sort,
             query=query,
+            **values,
         )
 
     async def station_values(principal: Principal, station_id: int) -> dict[str, Any]:
@@ -455,13 +480,32 @@ def web_router(
             "total": total,
             "may_command": may_command,
             "triggers": TRIGGERS,
+            "attribute_types": ATTRIBUTE_TYPES,
         }
+
+    async def show_station(
+        request: Request,
+        principal: Principal,
+        station_id: int,
+        status_code: int = 200,
+        **extra: Any,
+    ) -> Response[str]:
+        """The whole station page: its live part, its sections (read
+        through their services) and what an operation ``extra`` says."""
+        values = await station_values(principal, station_id)
+        values.update(await sections.values(request, principal, values["station"]))
+        values["may_upload_firmware"] = (
+            context.files is not None and principal.profile.scope("stations", "update") is not None
+        )
+        values["may_remove"] = principal.profile.scope("stations", "delete") is not None
+        values.update(errors={}, result=None, command="")
+        values.update(extra)
+        return await page(request, "station.html", principal, status_code, **values)
 
     @get("/stations/{station_id:int}")
     async def station_page(request: Request, station_id: Id) -> Response[str]:
         principal = await services.principal(request)
-        values = await station_values(principal, station_id)
-        return await page(request, "station.html", principal, errors={}, **values)
+        return await show_station(request, principal, station_id)
 
     @get("/stations/{station_id:int}/live")
     async def station_live(request: Request, station_id: Id) -> Response[str]:
@@ -509,16 +553,8 @@ def web_router(
             outcome = await operator.send(principal, station_id, command)
             result = describe(outcome, _)
             status = 200
-        values = await station_values(principal, station_id)
-        return await page(
-            request,
-            "station.html",
-            principal,
-            status,
-            errors=errors,
-            result=result,
-            command=name,
-            **values,
+        return await show_station(
+            request, principal, station_id, status, errors=errors, result=result, command=name
         )
 
     # -- sessions ---------------------------------------------------------------------------
@@ -603,6 +639,7 @@ def web_router(
         Pager=Pager,
         finish=finish,
         gettext=lambda request: translations(services_language(request)).gettext,
+        brand=services.brand,
     )
 
     return Router(
@@ -610,6 +647,7 @@ def web_router(
         route_handlers=[
             *billing_handlers(context, helpers, tariffs),
             *customer_handlers(context, helpers),
+            *station_ops_handlers(context, helpers, show_station, show_stations, stations),
             login_form,
             login,
             logout,
