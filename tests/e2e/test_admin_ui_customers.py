@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crm.access import system_principal
+from crm.media import MediumCreate
+from crm.services.media import MediaService
+from crm.storage.tree import load_tree
+from crm.tables import Contact
 from tests.e2e.ui_helpers import UiNode, login, operator_user, screenshot, ui_node
 from tests.integration.billing_world import company, person, station
 
@@ -32,15 +38,35 @@ CARDS = (
 
 
 async def _world() -> dict[str, Any]:
-    """Alpha (with a station and a customer) and Beta; Anna works in Alpha
-    with every right on every entity, Ben in Beta with his own only."""
+    """Alpha (with a station, a customer and her card) and Beta (with its
+    own customer and card); Anna works in Alpha with every right on every
+    entity, Ben in Beta with his own only, Hugo in Alpha with e-mails,
+    bill-to contacts and notes hidden."""
     a = await company("Alpha Laden")
     b = await company("Beta Mobil")
     await station(a, "CP-ALPHA-1")
     erika = await person(a, "Erika Kundin")
+    await Contact.update({Contact.email: "erika@kundin.example"}).where(Contact.id == erika).run()
+    bruno = await person(b, "Bruno Bekannt")
+    system = system_principal(await load_tree())
+    cards = MediaService()
+    alpha_card = await cards.create(
+        system,
+        MediumCreate(
+            uid="ALPHA-CARD-1", issuing_entity_id=a, bill_to_contact_id=erika, note="Notiz A"
+        ),
+    )
+    await cards.create(
+        system, MediumCreate(uid="BETA-CARD-1", issuing_entity_id=b, bill_to_contact_id=bruno)
+    )
     await operator_user([a], email="anna@alpha.example", scope="all")
     await operator_user([b], email="ben@beta.example", scope="own")
-    return {"a": a, "b": b, "erika": erika}
+    await operator_user(
+        [a],
+        email="hugo@alpha.example",
+        hidden=("contacts.email", "media.bill_to_contact_id", "media.note"),
+    )
+    return {"a": a, "b": b, "erika": erika, "alpha_card": alpha_card.id}
 
 
 @pytest.fixture
@@ -96,9 +122,9 @@ def test_a_csv_of_media_is_imported_and_exported_again(
     ui_node: UiNode, world: dict[str, Any], tmp_path: Path
 ) -> None:
     """A CSV with a bad line is refused whole with the line's number and
-    nothing is listed; the good CSV imports its five media, and the list's
-    export gives back the same rows (uid, kind, status, group, validity,
-    bill-to contact, note), issued by Alpha."""
+    none of its media is listed; the good CSV imports its five media, and
+    the list's export gives back the same rows (uid, kind, status, group,
+    validity, bill-to contact, note), issued by Alpha."""
 
     async def body() -> None:
         page = await _anna(ui_node)
@@ -117,7 +143,7 @@ def test_a_csv_of_media_is_imported_and_exported_again(
         assert "line 7: kind is one of" in problems
         assert "Nothing was imported" in await page.inner_text("#file-error")
         await page.goto(ui_node.base_url + "/media")
-        assert "No medium matches." in await page.inner_text("[data-testid=media]")
+        assert "04A1B2C3D4" not in await page.inner_text("[data-testid=media]")
         await page.goto(ui_node.base_url + "/media/import")
         await page.set_input_files("#file", str(good))
         await page.click("button:has-text('Import')")
@@ -134,8 +160,9 @@ def test_a_csv_of_media_is_imported_and_exported_again(
         imported = list(csv.DictReader(io.StringIO(cards)))
         columns = tuple(imported[0])
         by_uid = sorted(imported, key=lambda row: row["uid"])
-        assert [{c: row[c] for c in columns} for row in exported] == by_uid
-        assert {row["issuing_entity"] for row in exported} == {str(world["a"])}
+        mine = [row for row in exported if row["uid"] in {r["uid"] for r in imported}]
+        assert [{c: row[c] for c in columns} for row in mine] == by_uid
+        assert {row["issuing_entity"] for row in mine} == {str(world["a"])}
         await page.context.close()
 
     ui_node.run(body(), timeout=60)
@@ -222,5 +249,74 @@ def test_an_access_rule_is_created_and_deleted(ui_node: UiNode, world: dict[str,
         await page.wait_for_selector("text=No rules: every valid medium may charge here")
         assert "04AABBCC" not in await page.inner_text("[data-testid=rules]")
         await page.context.close()
+
+    ui_node.run(body(), timeout=60)
+
+
+def test_users_see_only_their_entitys_customers_and_no_hidden_field(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """Ben (Beta) finds none of Alpha's contacts, media or station on the
+    contact, media and access-rule pages, by list or search, and Alpha's
+    rows by their address are 404; Hugo (Alpha, e-mails, bill-to contacts
+    and notes hidden) sees neither an e-mail nor a bill-to contact nor a
+    note on any of them, forms and export included."""
+
+    async def body() -> None:
+        base = ui_node.base_url
+        ben = await ui_node.new_page()
+        await login(ben, base, "ben@beta.example")
+        await ben.wait_for_url(base + "/")
+        forbidden = re.compile("Erika|ALPHA-CARD|CP-ALPHA|Alpha Laden")
+        for path in (
+            "/contacts",
+            "/contacts?q=Erika",
+            "/contacts?sort=city",
+            "/media",
+            "/media?q=ALPHA",
+            "/media?sort=-issuer",
+            "/access-rules",
+            "/access-rules?station=CP-ALPHA-1",
+        ):
+            await ben.goto(base + path)
+            html = re.sub(r'(value|href)="[^"]*"', "", await ben.content())
+            found = forbidden.search(html)
+            assert found is None, f"{path} shows {found.group(0) if found else ''}"
+        await ben.goto(base + "/contacts")
+        assert "Bruno Bekannt" in await ben.inner_text("[data-testid=contacts]")
+        for path in (f"/contacts/{world['erika']}", f"/media/{world['alpha_card']}"):
+            answer = await ben.goto(base + path)
+            assert answer is not None and answer.status == 404, path
+        export = await ben.request.get(base + "/media/export.csv")
+        assert "BETA-CARD-1" in await export.text()
+        assert "ALPHA-CARD-1" not in await export.text()
+        await ben.context.close()
+
+        hugo = await ui_node.new_page()
+        await login(hugo, base, "hugo@alpha.example")
+        await hugo.wait_for_url(base + "/")
+        pages = (
+            "/contacts",
+            f"/contacts/{world['erika']}",
+            f"/contacts/{world['erika']}/edit",
+            "/contacts/new",
+            "/media",
+            f"/media/{world['alpha_card']}",
+            "/media/new",
+        )
+        for path in pages:
+            answer = await hugo.goto(base + path)
+            assert answer is not None and answer.status == 200, path
+            html = await hugo.content()
+            for secret in ("erika@kundin.example", "Notiz A", 'name="email"', 'name="note"'):
+                assert secret not in html, (path, secret)
+            assert 'name="bill_to_contact_id"' not in html, path
+            assert "Bill-to contact" not in html, path
+        await hugo.goto(base + "/media")
+        assert "Erika Kundin" not in await hugo.inner_text("[data-testid=media]")
+        export = await hugo.request.get(base + "/media/export.csv")
+        header = (await export.text()).splitlines()[0]
+        assert "bill_to_contact_id" not in header and "note" not in header
+        await hugo.context.close()
 
     ui_node.run(body(), timeout=60)
