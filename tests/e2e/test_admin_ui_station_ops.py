@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.exceptions import GenericError
+from ocpp.routing import on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
 
 from csms.tables import ChargingSession, Station
 from simulators.ocpp16 import ChargePoint16, connect16
@@ -29,6 +33,7 @@ from tests.media_helpers import allow
 from tests.world import make_entity
 
 TAG = "OPS-TAG-1"
+COMMAND_TIMEOUT = 2.0
 EMAIL = "olga@ops.example"
 
 
@@ -37,7 +42,8 @@ def ui_node() -> Iterator[UiNode]:
     chromium_or_skip()
     ui = UiNode()
     try:
-        ui.start()
+        # Commands wait 2 s for an answer (the timeout test waits that long).
+        ui.start(command_timeout=COMMAND_TIMEOUT)
         ui.launch()
         yield ui
     finally:
@@ -303,6 +309,52 @@ def test_a_command_to_a_disconnected_station_says_not_connected(
         ):
             assert await submit(page, form, fields) == "The station is not connected.", form
         await page.context.close()
+
+    ui_node.run(body(), timeout=60)
+
+
+class SilentClearCache(ChargePoint16):
+    """Answers ClearCache only once ``release`` is set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = asyncio.Event()
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **_: Any) -> Any:
+        await self.release.wait()
+        return call_result.ClearCache(status="Accepted")
+
+
+class FailingUnlock(ChargePoint16):
+    @on(Action.unlock_connector)
+    def on_unlock_connector(self, **_: Any) -> Any:
+        raise GenericError(description="the latch is stuck")
+
+
+def test_no_answer_and_a_callerror_are_shown_as_such(
+    ui_node: UiNode, world: dict[str, Any]
+) -> None:
+    """A charger that does not answer ClearCache within the command timeout
+    makes the page say so (with the seconds); one that answers UnlockConnector
+    with a CALLERROR makes it show the error code and text."""
+
+    async def body() -> None:
+        async with connect16(ui_node.ocpp_url(), "CP-OPS-16", cp_class=SilentClearCache) as cp:
+            assert (await cp.boot()).status == "Accepted"
+            page = await station_page(ui_node, world["16"])
+            try:
+                answer = await submit(page, "clear-cache")
+            finally:
+                cp.release.set()  # type: ignore[attr-defined]
+            assert answer == "No answer from the charger within 2 s."
+            await page.context.close()
+        async with connect16(ui_node.ocpp_url(), "CP-OPS-16", cp_class=FailingUnlock) as cp:
+            assert (await cp.boot()).status == "Accepted"
+            page = await station_page(ui_node, world["16"])
+            answer = await submit(page, "unlock", {"connector_id": "1"})
+            assert answer == "The charger refused: GenericError the latch is stuck"
+            await page.context.close()
 
     ui_node.run(body(), timeout=60)
 
