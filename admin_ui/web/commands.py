@@ -38,6 +38,8 @@ TRIGGERS = (
 )
 # 2.0.1 attribute types of a device-model variable.
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
+# 2.0.1 base reports (they fill the device model in).
+BASE_REPORTS = ("FullInventory", "ConfigurationInventory", "SummaryInventory")
 KEEPALIVE_SECONDS = 15.0
 # A stream ends after this; the browser's EventSource reconnects by itself.
 STREAM_SECONDS = 300.0
@@ -175,6 +177,12 @@ def command_of(
             evse_id=evse,
         )
         return m.SetVariables(variables=(setting,))
+    if name == "get-base-report":
+        report = _text(form, "report") or "FullInventory"
+        if report not in BASE_REPORTS:
+            errors["report"] = _("Choose a report.")
+            report = "FullInventory"
+        return m.GetBaseReport(report=report)  # type: ignore[arg-type]
     if name == "get-local-list-version":
         return m.GetLocalListVersion()
     errors["form"] = _("There is no such command.")

@@ -30,7 +30,14 @@ from admin_ui.api.sessions import provide_sessions
 from admin_ui.api.stations import provide_station_admin
 from admin_ui.web import charts, fleet, metering
 from admin_ui.web.billing import billing_handlers
-from admin_ui.web.commands import ATTRIBUTE_TYPES, TRIGGERS, command_of, describe, live_events
+from admin_ui.web.commands import (
+    ATTRIBUTE_TYPES,
+    BASE_REPORTS,
+    TRIGGERS,
+    command_of,
+    describe,
+    live_events,
+)
 from admin_ui.web.customers import customer_handlers
 from admin_ui.web.i18n import LANGUAGES, translations, zone
 from admin_ui.web.metering import MessageReader, MeterReader
@@ -481,6 +488,7 @@ def web_router(
             "may_command": may_command,
             "triggers": TRIGGERS,
             "attribute_types": ATTRIBUTE_TYPES,
+            "base_reports": BASE_REPORTS,
         }
 
     async def show_station(

@@ -269,7 +269,8 @@ def test_variables_of_a_201_station_are_read_and_set(
 ) -> None:
     """On a 2.0.1 station the page offers get / set variable (not the 1.6
     configuration forms): set OCPPCommCtrlr.HeartbeatInterval answers
-    Accepted and get reads the new value back in the answer's table."""
+    Accepted and get reads the new value back in the answer's table; a full
+    base report fills the device-model section."""
 
     async def body() -> None:
         async with connect201(ui_node.ocpp_url(), "CP-OPS-201", boot=True):
@@ -289,9 +290,20 @@ def test_variables_of_a_201_station_are_read_and_set(
             assert answer == "The charger answered: Accepted"
             table = await page.get_by_test_id("command-data").inner_text()
             assert "HeartbeatInterval" in table and "77" in table
+            assert "reported no variables yet" in await page.inner_text("#configuration")
+            answer = await submit(page, "get-base-report", {"report": "FullInventory"})
+            assert answer == "The charger answered: Accepted"
+            await wait_until(lambda: _variables_stored(ui_node, page, world["201"]))
+            variables = await page.get_by_test_id("variables").inner_text()
+            assert "OCPPCommCtrlr" in variables and "HeartbeatInterval" in variables
             await page.context.close()
 
     ui_node.run(body(), timeout=90)
+
+
+async def _variables_stored(ui: UiNode, page: Any, station: int) -> bool:
+    await page.goto(f"{ui.base_url}/stations/{station}#configuration")
+    return bool(await page.locator("table[data-testid=variables]").count())
 
 
 def test_a_command_to_a_disconnected_station_says_not_connected(
