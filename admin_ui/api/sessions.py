@@ -14,6 +14,7 @@ from admin_ui.api.common import Id, Page, PageParams, QueryId
 from admin_ui.api.context import ApiContext, default_ports
 from crm.access import Principal
 from csms.domain.sessions_view import ChargingSession, SessionFilter, SessionsView
+from csms.domain.views import MeterValueView
 
 
 def provide_sessions(context: ApiContext | None = None) -> SessionsView:
@@ -73,3 +74,17 @@ class SessionController(Controller):
     ) -> ChargingSession:
         """One session: meter start and stop (Wh), energy, times, how it ended."""
         return await sessions.get_session(principal, session_id)
+
+    @get("/{session_id:int}/meter-values")
+    async def list_meter_values(
+        self,
+        session_id: Id,
+        principal: NamedDependency[Principal],
+        sessions: NamedDependency[SessionsView],
+        context: NamedDependency[ApiContext],
+    ) -> list[MeterValueView]:
+        """The session's meter values in the order sampled (``csms session
+        show``): measurand, value and unit as the charger sent them (a 2.0.1
+        value is value x 10^multiplier unit); 404 as for the session."""
+        await sessions.get_session(principal, session_id)
+        return await context.ports.meter_values(session_id)

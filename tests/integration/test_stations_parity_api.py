@@ -11,7 +11,7 @@ from typing import Any
 from admin_ui.api.context import ApiContext
 from crm.tables import AuditEntry
 from csms.domain.credentials import verify_secret
-from csms.tables import ChargingSession, OcppMessage, Station, StationEvent
+from csms.tables import ChargingSession, MeterValue, OcppMessage, Station, StationEvent
 from tests.integration.test_stations_api import Announced, make_station, user_token
 from tests.world import api_client, bearer, make_entity
 
@@ -491,3 +491,41 @@ async def test_an_import_for_another_entity_is_refused(db: None) -> None:
     assert refused.status_code == 400, refused.text
     assert refused.json()["detail"] == f"owner_entity_id: there is no entity {w.b}"
     assert await station_row("CP-Z") is None
+
+
+# -- csms session show: a session's meter values -------------------------------------------------
+
+
+async def test_a_sessions_meter_values_are_read_within_scope(db: None) -> None:
+    """GET /sessions/{id}/meter-values gives the session's values in the
+    order sampled to a user who sees its station; B's user gets 404."""
+    w = await world()
+    start = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    (row,) = (
+        await ChargingSession.insert(
+            ChargingSession(station=w.station_a, connector_id=1, id_tag="TAG", started_at=start)
+        )
+        .returning(ChargingSession.id)
+        .run()
+    )
+    session = int(row["id"])
+    for minute, value in ((1, "1500"), (0, "1000")):
+        await MeterValue.insert(
+            MeterValue(
+                station=w.station_a,
+                connector_id=1,
+                session=session,
+                sampled_at=start + timedelta(minutes=minute),
+                value=value,
+                unit="Wh",
+            )
+        ).run()
+    a_token = await user_token(w.a)
+    b_token = await user_token(w.b)
+    url = f"{API}/sessions/{session}/meter-values"
+    async with api_client() as client:
+        mine = await client.get(url, headers=bearer(a_token))
+        other = await client.get(url, headers=bearer(b_token))
+    assert mine.status_code == 200, mine.text
+    assert [(v["value"], v["unit"]) for v in mine.json()] == [("1000", "Wh"), ("1500", "Wh")]
+    assert other.status_code == 404
