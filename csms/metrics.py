@@ -3,18 +3,20 @@ operators to watch (``GET /metrics`` on the web app and on the OCPP port).
 
 Metrics are created on a registry per process (``Metrics``), not on
 prometheus_client's global one, so several nodes in one test process do not
-share counters. The hot path costs one histogram observation per call; label
-children are looked up once per action and kept. Gauges that mirror state
+share counters. The hot path costs one histogram observation per call,
+without a lock (:class:`LoopHistogram`). Gauges that mirror state
 (connections, queue depth) are read when scraped, so they cost nothing
 between scrapes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 # The text format generate_latest writes (every Prometheus server reads it).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -44,6 +46,57 @@ UNKNOWN_ACTION_CODE = "NotImplemented"
 UNKNOWN_ACTION_LABEL = "(unknown)"
 
 
+class LoopHistogram:
+    """A histogram by one label, observed from the event loop's thread only.
+
+    prometheus_client's Histogram takes a lock twice per observation (sum
+    and bucket); on the OCPP path, once per call, that was about 2% of the
+    gateway's time. Here an observation is a bisect and two additions on
+    plain numbers; the cumulative buckets are built when scraped."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        label: str,
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self._bounds = tuple(buckets)
+        self._bucket_names = [floatToGoString(bound) for bound in self._bounds] + ["+Inf"]
+        # Per label value: the count of each bucket (not cumulative; the
+        # last is above every bound), then the sum.
+        self._series: dict[str, list[float]] = {}
+        registry.register(self)
+
+    def observe(self, label_value: str, amount: float) -> None:
+        series = self._series.get(label_value)
+        if series is None:
+            series = self._series[label_value] = [0] * (len(self._bounds) + 1) + [0.0]
+        series[bisect_left(self._bounds, amount)] += 1
+        series[-1] += amount
+
+    def count(self, label_value: str) -> int:
+        series = self._series.get(label_value)
+        return 0 if series is None else int(sum(series[:-1]))
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        for label_value, series in list(self._series.items()):
+            cumulative, buckets = 0.0, []
+            for bucket_name, count in zip(self._bucket_names, series[:-1], strict=True):
+                cumulative += count
+                buckets.append((bucket_name, cumulative))
+            family.add_metric([label_value], buckets, sum_value=series[-1])
+        yield family
+
+
 class Metrics:
     """The process's metrics and the observer methods that feed them."""
 
@@ -67,13 +120,13 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
-        self.call_latency = Histogram(
+        self.call_latency = LoopHistogram(
             "csms_ocpp_call_duration_seconds",
             "Time from a charger's call read to its answer written, by action "
             "(its _count is the number of calls answered)",
-            ["action"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            "action",
+            _LATENCY_BUCKETS,
+            registry,
         )
         self.call_errors = Counter(
             "csms_ocpp_callerrors",
@@ -125,7 +178,6 @@ class Metrics:
             "Station sockets closed with 1012 (service restart) by a drain",
             registry=registry,
         )
-        self._latency_by_action: dict[str, Any] = {}
 
     # -- state read at scrape time -------------------------------------------
 
@@ -142,10 +194,7 @@ class Metrics:
             # The action is whatever text the charger sent: as a label it
             # would let one charger grow the metrics without bound.
             action = UNKNOWN_ACTION_LABEL
-        child = self._latency_by_action.get(action)
-        if child is None:
-            child = self._latency_by_action[action] = self.call_latency.labels(action)
-        child.observe(seconds)
+        self.call_latency.observe(action, seconds)
         if error_code is not None:
             self.call_errors.labels(action, error_code).inc()
 

@@ -85,6 +85,8 @@ _REFUSAL_STATUS = {
 # written without send()'s flow control (websockets' own high-water mark is
 # 64 KiB; OCPP frames are a few hundred bytes).
 _FAST_SEND_BUFFER_LIMIT = 16 * 1024
+# What an open connection keeps of its handshake request: nothing.
+_HANDSHAKE_DONE = Request(path="", headers=Headers())
 
 
 class WebsocketTransport:
@@ -409,6 +411,15 @@ class Gateway:
         if profile is None:  # cannot happen: the handshake admitted it
             await socket.close(CLOSE_GOING_AWAY, "not admitted")
             return
+        # The handshake's request and response headers are read only while
+        # it runs; kept, they are about a sixth of an idle connection's
+        # memory. websockets' parser keeps the request object itself (and
+        # tells the handshake phase by the connection's request being None),
+        # so its headers are emptied and a shared empty request takes its place.
+        if socket.request is not None:
+            socket.request.headers.clear()
+        socket.request = _HANDSHAKE_DONE
+        socket.response = None
         protocol = socket.subprotocol
         if protocol is None:
             if not profile.assume_ocpp16:

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -272,20 +273,18 @@ class PiccoloWriteSink:
         )
 
     def _presence(self, changes: list[StorePresence]) -> SqlProgram[None]:
-        for change in changes:
-            if change.connected:
-                yield self._sql.execute(
+        # One statement per run of connects or of disconnects (a boot storm
+        # is one run), in order: a station that connects and leaves in the
+        # same batch ends offline.
+        for connected, run in groupby(changes, key=lambda change: change.connected):
+            if connected:
+                yield self._sql.executemany(
                     _PRESENCE,
-                    True,
-                    change.node,
-                    change.protocol,
-                    change.at,
-                    change.at,
-                    change.station_pk,
+                    [(True, c.node, c.protocol, c.at, c.at, c.station_pk) for c in run],
                 )
             else:
-                yield self._sql.execute(
-                    _ABSENCE, False, change.at, change.at, change.station_pk, change.node
+                yield self._sql.executemany(
+                    _ABSENCE, [(False, c.at, c.at, c.station_pk, c.node) for c in run]
                 )
 
     def _last_seen(self, writes: list[StoreLastSeen]) -> SqlProgram[None]:

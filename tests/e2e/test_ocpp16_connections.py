@@ -241,3 +241,21 @@ async def test_permessage_deflate_only_for_chargers_that_ask(node: Node) -> None
         assert "Sec-WebSocket-Extensions" not in plain.response.headers
         await plain.send(json.dumps([2, "h2", "Heartbeat", {}]))
         assert json.loads(await plain.recv())[:2] == [3, "h2"]
+
+
+async def test_an_open_connection_keeps_no_handshake_headers(node: Node) -> None:
+    """Once a station's handshake is done its request and response headers
+    are let go (they were a sixth of an idle connection's memory); the
+    station is served as before."""
+    await PiccoloStationAdmin().add("CP-LEAN", secret_hash=hash_secret(SECRET))
+    url = f"{ocpp_url(node)}/CP-LEAN"
+    headers = {**_basic("CP-LEAN", SECRET), "X-Padding": "p" * 2000}
+    async with connect(url, subprotocols=["ocpp1.6"], additional_headers=headers) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps([2, "1", "Heartbeat", {}]))
+        assert json.loads(await ws.recv())[0] == 3
+        entry = node.gateway.registry.get("CP-LEAN")
+        assert entry is not None
+        assert len(entry.socket.request.headers) == 0  # type: ignore[union-attr]
+        assert entry.socket.response is None
+        await ws.send(json.dumps([2, "2", "Heartbeat", {}]))
+        assert json.loads(await ws.recv())[:2] == [3, "2"]

@@ -164,6 +164,31 @@ async def test_presence_and_last_seen(sink: PiccoloWriteSink) -> None:
     assert row is not None and row["last_seen_at"] == later
 
 
+async def test_presence_of_many_stations_in_one_batch_keeps_its_order(
+    sink: PiccoloWriteSink,
+) -> None:
+    """A batch of connects and disconnects (a boot storm, a node's
+    chargers leaving) is written per run of the same kind, in order: a
+    station that connects and then leaves in one batch ends offline, the
+    others connected to their node."""
+    await sink.apply(
+        [WriteGroup((StoreNewStation(f"CP-{n}", "Accepted", T0),)) for n in range(1, 6)]
+    )
+    later = T0 + timedelta(seconds=1)
+    await sink.apply(
+        [
+            *(WriteGroup((StorePresence(n, True, "node-a", "ocpp1.6", T0),)) for n in range(1, 5)),
+            WriteGroup((StorePresence(2, False, "node-a", "ocpp1.6", later),)),
+            WriteGroup((StorePresence(3, False, "node-a", "ocpp1.6", later),)),
+            WriteGroup((StorePresence(3, True, "node-b", "ocpp2.0.1", later),)),
+        ]
+    )
+    rows = {r["id"]: r for r in await Station.select().run()}
+    assert [rows[n]["connected"] for n in range(1, 6)] == [True, False, True, True, False]
+    assert rows[3]["connected_node"] == "node-b"
+    assert rows[4]["connected_node"] == "node-a"
+
+
 @pytest.mark.parametrize("size", [1, 700])
 async def test_large_batches_are_split_for_the_driver(sink: PiccoloWriteSink, size: int) -> None:
     """Batches beyond the driver's parameter limits are split, not refused."""
