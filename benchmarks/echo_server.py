@@ -3,7 +3,8 @@ answers every call with a CALLRESULT-shaped frame carrying the call's id.
 
     python -m benchmarks.echo_server [--port 0]
 
-No JSON parsing, no validation, nothing stored: what is left is the cost of
+Both OCPP-J subprotocols (1.6 and 2.0.1; the answers are shaped alike). No
+JSON parsing, no validation, nothing stored: what is left is the cost of
 websockets and asyncio per message. Prints ``READY ws://127.0.0.1:PORT/ocpp``
 once it listens; stops on SIGTERM or SIGINT.
 """
@@ -52,7 +53,7 @@ async def main_async(host: str, port: int) -> None:
         answer_calls,
         host,
         port,
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=["ocpp1.6", "ocpp2.0.1"],  # type: ignore[list-item]
         compression=None,
         ping_interval=None,
         backlog=16384,

@@ -1,5 +1,14 @@
-"""OCPP-J 1.6 frames of the gateway benchmark, pre-encoded, and the minimal
-parsing the load generator and the echo server do (find the message id).
+"""OCPP-J 1.6 and 2.0.1 frames of the gateway benchmark, pre-encoded, and
+the minimal parsing the load generator and the echo server do (find the
+message id). ``benchmarks/node_loadgen/loadgen.mjs`` builds the same frames
+byte for byte: change both together.
+
+Measured calls that carry meter values are unique per station: the product
+stores a sample once per station and sample key (time, measurand, value...),
+so a value repeated under the same timestamp would be dropped as a
+retransmission and the persistence check could not count it. The timestamp
+is the current second with the station's call counter as its microseconds,
+and the energy register grows by 1 Wh per call.
 
 Station ids and their secrets are derived here so that the harness (which
 provisions them) and the load generator (which presents them) agree.
@@ -40,6 +49,92 @@ def meter_values_payload(timestamp: str, energy_wh: int = 1234567) -> bytes:
         b'{"value":"230.1","context":"Sample.Periodic","measurand":"Voltage",'
         b'"location":"Outlet","phase":"L1-N","unit":"V"}]}]}'
     )
+
+
+# -- measured calls whose meter values are unique per station -----------------
+
+_MV16 = (
+    b'[2,"%s","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"%s.%06dZ",'
+    b'"sampledValue":[{"value":"%d","context":"Sample.Periodic",'
+    b'"measurand":"Energy.Active.Import.Register","location":"Outlet","unit":"Wh"},'
+    b'{"value":"7360.5","context":"Sample.Periodic","measurand":"Power.Active.Import",'
+    b'"location":"Outlet","unit":"W"},'
+    b'{"value":"32.0","context":"Sample.Periodic","measurand":"Current.Import",'
+    b'"location":"Outlet","phase":"L1","unit":"A"},'
+    b'{"value":"230.1","context":"Sample.Periodic","measurand":"Voltage",'
+    b'"location":"Outlet","phase":"L1-N","unit":"V"}]}]}]'
+)
+SAMPLES_PER_METER_VALUES_16 = 4
+ENERGY_START_WH = 1_000_000
+
+
+def meter_values_16(unique_id: bytes, second: bytes, counter: int) -> bytes:
+    """The 1.6 MeterValues call number ``counter`` of a station: timestamp
+    ``second`` (``YYYY-MM-DDTHH:MM:SS``) plus ``counter`` microseconds, energy
+    register ``ENERGY_START_WH + counter``."""
+    return _MV16 % (unique_id, second, counter % 1_000_000, ENERGY_START_WH + counter)
+
+
+BOOT_PAYLOAD_201 = (
+    b'{"chargingStation":{"vendorName":"BenchVendor","model":"LoadGen-1",'
+    b'"serialNumber":"SN-BENCH","firmwareVersion":"1.0.0"},"reason":"PowerUp"}'
+)
+_STATUS_201 = (
+    b'[2,"%s","StatusNotification",{"timestamp":"%s.000000Z","connectorStatus":"Occupied",'
+    b'"evseId":1,"connectorId":1}]'
+)
+_STARTED_201 = (
+    b'[2,"%s","TransactionEvent",{"eventType":"Started","timestamp":"%s.000000Z",'
+    b'"triggerReason":"Authorized","seqNo":0,'
+    b'"transactionInfo":{"transactionId":"%s","chargingState":"Charging"},'
+    b'"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"BENCH-TAG","type":"ISO14443"},'
+    b'"meterValue":[{"timestamp":"%s.000000Z","sampledValue":[{"value":%d,'
+    b'"context":"Transaction.Begin","measurand":"Energy.Active.Import.Register",'
+    b'"unitOfMeasure":{"unit":"Wh"}}]}]}]'
+)
+_UPDATED_201 = (
+    b'[2,"%s","TransactionEvent",{"eventType":"Updated","timestamp":"%s.%06dZ",'
+    b'"triggerReason":"MeterValuePeriodic","seqNo":%d,'
+    b'"transactionInfo":{"transactionId":"%s","chargingState":"Charging"},'
+    b'"evse":{"id":1,"connectorId":1},'
+    b'"meterValue":[{"timestamp":"%s.%06dZ","sampledValue":[{"value":%d,'
+    b'"context":"Sample.Periodic","measurand":"Energy.Active.Import.Register",'
+    b'"unitOfMeasure":{"unit":"Wh"}}]}]}]'
+)
+
+
+def status_notification_201(unique_id: bytes, second: bytes) -> bytes:
+    return _STATUS_201 % (unique_id, second)
+
+
+def transaction_started_201(unique_id: bytes, second: bytes, transaction_id: bytes) -> bytes:
+    """TransactionEvent Started, seqNo 0, with an idToken, EVSE 1 and the
+    Transaction.Begin energy register."""
+    return _STARTED_201 % (unique_id, second, transaction_id, second, ENERGY_START_WH)
+
+
+def transaction_updated_201(
+    unique_id: bytes, second: bytes, seq_no: int, transaction_id: bytes
+) -> bytes:
+    """TransactionEvent Updated number ``seq_no`` (1, 2...) of a session: one
+    meter value with the energy register ``ENERGY_START_WH + seq_no``, at
+    ``second`` plus ``seq_no`` microseconds."""
+    micro = seq_no % 1_000_000
+    return _UPDATED_201 % (
+        unique_id,
+        second,
+        micro,
+        seq_no,
+        transaction_id,
+        second,
+        micro,
+        ENERGY_START_WH + seq_no,
+    )
+
+
+def transaction_id_201(charge_point_id: str, nonce: str) -> str:
+    """A station's transactionId (at most 36 characters, as 2.0.1 allows)."""
+    return f"{charge_point_id}-{nonce}"[:36]
 
 
 class CallTemplate:

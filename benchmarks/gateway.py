@@ -5,14 +5,20 @@ the ``ocpp`` library's examples do it (the naive baseline).
     python -m benchmarks.gateway                 # the full run (about 10 minutes)
     python -m benchmarks.gateway --quick         # a smoke run (about a minute)
     python -m benchmarks.gateway --only csms --connections 1000 --profile py-spy
+    python -m benchmarks.gateway --only echo,csms --ocpp 1.6,2.0.1 --csms-command serve
 
-Each server runs as its own process, the load (``benchmarks.loadgen``) in
-another, all on 127.0.0.1. For every (server, N) it measures calls/s and
-p50/p99/max latency in a closed loop and at a fixed rate, the server's CPU
-over the measured window, and its RSS per idle booted connection. Then, for
-the product's gateway only: connection capacity (15,000 idle booted
-connections) and a boot storm (10,000 stations booting at once after a
-restart). docs/benchmarks.md explains the method and the figures.
+Each server runs as its own process (or N processes of the product on one
+port with ``--csms-processes``), the load in others (the Node.js generator
+``benchmarks/node_loadgen/loadgen.mjs`` when ``node`` is installed, else
+``benchmarks.loadgen``; ``--load-processes`` splits the stations over
+several), all on 127.0.0.1. For every (server, OCPP version, N) it measures
+calls/s and p50/p99/max latency in a closed loop and at a fixed rate, the
+server's and the load side's CPU over the measured window, and the server's
+RSS per idle booted connection. Then, for the product only: churn (a run of
+stations that then leave, before the measured run on the same server),
+connection capacity (15,000 idle booted connections) and a boot storm
+(10,000 stations booting at once after a restart). docs/benchmarks.md
+explains the method and the figures.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import asyncio
 import contextlib
 import csv
 import ctypes
+import itertools
 import json
+import math
 import os
 import platform
 import random
@@ -33,8 +41,9 @@ import sys
 import tempfile
 import time
 import uuid
+from array import array
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +57,13 @@ from benchmarks.measure import (
     machine_description,
     raise_file_limit,
     read_proc,
+    summarize,
 )
 
 SERVERS = ("echo", "naive", "csms")
-EXTRAS = ("capacity", "storm")
+EXTRAS = ("churn", "capacity", "storm")
+OCPP_VERSIONS = ("1.6", "2.0.1")
+CSMS_COMMANDS = ("gateway", "serve")
 SERVER_LABELS = {
     "echo": "(a) websockets echo",
     "naive": "(b) ocpp library, naive",
@@ -64,6 +76,8 @@ CLK_TCK = clock_ticks_per_second()
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
 PROFILE_RATE = 100  # py-spy samples per second
+NODE_LOADGEN = REPO_ROOT / "benchmarks" / "node_loadgen"
+SAMPLES_PER_CALL = {"1.6": 4, "2.0.1": 1}  # sampled values per measured meter call
 
 
 @dataclass
@@ -83,6 +97,13 @@ class Plan:
     csms_gc: str = ""
     keep: bool = False
     seed: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    load: str = "python"  # node or python
+    load_processes: int = 1
+    ocpp: tuple[str, ...] = ("1.6",)
+    csms_commands: tuple[str, ...] = ("gateway",)
+    csms_processes: tuple[int, ...] = (1,)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    churn: tuple[int, int] = (1000, 5000)
 
 
 def log(message: str) -> None:
@@ -172,23 +193,74 @@ async def run_command(
 
 @dataclass
 class Server:
+    """One server, or several processes of the product on one port (their
+    CPU and memory summed, each with the processes it started itself)."""
+
     kind: str
     proc: asyncio.subprocess.Process
     url: str
     log_path: Path
     drain: asyncio.Task[None] | None = None
+    others: list[Server] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def procs(self) -> list[asyncio.subprocess.Process]:
+        return [self.proc, *(other.proc for other in self.others)]
+
+    def died(self) -> bool:
+        return any(proc.returncode is not None for proc in self.procs)
+
     def sample(self) -> ProcSample:
-        return read_proc(self.pid)
+        """CPU ticks, RSS and run-queue wait summed over the server's
+        processes and their descendants (``csms serve``'s rating worker)."""
+        return sum_samples(read_tree(proc.pid) for proc in self.procs)
 
     def log_tail(self, lines: int = 20) -> str:
+        tails = []
+        for log_path in [self.log_path, *(other.log_path for other in self.others)]:
+            with contextlib.suppress(OSError):
+                tails.append("\n".join(log_path.read_text(errors="replace").splitlines()[-lines:]))
+        return "\n".join(tails)
+
+
+def sum_samples(samples: Iterable[ProcSample]) -> ProcSample:
+    ticks = rss = delay = 0
+    for sample in samples:
+        ticks += sample.cpu_ticks
+        rss += sample.rss_bytes
+        delay += sample.run_delay_ns
+    return ProcSample(ticks, rss, delay)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (from /proc/PID/task/*/children)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
         with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with (
+                    contextlib.suppress(OSError),
+                    open(f"/proc/{parent}/task/{task}/children") as file,
+                ):
+                    for child in file.read().split():
+                        found.append(int(child))
+                        todo.append(int(child))
+    return found
+
+
+def read_tree(pid: int) -> ProcSample:
+    """read_proc of a process plus its live descendants'."""
+    samples = [read_proc(pid)]
+    for child in descendants(pid):
+        with contextlib.suppress(OSError, ValueError):
+            samples.append(read_proc(child))
+    return sum_samples(samples)
 
 
 def csms_command() -> list[str]:
@@ -196,11 +268,12 @@ def csms_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "csms"]
 
 
-def csms_argv(plan: Plan) -> list[str] | None:
-    """``csms gateway`` through benchmarks.csms_gc when a GC setting is tried."""
+def csms_argv(plan: Plan, command: str = "gateway") -> list[str]:
+    """``csms gateway`` or ``csms serve``, through benchmarks.csms_gc when a
+    GC setting is tried."""
     if not plan.csms_gc:
-        return None
-    return [sys.executable, "-m", "benchmarks.csms_gc", *plan.csms_gc.split(), "--", "gateway"]
+        return [*csms_command(), command]
+    return [sys.executable, "-m", "benchmarks.csms_gc", *plan.csms_gc.split(), "--", command]
 
 
 def free_port() -> int:
@@ -218,7 +291,34 @@ async def start_server(
     *,
     env: dict[str, str] | None = None,
     argv: list[str] | None = None,
+    processes: int = 1,
+    redis_url: str = "",
 ) -> Server:
+    """The server, started and listening. ``processes`` > 1 (the product
+    only): that many processes on one port (``CSMS_OCPP_REUSE_PORT``), each
+    with its own node name and HTTP port, sharing ``redis_url``."""
+    if processes > 1:
+        assert env is not None, "several processes: the product only"
+        port = free_port()
+        servers: list[Server] = []
+        try:
+            for index in range(processes):
+                one_env = {
+                    **env,
+                    "CSMS_OCPP_PORT": str(port),
+                    "CSMS_OCPP_REUSE_PORT": "1",
+                    "CSMS_NODE_NAME": f"bench-{index + 1}",
+                    "CSMS_HTTP_PORT": str(free_port()),
+                    "CSMS_REDIS_URL": redis_url,
+                }
+                servers.append(await start_server(children, kind, workdir, env=one_env, argv=argv))
+        except BaseException:
+            for started in servers:
+                await children.stop(started.proc)
+            raise
+        first = servers[0]
+        first.others = servers[1:]
+        return first
     if argv is None:
         if kind == "csms":
             argv = [*csms_command(), "gateway"]
@@ -263,6 +363,11 @@ async def _drain(proc: asyncio.subprocess.Process) -> None:
     assert proc.stdout is not None
     while await proc.stdout.readline():
         pass
+
+
+async def stop_server(children: Children, server: Server) -> None:
+    for proc in reversed(server.procs):
+        await children.stop(proc)
 
 
 # -- the product's environment ----------------------------------------------------
@@ -398,14 +503,191 @@ async def csms_environment(
 # -- the load generator -----------------------------------------------------------
 
 
-_source_nets = iter(range(random.randrange(1, 120), 256))
+_source_nets = itertools.cycle(range(random.randrange(1, 120), 256))
+_NODE_READY: bool | None = None
+
+
+def default_load() -> str:
+    """node when it is installed (the load side that is not the bottleneck)."""
+    return "node" if shutil.which("node") else "python"
+
+
+async def ensure_node_loadgen(children: Children) -> None:
+    """``npm ci`` of benchmarks/node_loadgen when its ws package is missing
+    (the benchmark's own set-up, as scripts/test does for the interop client)."""
+    global _NODE_READY
+    if _NODE_READY:
+        return
+    if not (NODE_LOADGEN / "node_modules" / "ws" / "package.json").exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("--load node needs npm to install benchmarks/node_loadgen")
+        log("installing the Node.js load generator (npm ci --prefix benchmarks/node_loadgen)")
+        status, output = await run_command(
+            children,
+            [
+                npm,
+                "ci",
+                "--prefix",
+                str(NODE_LOADGEN),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ],
+            dict(os.environ),
+            timeout=300,
+        )
+        if status != 0:
+            raise RuntimeError(f"npm ci failed ({status}):\n{output}")
+    _NODE_READY = True
+
+
+def split_stations(count: int, processes: int) -> list[tuple[int, int]]:
+    """(first, count) of each of ``processes`` generators sharing ``count``
+    stations: contiguous slices, sizes differing by at most one."""
+    processes = max(1, min(processes, count))
+    size, extra = divmod(count, processes)
+    slices = []
+    first = 0
+    for index in range(processes):
+        n = size + (1 if index < extra else 0)
+        slices.append((first, n))
+        first += n
+    return slices
+
+
+def read_raw(path: str | None) -> array[float]:
+    values = array("d")
+    if path:
+        with contextlib.suppress(OSError):
+            with open(path, "rb") as file:
+                values.frombytes(file.read())
+            os.unlink(path)
+    return values
+
+
+def _nan_if_none(summary: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN: the Node generator's "no sample" arrives as null.
+    return {k: (math.nan if v is None else v) for k, v in summary.items()}
+
+
+def merge_counters(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for one in dicts:
+        total.update(one or {})
+    return dict(total)
+
+
+RESULT_SUMS = (
+    "calls",
+    "calls_per_s",
+    "call_errors",
+    "mismatched_ids",
+    "closed_under_call",
+    "unanswered",
+    "late_sends",
+    "meter_values_answered",
+    "samples_answered",
+    "errors",
+    "connections",
+    "held",
+)
+
+
+def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run's result from the results of several generator processes:
+    counts summed, percentiles over the merged raw latency samples (exact),
+    or, where a generator wrote none, the worst of theirs."""
+    if len(results) == 1 and not results[0].get("raw"):
+        return _nan_if_none(results[0])
+    merged: dict[str, Any] = {"cmd": results[0].get("cmd")}
+    for key in RESULT_SUMS:
+        if any(key in r for r in results):
+            merged[key] = sum(r.get(key, 0) for r in results)
+    merged["error_codes"] = merge_counters(r.get("error_codes", {}) for r in results)
+    if all(r.get("raw", {}).get("latency") for r in results):
+        latencies = array("d")
+        for r in results:
+            latencies.extend(read_raw(r["raw"]["latency"]))
+        merged.update(summarize(latencies))
+        merged["samples_merged"] = len(latencies)
+    else:
+        for key in ("p50_ms", "p99_ms", "max_ms"):
+            values = [r[key] for r in results if r.get(key) is not None]
+            merged[key] = max(values) if values else math.nan
+    merged["load_processes"] = len(results)
+    return merged
+
+
+def merge_ready(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """One connect report from several generators': counts summed, the
+    connect durations and the boots per second from the merged raw samples
+    (wall-clock times, comparable between processes)."""
+    if len(events) == 1 and not events[0].get("raw"):
+        return events[0]
+    merged: dict[str, Any] = {
+        "requested": sum(e["requested"] for e in events),
+        "connected_and_booted": sum(e["connected_and_booted"] for e in events),
+        "transactions_started": sum(e.get("transactions_started", 0) for e in events),
+        "ocpp": events[0].get("ocpp", "1.6"),
+        "boot_status": merge_counters(e["boot_status"] for e in events),
+        "http_status": merge_counters(e["http_status"] for e in events),
+        "connect_failures": merge_counters(e["connect_failures"] for e in events),
+        "seconds": max(e["seconds"] for e in events),
+        "load_processes": len(events),
+    }
+    raws = [e.get("raw", {}) for e in events]
+    for name in ("per_station", "handshake", "boot"):
+        if all(raw.get(name) for raw in raws):
+            values = array("d")
+            for raw in raws:
+                values.extend(read_raw(raw[name]))
+            merged[name] = summarize(values)
+        else:
+            merged[name] = {
+                key: max((e[name][key] or 0.0) for e in events)
+                for key in ("p50_ms", "p99_ms", "max_ms")
+            }
+    if all(raw.get("started_epoch") and raw.get("booted_epoch") for raw in raws):
+        started = array("d")
+        booted = array("d")
+        for raw in raws:
+            started.extend(read_raw(raw["started_epoch"]))
+            booted.extend(read_raw(raw["booted_epoch"]))
+        origin = min(started) if started else 0.0
+        merged["first_connect_to_last_boot_s"] = (max(booted) - origin) if booted else None
+        merged["booted_by_second"] = cumulative_per_second(list(booted), origin)
+    else:
+        spans = [e["first_connect_to_last_boot_s"] for e in events]
+        merged["first_connect_to_last_boot_s"] = (
+            max(x for x in spans if x is not None) if any(x is not None for x in spans) else None
+        )
+        merged["booted_by_second"] = []
+    return merged
+
+
+def cumulative_per_second(times: list[float], origin: float, limit: int = 600) -> list[int]:
+    """How many of ``times`` had happened 1, 2, 3... s after ``origin``."""
+    from benchmarks.loadgen import _cumulative_per_second
+
+    return _cumulative_per_second(times, origin, limit)
 
 
 class LoadGen:
-    """A ``benchmarks.loadgen`` process and its event stream."""
+    """The load side: one or several generator processes (the Python
+    ``benchmarks.loadgen`` or the Node.js ``node_loadgen/loadgen.mjs``),
+    the stations split between them, driven and merged as one."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
+    def __init__(
+        self,
+        procs: list[asyncio.subprocess.Process],
+        raw_dir: Path,
+        slices: list[tuple[int, int]] | None = None,
+    ) -> None:
+        self.procs = procs
+        self.raw_dir = raw_dir
+        # (offset of its first station, stations) per process
+        self.slices = slices or [(0, 0)] * len(procs)
 
     @classmethod
     async def start(
@@ -417,39 +699,69 @@ class LoadGen:
         secret_seed: str = "",
         concurrency: int = 200,
         timeout: float = 60.0,
+        first: int = 0,
+        load: str = "python",
+        processes: int = 1,
+        ocpp: str = "1.6",
     ) -> LoadGen:
-        argv = [
-            sys.executable,
-            "-m",
-            "benchmarks.loadgen",
-            "--url",
-            url,
-            "--count",
-            str(count),
-            "--connect-concurrency",
-            str(concurrency),
-            "--timeout",
-            str(timeout),
-            "--source-net",
-            str(next(_source_nets)),
-        ]
-        if secret_seed:
-            argv += ["--secret-seed", secret_seed]
-        proc = await children.spawn(argv, stdin=asyncio.subprocess.PIPE)
-        return cls(proc)
+        if load == "node":
+            await ensure_node_loadgen(children)
+        raw_dir = Path(tempfile.mkdtemp(prefix="csms-bench-raw-"))
+        slices = split_stations(count, processes)
+        procs = []
+        for offset, n in slices:
+            common = [
+                "--url",
+                url,
+                "--count",
+                str(n),
+                "--first",
+                str(first + offset),
+                # The handshakes in flight are the load side's, not each process's.
+                "--connect-concurrency",
+                str(max(1, concurrency // len(slices)) if concurrency else 0),
+                "--timeout",
+                str(timeout),
+                "--source-net",
+                str(next(_source_nets)),
+                "--ocpp",
+                ocpp,
+                "--raw-dir",
+                str(raw_dir),
+            ]
+            if secret_seed:
+                common += ["--secret-seed", secret_seed]
+            if load == "node":
+                argv = [
+                    shutil.which("node") or "node",
+                    # Fewer young-generation collections with thousands of sockets.
+                    "--max-semi-space-size=32",
+                    str(NODE_LOADGEN / "loadgen.mjs"),
+                    *common,
+                ]
+            else:
+                argv = [sys.executable, "-m", "benchmarks.loadgen", *common]
+            procs.append(await children.spawn(argv, stdin=asyncio.subprocess.PIPE))
+        return cls(procs, raw_dir, slices)
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.procs[0].pid
 
-    async def event(self, name: str, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
+    def cpu_ticks(self) -> int:
+        """CPU of every load process, summed."""
+        return sum_samples(read_proc(proc.pid) for proc in self.procs).cpu_ticks
+
+    async def _event(
+        self, proc: asyncio.subprocess.Process, name: str, timeout: float
+    ) -> dict[str, Any]:
+        assert proc.stdout is not None
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no {name!r} from the load generator in {timeout:.0f} s")
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), remaining)
+            raw = await asyncio.wait_for(proc.stdout.readline(), remaining)
             if not raw:
                 raise RuntimeError(f"the load generator exited before {name!r}")
             event = json.loads(raw)
@@ -458,25 +770,49 @@ class LoadGen:
             if event.get("event") == name:
                 return dict(event)
 
+    async def events(self, name: str, timeout: float) -> list[dict[str, Any]]:
+        return list(
+            await asyncio.gather(*(self._event(proc, name, timeout) for proc in self.procs))
+        )
+
+    async def event(self, name: str, timeout: float) -> dict[str, Any]:
+        """The event from every generator, merged (ready and result)."""
+        events = await self.events(name, timeout)
+        if name == "ready":
+            return merge_ready(events)
+        if name == "result":
+            return merge_results(events)
+        return events[0]
+
     async def send(self, command: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(command) + "\n").encode())
-        await self.proc.stdin.drain()
+        for proc, (offset, _) in zip(self.procs, self.slices, strict=True):
+            one = command
+            if command.get("cmd") == "rate" and len(self.procs) > 1:
+                # The fixed rate is the load side's: each process schedules
+                # its stations in their place among all of them (station g
+                # at g / rate, every total / rate seconds).
+                total = sum(n for _, n in self.slices)
+                one = {**command, "spread": {"total": total, "before": offset}}
+            assert proc.stdin is not None
+            proc.stdin.write((json.dumps(one) + "\n").encode())
+        for proc in self.procs:
+            assert proc.stdin is not None
+            await proc.stdin.drain()
 
     async def measured(self, server: Server, command: dict[str, Any]) -> dict[str, Any]:
         """Runs a closed-loop or fixed-rate command; adds the server's and
-        the generator's CPU over the measured window."""
+        the load side's CPU over the measured window."""
         await self.send(command)
         window = float(command["warmup"]) + float(command["duration"])
-        await self.event("window_start", timeout=window + 30)
-        t0, server0, gen0 = time.perf_counter(), server.sample(), read_proc(self.pid)
-        await self.event("window_end", timeout=window + 30)
-        t1, server1, gen1 = time.perf_counter(), server.sample(), read_proc(self.pid)
+        await self.events("window_start", timeout=window + 30)
+        t0, server0, gen0 = time.perf_counter(), server.sample(), self.cpu_ticks()
+        await self.events("window_end", timeout=window + 30)
+        t1, server1, gen1 = time.perf_counter(), server.sample(), self.cpu_ticks()
         result = await self.event("result", timeout=60)
         result["server_cpu_pct"] = cpu_percent(
             server0.cpu_ticks, server1.cpu_ticks, t1 - t0, CLK_TCK
         )
-        result["loadgen_cpu_pct"] = cpu_percent(gen0.cpu_ticks, gen1.cpu_ticks, t1 - t0, CLK_TCK)
+        result["loadgen_cpu_pct"] = cpu_percent(gen0, gen1, t1 - t0, CLK_TCK)
         # Runnable but not running: the CPU went to another process (the
         # load generator, or other work on a shared machine).
         result["server_cpu_wait_pct"] = (
@@ -488,19 +824,125 @@ class LoadGen:
     async def quit(self, children: Children) -> None:
         with contextlib.suppress(Exception):
             await self.send({"cmd": "quit"})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), 10)
-        await children.stop(self.proc, grace=2.0)
+        for proc in self.procs:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10)
+            await children.stop(proc, grace=2.0)
+        shutil.rmtree(self.raw_dir, ignore_errors=True)
 
 
 # -- the measurements ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What one measured run is: the server, and for the product its command,
+    its processes and the OCPP version the stations speak."""
+
+    kind: str
+    ocpp: str = "1.6"
+    command: str = "gateway"
+    processes: int = 1
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"server": self.kind, "ocpp": self.ocpp}
+        if self.kind == "csms":
+            out["command"] = self.command
+            out["processes"] = self.processes
+        return out
+
+
+async def persistence_check(
+    database: CsmsDatabase, ocpp: str, samples_answered: int, transactions_started: int
+) -> dict[str, Any]:
+    """Is every answered meter value in the database? 1.6: the 4 sampled
+    values of every answered MeterValues in ``meter_value``. 2.0.1: the
+    sampled value of every answered TransactionEvent Updated, plus the
+    Transaction.Begin one of every Started, in ``meter_value`` (where 2.0.1
+    samples go too), and one ``charging_session`` per station that started one."""
+    rows = await count_rows(database, "meter_value")
+    expected = samples_answered + (transactions_started if ocpp == "2.0.1" else 0)
+    check: dict[str, Any] = {
+        "ocpp": ocpp,
+        "samples_answered": samples_answered,
+        "meter_value_rows": rows,
+        "expected_rows": expected,
+        "ok": rows >= expected,
+    }
+    if ocpp == "2.0.1":
+        sessions = await count_rows(database, "charging_session")
+        check["transactions_started"] = transactions_started
+        check["sessions"] = sessions
+        check["ok"] = check["ok"] and sessions >= transactions_started
+    return check
+
+
+def _persistence_line(check: dict[str, Any]) -> str:
+    text = (
+        f"{check['meter_value_rows']:,} meter_value rows for {check['expected_rows']:,} "
+        "answered sampled values"
+    )
+    if check.get("ocpp") == "2.0.1":
+        text += (
+            f" (TransactionEvent Updated and Started), {check['sessions']:,} sessions for "
+            f"{check['transactions_started']:,} stations with a started transaction"
+        )
+    elif "meter_values_answered" in check:
+        text += f" ({check['meter_values_answered']:,} MeterValues, 4 samples each)"
+    return text + (": ok" if check["ok"] else ": MISSING ROWS")
+
+
+async def start_variant(
+    children: Children,
+    plan: Plan,
+    variant: Variant,
+    workdir: Path,
+    env: dict[str, str] | None,
+) -> Server:
+    argv = csms_argv(plan, variant.command) if variant.kind == "csms" else None
+    return await start_server(
+        children,
+        variant.kind,
+        workdir,
+        env=env,
+        argv=argv,
+        processes=variant.processes if variant.kind == "csms" else 1,
+        redis_url=plan.redis_url,
+    )
+
+
+def start_load(
+    children: Children,
+    plan: Plan,
+    server: Server,
+    n: int,
+    variant: Variant,
+    seed: str,
+    *,
+    first: int = 0,
+    concurrency: int = 200,
+    timeout: float = 60.0,
+) -> Any:
+    return LoadGen.start(
+        children,
+        server.url,
+        n,
+        secret_seed=seed,
+        first=first,
+        concurrency=concurrency,
+        timeout=timeout,
+        load=plan.load,
+        processes=plan.load_processes,
+        ocpp=variant.ocpp,
+    )
+
+
 async def bench_server(
-    children: Children, plan: Plan, kind: str, n: int, workdir: Path
+    children: Children, plan: Plan, kind: str, n: int, workdir: Path, variant: Variant | None = None
 ) -> dict[str, Any]:
     """Closed loop and fixed rate for one (server, N), with CPU and RSS."""
-    result: dict[str, Any] = {"server": kind, "connections": n}
+    variant = variant or Variant(kind)
+    result: dict[str, Any] = {**variant.describe(), "connections": n, "load": plan.load}
     async with contextlib.AsyncExitStack() as stack:
         env = None
         seed = plan.seed
@@ -509,14 +951,13 @@ async def bench_server(
             env, seed = setup.env, setup.secret_seed
             result["provisioning"] = setup.provisioning
             result["database"] = "postgresql" if setup.database.pg_name else "sqlite"
-        argv = csms_argv(plan) if kind == "csms" else None
-        server = await start_server(children, kind, workdir, env=env, argv=argv)
-        stack.push_async_callback(children.stop, server.proc)
+        server = await start_variant(children, plan, variant, workdir, env)
+        stack.push_async_callback(stop_server, children, server)
         profiler = None
         await asyncio.sleep(plan.settle)
         base = server.sample()
         started = time.monotonic()
-        gen = await LoadGen.start(children, server.url, n, secret_seed=seed)
+        gen = await start_load(children, plan, server, n, variant, seed)
         stack.push_async_callback(gen.quit, children)
         ready = await gen.event("ready", timeout=300)
         result["connect"] = ready
@@ -535,7 +976,7 @@ async def bench_server(
         result["closed"] = await gen.measured(server, closed_command)
         if profiler is not None:
             result["profile"] = await finish_profiler(children, profiler, plan.profile_out)
-        log(_one_line(kind, n, "closed", result["closed"]))
+        log(_one_line(run_label(result), n, "closed", result["closed"]))
         if not plan.profile:
             rate_command = {
                 "cmd": "rate",
@@ -544,23 +985,97 @@ async def bench_server(
                 "duration": plan.duration,
             }
             result["rate"] = await gen.measured(server, rate_command)
-            log(_one_line(kind, n, "rate", result["rate"]))
-        if server.proc.returncode is not None:
+            log(_one_line(run_label(result), n, "rate", result["rate"]))
+        if server.died():
             raise RuntimeError(f"{kind} died during the run:\n{server.log_tail()}")
         if kind == "csms":
-            answered = sum(
-                result[s]["meter_values_answered"] for s in ("closed", "rate") if s in result
+            runs = [result[s] for s in ("closed", "rate") if s in result]
+            check = await persistence_check(
+                setup.database,
+                variant.ocpp,
+                sum(r["samples_answered"] for r in runs),
+                ready.get("transactions_started", 0),
             )
-            rows = await count_rows(setup.database, "meter_value")
-            result["persistence"] = {
-                "meter_values_answered": answered,
-                "meter_value_rows": rows,
-                "expected_rows": 4 * answered,
-                "ok": rows >= 4 * answered,
-            }
-            if rows < 4 * answered:
-                log(f"csms N={n}: {rows} meter_value rows for {answered} answered MeterValues")
+            check["meter_values_answered"] = sum(r["meter_values_answered"] for r in runs)
+            result["persistence"] = check
+            if not check["ok"]:
+                log(f"{run_label(result)} N={n}: {_persistence_line(check)}")
     return result
+
+
+async def bench_churn(
+    children: Children, plan: Plan, variant: Variant, workdir: Path
+) -> dict[str, Any]:
+    """On ONE server: ``first`` stations connect, run a closed loop and go
+    (their processes exit, the sockets close under the server); then
+    ``second`` other stations connect and run the measured closed loop. A
+    server that slows down or keeps memory for stations that came and went
+    shows it against a fresh run of ``second`` stations."""
+    first, second = plan.churn
+    kind = variant.kind
+    out: dict[str, Any] = {**variant.describe(), "first": first, "second": second}
+    async with contextlib.AsyncExitStack() as stack:
+        env = None
+        seed = plan.seed
+        if kind == "csms":
+            setup = await stack.enter_async_context(
+                csms_environment(children, plan, workdir, first + second)
+            )
+            env, seed = setup.env, setup.secret_seed
+            out["database"] = "postgresql" if setup.database.pg_name else "sqlite"
+        server = await start_variant(children, plan, variant, workdir, env)
+        stack.push_async_callback(stop_server, children, server)
+        await asyncio.sleep(plan.settle)
+        fresh = server.sample()
+        closed_command = {"cmd": "closed", "warmup": plan.warmup, "duration": plan.duration}
+        gen = await start_load(children, plan, server, first, variant, seed)
+        try:
+            ready_first = await gen.event("ready", timeout=300)
+            await asyncio.sleep(plan.settle)
+            idle_first = server.sample()
+            out["first_closed"] = await gen.measured(server, closed_command)
+            log(_one_line(run_label(out) + " churn, first", first, "closed", out["first_closed"]))
+        finally:
+            await gen.quit(children)
+        # The server notices the closed sockets at once; give it time to
+        # clean up (and its collector to run) before the "after" figure.
+        await asyncio.sleep(max(plan.settle, 3.0))
+        after = server.sample()
+        gen = await start_load(children, plan, server, second, variant, seed, first=first)
+        try:
+            ready_second = await gen.event("ready", timeout=300)
+            await asyncio.sleep(plan.settle)
+            idle_second = server.sample()
+            out["closed"] = await gen.measured(server, closed_command)
+            log(_one_line(run_label(out) + " churn, second", second, "closed", out["closed"]))
+        finally:
+            await gen.quit(children)
+        if server.died():
+            raise RuntimeError(f"{kind} died during the churn run:\n{server.log_tail()}")
+        mib = 2**20
+        out.update(
+            {
+                "connect_first": ready_first,
+                "connect": ready_second,
+                "rss_fresh_mib": fresh.rss_bytes / mib,
+                "rss_idle_first_mib": idle_first.rss_bytes / mib,
+                "rss_after_first_left_mib": after.rss_bytes / mib,
+                "rss_idle_second_mib": idle_second.rss_bytes / mib,
+                "rss_per_connection_second_kib": (idle_second.rss_bytes - after.rss_bytes)
+                / max(ready_second["connected_and_booted"], 1)
+                / 1024,
+            }
+        )
+        if kind == "csms":
+            runs = [out["first_closed"], out["closed"]]
+            out["persistence"] = await persistence_check(
+                setup.database,
+                variant.ocpp,
+                sum(r["samples_answered"] for r in runs),
+                ready_first.get("transactions_started", 0)
+                + ready_second.get("transactions_started", 0),
+            )
+    return out
 
 
 async def storm_reference(children: Children, plan: Plan, workdir: Path) -> dict[str, Any]:
@@ -569,13 +1084,15 @@ async def storm_reference(children: Children, plan: Plan, workdir: Path) -> dict
     server = await start_server(children, "echo", workdir)
     try:
         await asyncio.sleep(plan.settle)
-        gen = await LoadGen.start(children, server.url, plan.storm, concurrency=0, timeout=180)
+        gen = await start_load(
+            children, plan, server, plan.storm, Variant("echo"), "", concurrency=0, timeout=180
+        )
         try:
             ready = await gen.event("ready", timeout=600)
         finally:
             await gen.quit(children)
     finally:
-        await children.stop(server.proc)
+        await stop_server(children, server)
     log(
         f"storm against the echo server: {ready['connected_and_booted']}/{plan.storm} in "
         f"{ready['first_connect_to_last_boot_s'] or 0:.1f} s"
@@ -598,26 +1115,30 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
     do_capacity = "capacity" in plan.only
     do_storm = "storm" in plan.only
     stations = max(plan.capacity if do_capacity else 0, plan.storm if do_storm else 0)
+    variant = Variant("csms", plan.ocpp[0], plan.csms_commands[0], plan.csms_processes[0])
+    out["variant"] = variant.describe()
     async with csms_environment(children, plan, workdir, stations) as setup:
         port = free_port()
         env = {**setup.env, "CSMS_OCPP_PORT": str(port)}
         if do_capacity:
-            server = await start_server(children, "csms", workdir, env=env, argv=csms_argv(plan))
+            server = await start_variant(children, plan, variant, workdir, env)
             gen: LoadGen | None = None
             try:
                 await asyncio.sleep(plan.settle)
                 base = server.sample()
-                gen = await LoadGen.start(
+                gen = await start_load(
                     children,
-                    server.url,
+                    plan,
+                    server,
                     plan.capacity,
-                    secret_seed=setup.secret_seed,
+                    variant,
+                    setup.secret_seed,
                     concurrency=500,
                     timeout=120,
                 )
-                t0, gen0 = time.perf_counter(), read_proc(gen.pid)
+                t0, gen0 = time.perf_counter(), gen.cpu_ticks()
                 ready = await gen.event("ready", timeout=600)
-                t1, server1, gen1 = time.perf_counter(), server.sample(), read_proc(gen.pid)
+                t1, server1, gen1 = time.perf_counter(), server.sample(), gen.cpu_ticks()
                 await asyncio.sleep(max(plan.settle, 3.0))
                 idle = server.sample()
                 await asyncio.sleep(5.0)
@@ -642,9 +1163,7 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     "server_cpu_pct": cpu_percent(
                         base.cpu_ticks, server1.cpu_ticks, t1 - t0, CLK_TCK
                     ),
-                    "loadgen_cpu_pct": cpu_percent(
-                        gen0.cpu_ticks, gen1.cpu_ticks, t1 - t0, CLK_TCK
-                    ),
+                    "loadgen_cpu_pct": cpu_percent(gen0, gen1, t1 - t0, CLK_TCK),
                     "provisioning": setup.provisioning,
                 }
                 log(
@@ -653,12 +1172,12 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                 )
             finally:
                 # The restart: the gateway goes away under its connections.
-                await children.stop(server.proc)
+                await stop_server(children, server)
                 if gen is not None:
                     await gen.quit(children)
         if do_storm:
             out["storm_reference"] = await storm_reference(children, plan, workdir)
-            server = await start_server(children, "csms", workdir, env=env, argv=csms_argv(plan))
+            server = await start_variant(children, plan, variant, workdir, env)
             try:
                 await asyncio.sleep(plan.settle)
                 profiler = None
@@ -669,18 +1188,20 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     await asyncio.sleep(1.0)  # py-spy attached
                 server0 = server.sample()
                 t0 = time.perf_counter()
-                gen = await LoadGen.start(
+                gen = await start_load(
                     children,
-                    server.url,
+                    plan,
+                    server,
                     plan.storm,
-                    secret_seed=setup.secret_seed,
+                    variant,
+                    setup.secret_seed,
                     concurrency=0,
                     timeout=180,
                 )
                 try:
-                    gen0 = read_proc(gen.pid)
+                    gen0 = gen.cpu_ticks()
                     ready = await gen.event("ready", timeout=600)
-                    t1, server1, gen1 = time.perf_counter(), server.sample(), read_proc(gen.pid)
+                    t1, server1, gen1 = time.perf_counter(), server.sample(), gen.cpu_ticks()
                     if profiler is not None:
                         out["storm_profile"] = await finish_profiler(
                             children, profiler, storm_profile_path(plan.profile_out), now=True
@@ -704,9 +1225,7 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     "server_cpu_pct": cpu_percent(
                         server0.cpu_ticks, server1.cpu_ticks, t1 - t0, CLK_TCK
                     ),
-                    "loadgen_cpu_pct": cpu_percent(
-                        gen0.cpu_ticks, gen1.cpu_ticks, t1 - t0, CLK_TCK
-                    ),
+                    "loadgen_cpu_pct": cpu_percent(gen0, gen1, t1 - t0, CLK_TCK),
                     "provisioning": setup.provisioning,
                 }
                 log(
@@ -715,7 +1234,7 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
                     f"http {ready['http_status']}, failures {ready['connect_failures']}"
                 )
             finally:
-                await children.stop(server.proc)
+                await stop_server(children, server)
     return out
 
 
@@ -997,14 +1516,37 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+LOADGEN_NAMES = {"node": "node_loadgen/loadgen.mjs", "python": "benchmarks.loadgen"}
+
+
+def run_label(r: dict[str, Any]) -> str:
+    """``(a) websockets echo``, ``(c) csms serve``, ``(c) csms gateway x2``."""
+    if r["server"] != "csms":
+        return SERVER_LABELS[r["server"]]
+    label = f"(c) csms {r.get('command', 'gateway')}"
+    processes = r.get("processes", 1)
+    return label + (f" x{processes}" if processes != 1 else "")
+
+
 def render(report: dict[str, Any]) -> str:
     machine = report["machine"]
+    plan = report["plan"]
+    load = plan.get("load", "python")
+    load_processes = plan.get("load_processes", 1)
     parts = [
         f"machine: {machine['cpu_model']}, {machine['cores']} cores, "
         f"{machine['memory_gib']} GiB, Python {machine['python']}, "
         f"file limit {machine['file_limit']}, load average at start {machine['loadavg']}",
         f"revision: {report['revision']}"
         + (f"; (c) run with benchmarks.csms_gc {report['csms_gc']}" if report["csms_gc"] else ""),
+        f"load side: {load} ({LOADGEN_NAMES.get(load, load)}), "
+        f"{load_processes} process{'es' if load_processes != 1 else ''}; "
+        f"(c) database: {plan.get('database', 'sqlite')}"
+        + (
+            f"; x2, x3...: that many csms processes on one port with Redis {plan['redis_url']}"
+            if any(r.get("processes", 1) > 1 for r in report["runs"])
+            else ""
+        ),
         "",
     ]
     rows = []
@@ -1015,7 +1557,8 @@ def render(report: dict[str, Any]) -> str:
             m = r[shape]
             rows.append(
                 [
-                    SERVER_LABELS[r["server"]],
+                    run_label(r),
+                    r.get("ocpp", "1.6"),
                     f"{r['connections']:,}",
                     "closed loop" if shape == "closed" else f"{report['plan']['rate']:,.0f}/s",
                     f"{m['calls_per_s']:,.0f}",
@@ -1034,6 +1577,7 @@ def render(report: dict[str, Any]) -> str:
             _table(
                 [
                     "server",
+                    "OCPP",
                     "N",
                     "load",
                     "calls/s",
@@ -1052,7 +1596,8 @@ def render(report: dict[str, Any]) -> str:
         parts.append("")
         connect_rows = [
             [
-                SERVER_LABELS[r["server"]],
+                run_label(r),
+                r.get("ocpp", "1.6"),
                 f"{r['connections']:,}",
                 f"{r['connect']['connected_and_booted']:,}",
                 f"{r['connect']['seconds']:.1f}",
@@ -1066,6 +1611,7 @@ def render(report: dict[str, Any]) -> str:
             _table(
                 [
                     "server",
+                    "OCPP",
                     "N",
                     "booted",
                     "connect+boot s",
@@ -1089,13 +1635,21 @@ def render(report: dict[str, Any]) -> str:
             )
         )
         parts.append("")
-    for r in report["runs"]:
+    churn_runs = report.get("churn", [])
+    if churn_runs:
+        parts.append(render_churn(churn_runs, report["runs"]))
+        parts.append("")
+    for r in [*report["runs"], *churn_runs]:
         check = r.get("persistence")
         if check:
+            where = (
+                f"at N={r['connections']:,}"
+                if "connections" in r
+                else f"in the churn run ({r['first']:,} then {r['second']:,})"
+            )
             parts.append(
-                f"persisted by (c) at N={r['connections']:,}: {check['meter_value_rows']:,} "
-                f"meter_value rows for {check['meter_values_answered']:,} answered MeterValues "
-                f"(4 samples each): {'ok' if check['ok'] else 'MISSING ROWS'}"
+                f"persisted by {run_label(r)}, OCPP {r.get('ocpp', '1.6')}, {where}: "
+                + _persistence_line(check)
             )
     capacity = report.get("capacity")
     if capacity:
@@ -1145,21 +1699,133 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _csms_tag(r: dict[str, Any]) -> str:
+    """``(c)`` for csms gateway, one process; else what differs."""
+    parts = []
+    if r.get("command", "gateway") != "gateway":
+        parts.append(r["command"])
+    if r.get("processes", 1) != 1:
+        parts.append(f"x{r['processes']}")
+    return "(c)" + (" " + " ".join(parts) if parts else "")
+
+
 def compute_ratios(runs: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, float]]:
-    by_key = {(r["server"], r["connections"]): r for r in runs if "closed" in r}
+    """Closed-loop calls/s and RSS per idle connection of each csms run
+    against (a) and (b) at the same N and OCPP version, against csms 1.6
+    (the 2.0.1 runs) and against one process (the runs with several). The
+    OCPP version is named when it is not 1.6."""
     ratios: dict[tuple[int, str], dict[str, float]] = {}
-    for (server, n), run in sorted(by_key.items(), key=lambda item: item[0][1]):
+
+    def key(r: dict[str, Any]) -> tuple[str, str, int, str, int]:
+        return (
+            r["server"],
+            r.get("command", "gateway"),
+            r.get("processes", 1),
+            r.get("ocpp", "1.6"),
+            r["connections"],
+        )
+
+    by_key = {key(r): r for r in runs if "closed" in r}
+
+    def add(n: int, name: str, run: dict[str, Any], base: dict[str, Any] | None) -> None:
+        if base is None:
+            return
+        ratios[(n, name)] = {
+            "calls": _ratio(run["closed"]["calls_per_s"], base["closed"]["calls_per_s"]),
+            "rss": _ratio(run["rss_per_connection_kib"], base["rss_per_connection_kib"]),
+        }
+
+    for (server, command, processes, ocpp, n), run in sorted(
+        by_key.items(), key=lambda item: (item[0][4], item[0][3], item[0][1], item[0][2])
+    ):
         if server != "csms":
             continue
-        for other, name in (("echo", "(c)/(a)"), ("naive", "(c)/(b)")):
-            base = by_key.get((other, n))
-            if base is None:
-                continue
-            ratios[(n, name)] = {
-                "calls": _ratio(run["closed"]["calls_per_s"], base["closed"]["calls_per_s"]),
-                "rss": _ratio(run["rss_per_connection_kib"], base["rss_per_connection_kib"]),
-            }
+        tag = _csms_tag(run)
+        version = "" if ocpp == "1.6" else f", OCPP {ocpp}"
+        for other, letter in (("echo", "(a)"), ("naive", "(b)")):
+            add(n, f"{tag}/{letter}{version}", run, by_key.get((other, "gateway", 1, ocpp, n)))
+        if ocpp != "1.6":
+            add(
+                n,
+                f"{tag} {ocpp}/{tag} 1.6",
+                run,
+                by_key.get((server, command, processes, "1.6", n)),
+            )
+        if processes != 1:
+            one = {**run, "processes": 1}
+            add(
+                n,
+                f"{tag}/{_csms_tag(one)}{version}",
+                run,
+                by_key.get((server, command, 1, ocpp, n)),
+            )
     return ratios
+
+
+def render_churn(churn_runs: list[dict[str, Any]], runs: list[dict[str, Any]]) -> str:
+    """The churn runs beside a fresh run of the same server and N."""
+    fresh = {
+        (
+            r["server"],
+            r.get("command", "gateway"),
+            r.get("processes", 1),
+            r.get("ocpp", "1.6"),
+            r["connections"],
+        ): r
+        for r in runs
+        if "closed" in r
+    }
+    rows = []
+    for c in churn_runs:
+        key = (
+            c["server"],
+            c.get("command", "gateway"),
+            c.get("processes", 1),
+            c["ocpp"],
+            c["second"],
+        )
+        base = fresh.get(key)
+        m = c["closed"]
+        rows.append(
+            [
+                run_label(c),
+                c["ocpp"],
+                f"{c['first']:,} then {c['second']:,}",
+                f"{c['first_closed']['calls_per_s']:,.0f}",
+                f"{m['calls_per_s']:,.0f}",
+                f"{base['closed']['calls_per_s']:,.0f}" if base else "-",
+                f"{_ratio(m['calls_per_s'], base['closed']['calls_per_s']):.2f}" if base else "-",
+                f"{m['p99_ms']:.1f}",
+                f"{m['server_cpu_pct']:.0f}",
+                f"{m['loadgen_cpu_pct']:.0f}",
+                f"{c['rss_fresh_mib']:.0f} / {c['rss_idle_first_mib']:.0f} / "
+                f"{c['rss_after_first_left_mib']:.0f} / {c['rss_idle_second_mib']:.0f}",
+                f"{c['rss_per_connection_second_kib']:.1f}",
+                str(m["errors"] + c["first_closed"]["errors"]),
+            ]
+        )
+    return (
+        "churn: a closed loop of the first stations, which then leave, before the "
+        "measured closed loop of the second (other ids) on the same server\n"
+        + _table(
+            [
+                "server",
+                "OCPP",
+                "stations",
+                "first calls/s",
+                "second calls/s",
+                "fresh calls/s",
+                "second/fresh",
+                "second p99 ms",
+                "server CPU %",
+                "loadgen CPU %",
+                "RSS MiB fresh / first idle / first left / second idle",
+                "RSS/conn KiB (second)",
+                "errors",
+            ],
+            rows,
+        )
+    )
 
 
 def _ratio(a: float, b: float) -> float:
@@ -1188,6 +1854,13 @@ async def run(plan: Plan, json_path: Path | None) -> dict[str, Any]:
             "capacity": plan.capacity,
             "storm": plan.storm,
             "database": "postgresql" if plan.database else "sqlite",
+            "load": plan.load,
+            "load_processes": plan.load_processes,
+            "ocpp": list(plan.ocpp),
+            "csms_commands": list(plan.csms_commands),
+            "csms_processes": list(plan.csms_processes),
+            "redis_url": plan.redis_url,
+            "churn": list(plan.churn),
         },
         "revision": await git_revision(),
         "csms_gc": plan.csms_gc,
@@ -1197,15 +1870,31 @@ async def run(plan: Plan, json_path: Path | None) -> dict[str, Any]:
     children = Children()
     workroot = Path(tempfile.mkdtemp(prefix="csms-bench-"))
     try:
+        if plan.load == "node":
+            await ensure_node_loadgen(children)
         for kind in SERVERS:
             if kind not in plan.only:
                 continue
-            for n in plan.connections:
-                workdir = workroot / f"{kind}-{n}"
-                workdir.mkdir()
-                log(f"{kind} with {n} connections")
-                report["runs"].append(await bench_server(children, plan, kind, n, workdir))
-        if any(extra in plan.only for extra in EXTRAS):
+            for variant in variants(plan, kind):
+                for n in plan.connections:
+                    workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-{n}-", dir=workroot))
+                    log(f"{run_label(variant.describe())}, OCPP {variant.ocpp}, {n} connections")
+                    report["runs"].append(
+                        await bench_server(children, plan, kind, n, workdir, variant)
+                    )
+        if "churn" in plan.only:
+            report["churn"] = []
+            for kind in ("echo", "csms"):
+                if kind not in plan.only and not (kind == "csms" and plan.only == ("churn",)):
+                    continue
+                for variant in variants(plan, kind):
+                    workdir = Path(tempfile.mkdtemp(prefix=f"churn-{kind}-", dir=workroot))
+                    log(
+                        f"churn: {run_label(variant.describe())}, OCPP {variant.ocpp}, "
+                        f"{plan.churn[0]} then {plan.churn[1]} stations"
+                    )
+                    report["churn"].append(await bench_churn(children, plan, variant, workdir))
+        if any(extra in plan.only for extra in ("capacity", "storm")):
             workdir = workroot / "capacity-storm"
             workdir.mkdir()
             log("capacity and boot storm")
@@ -1220,6 +1909,24 @@ async def run(plan: Plan, json_path: Path | None) -> dict[str, Any]:
         if json_path is not None:
             write_json(json_path, report)
     return report
+
+
+def variants(plan: Plan, kind: str) -> list[Variant]:
+    """The runs of one server: every OCPP version asked for (the naive
+    server speaks 1.6 only), and for the product every command and number
+    of processes."""
+    if kind == "csms":
+        return [
+            Variant("csms", ocpp, command, processes)
+            for ocpp in plan.ocpp
+            for command in plan.csms_commands
+            for processes in plan.csms_processes
+        ]
+    if kind == "naive":
+        if "1.6" not in plan.ocpp:
+            log("the naive server speaks OCPP 1.6 only: skipped")
+        return [Variant("naive", "1.6")] if "1.6" in plan.ocpp else []
+    return [Variant(kind, ocpp) for ocpp in plan.ocpp]
 
 
 async def git_revision() -> str:
@@ -1259,7 +1966,50 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
     parser.add_argument(
         "--only",
         default=",".join(SERVERS + EXTRAS),
-        help="comma-separated: echo, naive, csms, capacity, storm (default: all)",
+        help="comma-separated: echo, naive, csms, churn, capacity, storm (default: all)",
+    )
+    parser.add_argument(
+        "--load",
+        choices=["node", "python"],
+        default=default_load(),
+        help="the load generator: node (benchmarks/node_loadgen, installed with npm ci on "
+        "first use) or python (benchmarks.loadgen); default node when node is installed",
+    )
+    parser.add_argument(
+        "--load-processes",
+        type=int,
+        default=1,
+        help="split the stations over this many load generator processes (default 1)",
+    )
+    parser.add_argument(
+        "--ocpp",
+        default="1.6",
+        help="comma-separated OCPP versions the stations speak: 1.6, 2.0.1 (default 1.6)",
+    )
+    parser.add_argument(
+        "--csms-command",
+        help="comma-separated: gateway (the OCPP gateway alone), serve (the whole product, "
+        "web app included); default gateway,serve (--quick: gateway)",
+    )
+    parser.add_argument(
+        "--csms-processes",
+        default="1",
+        help="comma-separated numbers of csms processes on one port (CSMS_OCPP_REUSE_PORT, "
+        "Redis), e.g. 1,2 (default 1)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        help="the Redis several csms processes share (nothing in it is flushed)",
+    )
+    parser.add_argument(
+        "--churn",
+        action="store_true",
+        help="add the churn run (in the default --only already)",
+    )
+    parser.add_argument(
+        "--churn-sizes",
+        help="stations of the churn run's first and second closed loop (default 1000,5000)",
     )
     parser.add_argument("--connections", help="comma-separated N (default 1000,5000)")
     parser.add_argument("--duration", type=float, help="measured seconds per run (default 20)")
@@ -1300,6 +2050,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
     )
     args = parser.parse_args(argv)
     only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    if args.churn and "churn" not in only:
+        only += ("churn",)
     unknown = set(only) - set(SERVERS + EXTRAS)
     if unknown:
         parser.error(f"unknown in --only: {', '.join(sorted(unknown))}")
@@ -1317,6 +2069,31 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
 
     if args.database and not args.database.startswith(("postgresql://", "postgres://")):
         parser.error("--database takes a postgresql:// URL")
+    ocpp = tuple(v.strip() for v in args.ocpp.split(",") if v.strip())
+    if not ocpp or set(ocpp) - set(OCPP_VERSIONS):
+        parser.error("--ocpp takes 1.6, 2.0.1 or both, comma-separated")
+    commands = tuple(
+        c.strip()
+        for c in (args.csms_command or ("gateway" if quick else "gateway,serve")).split(",")
+        if c.strip()
+    )
+    if not commands or set(commands) - set(CSMS_COMMANDS):
+        parser.error("--csms-command takes gateway, serve or both, comma-separated")
+    try:
+        processes = tuple(int(n) for n in args.csms_processes.split(","))
+        churn_sizes = tuple(
+            int(n) for n in (args.churn_sizes or ("50,100" if quick else "1000,5000")).split(",")
+        )
+    except ValueError:
+        parser.error("--csms-processes and --churn-sizes take comma-separated numbers")
+    if any(not 1 <= n <= 64 for n in processes):
+        parser.error("--csms-processes must be between 1 and 64 each")
+    if len(churn_sizes) != 2 or any(not 1 <= n <= 50_000 for n in churn_sizes):
+        parser.error("--churn-sizes takes two numbers between 1 and 50000")
+    if not 1 <= args.load_processes <= 64:
+        parser.error("--load-processes must be between 1 and 64")
+    if args.load == "node" and shutil.which("node") is None:
+        parser.error("--load node: node is not installed")
     plan = Plan(
         only=only,
         connections=connections,
@@ -1332,6 +2109,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
         max_seconds=args.max_minutes * 60,
         csms_gc=args.csms_gc,
         keep=args.keep,
+        load=args.load,
+        load_processes=args.load_processes,
+        ocpp=ocpp,
+        csms_commands=commands,
+        csms_processes=processes,
+        redis_url=args.redis_url,
+        churn=(churn_sizes[0], churn_sizes[1]),
     )
     if not 0 < plan.duration <= 600 or not 0 <= plan.warmup <= 60:
         parser.error("--duration must be in (0, 600] and --warmup in [0, 60]")

@@ -1,5 +1,7 @@
-"""The gateway benchmark's load generator: many OCPP 1.6J stations in one
-process, driven by the harness (``benchmarks.gateway``) over stdin/stdout.
+"""The gateway benchmark's load generator: many OCPP 1.6J or 2.0.1 stations
+in one process, driven by the harness (``benchmarks.gateway``) over
+stdin/stdout. ``benchmarks/node_loadgen/loadgen.mjs`` speaks the same
+protocol with the same options (the harness's default load side).
 
     python -m benchmarks.loadgen --url ws://127.0.0.1:9000/ocpp --count 1000
 
@@ -12,17 +14,28 @@ JSON object a line, from stdin:
   one call in flight, the next sent as soon as the answer arrives;
 - ``{"cmd": "rate", "rate": 1000, "warmup": 3, "duration": 20}``: open loop,
   ``rate`` calls/s in total, each station on its own schedule; latency is
-  measured from the scheduled send time (no coordinated omission);
+  measured from the scheduled send time (no coordinated omission); with
+  ``"spread": {"total": T, "before": B}`` this process's stations are B..
+  of T stations sharing the rate with other processes;
 - ``{"cmd": "sweep"}``: one Heartbeat on every connection (are they held?);
 - ``{"cmd": "quit"}``: exits without closing handshakes.
 
 During a run it prints ``{"event": "window_start"}`` and
 ``{"event": "window_end"}`` as the measured window opens and closes (the
 harness samples the server's CPU then), then ``{"event": "result", ...}``.
-Calls alternate Heartbeat and MeterValues. Frames are pre-encoded (only the
-message id changes) and answers are only searched for their type and id, so
-that the generator costs as little CPU per call as the websockets client
-allows.
+Calls alternate Heartbeat and MeterValues (1.6) or Heartbeat and
+TransactionEvent Updated (2.0.1: after the boot every station sends a
+StatusNotification and a TransactionEvent Started that opens its session).
+Frames are pre-encoded (only the message id, the timestamp, the seqNo and
+the energy register change, see ``benchmarks.frames``) and answers are only
+searched for their type and id, so that the generator costs as little CPU
+per call as the websockets client allows.
+
+With ``--raw-dir`` every latency sample (float64 seconds, native byte order)
+goes to a file there, named in the event (``"raw": {"latency": PATH}``), so
+that the harness can merge the samples of several generator processes into
+exact percentiles; the ready event's raw files hold the connect durations
+and the wall-clock (epoch) times of each connect start and accepted boot.
 """
 
 from __future__ import annotations
@@ -47,15 +60,21 @@ from websockets.typing import Subprotocol
 
 from benchmarks.frames import (
     BOOT_PAYLOAD,
+    BOOT_PAYLOAD_201,
     CALLERROR,
     CALLRESULT,
     HEARTBEAT_PAYLOAD,
+    SAMPLES_PER_METER_VALUES_16,
     CallTemplate,
     basic_auth,
-    meter_values_payload,
+    meter_values_16,
     parse_answer,
     station_id,
     station_secret,
+    status_notification_201,
+    transaction_id_201,
+    transaction_started_201,
+    transaction_updated_201,
 )
 from benchmarks.measure import raise_file_limit, summarize
 
@@ -72,35 +91,59 @@ def _emit(event: str, **fields: Any) -> None:
 
 
 class Templates:
-    """The two measured calls; MeterValues' timestamp follows the clock."""
+    """Heartbeat and the boots; the current second (``YYYY-MM-DDTHH:MM:SS``)
+    for the timestamps, refreshed once a second."""
 
     heartbeat = CallTemplate("Heartbeat", HEARTBEAT_PAYLOAD)
-    meter_values = CallTemplate("MeterValues", meter_values_payload("2026-01-01T00:00:00Z"))
     boot = CallTemplate("BootNotification", BOOT_PAYLOAD)
+    boot_201 = CallTemplate("BootNotification", BOOT_PAYLOAD_201)
+    second = b"2026-01-01T00:00:00"
 
     @classmethod
     def refresh(cls) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        cls.meter_values = CallTemplate("MeterValues", meter_values_payload(stamp))
+        cls.second = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
 
 
 class Station:
-    __slots__ = ("charge_point_id", "counter", "index", "meter_next", "ws")
+    __slots__ = (
+        "charge_point_id",
+        "counter",
+        "index",
+        "meter_count",
+        "meter_next",
+        "samples",
+        "transaction_id",
+        "v201",
+        "ws",
+    )
 
-    def __init__(self, index: int, charge_point_id: str) -> None:
+    def __init__(self, index: int, charge_point_id: str, v201: bool, nonce: str) -> None:
         self.index = index
         self.charge_point_id = charge_point_id
         self.ws: ClientConnection | None = None
         self.counter = 0
         self.meter_next = False
+        self.meter_count = 0  # MeterValues (1.6) or TransactionEvent Updated (2.0.1) sent
+        self.samples = 0  # sampled values in the call in flight
+        self.v201 = v201
+        self.transaction_id = transaction_id_201(charge_point_id, nonce).encode()
 
     def next_call(self) -> tuple[bytes, bytes]:
         """(message id, frame) of this station's next measured call."""
         self.counter += 1
         unique_id = b"%d" % self.counter
         self.meter_next = not self.meter_next
-        template = Templates.meter_values if self.meter_next else Templates.heartbeat
-        return unique_id, template.frame(unique_id)
+        if not self.meter_next:
+            self.samples = 0
+            return unique_id, Templates.heartbeat.frame(unique_id)
+        self.meter_count += 1
+        if self.v201:
+            self.samples = 1
+            return unique_id, transaction_updated_201(
+                unique_id, Templates.second, self.meter_count, self.transaction_id
+            )
+        self.samples = SAMPLES_PER_METER_VALUES_16
+        return unique_id, meter_values_16(unique_id, Templates.second, self.meter_count)
 
 
 class Tally:
@@ -115,7 +158,10 @@ class Tally:
         self.closed = 0  # the connection closed under a call
         self.unanswered = 0  # still waiting when the run was cut off
         self.late_sends = 0  # open loop: sent more than 10 ms after schedule
-        self.meter_values_answered = 0  # MeterValues results, warm-up and drain included
+        # MeterValues (1.6) or TransactionEvent Updated (2.0.1) answered with a
+        # CALLRESULT, and the sampled values they carried, warm-up and drain included.
+        self.meter_values_answered = 0
+        self.samples_answered = 0
 
     def record_error(self, data: bytes) -> None:
         self.call_errors += 1
@@ -125,7 +171,11 @@ class Tally:
     def errors(self) -> int:
         return self.call_errors + self.mismatched + self.closed + self.unanswered
 
-    def report(self, seconds: float) -> dict[str, Any]:
+    def report(self, seconds: float, raw_path: str | None = None) -> dict[str, Any]:
+        raw = {}
+        if raw_path is not None:
+            write_raw(raw_path, self.latencies)
+            raw["latency"] = raw_path
         return {
             "calls": self.calls,
             "calls_per_s": self.calls / seconds if seconds > 0 else 0.0,
@@ -137,8 +187,17 @@ class Tally:
             "unanswered": self.unanswered,
             "late_sends": self.late_sends,
             "meter_values_answered": self.meter_values_answered,
+            "samples_answered": self.samples_answered,
             "errors": self.errors(),
+            "raw": raw,
         }
+
+
+def write_raw(path: str, values: array[float] | list[float]) -> None:
+    """Samples as float64 in native byte order (what the harness merges)."""
+    data = values if isinstance(values, array) else array("d", values)
+    with open(path, "wb") as file:
+        data.tofile(file)
 
 
 async def _exchange(ws: Any, station: Station, tally: Tally) -> float | None:
@@ -160,8 +219,9 @@ async def _exchange(ws: Any, station: Station, tally: Tally) -> float | None:
     if kind != CALLRESULT:
         tally.record_error(data)
         return 0.0
-    if station.meter_next:
+    if station.samples:
         tally.meter_values_answered += 1
+        tally.samples_answered += station.samples
     return done
 
 
@@ -169,10 +229,22 @@ class LoadGenerator:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.url = args.url.rstrip("/")
+        v201 = args.ocpp == "2.0.1"
+        nonce = os.urandom(4).hex()
         self.stations = [
-            Station(i, station_id(i)) for i in range(args.first, args.first + args.count)
+            Station(i, station_id(i), v201, nonce)
+            for i in range(args.first, args.first + args.count)
         ]
         self.loop = asyncio.get_running_loop()
+        self.raw_counter = 0
+        self.transactions_started = 0
+
+    def raw_path(self, name: str) -> str | None:
+        """A new file under --raw-dir for one event's samples (None without)."""
+        if not self.args.raw_dir:
+            return None
+        self.raw_counter += 1
+        return os.path.join(self.args.raw_dir, f"{self.args.first}-{self.raw_counter}-{name}.f64")
 
     # -- connecting -----------------------------------------------------------
 
@@ -185,6 +257,8 @@ class LoadGenerator:
         boot_status: Counter[str] = Counter()
         started: list[float] = []
         booted: list[float] = []
+        started_epoch = array("d")  # wall clock, comparable between processes
+        booted_epoch = array("d")
         durations = array("d")  # connect start to boot accepted, per station
         handshakes = array("d")  # TCP and websocket handshake
         boots = array("d")  # BootNotification sent to its answer
@@ -194,6 +268,7 @@ class LoadGenerator:
             async with semaphore:
                 t0 = time.perf_counter()
                 started.append(t0)
+                started_epoch.append(time.time())
                 outcome = await self._open(station, connected_at)
                 if outcome is not None:
                     if outcome.startswith("http_"):
@@ -206,6 +281,7 @@ class LoadGenerator:
                 boot_status["Accepted"] += 1
                 t1 = time.perf_counter()
                 booted.append(t1)
+                booted_epoch.append(time.time() - (time.perf_counter() - t1))
                 durations.append(t1 - t0)
                 handshakes.append(connected_at[station.index] - t0)
                 boots.append(t1 - connected_at[station.index])
@@ -215,6 +291,18 @@ class LoadGenerator:
         wall = time.monotonic() - begin
         held = [s for s in self.stations if s.ws is not None]
         self.stations = held
+        raw = {}
+        for name, values in (
+            ("per_station", durations),
+            ("handshake", handshakes),
+            ("boot", boots),
+            ("started_epoch", started_epoch),
+            ("booted_epoch", booted_epoch),
+        ):
+            path = self.raw_path(name)
+            if path is not None:
+                write_raw(path, values)
+                raw[name] = path
         return {
             "requested": args.count,
             "connected_and_booted": len(held),
@@ -227,6 +315,9 @@ class LoadGenerator:
             "handshake": summarize(handshakes),
             "boot": summarize(boots),
             "booted_by_second": _cumulative_per_second(booted, min(started) if started else 0.0),
+            "ocpp": args.ocpp,
+            "transactions_started": self.transactions_started,
+            "raw": raw,
         }
 
     async def _open(self, station: Station, connected_at: dict[int, float]) -> str | None:
@@ -239,10 +330,11 @@ class LoadGenerator:
             headers["Authorization"] = basic_auth(station.charge_point_id, secret)
         slot = station.index - args.first
         source = f"127.{args.source_net}.{slot // CONNECTIONS_PER_SOURCE_ADDRESS % 256}.1"
+        v201 = args.ocpp == "2.0.1"
         try:
             ws = await connect(
                 f"{self.url}/{station.charge_point_id}",
-                subprotocols=[Subprotocol("ocpp1.6")],
+                subprotocols=[Subprotocol("ocpp2.0.1" if v201 else "ocpp1.6")],
                 compression=None,
                 additional_headers=headers,
                 user_agent_header=None,
@@ -261,24 +353,50 @@ class LoadGenerator:
         except (InvalidHandshake, ConnectionClosed) as error:
             return type(error).__name__
         connected_at[station.index] = time.perf_counter()
-        try:
-            await ws.send(Templates.boot.frame(b"boot"), text=True)
-            data = await asyncio.wait_for(ws.recv(decode=False), args.timeout)
-        except TimeoutError:
-            await _abandon(ws)
-            return "boot_timeout"
-        except ConnectionClosed:
-            return "closed_during_boot"
-        assert isinstance(data, bytes)
-        kind, unique_id = parse_answer(data)
-        if kind != CALLRESULT or unique_id != b"boot":
-            await _abandon(ws)
-            return "boot_callerror" if kind == CALLERROR else "boot_bad_answer"
+        boot = (Templates.boot_201 if v201 else Templates.boot).frame(b"boot")
+        outcome, data = await self._call(ws, boot, b"boot", "boot")
+        if outcome is not None:
+            return outcome
         if b'"Accepted"' not in data:
             await _abandon(ws)
             return "boot_" + ("Pending" if b'"Pending"' in data else "Rejected")
+        if v201:
+            # The session the measured TransactionEvent Updated calls belong to.
+            outcome, _ = await self._call(
+                ws, status_notification_201(b"status", Templates.second), b"status", "status"
+            )
+            if outcome is None:
+                started = transaction_started_201(
+                    b"start", Templates.second, station.transaction_id
+                )
+                outcome, _ = await self._call(ws, started, b"start", "start")
+            if outcome is not None:
+                # After the boot the station counts as booted; it takes no
+                # part without its session (a connect failure, by reason).
+                return outcome
+            self.transactions_started += 1
         station.ws = ws
         return None
+
+    async def _call(
+        self, ws: ClientConnection, frame: bytes, unique_id: bytes, name: str
+    ) -> tuple[str | None, bytes]:
+        """One call of the connect phase: (None, answer) when it was answered
+        with a CALLRESULT, else (what went wrong, b"") and the socket closed."""
+        try:
+            await ws.send(frame, text=True)
+            data = await asyncio.wait_for(ws.recv(decode=False), self.args.timeout)
+        except TimeoutError:
+            await _abandon(ws)
+            return f"{name}_timeout", b""
+        except ConnectionClosed:
+            return f"closed_during_{name}", b""
+        assert isinstance(data, bytes)
+        kind, answer_id = parse_answer(data)
+        if kind != CALLRESULT or answer_id != unique_id:
+            await _abandon(ws)
+            return (f"{name}_callerror" if kind == CALLERROR else f"{name}_bad_answer"), b""
+        return None, data
 
     # -- measured runs --------------------------------------------------------
 
@@ -303,11 +421,17 @@ class LoadGenerator:
                     latencies.append(done - sent)
 
         await self._run(worker, tally, window_start, window_end)
-        return tally.report(duration)
+        return tally.report(duration, self.raw_path("latency"))
 
-    async def open_loop(self, rate: float, warmup: float, duration: float) -> dict[str, Any]:
+    async def open_loop(
+        self, rate: float, warmup: float, duration: float, spread: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """``spread`` (several generator processes share the rate): the load
+        side's stations in all (``total``) and how many come before this
+        process's first (``before``)."""
         tally = Tally()
-        count = len(self.stations)
+        count = spread["total"] if spread else len(self.stations)
+        before = spread["before"] if spread else 0
         period = count / rate  # seconds between two calls of one station
         start = time.perf_counter() + 0.2
         window_start = start + warmup
@@ -318,7 +442,7 @@ class LoadGenerator:
             ws = station.ws
             assert ws is not None
             latencies = tally.latencies
-            offset = (station.index - self.args.first) / rate
+            offset = (station.index - self.args.first + before) / rate
             k = 0
             while True:
                 scheduled = start + offset + k * period
@@ -338,7 +462,7 @@ class LoadGenerator:
                     latencies.append(done - scheduled)
 
         await self._run(worker, tally, window_start, window_end)
-        return tally.report(duration)
+        return tally.report(duration, self.raw_path("latency"))
 
     async def sweep(self) -> dict[str, Any]:
         """One Heartbeat on every held connection."""
@@ -372,7 +496,7 @@ class LoadGenerator:
                     tally.latencies.append(time.perf_counter() - sent)
 
         await asyncio.gather(*(one(s) for s in self.stations))
-        report = tally.report(time.perf_counter() - begin)
+        report = tally.report(time.perf_counter() - begin, self.raw_path("latency"))
         report["held"] = tally.calls
         return report
 
@@ -467,7 +591,7 @@ async def main_async(args: argparse.Namespace) -> int:
             result = await generator.closed_loop(command["warmup"], command["duration"])
         elif name == "rate":
             result = await generator.open_loop(
-                command["rate"], command["warmup"], command["duration"]
+                command["rate"], command["warmup"], command["duration"], command.get("spread")
             )
         elif name == "sweep":
             result = await generator.sweep()
@@ -499,6 +623,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1,
         help="connect from 127.NET.x.1 (1-255); vary it between runs",
+    )
+    parser.add_argument("--ocpp", choices=["1.6", "2.0.1"], default="1.6", help="OCPP version")
+    parser.add_argument(
+        "--raw-dir", default="", help="write every latency sample to a file in this directory"
     )
     parser.add_argument("--no-commands", action="store_true", help="exit after the connect report")
     args = parser.parse_args(argv)

@@ -1,11 +1,44 @@
-"""The gateway benchmark end to end, small: its echo server and its load
-generator as processes, driven by the harness's own code."""
+"""The gateway benchmark end to end, small: its echo server, its load
+generators (Python and Node.js) and the product, as processes, driven by
+the harness's own code."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from benchmarks.gateway import Children, LoadGen, start_server
+import pytest
+
+from benchmarks.gateway import (
+    Children,
+    LoadGen,
+    Plan,
+    Variant,
+    bench_server,
+    start_server,
+)
+
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def small_plan(**overrides: object) -> Plan:
+    values: dict[str, object] = {
+        "only": ("csms",),
+        "connections": (6,),
+        "warmup": 0.3,
+        "duration": 1.5,
+        "rate": 30.0,
+        "capacity": 1,
+        "storm": 1,
+        "database": "",
+        "settle": 0.3,
+        "profile": "",
+        "profile_out": Path("unused"),
+        "max_seconds": 120.0,
+        "load": "node",
+        **overrides,
+    }
+    return Plan(**values)  # type: ignore[arg-type]
 
 
 async def test_load_generator_measures_the_echo_server(tmp_path: Path) -> None:
@@ -27,3 +60,63 @@ async def test_load_generator_measures_the_echo_server(tmp_path: Path) -> None:
     assert result["p99_ms"] >= result["p50_ms"] > 0
     assert result["server_cpu_pct"] > 0
     assert before.rss_bytes > 0
+
+
+@needs_node
+@pytest.mark.parametrize("ocpp", ["1.6", "2.0.1"])
+async def test_node_load_generator_split_over_two_processes_measures_echo(
+    tmp_path: Path, ocpp: str
+) -> None:
+    """The Node.js generator, 10 stations over two processes, boots every
+    station (2.0.1: and starts its transaction), and its merged closed-loop
+    and fixed-rate results count every call once, without errors, with
+    percentiles over the samples of both processes and the fixed rate of
+    the whole load side."""
+    children = Children()
+    try:
+        server = await start_server(children, "echo", tmp_path)
+        gen = await LoadGen.start(children, server.url, 10, load="node", processes=2, ocpp=ocpp)
+        ready = await gen.event("ready", timeout=60)
+        closed = await gen.measured(server, {"cmd": "closed", "warmup": 0.3, "duration": 1.5})
+        rate = await gen.measured(server, {"cmd": "rate", "rate": 20, "warmup": 0.3, "duration": 2})
+        await gen.quit(children)
+    finally:
+        await children.stop_all()
+    assert ready["connected_and_booted"] == 10
+    assert ready["load_processes"] == 2
+    assert ready["transactions_started"] == (10 if ocpp == "2.0.1" else 0)
+    assert closed["errors"] == 0 and rate["errors"] == 0
+    assert closed["calls"] > 0 and closed["samples_merged"] == closed["calls"]
+    assert closed["p99_ms"] >= closed["p50_ms"] > 0
+    assert closed["loadgen_cpu_pct"] > 0
+    assert rate["calls"] == 40  # 20 calls/s for 2 s in all, not per process
+
+
+@needs_node
+@pytest.mark.parametrize(
+    ("ocpp", "command", "load_processes"), [("1.6", "gateway", 1), ("2.0.1", "serve", 2)]
+)
+async def test_node_load_against_csms_persists_every_answered_meter_value(
+    tmp_path: Path, ocpp: str, command: str, load_processes: int
+) -> None:
+    """csms gateway (1.6) and csms serve (2.0.1, two load processes) on a fresh
+    SQLite database with provisioned stations: every station boots, both
+    measured runs are answered without errors, and the persistence check
+    finds every answered sampled value (and for 2.0.1 one session per
+    station) in the database."""
+    plan = small_plan(load_processes=load_processes)
+    children = Children()
+    try:
+        result = await bench_server(
+            children, plan, "csms", 6, tmp_path, Variant("csms", ocpp, command)
+        )
+    finally:
+        await children.stop_all()
+    assert result["connect"]["connected_and_booted"] == 6
+    assert result["closed"]["errors"] == 0 and result["rate"]["errors"] == 0
+    assert result["closed"]["calls"] > 0
+    check = result["persistence"]
+    assert check["ok"], check
+    assert check["samples_answered"] > 0
+    if ocpp == "2.0.1":
+        assert check["transactions_started"] == 6 and check["sessions"] >= 6
