@@ -225,9 +225,16 @@ def parse_local_time(text: str, time_zone: str) -> datetime | None:
     if not text:
         return None
     moment = datetime.fromisoformat(text)
+    if not 2000 <= moment.year <= 2100:
+        raise ValueError(f"{text!r} is no time a charger retrieves firmware at")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone(time_zone))
     return moment
+
+
+def _whole(text: str) -> bool:
+    """Digits 0-9 only (``str.isdigit`` also takes other scripts' digits)."""
+    return text.isascii() and text.isdigit()
 
 
 def station_ops_handlers(
@@ -297,7 +304,7 @@ def station_ops_handlers(
         _ = pages.gettext(request)
         errors: dict[str, str] = {}
         firmware_text = _form_text(form, "firmware_id", 20)
-        if not firmware_text.isdigit() or not 1 <= int(firmware_text) <= 2**31 - 1:
+        if not _whole(firmware_text) or not 1 <= int(firmware_text) <= 2**31 - 1:
             errors["firmware_id"] = _("Choose a firmware image.")
         brand = await pages.brand(principal)
         retrieve_at = None
@@ -413,7 +420,7 @@ def station_ops_handlers(
         # Permission first: nobody without it gets to send us a body.
         principal.require("stations", "update")
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > files.firmware_max_bytes + FORM_OVERHEAD:
+        if _whole(declared) and int(declared) > files.firmware_max_bytes + FORM_OVERHEAD:
             errors["file"] = _("The file is larger than %(size)s bytes.") % {
                 "size": files.firmware_max_bytes
             }

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
+from admin_ui.web.station_ops import field_message, log_facts
 from csms.tables import ChargingSession, Station
 from simulators.ocpp16 import ChargePoint16, connect16
 from simulators.ocpp201 import connect201
@@ -549,3 +552,60 @@ def test_a_station_is_created_and_removed_from_the_stations_list(
         await page.context.close()
 
     ui_node.run(body(), timeout=90)
+
+
+def _message(
+    direction: str, message_type: int, unique_id: str, action: str, payload: str
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        direction=direction,
+        message_type=message_type,
+        unique_id=unique_id,
+        action=action,
+        payload=payload,
+        logged_at=datetime(2026, 12, 6, tzinfo=UTC),
+    )
+
+
+def test_the_configuration_section_merges_a_partial_read_into_the_full_one() -> None:
+    """From the message log: a full GetConfiguration, then a read of one
+    key: every key of the full read shows, the newer value wins, and an
+    older full read before it is not looked at; the latest firmware status
+    is the newest FirmwareStatusNotification's."""
+    full = '{"configurationKey": [%s]}'
+    key = '{"key": "%s", "readonly": %s, "value": "%s"}'
+    messages = [
+        _message("out", 2, "a", "GetConfiguration", "{}"),
+        _message("in", 3, "a", "GetConfiguration", full % key % ("Stale", "false", "1")),
+        _message("in", 2, "f1", "FirmwareStatusNotification", '{"status": "Downloading"}'),
+        _message("out", 2, "b", "GetConfiguration", "{}"),
+        _message(
+            "in",
+            3,
+            "b",
+            "GetConfiguration",
+            full
+            % ", ".join([key % ("HeartbeatInterval", "false", "300"), key % ("X", "true", "y")]),
+        ),
+        _message("out", 2, "c", "GetConfiguration", '{"key": ["HeartbeatInterval"]}'),
+        _message(
+            "in", 3, "c", "GetConfiguration", full % key % ("HeartbeatInterval", "false", "60")
+        ),
+        _message("in", 2, "f2", "FirmwareStatusNotification", '{"status": "Installed"}'),
+    ]
+    facts = log_facts(messages)
+    assert facts["configuration"] == [
+        {"key": "HeartbeatInterval", "value": "60", "readonly": False},
+        {"key": "X", "value": "y", "readonly": True},
+    ]
+    assert facts["firmware_status"]["status"] == "Installed"
+    assert facts["upload_status"] is None
+
+
+def test_an_api_message_naming_a_field_goes_beside_that_field() -> None:
+    """ "charge_point_id: ..." belongs to that field; a message naming no
+    field of the form is the form's."""
+    fields = ("charge_point_id", "secret")
+    assert field_message("charge_point_id: too long", fields) == ("charge_point_id", "too long")
+    assert field_message("owner_entity_id: no", fields) == ("form", "owner_entity_id: no")
+    assert field_message("plain", fields) == ("form", "plain")
