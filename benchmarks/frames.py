@@ -87,7 +87,7 @@ _STARTED_201 = (
     b'[2,"%s","TransactionEvent",{"eventType":"Started","timestamp":"%s.000000Z",'
     b'"triggerReason":"Authorized","seqNo":0,'
     b'"transactionInfo":{"transactionId":"%s","chargingState":"Charging"},'
-    b'"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"BENCH-TAG","type":"ISO14443"},'
+    b'"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"%s","type":"ISO14443"},'
     b'"meterValue":[{"timestamp":"%s.000000Z","sampledValue":[{"value":%d,'
     b'"context":"Transaction.Begin","measurand":"Energy.Active.Import.Register",'
     b'"unitOfMeasure":{"unit":"Wh"}}]}]}]'
@@ -107,10 +107,18 @@ def status_notification_201(unique_id: bytes, second: bytes) -> bytes:
     return _STATUS_201 % (unique_id, second)
 
 
-def transaction_started_201(unique_id: bytes, second: bytes, transaction_id: bytes) -> bytes:
-    """TransactionEvent Started, seqNo 0, with an idToken, EVSE 1 and the
-    Transaction.Begin energy register."""
-    return _STARTED_201 % (unique_id, second, transaction_id, second, ENERGY_START_WH)
+def transaction_started_201(
+    unique_id: bytes, second: bytes, transaction_id: bytes, id_token: bytes
+) -> bytes:
+    """TransactionEvent Started, seqNo 0, with the station's idToken, EVSE 1
+    and the Transaction.Begin energy register."""
+    return _STARTED_201 % (unique_id, second, transaction_id, id_token, second, ENERGY_START_WH)
+
+
+def id_token(charge_point_id: str) -> str:
+    """The station's own id token (one driver per station: no ConcurrentTx);
+    the harness provisions it with ``csms tag import``."""
+    return f"TAG-{charge_point_id}"
 
 
 def transaction_updated_201(

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from benchmarks.frames import station_id, station_secret
+from benchmarks.frames import id_token, station_id, station_secret
 from benchmarks.measure import (
     ProcSample,
     clock_ticks_per_second,
@@ -300,6 +300,10 @@ async def start_server(
     if processes > 1:
         assert env is not None, "several processes: the product only"
         port = free_port()
+        # Node names of this run only: the Redis directory of stations is
+        # shared (the product has no key prefix), so names from an earlier
+        # run must not look like this run's nodes.
+        run_tag = uuid.uuid4().hex[:8]
         servers: list[Server] = []
         try:
             for index in range(processes):
@@ -307,7 +311,7 @@ async def start_server(
                     **env,
                     "CSMS_OCPP_PORT": str(port),
                     "CSMS_OCPP_REUSE_PORT": "1",
-                    "CSMS_NODE_NAME": f"bench-{index + 1}",
+                    "CSMS_NODE_NAME": f"bench-{run_tag}-{index + 1}",
                     "CSMS_HTTP_PORT": str(free_port()),
                     "CSMS_REDIS_URL": redis_url,
                 }
@@ -428,6 +432,15 @@ async def _pg_admin(url: str, statement: str) -> None:
         await connection.close()
 
 
+def write_tags_csv(path: Path, count: int) -> None:
+    """The CSV ``csms tag import`` reads: every station's own id token."""
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["uid"])
+        for index in range(count):
+            writer.writerow([id_token(station_id(index))])
+
+
 def write_stations_csv(path: Path, count: int, seed: str) -> None:
     """The CSV ``csms station import`` reads: charge_point_id,secret."""
     with open(path, "w", newline="") as file:
@@ -461,10 +474,11 @@ class CsmsSetup:
 
 @contextlib.asynccontextmanager
 async def csms_environment(
-    children: Children, plan: Plan, workdir: Path, stations: int
+    children: Children, plan: Plan, workdir: Path, stations: int, *, tokens: bool = False
 ) -> AsyncIterator[CsmsSetup]:
-    """A fresh migrated database with ``stations`` stations provisioned,
-    and the environment for ``csms gateway`` on it."""
+    """A fresh migrated database with ``stations`` stations provisioned
+    (with ``tokens``, each station's own id token too), and the environment
+    for ``csms gateway`` on it."""
     database = CsmsDatabase(plan.database, workdir)
     await database.create()
     try:
@@ -491,6 +505,16 @@ async def csms_environment(
             if status != 0:
                 raise RuntimeError(f"csms station import failed ({status}):\n{output}")
             log(f"imported {stations} stations in {time.monotonic() - started:.1f} s")
+            if tokens:
+                # The 2.0.1 sessions start with the station's own id token:
+                # known, so that authorisation (and its ConcurrentTx check) runs.
+                tags = workdir / "tags.csv"
+                write_tags_csv(tags, stations)
+                status, output = await run_command(
+                    children, [*csms_command(), "tag", "import", str(tags)], env
+                )
+                if status != 0:
+                    raise RuntimeError(f"csms tag import failed ({status}):\n{output}")
             env["CSMS_UNKNOWN_STATIONS"] = "reject"
             yield CsmsSetup(env, database, "import", seed)
         else:
@@ -629,6 +653,7 @@ def merge_ready(events: list[dict[str, Any]]) -> dict[str, Any]:
         "requested": sum(e["requested"] for e in events),
         "connected_and_booted": sum(e["connected_and_booted"] for e in events),
         "transactions_started": sum(e.get("transactions_started", 0) for e in events),
+        "start_status": merge_counters(e.get("start_status", {}) for e in events),
         "ocpp": events[0].get("ocpp", "1.6"),
         "boot_status": merge_counters(e["boot_status"] for e in events),
         "http_status": merge_counters(e["http_status"] for e in events),
@@ -887,6 +912,8 @@ def _persistence_line(check: dict[str, Any]) -> str:
             f" (TransactionEvent Updated and Started), {check['sessions']:,} sessions for "
             f"{check['transactions_started']:,} stations with a started transaction"
         )
+        if "start_status" in check:
+            text += f" (idTokenInfo of the Started: {check['start_status'] or 'none'})"
     elif "meter_values_answered" in check:
         text += f" ({check['meter_values_answered']:,} MeterValues, 4 samples each)"
     return text + (": ok" if check["ok"] else ": MISSING ROWS")
@@ -947,7 +974,9 @@ async def bench_server(
         env = None
         seed = plan.seed
         if kind == "csms":
-            setup = await stack.enter_async_context(csms_environment(children, plan, workdir, n))
+            setup = await stack.enter_async_context(
+                csms_environment(children, plan, workdir, n, tokens=variant.ocpp == "2.0.1")
+            )
             env, seed = setup.env, setup.secret_seed
             result["provisioning"] = setup.provisioning
             result["database"] = "postgresql" if setup.database.pg_name else "sqlite"
@@ -997,6 +1026,8 @@ async def bench_server(
                 ready.get("transactions_started", 0),
             )
             check["meter_values_answered"] = sum(r["meter_values_answered"] for r in runs)
+            if variant.ocpp == "2.0.1":
+                check["start_status"] = ready.get("start_status", {})
             result["persistence"] = check
             if not check["ok"]:
                 log(f"{run_label(result)} N={n}: {_persistence_line(check)}")
@@ -1019,7 +1050,9 @@ async def bench_churn(
         seed = plan.seed
         if kind == "csms":
             setup = await stack.enter_async_context(
-                csms_environment(children, plan, workdir, first + second)
+                csms_environment(
+                    children, plan, workdir, first + second, tokens=variant.ocpp == "2.0.1"
+                )
             )
             env, seed = setup.env, setup.secret_seed
             out["database"] = "postgresql" if setup.database.pg_name else "sqlite"
@@ -1117,7 +1150,9 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
     stations = max(plan.capacity if do_capacity else 0, plan.storm if do_storm else 0)
     variant = Variant("csms", plan.ocpp[0], plan.csms_commands[0], plan.csms_processes[0])
     out["variant"] = variant.describe()
-    async with csms_environment(children, plan, workdir, stations) as setup:
+    async with csms_environment(
+        children, plan, workdir, stations, tokens=variant.ocpp == "2.0.1"
+    ) as setup:
         port = free_port()
         env = {**setup.env, "CSMS_OCPP_PORT": str(port)}
         if do_capacity:

@@ -67,6 +67,7 @@ from benchmarks.frames import (
     SAMPLES_PER_METER_VALUES_16,
     CallTemplate,
     basic_auth,
+    id_token,
     meter_values_16,
     parse_answer,
     station_id,
@@ -238,6 +239,7 @@ class LoadGenerator:
         self.loop = asyncio.get_running_loop()
         self.raw_counter = 0
         self.transactions_started = 0
+        self.start_status: Counter[str] = Counter()
 
     def raw_path(self, name: str) -> str | None:
         """A new file under --raw-dir for one event's samples (None without)."""
@@ -317,6 +319,7 @@ class LoadGenerator:
             "booted_by_second": _cumulative_per_second(booted, min(started) if started else 0.0),
             "ocpp": args.ocpp,
             "transactions_started": self.transactions_started,
+            "start_status": dict(self.start_status),
             "raw": raw,
         }
 
@@ -367,9 +370,15 @@ class LoadGenerator:
             )
             if outcome is None:
                 started = transaction_started_201(
-                    b"start", Templates.second, station.transaction_id
+                    b"start",
+                    Templates.second,
+                    station.transaction_id,
+                    id_token(station.charge_point_id).encode(),
                 )
-                outcome, _ = await self._call(ws, started, b"start", "start")
+                outcome, answer = await self._call(ws, started, b"start", "start")
+                if outcome is None:
+                    # The idTokenInfo status the product gave the session.
+                    self.start_status[_token_status(answer)] += 1
             if outcome is not None:
                 # After the boot the station counts as booted; it takes no
                 # part without its session (a connect failure, by reason).
@@ -529,6 +538,15 @@ class LoadGenerator:
             ]
             await asyncio.wait(pending)
         await announcer
+
+
+def _token_status(answer: bytes) -> str:
+    """idTokenInfo.status of a TransactionEvent answer ("none" without one)."""
+    marker = answer.find(b'"status"')
+    if marker < 0:
+        return "none"
+    parts = answer[marker + 8 :].split(b'"', 2)
+    return parts[1].decode(errors="replace") if len(parts) > 2 else "?"
 
 
 def _cumulative_per_second(times: list[float], origin: float, limit: int = 600) -> list[int]:

@@ -87,12 +87,12 @@ function statusNotification201(id, second) {
   );
 }
 
-function transactionStarted201(id, second, transactionId) {
+function transactionStarted201(id, second, transactionId, idToken) {
   return (
     '[2,"' + id + '","TransactionEvent",{"eventType":"Started","timestamp":"' + second +
     '.000000Z","triggerReason":"Authorized","seqNo":0,' +
     '"transactionInfo":{"transactionId":"' + transactionId + '","chargingState":"Charging"},' +
-    '"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"BENCH-TAG","type":"ISO14443"},' +
+    '"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"' + idToken + '","type":"ISO14443"},' +
     '"meterValue":[{"timestamp":"' + second + '.000000Z","sampledValue":[{"value":' +
     ENERGY_START_WH + ',"context":"Transaction.Begin","measurand":"Energy.Active.Import.Register",' +
     '"unitOfMeasure":{"unit":"Wh"}}]}]}]'
@@ -115,6 +115,18 @@ function zeroMask(mask) {
   mask[1] = 0;
   mask[2] = 0;
   mask[3] = 0;
+}
+
+// The station's own id token (benchmarks.frames.id_token).
+function idToken(chargePointId) {
+  return "TAG-" + chargePointId;
+}
+
+// idTokenInfo.status of a TransactionEvent answer ("none" without one).
+function tokenStatus(data) {
+  const text = data.toString("utf8");
+  const match = /"status"\s*:\s*"([^"]*)"/.exec(text);
+  return match ? match[1] : "none";
 }
 
 function stationId(index) {
@@ -389,6 +401,7 @@ class LoadGenerator {
     }
     this.rawCounter = 0;
     this.transactionsStarted = 0;
+    this.startStatus = {};
   }
 
   rawPath(name) {
@@ -476,6 +489,7 @@ class LoadGenerator {
         : [],
       ocpp: args.ocpp,
       transactions_started: this.transactionsStarted,
+      start_status: this.startStatus,
       raw,
     };
   }
@@ -562,9 +576,15 @@ class LoadGenerator {
           }
           // The session the measured TransactionEvent Updated calls belong to.
           step(statusNotification201("status", currentSecond), "status", "status", () => {
-            const frame = transactionStarted201("start", currentSecond, station.transactionId);
-            step(frame, "start", "start", () => {
+            const frame = transactionStarted201(
+              "start",
+              currentSecond,
+              station.transactionId,
+              idToken(station.chargePointId),
+            );
+            step(frame, "start", "start", (answer) => {
               this.transactionsStarted += 1;
+              countUp(this.startStatus, tokenStatus(answer));
               finish(null, bootedAt);
             });
           });

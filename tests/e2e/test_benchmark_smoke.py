@@ -103,7 +103,7 @@ async def test_node_load_against_csms_persists_every_answered_meter_value(
     SQLite database with provisioned stations: every station boots, both
     measured runs are answered without errors, and the persistence check
     finds every answered sampled value (and for 2.0.1 one session per
-    station) in the database."""
+    station, started with the station's accepted id token) in the database."""
     plan = small_plan(load_processes=load_processes)
     children = Children()
     try:
@@ -120,3 +120,5 @@ async def test_node_load_against_csms_persists_every_answered_meter_value(
     assert check["samples_answered"] > 0
     if ocpp == "2.0.1":
         assert check["transactions_started"] == 6 and check["sessions"] >= 6
+        # Each station's own id token, provisioned by the harness, is accepted.
+        assert result["connect"]["start_status"] == {"Accepted": 6}
