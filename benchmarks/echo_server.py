@@ -24,6 +24,7 @@ from benchmarks.measure import raise_file_limit
 
 BOOT_ANSWER = b'",{"currentTime":"2026-01-01T00:00:00Z","interval":300,"status":"Accepted"}]'
 HEARTBEAT_ANSWER = b'",{"currentTime":"2026-01-01T00:00:00Z"}]'
+START_ANSWER = b'",{"idTagInfo":{"status":"Accepted"},"transactionId":1}]'
 EMPTY_ANSWER = b'",{}]'
 
 
@@ -37,6 +38,8 @@ async def answer_calls(ws: ServerConnection) -> None:
                 tail = HEARTBEAT_ANSWER
             elif action == b"BootNotification":
                 tail = BOOT_ANSWER
+            elif action == b"StartTransaction":
+                tail = START_ANSWER
             else:
                 tail = EMPTY_ANSWER
             await ws.send(b'[3,"' + unique_id + tail, text=True)

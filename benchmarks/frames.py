@@ -54,7 +54,8 @@ def meter_values_payload(timestamp: str, energy_wh: int = 1234567) -> bytes:
 # -- measured calls whose meter values are unique per station -----------------
 
 _MV16 = (
-    b'[2,"%s","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"%s.%06dZ",'
+    b'[2,"%s","MeterValues",{"connectorId":1,"transactionId":%d,'
+    b'"meterValue":[{"timestamp":"%s.%06dZ",'
     b'"sampledValue":[{"value":"%d","context":"Sample.Periodic",'
     b'"measurand":"Energy.Active.Import.Register","location":"Outlet","unit":"Wh"},'
     b'{"value":"7360.5","context":"Sample.Periodic","measurand":"Power.Active.Import",'
@@ -68,11 +69,49 @@ SAMPLES_PER_METER_VALUES_16 = 4
 ENERGY_START_WH = 1_000_000
 
 
-def meter_values_16(unique_id: bytes, second: bytes, counter: int) -> bytes:
-    """The 1.6 MeterValues call number ``counter`` of a station: timestamp
-    ``second`` (``YYYY-MM-DDTHH:MM:SS``) plus ``counter`` microseconds, energy
-    register ``ENERGY_START_WH + counter``."""
-    return _MV16 % (unique_id, second, counter % 1_000_000, ENERGY_START_WH + counter)
+def meter_values_16(unique_id: bytes, second: bytes, counter: int, transaction_id: int) -> bytes:
+    """The 1.6 MeterValues call number ``counter`` of a station's
+    transaction: timestamp ``second`` (``YYYY-MM-DDTHH:MM:SS``) plus
+    ``counter`` microseconds, energy register ``ENERGY_START_WH + counter``."""
+    return _MV16 % (
+        unique_id,
+        transaction_id,
+        second,
+        counter % 1_000_000,
+        ENERGY_START_WH + counter,
+    )
+
+
+_STATUS_16 = (
+    b'[2,"%s","StatusNotification",{"connectorId":1,"errorCode":"NoError",'
+    b'"status":"Preparing","timestamp":"%s.000000Z"}]'
+)
+_START_16 = (
+    b'[2,"%s","StartTransaction",{"connectorId":1,"idTag":"%s","meterStart":%d,'
+    b'"timestamp":"%s.000000Z"}]'
+)
+
+
+def status_notification_16(unique_id: bytes, second: bytes) -> bytes:
+    return _STATUS_16 % (unique_id, second)
+
+
+def start_transaction_16(unique_id: bytes, second: bytes, id_tag: bytes) -> bytes:
+    """StartTransaction on connector 1 with the station's id tag."""
+    return _START_16 % (unique_id, id_tag, ENERGY_START_WH, second)
+
+
+def transaction_id_16(answer: bytes) -> int | None:
+    """The transactionId of a StartTransaction answer, read without a JSON parser."""
+    marker = answer.find(b'"transactionId"')
+    if marker < 0:
+        return None
+    rest = answer[marker + 15 :].lstrip(b" \t\r\n:")
+    digits = len(rest) - len(rest.lstrip(b"-0123456789"))
+    try:
+        return int(rest[:digits])
+    except ValueError:
+        return None
 
 
 BOOT_PAYLOAD_201 = (

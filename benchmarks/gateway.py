@@ -506,7 +506,7 @@ async def csms_environment(
                 raise RuntimeError(f"csms station import failed ({status}):\n{output}")
             log(f"imported {stations} stations in {time.monotonic() - started:.1f} s")
             if tokens:
-                # The 2.0.1 sessions start with the station's own id token:
+                # The sessions start with the station's own id token:
                 # known, so that authorisation (and its ConcurrentTx check) runs.
                 tags = workdir / "tags.csv"
                 write_tags_csv(tags, stations)
@@ -884,22 +884,20 @@ async def persistence_check(
     values of every answered MeterValues in ``meter_value``. 2.0.1: the
     sampled value of every answered TransactionEvent Updated, plus the
     Transaction.Begin one of every Started, in ``meter_value`` (where 2.0.1
-    samples go too), and one ``charging_session`` per station that started one."""
+    samples go too). Both: one ``charging_session`` per station that
+    started one (StartTransaction or TransactionEvent Started answered)."""
     rows = await count_rows(database, "meter_value")
     expected = samples_answered + (transactions_started if ocpp == "2.0.1" else 0)
-    check: dict[str, Any] = {
+    sessions = await count_rows(database, "charging_session")
+    return {
         "ocpp": ocpp,
         "samples_answered": samples_answered,
         "meter_value_rows": rows,
         "expected_rows": expected,
-        "ok": rows >= expected,
+        "transactions_started": transactions_started,
+        "sessions": sessions,
+        "ok": rows >= expected and sessions >= transactions_started,
     }
-    if ocpp == "2.0.1":
-        sessions = await count_rows(database, "charging_session")
-        check["transactions_started"] = transactions_started
-        check["sessions"] = sessions
-        check["ok"] = check["ok"] and sessions >= transactions_started
-    return check
 
 
 def _persistence_line(check: dict[str, Any]) -> str:
@@ -908,14 +906,16 @@ def _persistence_line(check: dict[str, Any]) -> str:
         "answered sampled values"
     )
     if check.get("ocpp") == "2.0.1":
-        text += (
-            f" (TransactionEvent Updated and Started), {check['sessions']:,} sessions for "
-            f"{check['transactions_started']:,} stations with a started transaction"
-        )
-        if "start_status" in check:
-            text += f" (idTokenInfo of the Started: {check['start_status'] or 'none'})"
+        text += " (TransactionEvent Updated and Started)"
     elif "meter_values_answered" in check:
         text += f" ({check['meter_values_answered']:,} MeterValues, 4 samples each)"
+    if "sessions" in check:
+        text += (
+            f", {check['sessions']:,} sessions for {check['transactions_started']:,} "
+            "stations that started one"
+        )
+    if "start_status" in check:
+        text += f" (the start's idTagInfo / idTokenInfo: {check['start_status'] or 'none'})"
     return text + (": ok" if check["ok"] else ": MISSING ROWS")
 
 
@@ -975,7 +975,7 @@ async def bench_server(
         seed = plan.seed
         if kind == "csms":
             setup = await stack.enter_async_context(
-                csms_environment(children, plan, workdir, n, tokens=variant.ocpp == "2.0.1")
+                csms_environment(children, plan, workdir, n, tokens=True)
             )
             env, seed = setup.env, setup.secret_seed
             result["provisioning"] = setup.provisioning
@@ -1026,8 +1026,7 @@ async def bench_server(
                 ready.get("transactions_started", 0),
             )
             check["meter_values_answered"] = sum(r["meter_values_answered"] for r in runs)
-            if variant.ocpp == "2.0.1":
-                check["start_status"] = ready.get("start_status", {})
+            check["start_status"] = ready.get("start_status", {})
             result["persistence"] = check
             if not check["ok"]:
                 log(f"{run_label(result)} N={n}: {_persistence_line(check)}")
@@ -1050,9 +1049,7 @@ async def bench_churn(
         seed = plan.seed
         if kind == "csms":
             setup = await stack.enter_async_context(
-                csms_environment(
-                    children, plan, workdir, first + second, tokens=variant.ocpp == "2.0.1"
-                )
+                csms_environment(children, plan, workdir, first + second, tokens=True)
             )
             env, seed = setup.env, setup.secret_seed
             out["database"] = "postgresql" if setup.database.pg_name else "sqlite"
@@ -1150,9 +1147,7 @@ async def bench_capacity_and_storm(children: Children, plan: Plan, workdir: Path
     stations = max(plan.capacity if do_capacity else 0, plan.storm if do_storm else 0)
     variant = Variant("csms", plan.ocpp[0], plan.csms_commands[0], plan.csms_processes[0])
     out["variant"] = variant.describe()
-    async with csms_environment(
-        children, plan, workdir, stations, tokens=variant.ocpp == "2.0.1"
-    ) as setup:
+    async with csms_environment(children, plan, workdir, stations, tokens=True) as setup:
         port = free_port()
         env = {**setup.env, "CSMS_OCPP_PORT": str(port)}
         if do_capacity:

@@ -23,9 +23,10 @@ JSON object a line, from stdin:
 During a run it prints ``{"event": "window_start"}`` and
 ``{"event": "window_end"}`` as the measured window opens and closes (the
 harness samples the server's CPU then), then ``{"event": "result", ...}``.
-Calls alternate Heartbeat and MeterValues (1.6) or Heartbeat and
-TransactionEvent Updated (2.0.1: after the boot every station sends a
-StatusNotification and a TransactionEvent Started that opens its session).
+After the boot every station sends a StatusNotification and starts a
+session with its own id token (1.6 StartTransaction, 2.0.1 TransactionEvent
+Started); the measured calls alternate Heartbeat and MeterValues with the
+transactionId (1.6) or Heartbeat and TransactionEvent Updated (2.0.1).
 Frames are pre-encoded (only the message id, the timestamp, the seqNo and
 the energy register change, see ``benchmarks.frames``) and answers are only
 searched for their type and id, so that the generator costs as little CPU
@@ -70,9 +71,12 @@ from benchmarks.frames import (
     id_token,
     meter_values_16,
     parse_answer,
+    start_transaction_16,
     station_id,
     station_secret,
+    status_notification_16,
     status_notification_201,
+    transaction_id_16,
     transaction_id_201,
     transaction_started_201,
     transaction_updated_201,
@@ -114,6 +118,7 @@ class Station:
         "meter_next",
         "samples",
         "transaction_id",
+        "transaction_id_16",
         "v201",
         "ws",
     )
@@ -128,6 +133,7 @@ class Station:
         self.samples = 0  # sampled values in the call in flight
         self.v201 = v201
         self.transaction_id = transaction_id_201(charge_point_id, nonce).encode()
+        self.transaction_id_16 = 0  # what the server's StartTransaction answer gave
 
     def next_call(self) -> tuple[bytes, bytes]:
         """(message id, frame) of this station's next measured call."""
@@ -144,7 +150,9 @@ class Station:
                 unique_id, Templates.second, self.meter_count, self.transaction_id
             )
         self.samples = SAMPLES_PER_METER_VALUES_16
-        return unique_id, meter_values_16(unique_id, Templates.second, self.meter_count)
+        return unique_id, meter_values_16(
+            unique_id, Templates.second, self.meter_count, self.transaction_id_16
+        )
 
 
 class Tally:
@@ -363,27 +371,34 @@ class LoadGenerator:
         if b'"Accepted"' not in data:
             await _abandon(ws)
             return "boot_" + ("Pending" if b'"Pending"' in data else "Rejected")
+        # The session the measured MeterValues / TransactionEvent Updated
+        # calls belong to, started with the station's own id token.
+        token = id_token(station.charge_point_id).encode()
         if v201:
-            # The session the measured TransactionEvent Updated calls belong to.
-            outcome, _ = await self._call(
-                ws, status_notification_201(b"status", Templates.second), b"status", "status"
+            status = status_notification_201(b"status", Templates.second)
+            start = transaction_started_201(
+                b"start", Templates.second, station.transaction_id, token
             )
-            if outcome is None:
-                started = transaction_started_201(
-                    b"start",
-                    Templates.second,
-                    station.transaction_id,
-                    id_token(station.charge_point_id).encode(),
-                )
-                outcome, answer = await self._call(ws, started, b"start", "start")
-                if outcome is None:
-                    # The idTokenInfo status the product gave the session.
-                    self.start_status[_token_status(answer)] += 1
-            if outcome is not None:
-                # After the boot the station counts as booted; it takes no
-                # part without its session (a connect failure, by reason).
-                return outcome
-            self.transactions_started += 1
+        else:
+            status = status_notification_16(b"status", Templates.second)
+            start = start_transaction_16(b"start", Templates.second, token)
+        outcome, _ = await self._call(ws, status, b"status", "status")
+        if outcome is None:
+            outcome, answer = await self._call(ws, start, b"start", "start")
+        if outcome is None and not v201:
+            transaction_id = transaction_id_16(answer)
+            if transaction_id is None:
+                await _abandon(ws)
+                outcome = "start_without_transaction_id"
+            else:
+                station.transaction_id_16 = transaction_id
+        if outcome is not None:
+            # A station that booted but has no session takes no part (a
+            # connect failure, by reason).
+            return outcome
+        # The idTagInfo / idTokenInfo status the server gave the session.
+        self.start_status[_token_status(answer)] += 1
+        self.transactions_started += 1
         station.ws = ws
         return None
 

@@ -4,7 +4,8 @@ way the ``ocpp`` library's own examples do it.
     python -m benchmarks.naive_server [--port 0]
 
 A ``ocpp.v16.ChargePoint`` subclass per connection with ``@on`` handlers for
-BootNotification, Heartbeat and MeterValues (the library validates every
+BootNotification, Heartbeat, StatusNotification, StartTransaction and
+MeterValues (the library validates every
 payload against the JSON schemas), served by ``websockets.serve`` with the
 ``ocpp1.6`` subprotocol. Nothing is persisted. Prints
 ``READY ws://127.0.0.1:PORT/ocpp`` once it listens; stops on SIGTERM or SIGINT.
@@ -45,6 +46,19 @@ class ChargePoint(BaseChargePoint):
     @on(Action.heartbeat)
     async def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
         return call_result.Heartbeat(current_time=datetime.now(UTC).isoformat())
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, **kwargs: Any) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any
+    ) -> call_result.StartTransaction:
+        self.transactions = getattr(self, "transactions", 0) + 1
+        return call_result.StartTransaction(
+            transaction_id=self.transactions, id_tag_info={"status": "Accepted"}
+        )
 
     @on(Action.meter_values)
     async def on_meter_values(

@@ -72,12 +72,33 @@ function heartbeatFrame(id) {
   return '[2,"' + id + HEARTBEAT_TAIL;
 }
 
-function meterValues16(id, second, counter) {
+function meterValues16(id, second, counter, transactionId) {
   return (
-    '[2,"' + id + '","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"' +
+    '[2,"' + id + '","MeterValues",{"connectorId":1,"transactionId":' + transactionId +
+    ',"meterValue":[{"timestamp":"' +
     second + "." + micro(counter) + 'Z","sampledValue":[{"value":"' +
     (ENERGY_START_WH + counter) + MV16_TAIL
   );
+}
+
+function statusNotification16(id, second) {
+  return (
+    '[2,"' + id + '","StatusNotification",{"connectorId":1,"errorCode":"NoError",' +
+    '"status":"Preparing","timestamp":"' + second + '.000000Z"}]'
+  );
+}
+
+function startTransaction16(id, second, idTag) {
+  return (
+    '[2,"' + id + '","StartTransaction",{"connectorId":1,"idTag":"' + idTag +
+    '","meterStart":' + ENERGY_START_WH + ',"timestamp":"' + second + '.000000Z"}]'
+  );
+}
+
+// The transactionId of a StartTransaction answer; null without one.
+function transactionId16(data) {
+  const match = /"transactionId"\s*:\s*(-?\d+)/.exec(data.toString("utf8"));
+  return match ? Number(match[1]) : null;
 }
 
 function statusNotification201(id, second) {
@@ -243,6 +264,7 @@ class Station {
     this.chargePointId = chargePointId;
     this.v201 = v201;
     this.transactionId = `${chargePointId}-${nonce}`.slice(0, 36);
+    this.transactionId16 = 0; // what the server's StartTransaction answer gave
     this.ws = null;
     this.counter = 0;
     this.meterNext = false;
@@ -333,7 +355,7 @@ class Station {
         frame = transactionUpdated201(id, currentSecond, this.meterCount, this.transactionId);
       } else {
         this.samples = SAMPLES_PER_METER_VALUES_16;
-        frame = meterValues16(id, currentSecond, this.meterCount);
+        frame = meterValues16(id, currentSecond, this.meterCount, this.transactionId16);
       }
     }
     this.inFlight = true;
@@ -570,19 +592,25 @@ class LoadGenerator {
             finish("boot_" + (data.includes('"Pending"') ? "Pending" : "Rejected"));
             return;
           }
-          if (!this.v201) {
-            finish(null, bootedAt);
-            return;
-          }
-          // The session the measured TransactionEvent Updated calls belong to.
-          step(statusNotification201("status", currentSecond), "status", "status", () => {
-            const frame = transactionStarted201(
-              "start",
-              currentSecond,
-              station.transactionId,
-              idToken(station.chargePointId),
-            );
-            step(frame, "start", "start", (answer) => {
+          // The session the measured MeterValues / TransactionEvent Updated
+          // calls belong to, started with the station's own id token.
+          const token = idToken(station.chargePointId);
+          const status = this.v201
+            ? statusNotification201("status", currentSecond)
+            : statusNotification16("status", currentSecond);
+          const start = this.v201
+            ? transactionStarted201("start", currentSecond, station.transactionId, token)
+            : startTransaction16("start", currentSecond, token);
+          step(status, "status", "status", () => {
+            step(start, "start", "start", (answer) => {
+              if (!this.v201) {
+                const transactionId = transactionId16(answer);
+                if (transactionId === null) {
+                  finish("start_without_transaction_id");
+                  return;
+                }
+                station.transactionId16 = transactionId;
+              }
               this.transactionsStarted += 1;
               countUp(this.startStatus, tokenStatus(answer));
               finish(null, bootedAt);

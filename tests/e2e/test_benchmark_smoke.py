@@ -68,7 +68,7 @@ async def test_node_load_generator_split_over_two_processes_measures_echo(
     tmp_path: Path, ocpp: str
 ) -> None:
     """The Node.js generator, 10 stations over two processes, boots every
-    station (2.0.1: and starts its transaction), and its merged closed-loop
+    station and starts its transaction, and its merged closed-loop
     and fixed-rate results count every call once, without errors, with
     percentiles over the samples of both processes and the fixed rate of
     the whole load side."""
@@ -84,7 +84,7 @@ async def test_node_load_generator_split_over_two_processes_measures_echo(
         await children.stop_all()
     assert ready["connected_and_booted"] == 10
     assert ready["load_processes"] == 2
-    assert ready["transactions_started"] == (10 if ocpp == "2.0.1" else 0)
+    assert ready["transactions_started"] == 10
     assert closed["errors"] == 0 and rate["errors"] == 0
     assert closed["calls"] > 0 and closed["samples_merged"] == closed["calls"]
     assert closed["p99_ms"] >= closed["p50_ms"] > 0
@@ -102,8 +102,8 @@ async def test_node_load_against_csms_persists_every_answered_meter_value(
     """csms gateway (1.6) and csms serve (2.0.1, two load processes) on a fresh
     SQLite database with provisioned stations: every station boots, both
     measured runs are answered without errors, and the persistence check
-    finds every answered sampled value (and for 2.0.1 one session per
-    station, started with the station's accepted id token) in the database."""
+    finds every answered sampled value and one session per station (started
+    with the station's own id token, accepted) in the database."""
     plan = small_plan(load_processes=load_processes)
     children = Children()
     try:
@@ -118,7 +118,6 @@ async def test_node_load_against_csms_persists_every_answered_meter_value(
     check = result["persistence"]
     assert check["ok"], check
     assert check["samples_answered"] > 0
-    if ocpp == "2.0.1":
-        assert check["transactions_started"] == 6 and check["sessions"] >= 6
-        # Each station's own id token, provisioned by the harness, is accepted.
-        assert result["connect"]["start_status"] == {"Accepted": 6}
+    assert check["transactions_started"] == 6 and check["sessions"] >= 6
+    # Each station's own id token, provisioned by the harness, is accepted.
+    assert result["connect"]["start_status"] == {"Accepted": 6}
