@@ -56,23 +56,57 @@ def samples(meter_values: list[Any] | None) -> tuple[Sample, ...]:
     out: list[Sample] = []
     for meter_value in meter_values or ():
         for sampled in meter_value.sampled_value:
-            measurand = _given(sampled.measurand) or _DEFAULT_MEASURAND
-            unit = _given(sampled.unit) or ("Wh" if measurand.startswith("Energy.") else "")
-            value_format = _given(sampled.format) or _DEFAULT_FORMAT
+            key = (
+                sampled.measurand,
+                sampled.unit,
+                sampled.format,
+                sampled.phase,
+                sampled.context,
+                sampled.location,
+            )
+            described = _DESCRIPTIONS.get(key)
+            if described is None:
+                described = _describe(*key)
+            measurand, phase, unit, context, location, value_format = described
             out.append(
                 Sample(
                     sampled_at=meter_value.timestamp,
                     value=sampled.value,
                     measurand=measurand,
-                    phase=_given(sampled.phase),
+                    phase=phase,
                     unit=unit,
-                    context=_given(sampled.context) or _DEFAULT_CONTEXT,
-                    location=_given(sampled.location) or _DEFAULT_LOCATION,
+                    context=context,
+                    location=location,
                     format=value_format,
                     signed_data=sampled.value if value_format == "SignedData" else "",
                 )
             )
     return tuple(out)
+
+
+# A sampled value's description (measurand, unit, format, phase, context,
+# location: each one of the schema's few values or absent) with the defaults
+# made explicit, worked out once per combination: a MeterValues carries
+# several samples, every one of them the same few combinations.
+_DESCRIPTIONS: dict[tuple[Any, ...], tuple[str, str, str, str, str, str]] = {}
+_DESCRIPTIONS_MAX = 4096
+
+
+def _describe(
+    measurand: Any, unit: Any, value_format: Any, phase: Any, context: Any, location: Any
+) -> tuple[str, str, str, str, str, str]:
+    measurand_text = _given(measurand) or _DEFAULT_MEASURAND
+    described = (
+        measurand_text,
+        _given(phase),
+        _given(unit) or ("Wh" if measurand_text.startswith("Energy.") else ""),
+        _given(context) or _DEFAULT_CONTEXT,
+        _given(location) or _DEFAULT_LOCATION,
+        _given(value_format) or _DEFAULT_FORMAT,
+    )
+    if len(_DESCRIPTIONS) < _DESCRIPTIONS_MAX:
+        _DESCRIPTIONS[(measurand, unit, value_format, phase, context, location)] = described
+    return described
 
 
 def _given(value: Any) -> str:
