@@ -80,6 +80,7 @@ async def add_past_sessions(
             midnight = (now - timedelta(days=day)).replace(hour=0, minute=0, second=0)
             for _ in range(rng.randint(*per_day)):
                 starts.append(midnight + timedelta(minutes=rng.randrange(6 * 60, 22 * 60)))
+        planned: list[tuple[ChargingSession, float]] = []
         for started_at in sorted(starts):
             minutes = rng.randrange(25, 150)
             stopped_at = started_at + timedelta(minutes=minutes)
@@ -89,65 +90,83 @@ async def add_past_sessions(
             wh = int(power_w * minutes / 60)
             tag = rng.choice(list(id_tags))
             medium = media.get(tag)
-            connector = rng.choice((1, 2))
-            (row,) = await ChargingSession.insert(
-                ChargingSession(
-                    station=station,
-                    connector_id=connector,
-                    id_tag=tag,
-                    start_auth_status="Accepted",
-                    started_at=started_at,
-                    meter_start_wh=register,
-                    stopped_at=stopped_at,
-                    meter_stop_wh=register + wh,
-                    stop_reason="EVDisconnected",
-                    status="completed",
-                    closed_by="charger",
-                    medium_id=medium["id"] if medium else None,
-                    issuing_entity_id=medium["issuing_entity"] if medium else None,
-                    bill_to_contact_id=medium["bill_to_contact"] if medium else None,
-                    owner_contact_id=medium["owner_contact"] if medium else None,
-                    created_at=stopped_at,
-                    updated_at=stopped_at,
+            planned.append(
+                (
+                    ChargingSession(
+                        station=station,
+                        connector_id=rng.choice((1, 2)),
+                        id_tag=tag,
+                        start_auth_status="Accepted",
+                        started_at=started_at,
+                        meter_start_wh=register,
+                        stopped_at=stopped_at,
+                        meter_stop_wh=register + wh,
+                        stop_reason="EVDisconnected",
+                        status="completed",
+                        closed_by="charger",
+                        medium_id=medium["id"] if medium else None,
+                        issuing_entity_id=medium["issuing_entity"] if medium else None,
+                        bill_to_contact_id=medium["bill_to_contact"] if medium else None,
+                        owner_contact_id=medium["owner_contact"] if medium else None,
+                        created_at=stopped_at,
+                        updated_at=stopped_at,
+                    ),
+                    power_w,
                 )
-            ).returning(ChargingSession.id)
-            session = int(row["id"])
-            samples: list[MeterValue] = []
-            steps = max(1, minutes // SAMPLE_MINUTES)
-            for step in range(steps + 1):
-                at = started_at + (stopped_at - started_at) * step / steps
-                context = (
-                    "Transaction.Begin"
-                    if step == 0
-                    else "Transaction.End"
-                    if step == steps
-                    else "Sample.Periodic"
-                )
-                common: dict[str, Any] = {
-                    "station": station,
-                    "connector_id": connector,
-                    "session": session,
-                    "sampled_at": at,
-                    "context": context,
-                    "received_at": at,
-                }
-                samples.append(
-                    MeterValue(value=str(register + wh * step // steps), unit="Wh", **common)
-                )
-                if 0 < step < steps:
-                    samples.append(
-                        MeterValue(
-                            value=f"{power_w * rng.uniform(0.9, 1.0):.0f}",
-                            unit="W",
-                            measurand="Power.Active.Import",
-                            **common,
-                        )
-                    )
-            await MeterValue.insert(*samples)
-            await RatingQueue.insert(
-                RatingQueue(session=session, completed_at=stopped_at, enqueued_at=stopped_at)
             )
             register += wh
             sessions += 1
             energy += wh
+        if not planned:
+            continue
+        # One statement per table and station (rows come back in their order).
+        inserted = await ChargingSession.insert(*[row for row, _ in planned]).returning(
+            ChargingSession.id
+        )
+        samples: list[MeterValue] = []
+        queued: list[RatingQueue] = []
+        for (row, power_w), ids in zip(planned, inserted, strict=True):
+            session = int(ids["id"])
+            samples += _samples(row, session, power_w, rng)
+            done = row.stopped_at
+            queued.append(RatingQueue(session=session, completed_at=done, enqueued_at=done))
+        for first in range(0, len(samples), 500):
+            await MeterValue.insert(*samples[first : first + 500])
+        await RatingQueue.insert(*queued)
     return PastSessions(sessions=sessions, energy_wh=energy)
+
+
+def _samples(
+    row: ChargingSession, session: int, power_w: float, rng: random.Random
+) -> list[MeterValue]:
+    """The energy register every SAMPLE_MINUTES from start to stop, and the
+    power between."""
+    started_at, stopped_at = row.started_at, row.stopped_at
+    start_wh, stop_wh = row.meter_start_wh, row.meter_stop_wh
+    steps = max(1, int((stopped_at - started_at).total_seconds() // 60) // SAMPLE_MINUTES)
+    samples: list[MeterValue] = []
+    for step in range(steps + 1):
+        at = started_at + (stopped_at - started_at) * step / steps
+        context = (
+            "Transaction.Begin"
+            if step == 0
+            else "Transaction.End"
+            if step == steps
+            else "Sample.Periodic"
+        )
+        common: dict[str, Any] = {
+            "station": row.station,
+            "connector_id": row.connector_id,
+            "session": session,
+            "sampled_at": at,
+            "context": context,
+            "received_at": at,
+        }
+        register = start_wh + (stop_wh - start_wh) * step // steps
+        samples.append(MeterValue(value=str(register), unit="Wh", **common))
+        if 0 < step < steps:
+            power = f"{power_w * rng.uniform(0.9, 1.0):.0f}"
+            samples.append(
+                MeterValue(value=power, unit="W", measurand="Power.Active.Import", **common)
+            )
+    return samples
