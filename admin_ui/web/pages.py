@@ -575,14 +575,25 @@ def web_router(
             status = ""
         id_tag = (request.query_params.get("q") or "")[:MAX_QUERY].strip()
         number = int_param(request.query_params.get("page"), 1)
-        filters = SessionFilter(status=status or None, id_tag=id_tag or None)
+        # One station's sessions (its page links here); 0: every station.
+        station_id = int_param(request.query_params.get("station_id"), 0, low=0, high=2**31 - 1)
+        filters = SessionFilter(
+            station_id=station_id or None, status=status or None, id_tag=id_tag or None
+        )
         _, total = await sessions.list_sessions(principal, filters, limit=1, offset=0)
         pager = Pager(request, total, number)
         rows, total = await sessions.list_sessions(
             principal, filters, limit=pager.size, offset=pager.offset
         )
         return await page(
-            request, "sessions.html", principal, rows=rows, pager=pager, q=id_tag, status=status
+            request,
+            "sessions.html",
+            principal,
+            rows=rows,
+            pager=pager,
+            q=id_tag,
+            status=status,
+            station_id=station_id,
         )
 
     @get("/sessions/{session_id:int}")

@@ -10,6 +10,7 @@ Each test hands its async body to the node's thread (tests/e2e/ui_helpers.py).""
 
 from __future__ import annotations
 
+import collections
 import re
 from typing import Any
 
@@ -148,11 +149,12 @@ def test_a_user_of_entity_a_never_sees_entity_b_on_any_page(
         menu = await page.eval_on_selector_all("nav.menu a", "links => links.map(a => a.href)")
         assert len(menu) >= 3
         seen: set[str] = set()
-        queue = [*menu, base + "/stations?q=BRAVO", base + "/stations?q=Bremen"]
+        # Breadth first: every menu page, then what their lists link to.
+        queue = collections.deque([*menu, base + "/stations?q=BRAVO", base + "/stations?q=Bremen"])
         forbidden = re.compile("|".join([*B_STATIONS, "Bravo Mobility", "Bremen"]))
         while queue:
-            url = queue.pop()
-            if url in seen or not url.startswith(base) or len(seen) > 60:
+            url = queue.popleft().split("#")[0]  # (an anchor is the same page)
+            if url in seen or not url.startswith(base) or len(seen) > 150:
                 continue
             seen.add(url)
             response = await page.goto(url)

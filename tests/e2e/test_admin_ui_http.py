@@ -5,6 +5,7 @@ flags, the security headers, redirects to the login and the error pages
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from litestar.testing import AsyncTestClient
 
 from admin_ui.app import create_app
 from admin_ui.web.security import CONTENT_SECURITY_POLICY
+from csms.storage.stations import PiccoloStationAdmin
+from csms.tables import ChargingSession, Station
 from tests.e2e.ui_helpers import operator_user
 from tests.world import PASSWORD, api_client, make_entity
 
@@ -141,6 +144,44 @@ async def test_unknown_and_foreign_rows_are_error_pages_not_500(db: None) -> Non
     assert "there is no station" in missing.text
     assert junk.status_code == 200
     assert huge.status_code == 200
+
+
+async def test_the_sessions_list_shows_one_stations_sessions(db: None) -> None:
+    """/sessions?station_id=N (the station page's "all sessions" link)
+    lists that station's sessions only, and keeps the filter in its search
+    form; a station id of another entity lists nothing."""
+    a, b = await make_entity("Alpha"), await make_entity("Bravo")
+    await operator_user([a], email="anna@alpha.example")
+    stations = PiccoloStationAdmin()
+    pks = {}
+    for name, owner in (("CP-ONE", a), ("CP-TWO", a), ("CP-BRAVO", b)):
+        await stations.add(name)
+        await (
+            Station.update({Station.owner_entity: owner})
+            .where(Station.charge_point_id == name)
+            .run()
+        )
+        row = await Station.select(Station.id).where(Station.charge_point_id == name).first()
+        assert row is not None
+        pks[name] = row["id"]
+        await ChargingSession.insert(
+            ChargingSession(
+                station=pks[name],
+                connector_id=1,
+                id_tag=f"TAG-{name}",
+                started_at=datetime(2026, 12, 1, 8, tzinfo=UTC),
+            )
+        ).run()
+    async with api_client() as client:
+        await _logged_in(client, "anna@alpha.example")
+        one = await client.get("/sessions", params={"station_id": pks["CP-ONE"]})
+        every = await client.get("/sessions")
+        foreign = await client.get("/sessions", params={"station_id": pks["CP-BRAVO"]})
+    assert "TAG-CP-ONE" in one.text and "TAG-CP-TWO" not in one.text
+    assert f'name="station_id" value="{pks["CP-ONE"]}"' in one.text
+    assert "TAG-CP-ONE" in every.text and "TAG-CP-TWO" in every.text
+    assert "TAG-CP-BRAVO" not in every.text
+    assert foreign.status_code == 200 and "TAG-" not in foreign.text
 
 
 async def test_the_schema_page_loads_redoc_from_the_app(db: None) -> None:
