@@ -329,5 +329,7 @@ def test_a_readme_walkthrough_runs_as_written(
     """Every command of the walkthrough exits 0 against a real node on a
     fresh database, and every HTTP answer is a success or the status the
     README shows after it."""
+    missing = [tool for tool in ("bash", "curl", "jq") if shutil.which(tool) is None]
+    assert not missing, f"the README's walkthroughs need {missing} (apt-get install {missing})"
     problems = outcomes[name].result(timeout=WALKTHROUGH_SECONDS * len(WALKTHROUGHS) + 60)
     assert not problems, "\n".join(problems)
