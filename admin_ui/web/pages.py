@@ -166,7 +166,7 @@ def web_router(
 ) -> Router:
     services = WebServices(context, layouts)
     stations = provide_station_admin(context)
-    sessions = provide_sessions()
+    sessions = provide_sessions(context)
     operator = provide_operator_commands(context)
     sections = StationSections(context, message_log)
 
