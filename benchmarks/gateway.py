@@ -1064,6 +1064,9 @@ async def bench_churn(
             await asyncio.sleep(plan.settle)
             idle_first = server.sample()
             out["first_closed"] = await gen.measured(server, closed_command)
+            # Still connected: what the run itself left, before anyone leaves.
+            await asyncio.sleep(plan.settle)
+            first_ran = server.sample()
             log(_one_line(run_label(out) + " churn, first", first, "closed", out["first_closed"]))
         finally:
             await gen.quit(children)
@@ -1089,6 +1092,7 @@ async def bench_churn(
                 "connect": ready_second,
                 "rss_fresh_mib": fresh.rss_bytes / mib,
                 "rss_idle_first_mib": idle_first.rss_bytes / mib,
+                "rss_after_first_run_mib": first_ran.rss_bytes / mib,
                 "rss_after_first_left_mib": after.rss_bytes / mib,
                 "rss_idle_second_mib": idle_second.rss_bytes / mib,
                 "rss_per_connection_second_kib": (idle_second.rss_bytes - after.rss_bytes)
@@ -1829,6 +1833,7 @@ def render_churn(churn_runs: list[dict[str, Any]], runs: list[dict[str, Any]]) -
                 f"{m['server_cpu_pct']:.0f}",
                 f"{m['loadgen_cpu_pct']:.0f}",
                 f"{c['rss_fresh_mib']:.0f} / {c['rss_idle_first_mib']:.0f} / "
+                f"{c.get('rss_after_first_run_mib', math.nan):.0f} / "
                 f"{c['rss_after_first_left_mib']:.0f} / {c['rss_idle_second_mib']:.0f}",
                 f"{c['rss_per_connection_second_kib']:.1f}",
                 str(m["errors"] + c["first_closed"]["errors"]),
@@ -1849,7 +1854,7 @@ def render_churn(churn_runs: list[dict[str, Any]], runs: list[dict[str, Any]]) -
                 "second p99 ms",
                 "server CPU %",
                 "loadgen CPU %",
-                "RSS MiB fresh / first idle / first left / second idle",
+                "RSS MiB fresh / first idle / first ran / first left / second idle",
                 "RSS/conn KiB (second)",
                 "errors",
             ],
