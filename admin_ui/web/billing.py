@@ -22,6 +22,8 @@ from admin_ui.api.billing import (
 )
 from admin_ui.api.common import BigId
 from admin_ui.api.context import ApiContext
+from admin_ui.web import charts
+from billing.services.reports import AUDIENCES, GROUPINGS, BillingReport, report_csv
 from billing.services.tariffs import TariffService
 from billing.tariffs.records import TariffFilter
 from crm.errors import InvalidInput, NotFound
@@ -39,6 +41,12 @@ LABELS = {
     "draft": N_("Draft"),
     "issued": N_("Issued"),
     "superseded": N_("Superseded"),
+    "entity": N_("Entity"),
+    "station": N_("Station"),
+    "month": N_("Month"),
+    "emp": N_("E-mobility providers"),
+    "customer": N_("End customers"),
+    "sub_cpo": N_("Sub-CPOs"),
 }
 PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 PAGE_SIZE = 25
@@ -163,6 +171,120 @@ def billing_handlers(
         name, data = await billing.runs.xml(principal, document_id)
         return _download(data, "application/xml", name)
 
+    @get("/billing/documents/{document_id:int}/cancel")
+    async def cancel_form(request: Request, document_id: BigId) -> Response[str]:
+        """What a cancellation would reverse, and the button that issues it."""
+        principal = await pages.principal(request)
+        principal.require("billing", "run")
+        document = document_view(await billing.runs.document(principal, document_id))
+        return await render(request, "billing_cancel.html", principal, document=document)
+
+    @post("/billing/documents/{document_id:int}/cancel")
+    async def cancel_document(request: Request, document_id: BigId) -> Response[Any]:
+        """Issues the cancellation (its own number, referring to the
+        original); the original's sessions are billed again by the next run."""
+        principal = await pages.principal(request)
+        form = await request.form()
+        pages.csrf_ok(request, form)
+        principal.require("billing", "run")
+        try:
+            await billing.runs.cancel(principal, document_id)
+        except InvalidInput as error:
+            document = document_view(await billing.runs.document(principal, document_id))
+            return await render(
+                request, "billing_cancel.html", principal, 400, document=document, error=str(error)
+            )
+        return pages.finish(
+            request, Redirect(path="/billing/documents?kind=cancellation", status_code=303)
+        )
+
+    @get("/reports")
+    async def reports(request: Request) -> Response[str]:
+        """Revenue, energy and sessions per entity, station or month, as
+        charts and a table, for the entities the user may see."""
+        principal = await pages.principal(request)
+        principal.require("billing", "read")
+        query = request.query_params
+        chosen = {
+            "group_by": query.get("group_by") or "month",
+            "from": (query.get("from") or "")[:7],
+            "to": (query.get("to") or "")[:7],
+            "audience": query.get("audience") or "",
+        }
+        if chosen["group_by"] not in GROUPINGS:
+            chosen["group_by"] = "month"
+        if chosen["audience"] not in AUDIENCES:
+            chosen["audience"] = ""
+        _ = pages.gettext(request)
+        errors: dict[str, str] = {}
+        for field in ("from", "to"):
+            if chosen[field] and not PERIOD.fullmatch(chosen[field]):
+                errors[field] = _("Enter a month as YYYY-MM, e.g. 2026-10.")
+        report: BillingReport | None = None
+        if not errors:
+            try:
+                report = await billing.reports.billing_report(
+                    principal,
+                    group_by=chosen["group_by"],
+                    from_period=chosen["from"] or None,
+                    to_period=chosen["to"] or None,
+                    audience=chosen["audience"] or None,
+                )
+            except InvalidInput as error:
+                errors["to"] = str(error)
+        figures: list[dict[str, Any]] = []
+        if report is not None:
+            for total in report.totals:
+                rows = [r for r in report.rows if r.currency == total.currency]
+                figures.append(
+                    {
+                        "currency": total.currency,
+                        "revenue": charts.bar_chart(
+                            [(r.label, float(r.net)) for r in rows],
+                            unit=total.currency,
+                            label=_("Net revenue ({currency})").format(currency=total.currency),
+                        ),
+                        "energy": charts.bar_chart(
+                            [(r.label, float(r.energy_kwh)) for r in rows],
+                            unit="kWh",
+                            label=_("Energy (kWh)"),
+                        ),
+                    }
+                )
+        return await render(
+            request,
+            "reports.html",
+            principal,
+            400 if errors else 200,
+            report=report,
+            figures=figures,
+            chosen=chosen,
+            errors=errors,
+            groupings=GROUPINGS,
+            audiences=AUDIENCES,
+            csv_query=request.url.query,
+        )
+
+    @get("/reports/billing.csv")
+    async def reports_csv(request: Request) -> Response[str]:
+        """The report as CSV (the totals as the last lines)."""
+        principal = await pages.principal(request)
+        query = request.query_params
+        report = await billing.reports.billing_report(
+            principal,
+            group_by=query.get("group_by") or "month",
+            from_period=(query.get("from") or "")[:7] or None,
+            to_period=(query.get("to") or "")[:7] or None,
+            audience=query.get("audience") or None,
+        )
+        return Response(
+            report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="billing-{report.group_by}.csv"'
+            },
+        )
+
     @get("/tariffs")
     async def tariff_list(request: Request) -> Response[str]:
         """Tariffs of the entities the user may read, by id; a search by
@@ -189,4 +311,8 @@ def billing_handlers(
         billing_documents,
         document_pdf,
         document_xml,
+        cancel_form,
+        cancel_document,
+        reports,
+        reports_csv,
     ]

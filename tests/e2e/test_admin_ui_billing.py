@@ -128,3 +128,55 @@ def test_the_tariff_list_shows_only_the_users_entitys_tariffs(
             await page.context.close()
 
     ui_node.run(body(), timeout=60)
+
+
+def test_reports_chart_a_month_and_an_invoice_is_cancelled_from_its_list(
+    ui_node: UiNode, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """The reports page charts October's rated session (revenue and energy
+    per month, with totals) and downloads it as CSV; a month written
+    wrongly shows its message beside the field. An issued invoice is
+    cancelled from the documents list after a confirmation: the
+    cancellation is listed; cancelling it twice shows why not."""
+
+    async def body() -> None:
+        page = await ui_node.new_page()
+        base = ui_node.base_url
+        await login(page, base, "anna@alpha.example")
+        await page.wait_for_url(base + "/")
+        await page.click("nav.menu >> text=Reports")
+        await page.fill("#from", "Oct")
+        await page.click("button:has-text('Show')")
+        assert await page.inner_text("#from-error") == "Enter a month as YYYY-MM, e.g. 2026-10."
+        await page.fill("#from", "2026-10")
+        await page.fill("#to", "2026-10")
+        await page.click("button:has-text('Show')")
+        report = await page.inner_text("[data-testid=report]")
+        assert "2026-10" in report and "total" in report.lower()
+        assert await page.locator("svg.chart rect.bar").count() >= 2
+        await screenshot(page, "reports")
+        async with page.expect_download() as waiting:
+            await page.click("[data-testid=report-csv]")
+        target = tmp_path / "report.csv"
+        await (await waiting.value).save_as(target)
+        lines = target.read_text().splitlines()
+        assert lines[0].startswith("group") and any("2026-10" in line for line in lines[1:])
+
+        await page.goto(base + "/billing")
+        await page.fill("#period", "2026-10")
+        await page.click("button:has-text('Preview')")
+        await page.click("button:has-text('Issue the documents')")
+        await page.wait_for_selector("[data-testid=run-status] >> text=Issued")
+        await page.goto(base + "/billing/documents")
+        await page.click("[data-testid=documents] >> text=Cancel")
+        cancel_url = page.url
+        await page.click("[data-testid=cancel-document]")
+        await page.wait_for_url(base + "/billing/documents?kind=cancellation")
+        listed = await page.inner_text("[data-testid=documents]")
+        assert "Cancellation" in listed and "Beta Mobil" in listed
+        await page.goto(cancel_url)
+        await page.click("[data-testid=cancel-document]")
+        assert await page.get_by_test_id("form-error").inner_text() != ""
+        await page.context.close()
+
+    ui_node.run(body(), timeout=90)
