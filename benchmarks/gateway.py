@@ -77,6 +77,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
 PROFILE_RATE = 100  # py-spy samples per second
 NODE_LOADGEN = REPO_ROOT / "benchmarks" / "node_loadgen"
+SHARED_SETTINGS = ("CSMS_REDIS_URL", "CSMS_OCPP_REUSE_PORT", "CSMS_NODE_NAME")
 SAMPLES_PER_CALL = {"1.6": 4, "2.0.1": 1}  # sampled values per measured meter call
 
 
@@ -483,7 +484,8 @@ async def csms_environment(
     await database.create()
     try:
         env = {
-            **os.environ,
+            # Redis and a shared port only where --csms-processes asks for them.
+            **{k: v for k, v in os.environ.items() if k not in SHARED_SETTINGS},
             "CSMS_DATABASE_URL": database.url,
             "CSMS_OCPP_HOST": "127.0.0.1",
             "CSMS_OCPP_PORT": "0",

@@ -4,6 +4,7 @@ the harness's own code."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,8 @@ needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 
 def small_plan(**overrides: object) -> Plan:
+    # On PostgreSQL when the tests run there (a database of its own, dropped after).
+    url = os.environ.get("CSMS_DATABASE_URL", "")
     values: dict[str, object] = {
         "only": ("csms",),
         "connections": (6,),
@@ -30,7 +33,7 @@ def small_plan(**overrides: object) -> Plan:
         "rate": 30.0,
         "capacity": 1,
         "storm": 1,
-        "database": "",
+        "database": url if url.startswith(("postgresql://", "postgres://")) else "",
         "settle": 0.3,
         "profile": "",
         "profile_out": Path("unused"),
@@ -100,7 +103,8 @@ async def test_node_load_against_csms_persists_every_answered_meter_value(
     tmp_path: Path, ocpp: str, command: str, load_processes: int
 ) -> None:
     """csms gateway (1.6) and csms serve (2.0.1, two load processes) on a fresh
-    SQLite database with provisioned stations: every station boots, both
+    database (SQLite, or PostgreSQL when the tests run there) with provisioned
+    stations: every station boots, both
     measured runs are answered without errors, and the persistence check
     finds every answered sampled value and one session per station (started
     with the station's own id token, accepted) in the database."""
