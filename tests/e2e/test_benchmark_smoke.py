@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from array import array
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from benchmarks.gateway import (
     Plan,
     Variant,
     bench_server,
+    merge_results,
+    split_stations,
     start_server,
 )
 
@@ -125,3 +128,38 @@ async def test_node_load_against_csms_persists_every_answered_meter_value(
     assert check["transactions_started"] == 6 and check["sessions"] >= 6
     # Each station's own id token, provisioned by the harness, is accepted.
     assert result["connect"]["start_status"] == {"Accepted": 6}
+
+
+def test_stations_split_into_contiguous_slices_of_near_equal_size() -> None:
+    """K load processes get contiguous slices of the stations, sizes differing
+    by at most one, never an empty one."""
+    assert split_stations(10, 3) == [(0, 4), (4, 3), (7, 3)]
+    assert split_stations(2, 5) == [(0, 1), (1, 1)]
+    assert split_stations(7, 1) == [(0, 7)]
+
+
+def test_merged_results_take_percentiles_over_every_process_sample(tmp_path: Path) -> None:
+    """Merging two generators' results sums their counts and computes the
+    percentiles over the union of their raw samples (not an average of
+    their percentiles): 99 fast calls in one and one slow call in the other
+    give p50 of a fast call and max of the slow one."""
+    fast, slow = tmp_path / "fast.f64", tmp_path / "slow.f64"
+    fast.write_bytes(array("d", [0.001] * 99).tobytes())
+    slow.write_bytes(array("d", [0.5]).tobytes())
+
+    def result(calls: int, raw: Path) -> dict[str, object]:
+        return {
+            "cmd": "closed",
+            "calls": calls,
+            "calls_per_s": calls / 2,
+            "errors": 0,
+            "samples_answered": 4 * calls,
+            "p50_ms": 999.0,
+            "raw": {"latency": str(raw)},
+        }
+
+    merged = merge_results([result(99, fast), result(1, slow)])
+    assert merged["calls"] == 100 and merged["calls_per_s"] == 50
+    assert merged["samples_answered"] == 400
+    assert merged["p50_ms"] == 1.0 and merged["max_ms"] == 500.0
+    assert merged["samples_merged"] == 100
