@@ -141,3 +141,27 @@ async def test_a_write_still_queued_at_the_timeout_is_dropped_never_stored() -> 
     await writer.stop()
     assert sink.batches == [["e1"], ["e3"]]
     assert writer.dropped == 1
+
+
+async def test_writes_that_commit_or_give_up_leave_no_deadline_behind() -> None:
+    """The timeout's bookkeeping holds only groups still queued: after
+    thousands of committed writes, some given up behind a slow batch and
+    some whose caller was cancelled, nothing is left and no timer runs."""
+    sink = SlowSink(delay=0.001)
+    writer = GroupCommitter(sink, timeout=0.05)
+    writer.start()
+    for round_ in range(5):
+        results = await asyncio.gather(*(writer.submit(_group(n)) for n in range(500)))
+        assert results == [[None]] * 500, round_
+    cancelled = asyncio.create_task(writer.submit(_group(-1)))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    sink.delay = 0.2
+    slow = asyncio.create_task(writer.submit(_group(1000)))
+    await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):
+        await writer.submit(_group(1001))
+    assert await slow == [None]
+    await asyncio.sleep(0.2)
+    assert not writer._waiting and writer._sweeper is None
+    await writer.stop()
