@@ -14,7 +14,8 @@ temporary directory. In a block:
   (``# 409 {...}``) or an error body with one (``# {"status_code":409,...}``),
   the last ``curl`` of that command must answer it; when it shows a JSON
   object, the command's output must start with the same first key;
-- every command must exit 0, and every ``curl`` must answer below 400 unless
+- every command must exit 0 (or N where its comment or the line after it
+  says ``exit N``), and every ``curl`` must answer below 400 unless
   the line after it shows the status it answers;
 - a command ending with ``&`` (``csms serve``, a simulator) runs in the
   background; whatever the walkthrough started is stopped at its end.
@@ -57,6 +58,7 @@ HEREDOC = re.compile(r"<<-?\s*(['\"]?)(\w+)\1")
 STATUS = re.compile(r"^#\s*(?:(\d{3})\b|\{\"status_code\":\s*(\d{3})\b)")
 # The first key of a JSON object the README shows after a command.
 JSON_SHOWN = re.compile(r'^#\s*(?:\d{3}\s+)?(\{"[^"]+")')
+EXIT = re.compile(r"#.*\bexit (\d+)\b")
 HTTP_MARK = "@@HTTP"
 # Seconds a whole walkthrough may take, and one curl.
 WALKTHROUGH_SECONDS = 150
@@ -71,6 +73,18 @@ class Step:
     command: str
     line: int
     expected: list[str] = field(default_factory=list)
+
+    @property
+    def expected_exit(self) -> int:
+        """0, or what the command's comment or the line after it says:
+        ``# exit 1``."""
+        last = self.command.splitlines()[-1]
+        comment = last[last.index(" #") :] if " #" in last else ""
+        for text in (comment, *self.expected[:1]):
+            found = EXIT.search(text)
+            if found:
+                return int(found.group(1))
+        return 0
 
     @property
     def expected_status(self) -> int | None:
@@ -269,8 +283,8 @@ def _outcomes(steps: list[Step], work: Path) -> list[str]:
         where = f"README line {step.line}: {step.command.splitlines()[0].strip()}"
         detail = f"\n    out: {out.strip()[-600:]}\n    err: {err_text[-600:]}"
         rc = int(rc_file.read_text().strip() or "0")
-        if rc != 0:
-            problems.append(f"{where}\n  exit status {rc}{detail}")
+        if rc != step.expected_exit:
+            problems.append(f"{where}\n  exit status {rc}, not {step.expected_exit}{detail}")
         expected = step.expected_status
         if expected is not None:
             if not statuses or statuses[-1] != expected:
@@ -304,8 +318,10 @@ def test_the_readme_marks_its_walkthroughs() -> None:
     entities = WALKTHROUGHS["entities"]
     (cards,) = [s for s in entities if "cards.csv <<" in s.command]
     assert cards.command.splitlines()[-1] == "EOF" and "#" not in cards.command
-    (rule,) = [s for s in entities if s.expected_status == 409]
+    (rule,) = [s for s in entities if s.expected_status == 409 and "access-rules" in s.command]
     assert rule.command.startswith("curl") and rule.command.count("\n") == 1
+    (bad,) = [s for s in entities if s.command.startswith("csms tariff import bad.json")]
+    assert bad.expected_exit == 1 and bad.expected[0].startswith("# csms: not a valid")
 
 
 @pytest.fixture(scope="module")
