@@ -20,7 +20,28 @@ from tests.e2e.ui_helpers import operator_user
 from tests.world import PASSWORD, api_client, make_entity
 
 # Words German writes as English does.
-SAME_IN_GERMAN = {"Status", "Firmware", "CDRs", "Code", "Name"}
+SAME_IN_GERMAN = {
+    "App",
+    "BIC",
+    "CDRs",
+    "Code",
+    "Details",
+    "EVSE",
+    "EVSE (optional)",
+    "Fax",
+    "Firmware",
+    "IBAN",
+    "Information",
+    "Medium",
+    "Name",
+    "Person",
+    "Status",
+    "Sub-CPOs",
+    "UID",
+    "Variable",
+    "Web",
+    "eMAID",
+}
 
 
 async def _login_form(client: AsyncTestClient) -> str:
