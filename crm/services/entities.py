@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,6 +108,10 @@ class EntityService:
             raise Forbidden(f"you may not {action} entities under entity {parent_id}")
 
     async def _fresh(self, principal: Principal, entity_id: int) -> Entity:
+        # The request's principal knows the tree as it was before this
+        # change: a new entity (or one just moved) is read with the tree as
+        # it is now, so a subtree user sees the child they just created.
+        principal = dataclasses.replace(principal, tree=await load_tree())
         entity = await self.storage.get(principal.visible(RESOURCE, "read"), entity_id)
         if entity is None:
             # Created or moved out of what the user can read (a parent seen

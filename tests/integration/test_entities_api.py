@@ -151,6 +151,31 @@ async def test_a_subtree_user_sees_the_subtree_and_nothing_else(db: None) -> Non
     assert under_foreign.status_code == 400
 
 
+async def test_a_subtree_user_gets_the_entity_they_created_and_moved(db: None) -> None:
+    """A user with scope subtree creates a child of their entity and is
+    answered with it (201), though it was not in the tree their request
+    began with; moving it under a sibling answers it too."""
+    root = await make_entity("Root")
+    b = await make_entity("B", parent=root)
+    b1 = await make_entity("B1", parent=b)
+    group = await make_group(b, scope="subtree", permissions=["entities:*"])
+    user = await make_user([b], [group])
+    token = await token_for(user, b)
+    async with api_client() as client:
+        created = await client.post(
+            "/api/v1/entities", json={"name": "B2", "parent_id": b}, headers=bearer(token)
+        )
+        assert created.status_code == 201, created.text
+        moved = await client.patch(
+            f"/api/v1/entities/{created.json()['id']}",
+            json={"parent_id": b1},
+            headers=bearer(token),
+        )
+    assert created.json()["parent_id"] == b
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["parent_id"] == b1
+
+
 async def test_bad_entity_input_gets_a_400_with_a_message(db: None) -> None:
     """Unknown time zone, bad number format, bad e-mail, unknown field: 400s."""
     root = await make_entity("Root")
