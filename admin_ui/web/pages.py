@@ -39,6 +39,7 @@ from admin_ui.web.commands import (
     live_events,
 )
 from admin_ui.web.customers import customer_handlers
+from admin_ui.web.directory import directory_handlers
 from admin_ui.web.i18n import LANGUAGES, translations, zone
 from admin_ui.web.metering import MessageReader, MeterReader
 from admin_ui.web.security import (
@@ -665,6 +666,7 @@ def web_router(
         path="/",
         route_handlers=[
             *billing_handlers(context, helpers, tariffs),
+            *directory_handlers(context, helpers, services),
             *customer_handlers(context, helpers),
             *station_ops_handlers(context, helpers, show_station, show_stations, stations),
             login_form,
