@@ -41,7 +41,7 @@ from csms.domain.station_admin import (
     StationAdmin,
     StationUpdate,
 )
-from csms.settings import Settings
+from csms.settings import Settings, get_settings
 from csms.storage.access import PiccoloStationStore
 from csms.storage.migrate import migrate
 from csms.storage.stations import PiccoloStationAdmin, StationExists
@@ -304,8 +304,10 @@ async def _simulated_charger(url: str, station_id: str, stop: asyncio.Event) -> 
 
 async def run_demo(settings: Settings, *, chargers: int) -> int:
     settings = demo_settings(settings, os.environ)
-    # The database engine is built from the environment when first used.
+    # The database engine is built from the process's settings (read once
+    # from the environment) when the database is first used: after this.
     os.environ["CSMS_DATABASE_URL"] = settings.database_url
+    get_settings.cache_clear()
     await migrate()
     station_ids = await seed(chargers, settings.password_hashing)
     history = await seed_history(station_ids)
