@@ -163,3 +163,26 @@ def test_merged_results_take_percentiles_over_every_process_sample(tmp_path: Pat
     assert merged["samples_answered"] == 400
     assert merged["p50_ms"] == 1.0 and merged["max_ms"] == 500.0
     assert merged["samples_merged"] == 100
+
+
+async def test_the_dispatch_benchmark_prints_cpu_per_call() -> None:
+    """benchmarks.dispatch serves its stations in-process (on PostgreSQL when
+    the tests run there) and prints every call answered and the CPU each
+    cost, of the process and of the event loop."""
+    import asyncio
+    import re
+    import sys
+
+    argv = [sys.executable, "-m", "benchmarks.dispatch", "--stations", "20", "--calls", "6"]
+    url = os.environ.get("CSMS_DATABASE_URL", "")
+    if url.startswith(("postgresql://", "postgres://")):
+        argv += ["--database-url", url]
+    env = {k: v for k, v in os.environ.items() if k != "CSMS_DATABASE_URL"}
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    text = out.decode()
+    assert len(re.findall(r": 120 calls, [\d,]+/s wall; CPU per call [\d.]+ us process", text)) == 3
+    assert re.search(r"best: [\d.]+ us event-loop thread", text), text

@@ -1,0 +1,179 @@
+"""CPU per OCPP call of the product's own path, without websockets.
+
+    python -m benchmarks.dispatch                      # 1,000 stations, 40 calls each, SQLite
+    python -m benchmarks.dispatch --stations 1000 --calls 40 --database-url postgresql://127.0.0.1:5432/test
+
+A node runs in this process (a fresh database: a SQLite file in a temp dir,
+or a new database on the PostgreSQL server named, dropped after) and serves
+``--stations`` stations, each over a transport that hands it its next frame
+as soon as the previous answer is sent: a BootNotification, then Heartbeat
+and MeterValues (the gateway benchmark's 4-sample payload, a new timestamp
+each) alternating. Everything a call costs in the product runs: framing,
+decoding and the storable check, the handlers, group commit with the
+message log, presence and metrics; only the websocket layer is left out.
+
+It prints the calls answered per second of wall time and the CPU per call,
+of the whole process and of the event loop's thread alone (on SQLite the
+writer thread's work is the difference). CPU time moves much less than
+wall time when other work shares the machine, which is what this is for:
+deciding whether a change to the hot path pays (run before and after,
+interleaved, and compare the best of several).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stations", type=int, default=1000)
+    parser.add_argument("--calls", type=int, default=40, help="calls per station (boot included)")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs; the best is printed")
+    parser.add_argument(
+        "--database-url", default="", help="a postgresql:// server URL (default: SQLite)"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.stations <= 100_000 or not 2 <= args.calls <= 100_000:
+        parser.error("--stations 1..100000 and --calls 2..100000")
+    return args
+
+
+class _Feed:
+    """One station's side: the next frame at once, answers counted."""
+
+    __slots__ = ("answered", "limit", "sent")
+
+    def __init__(self, limit: int) -> None:
+        self.sent = 0
+        self.limit = limit
+        self.answered = 0
+
+    async def recv(self) -> bytes:
+        from benchmarks.frames import meter_values_payload
+        from csms.protocol.rpc import TransportClosed
+
+        n = self.sent
+        if n >= self.limit:
+            raise TransportClosed
+        self.sent = n + 1
+        if n == 0:
+            return b'[2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
+        if n % 2:
+            return b'[2,"h%d","Heartbeat",{}]' % n
+        stamp = f"2026-12-06T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
+        return b'[2,"m%d","MeterValues",' % n + meter_values_payload(stamp, 1000 + n) + b"]"
+
+    async def send(self, data: bytes) -> None:
+        self.answered += 1
+
+    async def close(self, code: int, reason: str) -> None:
+        pass
+
+
+async def _measure(args: argparse.Namespace) -> list[dict[str, float]]:
+    from csms.bootstrap import Node, tune_garbage_collector
+    from csms.gateway.registry import Connected
+    from csms.settings import Settings
+    from csms.storage.migrate import migrate
+
+    await migrate()
+    settings = dataclasses.replace(
+        Settings.from_env(), ocpp_host="127.0.0.1", ocpp_port=0, http_host="127.0.0.1", http_port=0
+    )
+    node = Node(settings)
+    await node.start()
+    try:
+        gateway = node.gateway
+        handler: Any = gateway._handler
+        profiles = []
+        for k in range(args.stations):
+            admitted: Any = await gateway.admission.admit(f"DISPATCH-{k:05d}", None)
+            profiles.append(admitted.profile)
+        tune_garbage_collector()
+
+        async def serve_all(calls: int) -> int:
+            feeds = [_Feed(calls) for _ in profiles]
+            await asyncio.gather(
+                *(
+                    handler.serve(
+                        Connected(profile.charge_point_id, profile.pk, "ocpp1.6", None),
+                        feed,
+                        profile,
+                    )
+                    for feed, profile in zip(feeds, profiles, strict=True)
+                )
+            )
+            return sum(feed.answered for feed in feeds)
+
+        await serve_all(3)  # warm-up: first boots, caches, statements
+        results = []
+        for _ in range(args.runs):
+            process, thread, wall = time.process_time(), time.thread_time(), time.perf_counter()
+            answered = await serve_all(args.calls)
+            process = time.process_time() - process
+            thread = time.thread_time() - thread
+            wall = time.perf_counter() - wall
+            results.append(
+                {
+                    "calls": answered,
+                    "calls_per_s": answered / wall,
+                    "process_us": 1e6 * process / answered,
+                    "loop_us": 1e6 * thread / answered,
+                }
+            )
+        return results
+    finally:
+        await node.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ["CSMS_UNKNOWN_STATIONS"] = "accept"
+    os.environ.setdefault("CSMS_LOG_LEVEL", "ERROR")
+    with tempfile.TemporaryDirectory(prefix="csms-dispatch-") as tmp:
+        database = f"sqlite:///{tmp}/dispatch.sqlite"
+        created = ""
+        if args.database_url:
+            import asyncpg
+
+            created = f"csms_dispatch_{os.getpid()}"
+            server = args.database_url
+
+            async def admin(statement: str) -> None:
+                connection = await asyncpg.connect(server)
+                try:
+                    await connection.execute(statement)
+                finally:
+                    await connection.close()
+
+            asyncio.run(admin(f'CREATE DATABASE "{created}"'))
+            database = server.rsplit("/", 1)[0] + "/" + created
+        os.environ["CSMS_DATABASE_URL"] = database
+        try:
+            import uvloop
+
+            results = uvloop.run(_measure(args))
+        finally:
+            if created:
+                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{created}"'))
+    best = min(results, key=lambda r: r["loop_us"])
+    kind = "PostgreSQL" if args.database_url else "SQLite"
+    for r in results:
+        print(
+            f"{kind}: {r['calls']:,} calls, {r['calls_per_s']:,.0f}/s wall; CPU per call "
+            f"{r['process_us']:.1f} us process, {r['loop_us']:.1f} us event-loop thread"
+        )
+    print(f"best: {best['loop_us']:.1f} us event-loop thread, {best['process_us']:.1f} us process")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
