@@ -23,6 +23,7 @@ from admin_ui.api.billing import (
 from admin_ui.api.common import BigId
 from admin_ui.api.context import ApiContext
 from admin_ui.web import charts
+from admin_ui.web.listing import SORT_CAP, chosen_sort, sorted_rows, text_key
 from billing.services.reports import AUDIENCES, GROUPINGS, BillingReport, report_csv
 from billing.services.tariffs import TariffService
 from billing.tariffs.records import TariffFilter
@@ -50,6 +51,32 @@ LABELS = {
 }
 PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 PAGE_SIZE = 25
+# The columns each list sorts by (the services' order is newest first).
+RUN_SORTS: dict[str, Any] = {
+    "id": lambda r: r.id,
+    "entity": lambda r: r.entity_id,
+    "period": lambda r: r.period,
+    "status": lambda r: r.status,
+    "created": lambda r: r.created_at,
+    "issued": lambda r: r.issued_at,
+}
+DOCUMENT_SORTS: dict[str, Any] = {
+    "number": lambda d: d.number,
+    "kind": lambda d: d.kind,
+    "recipient": lambda d: text_key(d.recipient_name),
+    "issued": lambda d: (d.issue_date, d.id),
+    "gross": lambda d: d.total_gross,
+}
+TARIFF_SORTS: dict[str, Any] = {
+    "id": lambda t: t.id,
+    "code": lambda t: text_key(t.code),
+    "name": lambda t: text_key(t.name),
+    "currency": lambda t: t.currency,
+    "owner": lambda t: t.owner_entity_id,
+    "changed": lambda t: t.updated_at,
+}
+# Search text longer than this is no operator's search.
+MAX_QUERY = 100
 
 
 def billing_handlers(
@@ -74,12 +101,18 @@ def billing_handlers(
         entered: dict[str, str] | None = None,
     ) -> Response[str]:
         principal.require("billing", "read")
-        runs = await billing.runs.runs(principal, LIST_CAP)
+        runs = [run_view(r) for r in await billing.runs.runs(principal, LIST_CAP)]
+        q = (request.query_params.get("q") or "")[:MAX_QUERY].strip()
+        if q:  # a month (2026-10) or a part of it, or an entity's id
+            runs = [r for r in runs if q in r.period or q == str(r.entity_id)]
+        sort = chosen_sort(request.query_params.get("sort"), RUN_SORTS, "-id")
+        if sort != "-id":
+            runs = sorted_rows(runs, sort, RUN_SORTS)
         number = pages.int_param(request.query_params.get("page"), 1)
         total_pages = max(1, ceil(len(runs) / PAGE_SIZE))
         number = min(number, total_pages)
-        rows = [run_view(r) for r in runs[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]]
-        pager = pages.Pager(request, len(runs), number, PAGE_SIZE)
+        rows = runs[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+        pager = pages.Pager(request, len(runs), number, PAGE_SIZE, default_sort="-id")
         return await render(
             request,
             "billing_runs.html",
@@ -87,6 +120,7 @@ def billing_handlers(
             status_code,
             rows=rows,
             pager=pager,
+            q=q,
             errors=errors or {},
             entered=entered or {},
         )
@@ -149,12 +183,33 @@ def billing_handlers(
         kind = request.query_params.get("kind") or ""
         if kind not in ("", "invoice", "credit_note", "cancellation"):
             kind = ""
-        documents = await billing.runs.documents(principal, kind=kind or None, limit=LIST_CAP)
+        documents = [
+            document_view(d)
+            for d in await billing.runs.documents(principal, kind=kind or None, limit=LIST_CAP)
+        ]
+        q = (request.query_params.get("q") or "")[:MAX_QUERY].strip()
+        if q:  # a number or a part of the recipient's name
+            folded = q.casefold()
+            documents = [
+                d
+                for d in documents
+                if folded in d.number.casefold() or folded in d.recipient_name.casefold()
+            ]
+        sort = chosen_sort(request.query_params.get("sort"), DOCUMENT_SORTS, "-issued")
+        if sort != "-issued":
+            documents = sorted_rows(documents, sort, DOCUMENT_SORTS)
         number = pages.int_param(request.query_params.get("page"), 1)
-        pager = pages.Pager(request, len(documents), number, PAGE_SIZE)
-        rows = [document_view(d) for d in documents[pager.offset : pager.offset + PAGE_SIZE]]
+        pager = pages.Pager(request, len(documents), number, PAGE_SIZE, default_sort="-issued")
+        rows = documents[pager.offset : pager.offset + PAGE_SIZE]
         return await render(
-            request, "billing_documents.html", principal, rows=rows, pager=pager, kind=kind
+            request,
+            "billing_documents.html",
+            principal,
+            rows=rows,
+            pager=pager,
+            kind=kind,
+            q=q,
+            sortable=True,
         )
 
     @get("/billing/documents/{document_id:int}/pdf")
@@ -294,12 +349,19 @@ def billing_handlers(
             raise NotFound("there are no tariffs here")
         code = (request.query_params.get("q") or "").strip()[:36]
         filters = TariffFilter(code=code or None)
-        _, total = await tariffs.list_tariffs(principal, filters, limit=1, offset=0)
         number = pages.int_param(request.query_params.get("page"), 1)
-        pager = pages.Pager(request, total, number, PAGE_SIZE)
-        rows, _ = await tariffs.list_tariffs(
-            principal, filters, limit=PAGE_SIZE, offset=pager.offset
-        )
+        sort = chosen_sort(request.query_params.get("sort"), TARIFF_SORTS, "id")
+        if sort == "id":  # the service's own order: read one page
+            _, total = await tariffs.list_tariffs(principal, filters, limit=1, offset=0)
+            pager = pages.Pager(request, total, number, PAGE_SIZE, default_sort="id")
+            rows, _ = await tariffs.list_tariffs(
+                principal, filters, limit=PAGE_SIZE, offset=pager.offset
+            )
+        else:
+            every, _ = await tariffs.list_tariffs(principal, filters, limit=SORT_CAP, offset=0)
+            every = sorted_rows(every, sort, TARIFF_SORTS)
+            pager = pages.Pager(request, len(every), number, PAGE_SIZE, default_sort="id")
+            rows = every[pager.offset : pager.offset + PAGE_SIZE]
         return await render(request, "tariffs.html", principal, rows=rows, pager=pager, q=code)
 
     return [

@@ -41,6 +41,7 @@ from admin_ui.web.commands import (
 from admin_ui.web.customers import customer_handlers
 from admin_ui.web.directory import directory_handlers
 from admin_ui.web.i18n import LANGUAGES, translations, zone
+from admin_ui.web.listing import SORT_CAP, chosen_sort, sorted_rows, text_key
 from admin_ui.web.metering import MessageReader, MeterReader
 from admin_ui.web.security import (
     CSRF_COOKIE,
@@ -68,6 +69,16 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 PAGE_SIZE = 25
 # The latest OCPP messages a station page shows.
 MESSAGES = 20
+# The session list's columns an operator can sort by.
+SESSION_SORTS: dict[str, Any] = {
+    "id": lambda s: s.id,
+    "station": lambda s: text_key(s.charge_point_id),
+    "id_tag": lambda s: text_key(s.id_tag),
+    "status": lambda s: s.status,
+    "started_at": lambda s: s.started_at,
+    "stopped_at": lambda s: s.stopped_at,
+    "energy": lambda s: s.energy_wh,
+}
 # Search text longer than this is no operator's search.
 MAX_QUERY = 100
 
@@ -581,11 +592,18 @@ def web_router(
         filters = SessionFilter(
             station_id=station_id or None, status=status or None, id_tag=id_tag or None
         )
-        _, total = await sessions.list_sessions(principal, filters, limit=1, offset=0)
-        pager = Pager(request, total, number)
-        rows, total = await sessions.list_sessions(
-            principal, filters, limit=pager.size, offset=pager.offset
-        )
+        sort = chosen_sort(request.query_params.get("sort"), SESSION_SORTS, "-started_at")
+        if sort == "-started_at":  # the service's own order: read one page
+            _, total = await sessions.list_sessions(principal, filters, limit=1, offset=0)
+            pager = Pager(request, total, number, default_sort="-started_at")
+            rows, total = await sessions.list_sessions(
+                principal, filters, limit=pager.size, offset=pager.offset
+            )
+        else:
+            every, _ = await sessions.list_sessions(principal, filters, limit=SORT_CAP, offset=0)
+            every = sorted_rows(every, sort, SESSION_SORTS)
+            pager = Pager(request, len(every), number, default_sort="-started_at")
+            rows = every[pager.offset : pager.offset + pager.size]
         return await page(
             request,
             "sessions.html",
@@ -595,6 +613,7 @@ def web_router(
             q=id_tag,
             status=status,
             station_id=station_id,
+            sortable=True,
         )
 
     @get("/sessions/{session_id:int}")

@@ -167,7 +167,17 @@ def test_reports_chart_a_month_and_an_invoice_is_cancelled_from_its_list(
         await page.click("button:has-text('Preview')")
         await page.click("button:has-text('Issue the documents')")
         await page.wait_for_selector("[data-testid=run-status] >> text=Issued")
+        await page.goto(base + "/billing/documents?q=beta")
+        assert "Beta Mobil" in await page.inner_text("[data-testid=documents]")
+        await page.goto(base + "/billing/documents?q=nobody")
+        assert "Beta Mobil" not in await page.inner_text("[data-testid=documents]")
+        await page.goto(base + "/billing?q=2026-10")
+        assert "2026-10" in await page.inner_text("[data-testid=runs]")
+        await page.click("[data-testid=runs] >> [data-sort=period]")
+        assert "sort=period" in page.url
         await page.goto(base + "/billing/documents")
+        await page.click("[data-testid=documents] >> [data-sort=gross]")
+        assert "sort=gross" in page.url
         await page.click("[data-testid=documents] >> text=Cancel")
         cancel_url = page.url
         await page.click("[data-testid=cancel-document]")

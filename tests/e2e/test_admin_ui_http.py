@@ -205,6 +205,48 @@ async def test_the_sessions_list_shows_one_stations_sessions(db: None) -> None:
     assert foreign.status_code == 200 and "TAG-" not in foreign.text
 
 
+async def test_the_sessions_list_sorts_by_a_column_for_the_whole_list(db: None) -> None:
+    """Sorting by energy orders every session (not one page), ascending then
+    descending, sessions without energy last; an unknown column is the
+    default order (newest first)."""
+    a = await make_entity("Alpha")
+    await operator_user([a], email="anna@alpha.example")
+    await PiccoloStationAdmin().add("CP-SORT")
+    await (
+        Station.update({Station.owner_entity: a}).where(Station.charge_point_id == "CP-SORT").run()
+    )
+    row = await Station.select(Station.id).where(Station.charge_point_id == "CP-SORT").first()
+    assert row is not None
+    energies = [700, None, 5, 300] + [100 + n for n in range(30)]
+    for n, energy in enumerate(energies):
+        await ChargingSession.insert(
+            ChargingSession(
+                station=row["id"],
+                connector_id=1,
+                id_tag=f"T{n:03d}",
+                started_at=datetime(2026, 12, 1, 8, n, tzinfo=UTC),
+                meter_start_wh=0 if energy is not None else None,
+                meter_stop_wh=energy,
+                status="completed",
+            )
+        ).run()
+
+    def tags(html: str) -> list[str]:
+        return re.findall(r"<td>(T\d{3})</td>", html)
+
+    async with api_client() as client:
+        await _logged_in(client, "anna@alpha.example")
+        up = await client.get("/sessions", params={"sort": "energy"})
+        down = await client.get("/sessions", params={"sort": "-energy"})
+        last_page = await client.get("/sessions", params={"sort": "energy", "page": "2"})
+        unknown = await client.get("/sessions", params={"sort": "password"})
+    assert tags(up.text)[:3] == ["T002", "T004", "T005"]
+    assert tags(down.text)[:2] == ["T000", "T003"]
+    assert tags(last_page.text)[-1] == "T001"  # no energy: last either way
+    assert tags(unknown.text)[0] == "T033"  # newest first
+    assert 'href="/sessions?sort=-energy' in up.text
+
+
 async def test_the_schema_page_loads_redoc_from_the_app(db: None) -> None:
     """/api/schema names our own copy of Redoc and no other host; the copy
     is served with its licence next to it."""
