@@ -62,6 +62,9 @@ class UserService:
             active=active,
             limit=limit,
             offset=offset,
+            # A search by e-mail where some row hides it would tell whose
+            # address it is: then the search is by name only.
+            search_email="email" not in principal.hidden_fields(RESOURCE),
         )
         return [self._shown(principal, user) for user in users], total
 

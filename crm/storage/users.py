@@ -95,10 +95,15 @@ class PiccoloUsers:
         active: bool | None = None,
         limit: int = 50,
         offset: int = 0,
+        search_email: bool = True,
     ) -> tuple[list[User], int]:
         conditions = [UserTable.id.is_in(visible_user_ids(visibility))]
         if q:
-            conditions.append(icontains(UserTable.email, q) | icontains(UserTable.name, q))
+            conditions.append(
+                icontains(UserTable.email, q) | icontains(UserTable.name, q)
+                if search_email
+                else icontains(UserTable.name, q)
+            )
         if entity_id is not None:
             conditions.append(
                 UserTable.id.is_in(

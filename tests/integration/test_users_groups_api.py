@@ -229,3 +229,33 @@ async def test_group_members_the_viewer_cannot_see_are_not_listed(db: None) -> N
     async with api_client() as client:
         listed = await client.get("/api/v1/groups", headers=bearer(token))
     assert [g["member_ids"] for g in listed.json()["items"]] == [[viewer]]
+
+
+async def test_a_search_does_not_match_an_email_hidden_from_the_searcher(db: None) -> None:
+    """For a user whose group hides users' e-mail, ?q= matches names only:
+    searching for a piece of someone's address finds nobody (it would tell
+    whose address it is); a user who sees e-mails finds them by it."""
+    a = await make_entity("A")
+    blind = await make_group(a, permissions=["users:read"], hidden=["users.email"])
+    seeing = await make_group(a, permissions=["users:read"])
+    searcher = await make_user([a], [blind])
+    admin = await make_user([a], [seeing])
+    target = await make_user([a], email="secret.person@hidden.example")
+    async with api_client() as client:
+        hidden = await client.get(
+            "/api/v1/users",
+            params={"q": "secret.person"},
+            headers=bearer(await token_for(searcher, a)),
+        )
+        by_name = await client.get(
+            "/api/v1/users", params={"q": "Test User"}, headers=bearer(await token_for(searcher, a))
+        )
+        shown = await client.get(
+            "/api/v1/users",
+            params={"q": "secret.person"},
+            headers=bearer(await token_for(admin, a)),
+        )
+    assert hidden.status_code == 200 and hidden.json()["items"] == []
+    assert target in [u["id"] for u in by_name.json()["items"]]
+    assert all("email" not in u for u in by_name.json()["items"])
+    assert [u["id"] for u in shown.json()["items"]] == [target]
