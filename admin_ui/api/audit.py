@@ -4,8 +4,12 @@
 
 A change is a POST, PUT, PATCH or DELETE under /api/v1 (logging in and out
 and switching entity are not changes) by a logged-in operator that was
-answered 2xx. The entry is written before the answer leaves, so a client
-that has its answer finds the entry. Which entity a change concerns: the
+answered 2xx, or a form an operators' page posts (a POST outside /api/v1;
+logging in and out, the entity and language switches and one's own
+password are not changes) answered with its page or a redirect (a form
+with bad input is shown again with 400 and changed nothing). The entry is
+written before the answer leaves, so a client that has its answer finds
+the entry. Which entity a change concerns: the
 entity a handler noted (``note_entity``: a removed station's owner), else
 the entity itself for /entities/{id}, else the owner the answer (or, failing
 that, the request) names (``owner_entity_id``, ``issuing_entity_id``,
@@ -19,6 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Controller, get
@@ -41,8 +46,25 @@ API_PREFIX = "/api/v1"
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Not changes to the operators' data: one's own login.
 NOT_AUDITED = (f"{API_PREFIX}/auth/",)
+# The operators' pages post their forms outside /api/v1; these are not
+# changes to the operators' data either (one's login, entity, language,
+# password), and the rest of the app is not the operators' (the drivers'
+# app, files, static assets).
+WEB_NOT_AUDITED = (
+    "/login",
+    "/logout",
+    "/entity",
+    "/language",
+    "/account/",
+    "/api/",
+    "/app/",
+    "/files/",
+    "/static/",
+)
 # Bodies larger than this are not read for their field names (uploads).
 MAX_READ_BYTES = 1_000_000
+# The pages' CSRF token field (admin_ui.web.security): not a field changed.
+CSRF_FIELD = "_csrf"
 OWNER_KEYS = ("owner_entity_id", "issuing_entity_id", "entity_id", "default_entity_id")
 
 
@@ -55,12 +77,39 @@ def _json(body: bytes) -> Any:
         return None
 
 
+def _form(body: bytes) -> dict[str, Any] | None:
+    """A page's urlencoded form as names and values (numbers as ints, so an
+    owner named in the form is found); the CSRF token left out."""
+    if not body or len(body) > MAX_READ_BYTES:
+        return None
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return {
+        name: int(value) if value.isascii() and value.isdigit() and len(value) < 10 else value
+        for name, value in pairs
+        if name != CSRF_FIELD
+    }
+
+
+def audited(method: str, path: str) -> bool:
+    """A change the audit log keeps: the API's writes, and the forms the
+    operators' pages post (module docstring)."""
+    if method not in AUDITED_METHODS:
+        return False
+    if path.startswith(API_PREFIX + "/"):
+        return not path.startswith(NOT_AUDITED)
+    return method == "POST" and not path.startswith(WEB_NOT_AUDITED)
+
+
 def describe(
     path: str, request: Any, answer: Any, principal: Principal
 ) -> tuple[str, str, int, list[str]]:
     """The kind and id of the changed object, the entity the change
     concerns and the names of the fields sent."""
-    parts = path[len(API_PREFIX) :].strip("/").split("/")
+    prefix = API_PREFIX if path.startswith(API_PREFIX + "/") else ""
+    parts = path[len(prefix) :].strip("/").split("/")
     kind = parts[0] if parts else ""
     object_id = parts[1] if len(parts) > 1 and parts[1].isdigit() else ""
     if not object_id and isinstance(answer, dict) and isinstance(answer.get("id"), int):
@@ -85,12 +134,7 @@ class AuditTrail:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or scope.get("method") not in AUDITED_METHODS
-            or not path.startswith(API_PREFIX + "/")
-            or path.startswith(NOT_AUDITED)
-        ):
+        if scope["type"] != "http" or not audited(str(scope.get("method")), path):
             await self.app(scope, receive, send)
             return
         current = Acting()
@@ -130,10 +174,18 @@ class AuditTrail:
         start = next((m for m in held if m["type"] == "http.response.start"), None)
         status = int(start["status"]) if start is not None else 0
         principal = current.principal
-        if principal is None or not 200 <= status < 300:
-            return
         path = scope["path"]
-        kind, object_id, entity, fields = describe(path, _json(request), _json(answer), principal)
+        page = not path.startswith(API_PREFIX + "/")
+        # A page's form that worked answers with the page or a redirect to
+        # it; one with bad input is shown again with 400.
+        if principal is None or not 200 <= status < (400 if page else 300):
+            return
+        if page:
+            kind, object_id, entity, fields = describe(path, _form(request), None, principal)
+        else:
+            kind, object_id, entity, fields = describe(
+                path, _json(request), _json(answer), principal
+            )
         if current.entity_id is not None:
             entity = current.entity_id
         client = scope.get("client")

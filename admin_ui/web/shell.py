@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from litestar import Request
 
+from admin_ui.api.acting import note_principal
 from admin_ui.api.common import request_token
 from admin_ui.api.context import ApiContext
 from admin_ui.web.i18n import LANGUAGES, Formats, choose_language, translations
@@ -60,8 +61,11 @@ class WebServices:
         self.entities = EntityService(changes=self.context.crm_changes)
 
     async def principal(self, request: Request) -> Principal:
-        """The logged-in user's principal (Unauthenticated otherwise)."""
-        return await self.context.auth.principal(request_token(request))
+        """The logged-in user's principal (Unauthenticated otherwise), noted
+        for the audit trail of a form's change."""
+        principal = await self.context.auth.principal(request_token(request))
+        note_principal(principal)
+        return principal
 
     async def entity_name(self, principal: Principal, entity_id: int) -> str:
         try:

@@ -185,3 +185,47 @@ async def test_entries_cannot_be_changed_or_deleted(db: None) -> None:
     assert kept is not None and kept["user_email"] == entry["user_email"]
     assert kept["entity_id"] == entry["entity_id"]
     assert a in {entry["entity_id"] for entry in listed.json()["items"]}
+
+
+async def test_a_change_made_on_the_operators_pages_is_recorded(db: None) -> None:
+    """A medium issued through the media page's form is kept like one made
+    through the API (user, entity named in the form, POST and path, kind,
+    the names of the form's fields, the CSRF token left out); the login
+    and a form refused for bad input are not changes."""
+    import re
+
+    from tests.e2e.ui_helpers import operator_user
+    from tests.world import PASSWORD, token_for
+
+    began = datetime.now(UTC)
+    a = await make_entity("Alpha")
+    user = await operator_user([a], email="anna@alpha.example")
+    async with api_client() as client:
+        login_page = await client.get("/login")
+        (csrf,) = re.findall(r'name="_csrf" value="([^"]+)"', login_page.text)[:1]
+        logged_in = await client.post(
+            "/login",
+            data={"_csrf": csrf, "email": "anna@alpha.example", "password": PASSWORD, "next": "/"},
+            follow_redirects=False,
+        )
+        assert logged_in.status_code == 303
+        form = {
+            "_csrf": csrf,
+            "uid": "04AUD1T0",
+            "kind": "rfid",
+            "status": "active",
+            "issuing_entity_id": str(a),
+        }
+        issued = await client.post("/media", data=form, follow_redirects=False)
+        refused = await client.post("/media", data={**form, "issuing_entity_id": "x"})
+        client.cookies.clear()
+        token = await token_for(user, a)
+        log = await client.get(AUDIT, params=_since(began), headers=bearer(token))
+    assert issued.status_code == 303, issued.text
+    assert refused.status_code == 400
+    entries = log.json()["items"]
+    assert [(e["method"], e["path"], e["kind"]) for e in entries] == [("POST", "/media", "media")]
+    [entry] = entries
+    assert entry["user_id"] == user and entry["entity_id"] == a
+    assert entry["status"] == 303
+    assert "_csrf" not in entry["fields"] and {"uid", "issuing_entity_id"} <= set(entry["fields"])
