@@ -354,20 +354,31 @@ def web_router(
     async def dashboard(request: Request) -> Response[str]:
         principal = await services.principal(request)
         brand = await services.brand(principal)
-        fleet_rows, _ = await fleet.all_rows(
-            lambda limit, offset: stations.list_stations(
-                principal, StationFilter(), limit=limit, offset=offset
+        # A user who may not read stations (a user administrator, a billing
+        # clerk) gets the dashboard without the fleet, not a 403 at login.
+        may_read_stations = principal.can("stations", "read")
+        fleet_rows, _ = (
+            await fleet.all_rows(
+                lambda limit, offset: stations.list_stations(
+                    principal, StationFilter(), limit=limit, offset=offset
+                )
             )
+            if may_read_stations
+            else ([], 0)
         )
         state = fleet.fleet_state(fleet_rows)
         local = zone(brand.time_zone)
         now = datetime.now(local)
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         first = today - timedelta(days=29)
-        recent, total_30 = await fleet.all_rows(
-            lambda limit, offset: sessions.list_sessions(
-                principal, SessionFilter(started_after=first), limit=limit, offset=offset
+        recent, total_30 = (
+            await fleet.all_rows(
+                lambda limit, offset: sessions.list_sessions(
+                    principal, SessionFilter(started_after=first), limit=limit, offset=offset
+                )
             )
+            if may_read_stations
+            else ([], 0)
         )
         energy_by_day = dict.fromkeys(((first + timedelta(days=d)).date() for d in range(30)), 0)
         count_by_day = dict.fromkeys(energy_by_day, 0)
@@ -379,8 +390,12 @@ def web_router(
                 energy_by_day[day] += item.energy_wh or 0
                 count_by_day[day] += 1
         today_key = today.date()
-        active, active_total = await sessions.list_sessions(
-            principal, SessionFilter(status="active"), limit=10, offset=0
+        active, active_total = (
+            await sessions.list_sessions(
+                principal, SessionFilter(status="active"), limit=10, offset=0
+            )
+            if may_read_stations
+            else ([], 0)
         )
         shell_language = services_language(request)
         return await page(
@@ -404,6 +419,7 @@ def web_router(
             ),
             active=active,
             active_total=active_total,
+            fleet_shown=may_read_stations,
         )
 
     # -- stations ---------------------------------------------------------------------------

@@ -247,6 +247,20 @@ async def test_the_sessions_list_sorts_by_a_column_for_the_whole_list(db: None) 
     assert 'href="/sessions?sort=-energy' in up.text
 
 
+async def test_a_user_who_may_not_read_stations_gets_a_dashboard_without_the_fleet(
+    db: None,
+) -> None:
+    """A user administrator without stations:read lands on a dashboard that
+    says why it shows no fleet (it answered 403 at login before)."""
+    a = await make_entity("Alpha")
+    await operator_user([a], email="ursula@alpha.example", permissions=("users:read",))
+    async with api_client() as client:
+        await _logged_in(client, "ursula@alpha.example")
+        dashboard = await client.get("/")
+    assert dashboard.status_code == 200
+    assert 'data-testid="no-fleet"' in dashboard.text
+
+
 async def test_the_schema_page_loads_redoc_from_the_app(db: None) -> None:
     """/api/schema names our own copy of Redoc and no other host; the copy
     is served with its licence next to it."""
