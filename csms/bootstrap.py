@@ -163,6 +163,7 @@ def storage_ports(engine: Any = None) -> StoragePorts:
         layouts=PiccoloLayouts(),
         meter_values=PiccoloSessionQueries().meter_values,
         message_log=PiccoloMaintenance().messages,
+        stale_sessions=PiccoloStaleSessionStore(),
         billing=_billing_stores(engine),
     )
 
@@ -409,6 +410,7 @@ class Node:
             station_profiles=self.directory,
             commands=self.commands,
             security=self.security,
+            stale_session_hours=settings.stale_session_hours,
         )
         self.api.local_lists = LocalListService(
             store=PiccoloHeldLists(),

@@ -33,6 +33,7 @@ from csms.commands.service import CommandService
 from csms.domain.device_model import DeviceModelStore
 from csms.domain.files import FileService
 from csms.domain.local_list import LocalListService
+from csms.domain.ports import StaleSessionStore
 from csms.domain.sessions_view import SessionsViewStore
 from csms.domain.station_admin import (
     IgnoreStationChanges,
@@ -87,6 +88,7 @@ class StoragePorts:
     layouts: LayoutStore
     meter_values: MeterReader
     message_log: MessageReader
+    stale_sessions: StaleSessionStore
     # Billing runs' stores, made on first use (they hold connections).
     billing: Callable[[], BillingStores]
 
@@ -105,6 +107,8 @@ class ApiContext:
     station_changes: StationChangeListener = field(default_factory=IgnoreStationChanges)
     # The storage behind the services (the composition root's).
     ports: StoragePorts = field(default_factory=default_ports)
+    # The stale-session rule's inactivity limit (CSMS_STALE_SESSION_HOURS).
+    stale_session_hours: int = 24
     # The gateway's cache of station profiles (None: no gateway here).
     station_profiles: ProfileCache | None = None
     # The node's security service (profiles, secrets, certificates).

@@ -21,10 +21,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 
+from crm.access import Principal
 from csms.domain.ports import OpenSession, StaleSessionStore
+from csms.domain.station_scope import StationFinder
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +79,34 @@ class StaleSessionRule:
 
     async def run(self) -> list[StaleFinding]:
         return await self.close(await self.find())
+
+
+@dataclass(slots=True)
+class StaleSessionReview:
+    """The stale-session rule as an operator meets it (the API and the
+    pages; the CLI runs the rule for the whole system): the sessions it
+    would close at the stations the operator may read, and closing those at
+    the stations they may update, now rather than at the node's next
+    round."""
+
+    rule: StaleSessionRule
+    find_station: StationFinder[Any]
+
+    async def findings(self, principal: Principal, action: str = "read") -> list[StaleFinding]:
+        principal.require("stations", action)
+        visibility = principal.visible("stations", action)
+        allowed: dict[int, bool] = {}
+        shown = []
+        for finding in await self.rule.find():
+            pk = finding.session.station_pk
+            if pk not in allowed:
+                allowed[pk] = await self.find_station(visibility, pk) is not None
+            if allowed[pk]:
+                shown.append(finding)
+        return shown
+
+    async def close(self, principal: Principal) -> list[StaleFinding]:
+        """Closes what the rule finds at the stations ``principal`` may
+        update; answers those it closed (a charger's own stop may have come
+        first)."""
+        return await self.rule.close(await self.findings(principal, "update"))
