@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Not changes to the operators' data: one's own login.
-NOT_AUDITED = (f"{API_PREFIX}/auth/",)
+# Not changes to the operators' data: one's own login, and a price check
+# (a tariff and a CDR priced, nothing stored).
+NOT_AUDITED = (f"{API_PREFIX}/auth/", f"{API_PREFIX}/tariffs/price")
 # The operators' pages post their forms outside /api/v1; these are not
 # changes to the operators' data either (one's login, entity, language,
 # password), and the rest of the app is not the operators' (the drivers'

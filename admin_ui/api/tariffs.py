@@ -14,6 +14,7 @@ object's numbers reach the parser as the exact JSON text, never as floats.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -56,6 +57,84 @@ class _RawTariffCreate(msgspec.Struct, frozen=True, kw_only=True):
 class _RawVersionCreate(msgspec.Struct, frozen=True, kw_only=True):
     ocpi: msgspec.Raw
     valid_from: datetime | None = None
+
+
+class PriceCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """An OCPI 2.2.1 Tariff and an OCPI CDR (its ``charging_periods``, and
+    its location's time zone if it names one), as ``csms tariff price``
+    reads them from files."""
+
+    tariff: Any
+    cdr: Any
+    # The time zone of the periods when the CDR's location names none.
+    time_zone: str | None = None
+
+
+class _RawPriceCheck(msgspec.Struct, frozen=True, kw_only=True):
+    tariff: msgspec.Raw
+    cdr: msgspec.Raw
+    time_zone: str | None = None
+
+
+class PriceTotal(msgspec.Struct, frozen=True):
+    excl_vat: Decimal
+    incl_vat: Decimal
+
+
+class PricedCdr(msgspec.Struct, frozen=True, kw_only=True):
+    """The CDR's totals, as ``csms tariff price`` prints them (amounts at 4
+    decimals, written as strings so that no float rounds them)."""
+
+    total_cost: PriceTotal
+    total_energy_cost: PriceTotal
+    total_time_cost: PriceTotal
+    total_parking_cost: PriceTotal
+    total_fixed_cost: PriceTotal
+    total_reservation_cost: PriceTotal
+    total_energy: Decimal
+    total_time: Decimal
+    total_parking_time: Decimal
+
+
+def price_check(body: bytes) -> PricedCdr:
+    """Prices the check's CDR with its tariff; InvalidInput naming the part
+    and the field of what is wrong."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from billing.tariffs import PricingError, parse_cdr_input, parse_tariff, price_cdr
+
+    try:
+        check = msgspec.json.decode(body, type=_RawPriceCheck)
+    except msgspec.DecodeError as error:
+        raise InvalidInput(f"the body is not a tariff and a CDR: {error}") from None
+    if check.time_zone is not None:
+        try:
+            ZoneInfo(check.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(f"time_zone: unknown time zone {check.time_zone!r}") from None
+    try:
+        tariff = parse_tariff(bytes(check.tariff))
+    except ValueError as error:
+        raise InvalidInput(f"tariff: {error}") from None
+    try:
+        cdr = parse_cdr_input(bytes(check.cdr))
+    except ValueError as error:
+        raise InvalidInput(f"cdr: {error}") from None
+    try:
+        priced = price_cdr(tariff, cdr, time_zone=check.time_zone)
+    except PricingError as error:
+        raise InvalidInput(f"cdr: cannot be priced with this tariff: {error}") from None
+    totals = {
+        name: PriceTotal(getattr(priced, name).excl_vat, getattr(priced, name).incl_vat)
+        for name in PricedCdr.__struct_fields__
+        if name.endswith("_cost")
+    }
+    return PricedCdr(
+        **totals,
+        total_energy=priced.total_energy,
+        total_time=priced.total_time,
+        total_parking_time=priced.total_parking_time,
+    )
 
 
 def _exact(body: bytes, kind: type[Any]) -> Any:
@@ -133,6 +212,17 @@ class TariffController(Controller):
                 name=raw.name,
             ),
         )
+
+    @post("/price", status_code=200)
+    async def price(
+        self, request: Request, data: JSONBody[PriceCheck], principal: NamedDependency[Principal]
+    ) -> PricedCdr:
+        """What a tariff makes of a CDR (``csms tariff price``): the totals
+        of its charging periods priced in the CDR's location's time zone,
+        else ``time_zone``, else UTC. Nothing is stored. 400 names the part
+        (``tariff``, ``cdr``, ``time_zone``) and the field."""
+        principal.require("tariffs", "read")
+        return price_check(await request.body())
 
     @get("/{tariff_id:int}")
     async def get_tariff(
