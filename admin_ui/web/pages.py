@@ -30,6 +30,7 @@ from admin_ui.api.sessions import provide_sessions
 from admin_ui.api.stations import provide_station_admin
 from admin_ui.web import charts, fleet, metering
 from admin_ui.web.billing import billing_handlers
+from admin_ui.web.checks import check_handlers
 from admin_ui.web.commands import (
     ATTRIBUTE_TYPES,
     BASE_REPORTS,
@@ -701,6 +702,7 @@ def web_router(
         path="/",
         route_handlers=[
             *billing_handlers(context, helpers, tariffs),
+            *check_handlers(context, helpers),
             *directory_handlers(context, helpers, services),
             *customer_handlers(context, helpers),
             *station_ops_handlers(context, helpers, show_station, show_stations, stations),
