@@ -304,9 +304,24 @@ async def check_lists(client: AsyncTestClient, paths: set[str], view: View) -> N
             await check_export(client, view, export, resource)
     if REPORTS & paths:
         await check_reports(client, view)
+    if STALE in paths:
+        await check_stale(client, view)
 
 
 REPORTS = {"/reports/billing", "/reports/billing.csv"}
+STALE = "/sessions/stale"
+
+
+async def check_stale(client: AsyncTestClient, view: View) -> None:
+    """Sessions never stopped: only at stations the user sees; 403 without
+    stations:read."""
+    answer = await client.get(f"{API}{STALE}", headers=view.headers)
+    if not view.expect.can("stations"):
+        assert answer.status_code == 403, f"GET {STALE}: {answer.status_code}, {view}"
+        return
+    assert answer.status_code == 200, f"GET {STALE}: {answer.text[:300]}, {view}"
+    seen = {view.built.stations[s] for s in view.expect.seen_stations()}
+    assert {f["station_id"] for f in answer.json()} <= seen, f"GET {STALE}: {answer.text}"
 
 
 async def check_reports(client: AsyncTestClient, view: View) -> None:
@@ -515,7 +530,7 @@ def station_group_rules(view: View, group: int) -> Expectation:
     }
 
 
-def of_station(view: View, station: int | None, found: set[Any]) -> Expectation:
+def of_station(view: View, station: int | None, found: set[Any] | None) -> Expectation:
     """What a station's own data answers: visible exactly when the station
     is (stations:read on its owner); ``station`` None: a station that does
     not exist."""
@@ -570,6 +585,23 @@ def session_billing(view: View, session: int | None) -> Expectation:
     if session is None or session not in expect.seen_sessions():
         return 404, None
     return 200, {built.cdrs[c] for c in expect.seen_cdrs() if world.cdrs[c].session == session}
+
+
+def station_log(view: View, station: int | None) -> Expectation:
+    """A station's events and OCPP message log: answered exactly when the
+    station is seen (the world writes neither, so only the answer's status
+    is compared)."""
+    return of_station(view, station, None)
+
+
+def session_meter_values(view: View, session: int | None) -> Expectation:
+    """A session's meter values: answered exactly when the session is seen
+    (the world samples none: the status is compared)."""
+    if not view.expect.can("stations"):
+        return 403, None
+    if session is None or session not in view.expect.seen_sessions():
+        return 404, None
+    return 200, None
 
 
 def entity_document_layout(view: View, entity: int | None) -> Expectation:
@@ -645,6 +677,11 @@ SUBLISTS = (
         items=lambda layout: [layout],
         no_such=True,
     ),
+    SubList("/stations/{}/events", "stations", station_log, "id", paged=True, no_such=True),
+    SubList("/stations/{}/messages", "stations", station_log, "id", paged=True, no_such=True),
+    SubList(
+        "/sessions/{}/meter-values", "sessions", session_meter_values, "sampled_at", no_such=True
+    ),
     SubList(
         "/sessions/{}/billing",
         "sessions",
@@ -707,6 +744,7 @@ def test_every_read_endpoint_has_a_property(client: AsyncTestClient) -> None:
         | {sub.path for sub in SUBLISTS}
         | {"/entities/tree", "/contacts/export.csv", "/media/export.csv"}
         | REPORTS
+        | {STALE}
         | ABOUT_ONESELF
     )
     assert read_paths(client) - covered == set()
