@@ -163,11 +163,25 @@ async def empty_tables(*, restart_ids: bool = True) -> None:
                 await engine.run_ddl('UPDATE "entity" SET parent = NULL')
             await engine.run_ddl(f'DELETE FROM "{table}"')
     else:
-        await engine.run_ddl(
+        import asyncpg
+
+        truncate = (
             "TRUNCATE "
             + ", ".join(f'"{t}"' for t in TABLES_IN_DELETE_ORDER)
             + " RESTART IDENTITY CASCADE"
         )
+        # A node a test module shares (the browser tests') may still be
+        # writing what the previous test left running (a charger's session,
+        # the rater): TRUNCATE's locks and its transaction can deadlock,
+        # and PostgreSQL then aborts one of them. Ours is simply retried.
+        for attempt in range(5):
+            try:
+                await engine.run_ddl(truncate)
+                return
+            except asyncpg.exceptions.DeadlockDetectedError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def _empty_immutable_documents(engine: object) -> None:
