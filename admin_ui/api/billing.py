@@ -541,13 +541,16 @@ class ReportController(Controller):
             to_period=to_period,
             audience=audience,
         )
-        return Response(
-            report_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="billing-{report.group_by}.csv"'
-            },
-        )
+        return report_csv_download(report)
+
+
+def report_csv_download(report: BillingReport) -> Response[str]:
+    """The report as a CSV download (the API's and the reports page's)."""
+    return Response(
+        report_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="billing-{report.group_by}.csv"'},
+    )
 
 
 def billing_router(context: ApiContext, prefix: str) -> Router:

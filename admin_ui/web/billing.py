@@ -17,6 +17,7 @@ from admin_ui.api.billing import (
     _download,
     _drafts_of,
     document_view,
+    report_csv_download,
     run_detail,
     run_view,
 )
@@ -24,7 +25,7 @@ from admin_ui.api.common import BigId
 from admin_ui.api.context import ApiContext
 from admin_ui.web import charts
 from admin_ui.web.listing import SORT_CAP, chosen_sort, sorted_rows, text_key
-from billing.services.reports import AUDIENCES, GROUPINGS, BillingReport, report_csv
+from billing.services.reports import AUDIENCES, GROUPINGS, BillingReport
 from billing.services.tariffs import TariffService
 from billing.tariffs.records import TariffFilter
 from crm.errors import InvalidInput, NotFound
@@ -332,13 +333,7 @@ def billing_handlers(
             to_period=(query.get("to") or "")[:7] or None,
             audience=query.get("audience") or None,
         )
-        return Response(
-            report_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="billing-{report.group_by}.csv"'
-            },
-        )
+        return report_csv_download(report)
 
     @get("/tariffs")
     async def tariff_list(request: Request) -> Response[str]:
