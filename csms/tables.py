@@ -178,7 +178,8 @@ class MeterValue(Table, tablename="meter_value"):
     """One sampled value, exactly as the charger reported it."""
 
     id = BigSerial(primary_key=True)
-    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    # Not indexed alone: the unique key below has it (see its migration).
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False)
     connector_id = Integer()
     # Indexed together with received_at (see the composite-index migration).
     session = ForeignKey(references=ChargingSession, on_delete=OnDelete.cascade, null=True)
@@ -203,7 +204,9 @@ class MeterValue(Table, tablename="meter_value"):
     # OCPP 2.0.1 unitOfMeasure.multiplier: the reading is value x 10^multiplier unit.
     multiplier = Integer(default=0)
     # What makes a sample the same sample (csms.domain.meter.sample_key):
-    # unique with the station, so a retransmitted MeterValues is stored once.
+    # unique with the station (and sampled_at, which the key contains, first:
+    # new entries land on the index's last pages), so a retransmitted
+    # MeterValues is stored once.
     # Null only for rows a migration could not key.
     sample_key = Varchar(length=32, null=True, default=None)
     received_at = Timestamptz()
