@@ -113,6 +113,13 @@ _FIND_TRANSACTION = (
     "SELECT id, connector_id, id_tag, started_at, meter_start_wh, closed_by, last_seq_no"
     " FROM charging_session WHERE station = ? AND charger_transaction_id = ?"
 )
+# The columns an ordinary TransactionEvent (Updated, no identifier) changes,
+# with their PostgreSQL types: such updates go in one statement per batch.
+_SESSION_COLUMN_TYPES = {
+    "updated_at": "timestamptz",
+    "last_seq_no": "integer",
+    "charging_state": "text",
+}
 _LAST_REGISTER = (
     "SELECT sampled_at, value, measurand, unit, format, multiplier FROM meter_value"
     " WHERE session = ? AND measurand = ? ORDER BY sampled_at DESC LIMIT 1"
@@ -500,10 +507,26 @@ class PiccoloWriteSink:
         rows_out: _BatchRows,
     ) -> SqlProgram[None]:
         """Each event in batch order, so two events of one transaction in one
-        batch see each other."""
+        batch see each other.
+
+        A transaction with one event in the batch (a busy fleet's usual case)
+        is read with the others in one query, and its update, when it moves
+        only the seqNo, state and time, goes with the others in one
+        statement: one statement per event cost a round of SQLite's writer
+        each, and made 2.0.1 three quarters as fast as 1.6. A transaction
+        with several events in the batch is read and written event by event."""
+        counts: dict[tuple[int, str], int] = defaultdict(int)
+        for _, _, write in events:
+            assert isinstance(write, StoreTransactionEvent)
+            counts[(write.station_pk, write.charger_transaction_id)] += 1
+        known = yield from self._find_transactions([k for k, n in counts.items() if n == 1])
+        deferred: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         for group_index, write_index, write in events:
             assert isinstance(write, StoreTransactionEvent)
-            outcome, connector_id, completed = yield from self._transaction_event(write)
+            key = (write.station_pk, write.charger_transaction_id)
+            outcome, connector_id, completed = yield from self._transaction_event(
+                write, known.get(key), deferred if counts[key] == 1 else None
+            )
             results[group_index][write_index] = outcome
             received_at = rows_out.stamp(write.received_at)
             # Samples are keyed (a retransmitted one is stored once), so even
@@ -536,14 +559,68 @@ class PiccoloWriteSink:
                         received_at,
                     )
                 )
+        for columns, values in deferred.items():
+            yield from self._update_sessions(columns, values)
+
+    def _find_transactions(
+        self, keys: list[tuple[int, str]]
+    ) -> SqlProgram[dict[tuple[int, str], dict[str, Any]]]:
+        """_FIND_TRANSACTION's row for each (station, transaction id) found."""
+        found: dict[tuple[int, str], dict[str, Any]] = {}
+        for chunk in _padded_chunks(keys):
+            pair = "(?, ?)" if self._sql.sqlite else "(?::bigint, ?::text)"
+            rows = yield self._sql.fetch(
+                "WITH k (station, tx) AS (VALUES " + ", ".join([pair] * len(chunk)) + ")"
+                " SELECT s.station, s.charger_transaction_id, s.id, s.connector_id, s.id_tag,"
+                " s.started_at, s.meter_start_wh, s.closed_by, s.last_seq_no"
+                " FROM k JOIN charging_session s"
+                " ON s.station = k.station AND s.charger_transaction_id = k.tx",
+                *(value for key in chunk for value in key),
+            )
+            for row in rows:
+                found[(int(row["station"]), row["charger_transaction_id"])] = row
+        return found
+
+    def _update_sessions(
+        self, columns: tuple[str, ...], values: list[tuple[Any, ...]]
+    ) -> SqlProgram[None]:
+        """One UPDATE for many sessions' same columns: (id, *values) each."""
+        casts = ("bigint", *(_SESSION_COLUMN_TYPES[column] for column in columns))
+        row = (
+            "(" + ", ".join("?" for _ in casts) + ")"
+            if self._sql.sqlite
+            else "(" + ", ".join(f"?::{cast}" for cast in casts) + ")"
+        )
+        assignments = ", ".join(
+            f"{column} = v.column{index}" for index, column in enumerate(columns, start=2)
+        )
+        for chunk in _padded_chunks(values, 4096 // len(casts)):
+            yield self._sql.execute(
+                f"UPDATE charging_session SET {assignments}"
+                " FROM (VALUES " + ", ".join([row] * len(chunk)) + ") AS v"
+                " WHERE charging_session.id = v.column1",
+                *(value for entry in chunk for value in entry),
+            )
 
     def _transaction_event(
-        self, write: StoreTransactionEvent
+        self,
+        write: StoreTransactionEvent,
+        row: dict[str, Any] | None = None,
+        deferred: dict[tuple[str, ...], list[tuple[Any, ...]]] | None = None,
     ) -> SqlProgram[tuple[TransactionOutcome, int, bool]]:
         """The event applied: its outcome, the session's connector (EVSE) and
-        whether the event completed the session."""
-        rows = yield self._sql.fetch(
-            _FIND_TRANSACTION, write.station_pk, write.charger_transaction_id
+        whether the event completed the session. ``row`` is the session's
+        _FIND_TRANSACTION row when the caller read it already; with
+        ``deferred``, an update of only the columns _SESSION_COLUMN_TYPES
+        names is left there for the caller's one UPDATE."""
+        rows = (
+            [row]
+            if row is not None
+            else (
+                yield self._sql.fetch(
+                    _FIND_TRANSACTION, write.station_pk, write.charger_transaction_id
+                )
+            )
         )
         ended = write.event_type == "Ended"
         if not rows:
@@ -624,13 +701,16 @@ class PiccoloWriteSink:
                 status="completed",
                 closed_by="charger",
             )
-        yield self._sql.execute(
-            "UPDATE charging_session SET "
-            + ", ".join(f"{column} = ?" for column in changes)
-            + " WHERE id = ?",
-            *changes.values(),
-            session_id,
-        )
+        if deferred is not None and changes.keys() <= _SESSION_COLUMN_TYPES.keys():
+            deferred[tuple(changes)].append((session_id, *changes.values()))
+        else:
+            yield self._sql.execute(
+                "UPDATE charging_session SET "
+                + ", ".join(f"{column} = ?" for column in changes)
+                + " WHERE id = ?",
+                *changes.values(),
+                session_id,
+            )
         return TransactionOutcome(session_id, False, False, previous), connector_id, completed
 
     def _last_register(self, session_id: int) -> SqlProgram[int | None]:
@@ -780,3 +860,18 @@ def _transaction_begin(samples: Sequence[Sample]) -> tuple[datetime, int] | None
 
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> list[Sequence[Any]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _padded_chunks(values: Sequence[Any], most: int = 256) -> list[Sequence[Any]]:
+    """Chunks of at most ``most`` (a power of two or not) whose lengths are
+    powers of two, the last padded with repeats of its last value: a few
+    statement shapes instead of one per batch size (each shape is a prepared
+    statement kept by the driver). For lookups and updates that a repeated
+    value does not change."""
+    chunks: list[Sequence[Any]] = []
+    top = 1 << (most.bit_length() - 1)
+    for start in range(0, len(values), top):
+        chunk = list(values[start : start + top])
+        size = 1 << (len(chunk) - 1).bit_length()
+        chunks.append(chunk + [chunk[-1]] * (size - len(chunk)))
+    return chunks

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from csms.domain.writes import (
     StoreSessionStart,
     StoreSessionStop,
     StoreStatus,
+    StoreTransactionEvent,
     WriteGroup,
 )
 from csms.storage.database import current_engine, is_sqlite
@@ -236,3 +238,62 @@ async def test_checkpoints_copy_the_wal_without_blocking_writes(sink: PiccoloWri
     assert frames > 0 and copied == frames
     row = await Station.select(Station.last_seen_at).first().run()
     assert row is not None and row["last_seen_at"] == T0 + timedelta(seconds=19)
+
+
+def _event(tx: str, kind: str, seq: int, minutes: int, **extra: Any) -> StoreTransactionEvent:
+    at = T0 + timedelta(minutes=minutes)
+    return StoreTransactionEvent(
+        station_pk=1,
+        charger_transaction_id=tx,
+        event_type=kind,
+        seq_no=seq,
+        timestamp=at,
+        received_at=at,
+        connector_id=1,
+        **extra,
+    )
+
+
+def _transaction_batches() -> list[list[WriteGroup]]:
+    """Many transactions' events in one batch, as a busy fleet sends them:
+    most transactions once per batch (read and updated together), some
+    several times, repeats, an identifier that comes late, and ends."""
+    txs = [f"tx-{n}" for n in range(6)]
+    starts = [WriteGroup((_event(tx, "Started", 0, 0, begin=(T0, 1000)),)) for tx in txs]
+    updates = [WriteGroup((_event(tx, "Updated", 1, 5, charging_state="Charging"),)) for tx in txs]
+    mixed = [
+        WriteGroup((_event("tx-0", "Updated", 2, 10, charging_state="SuspendedEV"),)),
+        WriteGroup((_event("tx-0", "Updated", 3, 11),)),  # twice in the batch
+        WriteGroup((_event("tx-1", "Updated", 1, 10, charging_state="Idle"),)),  # a repeat
+        WriteGroup((_event("tx-2", "Updated", 2, 10, id_tag="LATE", auth_status="Accepted"),)),
+        WriteGroup((_event("tx-3", "Ended", 2, 10, meter_stop_wh=1500, stop_reason="Local"),)),
+        WriteGroup((_event("tx-4", "Updated", 2, 10, charging_state="EVConnected"),)),
+        WriteGroup((_event("tx-9", "Updated", 4, 10, offline=True),)),  # first seen
+    ]
+    return [[WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))], starts, updates, mixed]
+
+
+async def test_many_transactions_in_one_batch_agree_with_the_twin(
+    sink: PiccoloWriteSink,
+) -> None:
+    """2.0.1 events of many sessions in one batch give the in-memory twin's
+    outcomes and leave each session as the events, applied in order, say."""
+    twin = MemoryWriteSink(MemoryStore())
+    expected = [await twin.apply(batch) for batch in _transaction_batches()]
+    assert [await sink.apply(batch) for batch in _transaction_batches()] == expected
+    rows = {
+        r["charger_transaction_id"]: r
+        for r in await ChargingSession.select().order_by(ChargingSession.id).run()
+    }
+    assert {tx: (r["last_seq_no"], r["charging_state"]) for tx, r in rows.items()} == {
+        "tx-0": (3, "SuspendedEV"),
+        "tx-1": (1, "Charging"),
+        "tx-2": (2, "Charging"),
+        "tx-3": (2, "Charging"),
+        "tx-4": (2, "EVConnected"),
+        "tx-5": (1, "Charging"),
+        "tx-9": (4, ""),
+    }
+    assert rows["tx-2"]["id_tag"] == "LATE"
+    assert (rows["tx-3"]["status"], rows["tx-3"]["meter_stop_wh"]) == ("completed", 1500)
+    assert rows["tx-0"]["updated_at"] == T0 + timedelta(minutes=11)
