@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from csms.domain.writes import GroupResult, WriteGroup
+from csms.domain.writes import GroupResult, Write, WriteGroup
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,9 @@ class GroupCommitter:
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_interval = min(1.0, timeout / 10) if timeout else 1.0
         self.dropped = 0
+        # Records nobody waits for, committed with the next batch as one
+        # group (record_nowait); a _WAKE entry in the queue stands for them.
+        self._records: list[Write] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -180,16 +183,33 @@ class GroupCommitter:
             return
         self._queue.put_nowait(_Entry(group, None))
 
+    def record_nowait(self, write: Write) -> None:
+        """Queue a record nobody waits for, to be committed with the next
+        batch in one group with the others queued so (the message log: a
+        group of its own per call cost the event loop a queue entry, a group
+        and their handling each). If that group fails, its records are
+        lost together, and logged."""
+        if self._closing:
+            log.warning("writer closing, dropped deferred record %s", type(write).__name__)
+            return
+        if not self._records:
+            self._queue.put_nowait(_WAKE)
+        self._records.append(write)
+
     async def _run(self) -> None:
         queue = self._queue
         while True:
             taken = [await queue.get()]
             while len(taken) < self._max_batch and not queue.empty():
                 taken.append(queue.get_nowait())
-            batch = [entry for entry in taken if not entry.abandoned]
-            if len(batch) < len(taken):
-                self.dropped += len(taken) - len(batch)
-                log.debug("dropped %d write groups their callers gave up", len(taken) - len(batch))
+            batch = [entry for entry in taken if not entry.abandoned and entry is not _WAKE]
+            given_up = sum(1 for entry in taken if entry.abandoned)
+            if given_up:
+                self.dropped += given_up
+                log.debug("dropped %d write groups their callers gave up", given_up)
+            if self._records:
+                records, self._records = self._records, []
+                batch.append(_Entry(WriteGroup(tuple(records)), None))
             for entry in batch:
                 entry.sent = True
             waiting = self._waiting
@@ -232,6 +252,10 @@ class GroupCommitter:
             _settle(entry, result=result)
 
 
+# Stands in the queue for the records of record_nowait (never stored itself).
+_WAKE = _Entry(WriteGroup(()), None)
+
+
 def _settle(
     entry: _Entry,
     *,
@@ -260,7 +284,11 @@ def _give_up(entry: _Entry) -> None:
 
 
 def _describe(group: WriteGroup) -> str:
-    return ", ".join(type(write).__name__ for write in group.writes)
+    counts: dict[str, int] = {}
+    for write in group.writes:
+        name = type(write).__name__
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(name if n == 1 else f"{n} {name}" for name, n in counts.items())
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -241,6 +241,48 @@ def log_message(
     )
 
 
+class StoreExchange(msgspec.Struct, frozen=True):
+    """A charger's call and our answer for the message log, as they went over
+    the wire. The sink makes its two rows (:meth:`messages`) where it builds
+    the batch's other rows, in the writer, so the event loop keeps only the
+    bytes: making them storable cost it about as much as the rest of a
+    Heartbeat."""
+
+    station_pk: int
+    unique_id: str
+    action: str
+    request: bytes
+    request_type: int
+    answer: bytes
+    answer_type: int
+    logged_at: datetime
+    max_chars: int = MESSAGE_LOG_MAX_CHARS
+
+    def messages(self) -> tuple[StoreMessage, StoreMessage]:
+        return (
+            log_message(
+                self.station_pk,
+                "in",
+                self.request_type,
+                self.unique_id,
+                self.action,
+                self.request,
+                self.logged_at,
+                max_chars=self.max_chars,
+            ),
+            log_message(
+                self.station_pk,
+                "out",
+                self.answer_type,
+                self.unique_id,
+                self.action,
+                self.answer,
+                self.logged_at,
+                max_chars=self.max_chars,
+            ),
+        )
+
+
 Write = (
     StoreNewStation
     | StoreBoot
@@ -254,6 +296,7 @@ Write = (
     | StoreMeterValues
     | StoreEvent
     | StoreMessage
+    | StoreExchange
 )
 
 

@@ -11,7 +11,13 @@ import msgspec
 
 from csms.domain.model import RegistrationStatus, StationProfile
 from csms.domain.runtime import StationRuntime
-from csms.domain.writes import MESSAGE_LOG_MAX_CHARS, StoreMessage, WriteGroup, log_message
+from csms.domain.writes import (
+    MESSAGE_LOG_MAX_CHARS,
+    StoreExchange,
+    StoreMessage,
+    WriteGroup,
+    log_message,
+)
 from csms.gateway.registry import Connected
 from csms.metrics import Metrics
 from csms.protocol.ocppj import (
@@ -86,29 +92,17 @@ class ExchangeRecorder:
         now = self._runtime.seen(session.profile)
         if not self._log_messages or (call.action == "Heartbeat" and error_code is None):
             return
-        pk = session.profile.pk
-        self._runtime.writer.submit_nowait(
-            WriteGroup(
-                (
-                    self._message(
-                        pk,
-                        "in",
-                        MessageType.CALL,
-                        call.unique_id,
-                        call.action,
-                        call.payload,
-                        now,
-                    ),
-                    self._message(
-                        pk,
-                        "out",
-                        MessageType.CALLERROR if error_code else MessageType.CALLRESULT,
-                        call.unique_id,
-                        call.action,
-                        answer,
-                        now,
-                    ),
-                )
+        self._runtime.writer.record_nowait(
+            StoreExchange(
+                session.profile.pk,
+                call.unique_id,
+                call.action,
+                call.payload,
+                MessageType.CALL,
+                answer,
+                MessageType.CALLERROR if error_code else MessageType.CALLRESULT,
+                now,
+                self._max_chars,
             )
         )
 

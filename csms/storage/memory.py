@@ -19,6 +19,7 @@ from csms.domain.writes import (
     StoreBoot,
     StoreDeviceModel,
     StoreEvent,
+    StoreExchange,
     StoreLastSeen,
     StoreMessage,
     StoreMeterValues,
@@ -181,6 +182,8 @@ class MemoryWriteSink:
             store.events.append(write)
         elif isinstance(write, StoreMessage):
             store.messages.append(write)
+        elif isinstance(write, StoreExchange):
+            store.messages.extend(write.messages())
         else:
             raise TypeError(f"unknown write {write!r}")
         return None

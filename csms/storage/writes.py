@@ -26,6 +26,7 @@ from csms.domain.writes import (
     StoreBoot,
     StoreDeviceModel,
     StoreEvent,
+    StoreExchange,
     StoreLastSeen,
     StoreMessage,
     StoreMeterValues,
@@ -212,6 +213,10 @@ class PiccoloWriteSink:
                 if isinstance(w, StoreEvent)
             ],
         )
+        messages = [w for _, _, w in by_kind[StoreMessage] if isinstance(w, StoreMessage)]
+        for _, _, exchange in by_kind[StoreExchange]:
+            assert isinstance(exchange, StoreExchange)
+            messages.extend(exchange.messages())
         yield self._sql.executemany(
             _INSERT_MESSAGE,
             [
@@ -224,8 +229,7 @@ class PiccoloWriteSink:
                     w.payload,
                     stamp(w.logged_at),
                 )
-                for _, _, w in by_kind[StoreMessage]
-                if isinstance(w, StoreMessage)
+                for w in messages
             ],
         )
         return results

@@ -165,3 +165,45 @@ async def test_writes_that_commit_or_give_up_leave_no_deadline_behind() -> None:
     await asyncio.sleep(0.2)
     assert not writer._waiting and writer._sweeper is None
     await writer.stop()
+
+
+class RecordingSink:
+    """Keeps every batch's groups as the kinds of their writes."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.batches: list[list[list[str]]] = []
+
+    async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        await asyncio.sleep(self.delay)
+        self.batches.append([[w.kind for w in g.writes] for g in groups])  # type: ignore[union-attr]
+        return [[None] * len(g.writes) for g in groups]
+
+
+async def test_records_nobody_waits_for_go_with_the_next_batch_as_one_group() -> None:
+    """record_nowait's records wake an idle committer and are committed
+    together, in order, as one group beside the waited-for writes; records
+    made during a commit go in the next one."""
+    sink = RecordingSink(delay=0.02)
+    writer = GroupCommitter(sink)
+    writer.start()
+    for n in range(3):
+        writer.record_nowait(StoreEvent(1, f"log{n}", NOW, NOW))
+    await asyncio.sleep(0.005)  # the first batch is committing
+    waited = asyncio.ensure_future(writer.submit(_group(1)))
+    writer.record_nowait(StoreEvent(1, "log3", NOW, NOW))
+    assert await waited == [None]
+    await writer.stop()
+    assert sink.batches == [[["log0", "log1", "log2"]], [["e1"], ["log3"]]]
+
+
+async def test_stop_commits_the_records_made_before_it() -> None:
+    """Records made before stop() are committed by it; later ones are
+    refused with a warning, not queued."""
+    sink = RecordingSink()
+    writer = GroupCommitter(sink)
+    writer.start()
+    writer.record_nowait(StoreEvent(1, "last", NOW, NOW))
+    await writer.stop()
+    writer.record_nowait(StoreEvent(1, "late", NOW, NOW))
+    assert sink.batches == [[["last"]]]
