@@ -27,9 +27,10 @@ import asyncio
 import dataclasses
 import os
 import sys
-import tempfile
 import time
 from typing import Any
+
+from benchmarks.scratch_database import scratch_database
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -138,32 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["CSMS_UNKNOWN_STATIONS"] = "accept"
     os.environ.setdefault("CSMS_LOG_LEVEL", "ERROR")
-    with tempfile.TemporaryDirectory(prefix="csms-dispatch-") as tmp:
-        database = f"sqlite:///{tmp}/dispatch.sqlite"
-        created = ""
-        if args.database_url:
-            import asyncpg
-
-            created = f"csms_dispatch_{os.getpid()}"
-            server = args.database_url
-
-            async def admin(statement: str) -> None:
-                connection = await asyncpg.connect(server)
-                try:
-                    await connection.execute(statement)
-                finally:
-                    await connection.close()
-
-            asyncio.run(admin(f'CREATE DATABASE "{created}"'))
-            database = server.rsplit("/", 1)[0] + "/" + created
+    with scratch_database(args.database_url, "csms_dispatch") as database:
         os.environ["CSMS_DATABASE_URL"] = database
-        try:
-            import uvloop
+        import uvloop
 
-            results = uvloop.run(_measure(args))
-        finally:
-            if created:
-                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{created}"'))
+        results = uvloop.run(_measure(args))
     best = min(results, key=lambda r: r["loop_us"])
     kind = "PostgreSQL" if args.database_url else "SQLite"
     for r in results:

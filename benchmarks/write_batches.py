@@ -21,10 +21,11 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from benchmarks.scratch_database import scratch_database
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 MEASURANDS = (
@@ -136,30 +137,9 @@ async def _measure(args: argparse.Namespace) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("CSMS_LOG_LEVEL", "ERROR")
-    with tempfile.TemporaryDirectory(prefix="csms-write-batches-") as tmp:
-        database = f"sqlite:///{tmp}/batches.sqlite"
-        created = ""
-        if args.database_url:
-            import asyncpg
-
-            created = f"csms_write_batches_{os.getpid()}"
-            server = args.database_url
-
-            async def admin(statement: str) -> None:
-                connection = await asyncpg.connect(server)
-                try:
-                    await connection.execute(statement)
-                finally:
-                    await connection.close()
-
-            asyncio.run(admin(f'CREATE DATABASE "{created}"'))
-            database = server.rsplit("/", 1)[0] + "/" + created
+    with scratch_database(args.database_url, "csms_write_batches") as database:
         os.environ["CSMS_DATABASE_URL"] = database
-        try:
-            best = asyncio.run(_measure(args))
-        finally:
-            if created:
-                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{created}"'))
+        best = asyncio.run(_measure(args))
     kind = "PostgreSQL" if args.database_url else "SQLite"
     size = min(args.batch, args.stations)
     for name, seconds in best.items():

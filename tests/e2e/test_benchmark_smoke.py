@@ -165,15 +165,14 @@ def test_merged_results_take_percentiles_over_every_process_sample(tmp_path: Pat
     assert merged["samples_merged"] == 100
 
 
-async def test_the_dispatch_benchmark_prints_cpu_per_call() -> None:
-    """benchmarks.dispatch serves its stations in-process (on PostgreSQL when
-    the tests run there) and prints every call answered and the CPU each
-    cost, of the process and of the event loop."""
+async def _in_process_benchmark(module: str, *options: str) -> str:
+    """The output of an in-process benchmark run on the suite's database
+    (PostgreSQL when the tests run there: the benchmark makes its own
+    database on that server), after asserting that it succeeded."""
     import asyncio
-    import re
     import sys
 
-    argv = [sys.executable, "-m", "benchmarks.dispatch", "--stations", "20", "--calls", "6"]
+    argv = [sys.executable, "-m", module, *options]
     url = os.environ.get("CSMS_DATABASE_URL", "")
     if url.startswith(("postgresql://", "postgres://")):
         argv += ["--database-url", url]
@@ -183,7 +182,16 @@ async def test_the_dispatch_benchmark_prints_cpu_per_call() -> None:
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()[-2000:]
-    text = out.decode()
+    return out.decode()
+
+
+async def test_the_dispatch_benchmark_prints_cpu_per_call() -> None:
+    """benchmarks.dispatch serves its stations in-process (on PostgreSQL when
+    the tests run there) and prints every call answered and the CPU each
+    cost, of the process and of the event loop."""
+    import re
+
+    text = await _in_process_benchmark("benchmarks.dispatch", "--stations", "20", "--calls", "6")
     assert len(re.findall(r": 120 calls, [\d,]+/s wall; CPU per call [\d.]+ us process", text)) == 3
     assert re.search(r"best: [\d.]+ us event-loop thread", text), text
 
@@ -192,22 +200,11 @@ async def test_the_write_batches_benchmark_prints_cpu_per_batch() -> None:
     """benchmarks.write_batches commits batches of each kind through the
     product's write sink (on PostgreSQL when the tests run there) and prints
     the CPU of each kind's best batch."""
-    import asyncio
     import re
-    import sys
 
-    argv = [sys.executable, "-m", "benchmarks.write_batches", "--stations", "30", "--batch"]
-    argv += ["20", "--rounds", "2"]
-    url = os.environ.get("CSMS_DATABASE_URL", "")
-    if url.startswith(("postgresql://", "postgres://")):
-        argv += ["--database-url", url]
-    env = {k: v for k, v in os.environ.items() if k != "CSMS_DATABASE_URL"}
-    proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    text = await _in_process_benchmark(
+        "benchmarks.write_batches", "--stations", "30", "--batch", "20", "--rounds", "2"
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    text = out.decode()
     for kind in ("2.0.1 TransactionEvent Updated", "1.6 MeterValues, 4 samples"):
         line = rf"{kind}: 20 groups per batch, best of 2: [\d.]+ ms CPU per batch"
         assert re.search(line, text), text
