@@ -149,12 +149,13 @@ class LoginThrottle:
         await self.counter.forget(_account_key(email))
 
 
-def login_throttle(redis_url: str | None = None) -> LoginThrottle:
+def login_throttle(redis_url: str | None = None, redis_prefix: str = "csms:") -> LoginThrottle:
     """The limits of the environment, counted in Redis when a URL is given
-    (they hold across nodes), else in this process."""
+    (they hold across nodes; keys ``{redis_prefix}login:…``), else in this
+    process."""
     limits = LoginLimits.from_env()
     if redis_url:
         from crm.storage.login_attempts import RedisAttempts
 
-        return LoginThrottle(limits, RedisAttempts(redis_url))
+        return LoginThrottle(limits, RedisAttempts(redis_url, prefix=f"{redis_prefix}login:"))
     return LoginThrottle(limits, MemoryAttempts())

@@ -267,7 +267,9 @@ def node_directory(settings: Settings) -> NodeDirectory:
     if settings.redis_url:
         from csms.messaging.redis_directory import RedisNodeDirectory
 
-        return RedisNodeDirectory(settings.redis_url, settings.node_name)
+        return RedisNodeDirectory(
+            settings.redis_url, settings.node_name, prefix=settings.redis_prefix
+        )
     return MemoryNodeDirectory(settings.node_name)
 
 
@@ -350,7 +352,7 @@ class Node:
             self.bus = self.cluster.hub.bus()
             self.node_directory = self.cluster.directory(settings.node_name)
         else:
-            self.bus = bus_from_url(settings.redis_url)
+            self.bus = bus_from_url(settings.redis_url, settings.redis_prefix)
             self.node_directory = node_directory(settings)
         self.bus.subscribe(TOPIC, change_handler(self.authorizer, settings.node_name))
         # Every subscription is made before the bus starts (Redis needs it).
@@ -401,7 +403,7 @@ class Node:
                 password_strength=settings.password_hashing,
                 session_hours=settings.login_session_hours,
                 token_days=settings.api_token_days,
-                throttle=login_throttle(settings.redis_url),
+                throttle=login_throttle(settings.redis_url, settings.redis_prefix),
             ),
             crm_changes=invalidation,
             station_changes=invalidation,

@@ -42,7 +42,7 @@ async def announced_changes(
         return
     from csms.messaging.redis_bus import RedisBus
 
-    bus = RedisBus(settings.redis_url)
+    bus = RedisBus(settings.redis_url, prefix=settings.redis_prefix)
     try:
         await bus.start()
     except Exception as error:

@@ -27,7 +27,7 @@ def cmd_node(args: argparse.Namespace, settings: Settings) -> int:
         from csms.gateway.draining import DrainRequest, drain_topic, encode_request
         from csms.messaging.redis_bus import RedisBus
 
-        bus = RedisBus(redis_url)
+        bus = RedisBus(redis_url, prefix=settings.redis_prefix)
         await bus.start()
         try:
             receivers = await bus.publish(
@@ -46,7 +46,7 @@ def cmd_node(args: argparse.Namespace, settings: Settings) -> int:
     async def locate() -> int:
         from csms.messaging.redis_directory import RedisNodeDirectory
 
-        directory = RedisNodeDirectory(redis_url, settings.node_name)
+        directory = RedisNodeDirectory(redis_url, settings.node_name, prefix=settings.redis_prefix)
         await directory.start()
         try:
             node = await directory.locate(args.station)

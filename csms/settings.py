@@ -25,6 +25,10 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # Every Redis key and pub/sub channel of this installation starts with
+    # it, so several installations (staging beside production, parallel test
+    # runs) can share one Redis without seeing each other's stations.
+    redis_prefix: str = "csms:"
     ocpp_host: str = "0.0.0.0"
     ocpp_port: int = 9000
     http_host: str = "127.0.0.1"
@@ -163,6 +167,12 @@ class Settings:
             raise SettingsError(
                 "CSMS_DATABASE_URL must start with sqlite:// or postgresql://; "
                 f"got {self.database_url!r}"
+            )
+        if not self.redis_prefix or any(c.isspace() or c in "*?[]\\" for c in self.redis_prefix):
+            # Key patterns (SCAN MATCH) are built from it: no glob characters.
+            raise SettingsError(
+                "CSMS_REDIS_PREFIX must be a non-empty name without spaces or *?[]\\, "
+                f"got {self.redis_prefix!r}"
             )
         if self.password_hashing not in ("standard", "fast"):
             raise SettingsError(

@@ -18,7 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-_BASE_URL = os.environ.get("CSMS_DATABASE_URL", "")
+# The server named when the run started: pytest-xdist workers inherit the
+# environment after the controller has pointed CSMS_DATABASE_URL at a
+# database of its own, so the original is kept aside for them.
+_BASE_URL = os.environ.setdefault(
+    "CSMS_TESTS_DATABASE_SERVER", os.environ.get("CSMS_DATABASE_URL", "")
+)
 _TMP = tempfile.mkdtemp(prefix="csms-tests-")
 _PG_DATABASE: str | None = None
 
@@ -29,12 +34,19 @@ if _BASE_URL.startswith(("postgresql://", "postgres://")):
 else:
     os.environ["CSMS_DATABASE_URL"] = f"sqlite:///{_TMP}/csms.sqlite"
 
+# Redis keys and channels of this run (of this pytest-xdist worker) alone:
+# parallel workers and runs share the machine's Redis without meeting.
+os.environ["CSMS_REDIS_PREFIX"] = f"csms-test-{uuid.uuid4().hex[:8]}:"
+
 # Settings for every node the tests start; single tests override what they need.
 os.environ.setdefault("CSMS_LOG_LEVEL", "INFO")
 # Tests create many users; the standard argon2 cost would only slow them down.
 os.environ.setdefault("CSMS_PASSWORD_HASHING", "fast")
-# Hosted files (firmware, uploads) of the run go with its temporary directory.
-os.environ.setdefault("CSMS_FILES_DIR", f"{_TMP}/files")
+# Hosted files (firmware, uploads) of the run (of each worker) go with its
+# temporary directory, unless the one who started the run chose a folder.
+if "CSMS_FILES_DIR" not in os.environ or os.environ.get("CSMS_TESTS_OWN_FILES_DIR"):
+    os.environ["CSMS_FILES_DIR"] = f"{_TMP}/files"
+    os.environ["CSMS_TESTS_OWN_FILES_DIR"] = "1"
 
 TABLES_IN_DELETE_ORDER = (
     "audit_log",
@@ -91,7 +103,15 @@ async def _admin_execute(statement: str) -> None:
         await connection.close()
 
 
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """Under ``pytest -n N`` the controller runs no test: only its workers
+    need (each their own) database."""
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    if _is_xdist_controller(session.config):
+        return
     if _PG_DATABASE is not None:
         asyncio.run(_admin_execute(f'CREATE DATABASE "{_PG_DATABASE}"'))
     from csms.storage.migrate import migrate
@@ -100,6 +120,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _is_xdist_controller(session.config):
+        shutil.rmtree(_TMP, ignore_errors=True)
+        return
+    _forget_redis_keys(os.environ["CSMS_REDIS_PREFIX"] + "*")
     if _PG_DATABASE is not None:
         asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{_PG_DATABASE}" WITH (FORCE)'))
     shutil.rmtree(_TMP, ignore_errors=True)
@@ -108,12 +132,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # Rate-limit counters in Redis (failed logins, the drivers' app's attempts)
 # outlive a test and a test run: every test from 127.0.0.1 would add to one
 # address's count until logins answered 429.
-_REDIS_COUNTER_PATTERNS = ("csms:login:*", "csms:app:*")
+_REDIS_COUNTER_PATTERNS = tuple(
+    os.environ["CSMS_REDIS_PREFIX"] + kind for kind in ("login:*", "app:*")
+)
 
 
 @pytest.fixture(autouse=True)
 def _no_rate_limit_counts_left() -> None:
     """Each test starts without failed-login or app-attempt counts in Redis."""
+    _forget_redis_keys(*_REDIS_COUNTER_PATTERNS)
+
+
+def _forget_redis_keys(*patterns: str) -> None:
     url = os.environ.get("CSMS_REDIS_URL")
     if not url:
         return
@@ -121,7 +151,7 @@ def _no_rate_limit_counts_left() -> None:
 
     client = redis.Redis.from_url(url)
     try:
-        for pattern in _REDIS_COUNTER_PATTERNS:
+        for pattern in patterns:
             keys = list(client.scan_iter(match=pattern, count=1000))
             if keys:
                 client.delete(*keys)

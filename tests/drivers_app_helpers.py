@@ -5,6 +5,7 @@ verification code read from the mail outbox, as a driver reads their mail)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -33,7 +34,9 @@ def app_context(**settings: Any) -> AppContext:
     chosen = dataclasses.replace(Settings.from_env(), **settings)
     context = drivers_app(chosen)
     if chosen.redis_url:
-        context.limiter = limiter_for(chosen.redis_url, f"csms:test:{secrets.token_hex(6)}:")
+        context.limiter = limiter_for(
+            chosen.redis_url, os.environ["CSMS_REDIS_PREFIX"] + f"app-{secrets.token_hex(6)}:"
+        )
     return context
 
 

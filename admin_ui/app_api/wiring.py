@@ -97,7 +97,7 @@ def drivers_app(
     return AppContext(
         accounts=accounts,
         charging=charging,
-        limiter=limiter_for(settings.redis_url),
+        limiter=limiter_for(settings.redis_url, f"{settings.redis_prefix}app:"),
         rate_limit=settings.app_rate_limit,
         rate_window=settings.app_rate_window,
         closers=list(ports.closers),

@@ -23,13 +23,14 @@ from csms.domain.bus import Handler
 
 log = logging.getLogger(__name__)
 
-PREFIX = "csms:"
 MAX_RECONNECT_PAUSE = 10.0
 
 
 class RedisBus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, prefix: str = "csms:") -> None:
         self.url = url
+        # Channels are ``{prefix}{topic}`` (CSMS_REDIS_PREFIX).
+        self.prefix = prefix
         self._handlers: dict[str, list[Handler]] = {}
         self._redis: Redis | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -65,7 +66,7 @@ class RedisBus:
     async def publish(self, topic: str, payload: bytes) -> int:
         assert self._redis is not None, "the bus is not started"
         # Redis answers how many pub/sub connections (one per bus) got it.
-        return int(await self._redis.publish(PREFIX + topic, payload))
+        return int(await self._redis.publish(self.prefix + topic, payload))
 
     async def _read(self) -> None:
         pause = 0.5
@@ -74,7 +75,8 @@ class RedisBus:
             assert self._redis is not None
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                channels = [PREFIX + topic for topic in self._handlers] or [PREFIX + "-"]
+                prefix = self.prefix
+                channels = [prefix + topic for topic in self._handlers] or [prefix + "-"]
                 await pubsub.subscribe(*channels)
                 self._subscribed.set()
                 pause = 0.5
@@ -83,7 +85,7 @@ class RedisBus:
                     log.info("Redis bus: reconnected")
                     self._back()
                 async for message in pubsub.listen():
-                    topic = message["channel"].decode()[len(PREFIX) :]
+                    topic = message["channel"].decode()[len(prefix) :]
                     for handler in self._handlers.get(topic, ()):
                         try:
                             handler(message["data"])

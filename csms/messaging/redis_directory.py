@@ -1,6 +1,7 @@
 """The node directory in Redis (:class:`csms.domain.node_directory.NodeDirectory`).
 
-``csms:station:{charge_point_id}`` holds the name of the node that holds the
+``{prefix}station:{charge_point_id}`` (the prefix is CSMS_REDIS_PREFIX,
+``csms:`` by default) holds the name of the node that holds the
 station's socket, with an expiry (``ENTRY_SECONDS``) that the node renews
 while the station stays connected. Connects and disconnects go in one
 pipelined round trip per batch; a disconnect deletes the entry only if it
@@ -15,8 +16,6 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from csms.domain.node_directory import ENTRY_SECONDS
-
-KEY_PREFIX = "csms:station:"
 
 # Deletes KEYS[1] if it holds ARGV[1].
 _COMPARE_AND_DELETE = """
@@ -38,14 +37,17 @@ return holder
 """
 
 
-def station_key(charge_point_id: str) -> str:
-    return KEY_PREFIX + charge_point_id
+def station_key(charge_point_id: str, prefix: str = "csms:") -> str:
+    return f"{prefix}station:{charge_point_id}"
 
 
 class RedisNodeDirectory:
-    def __init__(self, url: str, node: str, *, entry_seconds: int = ENTRY_SECONDS) -> None:
+    def __init__(
+        self, url: str, node: str, *, prefix: str = "csms:", entry_seconds: int = ENTRY_SECONDS
+    ) -> None:
         self.url = url
         self.node = node
+        self.prefix = prefix
         self.entry_seconds = entry_seconds
         self._redis: Redis | None = None
 
@@ -70,7 +72,7 @@ class RedisNodeDirectory:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for charge_point_id, held in changes:
-                key = station_key(charge_point_id)
+                key = station_key(charge_point_id, self.prefix)
                 if held:
                     pipe.set(key, self.node, ex=self.entry_seconds)
                 else:
@@ -83,7 +85,7 @@ class RedisNodeDirectory:
         async with self.redis.pipeline(transaction=False) as pipe:
             for charge_point_id in charge_point_ids:
                 await self._renew(
-                    keys=[station_key(charge_point_id)],
+                    keys=[station_key(charge_point_id, self.prefix)],
                     args=[self.node, self.entry_seconds],
                     client=pipe,
                 )
@@ -95,13 +97,16 @@ class RedisNodeDirectory:
         }
 
     async def locate(self, charge_point_id: str) -> str | None:
-        node = await self.redis.get(station_key(charge_point_id))
+        node = await self.redis.get(station_key(charge_point_id, self.prefix))
         if node is None:
             return None
         return node.decode() if isinstance(node, bytes) else str(node)
 
     async def forget_node(self) -> int:
-        keys = [key async for key in self.redis.scan_iter(match=KEY_PREFIX + "*", count=1000)]
+        keys = [
+            key
+            async for key in self.redis.scan_iter(match=station_key("*", self.prefix), count=1000)
+        ]
         if not keys:
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -21,6 +21,8 @@ from tests.media_helpers import allow
 from tests.world import admin_token, bearer
 
 REDIS_URL = os.environ.get("CSMS_REDIS_URL", "")
+# This test run's (tests/conftest.py), so parallel runs do not hear each other.
+REDIS_PREFIX = os.environ["CSMS_REDIS_PREFIX"]
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="CSMS_REDIS_URL is not set")
 
 
@@ -40,7 +42,8 @@ async def test_the_in_process_bus_delivers_to_every_subscriber() -> None:
 @needs_redis
 async def test_the_redis_bus_reaches_another_connection() -> None:
     """What one RedisBus publishes, another one's subscriber receives."""
-    sender, receiver = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+    sender = RedisBus(REDIS_URL, prefix=REDIS_PREFIX)
+    receiver = RedisBus(REDIS_URL, prefix=REDIS_PREFIX)
     received: asyncio.Queue[bytes] = asyncio.Queue()
     receiver.subscribe("test-topic", received.put_nowait)
     await receiver.start()
@@ -51,6 +54,31 @@ async def test_the_redis_bus_reaches_another_connection() -> None:
     finally:
         await sender.stop()
         await receiver.stop()
+
+
+@needs_redis
+async def test_redis_buses_of_different_prefixes_do_not_hear_each_other() -> None:
+    """Two installations on one Redis (CSMS_REDIS_PREFIX): a message on a
+    topic reaches the buses of its own prefix only."""
+    production = RedisBus(REDIS_URL, prefix=REDIS_PREFIX + "production:")
+    staging = RedisBus(REDIS_URL, prefix=REDIS_PREFIX + "staging:")
+    heard: dict[str, asyncio.Queue[bytes]] = {
+        "production": asyncio.Queue(),
+        "staging": asyncio.Queue(),
+    }
+    production.subscribe("topic", heard["production"].put_nowait)
+    staging.subscribe("topic", heard["staging"].put_nowait)
+    await production.start()
+    await staging.start()
+    try:
+        assert await staging.publish("topic", b"for staging") == 1
+        assert await asyncio.wait_for(heard["staging"].get(), 5) == b"for staging"
+        assert await production.publish("topic", b"for production") == 1
+        assert await asyncio.wait_for(heard["production"].get(), 5) == b"for production"
+        assert heard["staging"].empty() and heard["production"].empty()
+    finally:
+        await production.stop()
+        await staging.stop()
 
 
 async def _verdict(node, uid: str, station_pk: int) -> AuthorizationStatus:  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ from tests.e2e.conftest import StartNode, ocpp_url
 from tests.e2e.test_cli import csms
 
 REDIS_URL = os.environ.get("CSMS_REDIS_URL", "")
+REDIS_PREFIX = os.environ["CSMS_REDIS_PREFIX"]
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="CSMS_REDIS_URL is not set")
 
 
@@ -247,31 +248,35 @@ async def test_the_redis_directory_records_renews_and_deletes_only_its_own() -> 
     """Entries carry an expiry; a refresh renews this node's entries and
     reports (without touching) those another node took; a disconnect deletes
     an entry only if it still names this node."""
-    one = RedisNodeDirectory(REDIS_URL, "node-one", entry_seconds=90)
-    two = RedisNodeDirectory(REDIS_URL, "node-two", entry_seconds=90)
+    one = RedisNodeDirectory(REDIS_URL, "node-one", prefix=REDIS_PREFIX, entry_seconds=90)
+    two = RedisNodeDirectory(REDIS_URL, "node-two", prefix=REDIS_PREFIX, entry_seconds=90)
     await one.start()
     await two.start()
     try:
-        await one.redis.delete(station_key("CP-R1"), station_key("CP-R2"))
+        await one.redis.delete(
+            station_key("CP-R1", REDIS_PREFIX), station_key("CP-R2", REDIS_PREFIX)
+        )
         await one.record([("CP-R1", True), ("CP-R2", True)])
         assert await two.locate("CP-R1") == "node-one"
-        assert 0 < await one.redis.ttl(station_key("CP-R1")) <= 90
+        assert 0 < await one.redis.ttl(station_key("CP-R1", REDIS_PREFIX)) <= 90
         await two.record([("CP-R2", True)])
-        await one.redis.expire(station_key("CP-R1"), 5)
+        await one.redis.expire(station_key("CP-R1", REDIS_PREFIX), 5)
         assert await one.refresh(["CP-R1", "CP-R2"]) == {"CP-R2": "node-two"}
-        assert await one.redis.ttl(station_key("CP-R1")) > 5
+        assert await one.redis.ttl(station_key("CP-R1", REDIS_PREFIX)) > 5
         await one.record([("CP-R2", False)])
         assert await one.locate("CP-R2") == "node-two"
         await one.record([("CP-R1", False)])
         assert await two.locate("CP-R1") is None
-        await one.redis.delete(station_key("CP-R1"))
+        await one.redis.delete(station_key("CP-R1", REDIS_PREFIX))
         assert await one.refresh(["CP-R1"]) == {}
         assert await two.locate("CP-R1") == "node-one"
         assert await one.forget_node() >= 1
         assert await two.locate("CP-R1") is None
         assert await two.locate("CP-R2") == "node-two"
     finally:
-        await one.redis.delete(station_key("CP-R1"), station_key("CP-R2"))
+        await one.redis.delete(
+            station_key("CP-R1", REDIS_PREFIX), station_key("CP-R2", REDIS_PREFIX)
+        )
         await one.stop()
         await two.stop()
 

@@ -30,6 +30,7 @@ from tests.media_helpers import allow
 from tests.world import admin_token, bearer, make_entity
 
 REDIS_URL = os.environ.get("CSMS_REDIS_URL", "")
+REDIS_PREFIX = os.environ["CSMS_REDIS_PREFIX"]
 pytestmark = pytest.mark.skipif(
     not REDIS_URL or not os.environ.get("CSMS_DATABASE_URL", "").startswith("postgres"),
     reason="needs CSMS_REDIS_URL and a PostgreSQL CSMS_DATABASE_URL",
@@ -130,7 +131,7 @@ async def _has(items: Awaitable[list[Any]]) -> bool:
 
 
 async def _holder() -> str | None:
-    directory = RedisNodeDirectory(REDIS_URL, "test")
+    directory = RedisNodeDirectory(REDIS_URL, "test", prefix=REDIS_PREFIX)
     await directory.start()
     try:
         return await directory.locate(STATION)

@@ -154,7 +154,7 @@ class Fuzzer:
 
     def socket(self) -> SyncConnection:
         if self.ws is None:
-            self.ws = sync_connect(
+            connection = sync_connect(
                 self.url,
                 subprotocols=[Subprotocol(SUBPROTOCOL[self.version])],
                 max_size=None,
@@ -162,6 +162,9 @@ class Fuzzer:
                 open_timeout=30,
                 ping_interval=None,
             )
+            # Entered, as websockets 17 wants a connection used outside a
+            # with block to be; close() ends it.
+            self.ws = connection.__enter__()
         return self.ws
 
     def close(self) -> None:

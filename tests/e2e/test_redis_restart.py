@@ -9,6 +9,7 @@ started again on that port); skipped where redis-server is not installed.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -90,7 +91,9 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
 async def _holder(client: Redis, charge_point_id: str, within: float) -> bytes | None:
     deadline = time.monotonic() + within
     while True:
-        holder: bytes | None = await client.get(station_key(charge_point_id))
+        holder: bytes | None = await client.get(
+            station_key(charge_point_id, os.environ["CSMS_REDIS_PREFIX"])
+        )
         if holder is not None or time.monotonic() > deadline:
             return holder
         await asyncio.sleep(0.05)

@@ -115,7 +115,7 @@ async def test_with_an_smtp_host_registration_mail_goes_there_not_to_the_outbox(
 async def test_limits_counted_in_redis_hold_across_nodes(db: None) -> None:
     """Two nodes (app contexts) sharing Redis share the count: attempts on
     one use up the allowance on the other."""
-    prefix = f"csms:test:{secrets.token_hex(6)}:"
+    prefix = os.environ["CSMS_REDIS_PREFIX"] + f"app-{secrets.token_hex(6)}:"
     first, second = app_context(app_rate_limit=2), app_context(app_rate_limit=2)
     first.limiter = limiter_for(REDIS_URL, prefix)
     second.limiter = limiter_for(REDIS_URL, prefix)

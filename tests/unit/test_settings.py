@@ -12,6 +12,7 @@ def test_defaults_need_nothing_installed() -> None:
     settings = Settings.from_env({})
     assert settings.database_url == DEFAULT_DATABASE_URL
     assert settings.redis_url is None
+    assert settings.redis_prefix == "csms:"
     assert settings.unknown_stations == "reject"
     assert settings.offline_after == 2 * settings.heartbeat_interval + settings.offline_grace
 
@@ -49,6 +50,8 @@ def test_variables_override_defaults() -> None:
         ("CSMS_DATABASE_URL", "mysql://x/y"),
         ("CSMS_HEARTBEAT_INTERVAL", "0"),
         ("CSMS_OCPP_REUSE_PORT", "perhaps"),
+        ("CSMS_REDIS_PREFIX", "csms staging:"),
+        ("CSMS_REDIS_PREFIX", "csms*:"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
