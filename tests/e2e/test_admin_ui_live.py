@@ -20,7 +20,14 @@ from csms.bootstrap import InProcessCluster
 from csms.tables import ChargingSession
 from simulators.ocpp16 import connect16
 from tests.e2e.command_helpers import add_station, wait_until
-from tests.e2e.ui_helpers import UiNode, chromium_or_skip, login, operator_user, screenshot
+from tests.e2e.ui_helpers import (
+    UiNode,
+    chromium_or_skip,
+    follow_live_link,
+    login,
+    operator_user,
+    screenshot,
+)
 from tests.media_helpers import allow
 from tests.world import make_entity
 
@@ -157,8 +164,11 @@ def test_a_sessions_page_draws_its_energy_and_power(ui_node: UiNode, world: dict
         await login(page, base, "anna@alpha.example")
         await page.wait_for_url(base + "/")
         await page.goto(f"{base}/stations/{station}")
-        await page.click(f"[data-testid=station-sessions] >> text='{report.transaction_id}'")
-        await page.wait_for_url(f"{base}/sessions/{report.transaction_id}")
+        await page.wait_for_selector("#live[data-listening]")
+        link = page.locator(
+            f"[data-testid=station-sessions] a[href='/sessions/{report.transaction_id}']"
+        )
+        await follow_live_link(page, link, f"{base}/sessions/{report.transaction_id}")
         for chart in ("energy-chart", "power-chart"):
             line = page.locator(f"[data-testid={chart}] svg polyline")
             assert await line.count() == 1, chart

@@ -196,3 +196,20 @@ async def login(page: Any, base_url: str, email: str, password: str = PASSWORD) 
     await page.fill("#email", email)
     await page.fill("#password", password)
     await page.click("button[type=submit].primary")
+
+
+async def follow_live_link(page: Any, link: Any, url: str, attempts: int = 3) -> None:
+    """Clicks a link inside a live part until the page is at ``url``. A part
+    that changed (the station's presence arriving just after the page was
+    made) is swapped, and a click landing in that moment goes with it, as a
+    person's would, who then clicks again; a wrong link fails every time."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, attempts + 1):
+        await link.click()
+        try:
+            await page.wait_for_url(url, timeout=5000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise

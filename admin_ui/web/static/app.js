@@ -20,7 +20,14 @@ document.addEventListener("DOMContentLoaded", function () {
         busy = true;
         fetch(part.dataset.live, { credentials: "same-origin" })
           .then(function (answer) { return answer.ok ? answer.text() : null; })
-          .then(function (html) { if (html !== null) { part.innerHTML = html; } })
+          .then(function (html) {
+            if (html === null) { return; }
+            // Swap only a part that changed: a swap takes a click that
+            // lands on it with it (compared as the browser parses both).
+            var fresh = document.createElement("template");
+            fresh.innerHTML = html;
+            if (fresh.innerHTML !== part.innerHTML) { part.innerHTML = html; }
+          })
           .catch(function () {})
           .finally(function () {
             busy = false;
