@@ -77,7 +77,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
 PROFILE_RATE = 100  # py-spy samples per second
 NODE_LOADGEN = REPO_ROOT / "benchmarks" / "node_loadgen"
-SHARED_SETTINGS = ("CSMS_REDIS_URL", "CSMS_OCPP_REUSE_PORT", "CSMS_NODE_NAME")
+SHARED_SETTINGS = (
+    "CSMS_REDIS_URL",
+    "CSMS_REDIS_PREFIX",
+    "CSMS_OCPP_REUSE_PORT",
+    "CSMS_NODE_NAME",
+)
 SAMPLES_PER_CALL = {"1.6": 4, "2.0.1": 1}  # sampled values per measured meter call
 
 
@@ -301,9 +306,8 @@ async def start_server(
     if processes > 1:
         assert env is not None, "several processes: the product only"
         port = free_port()
-        # Node names of this run only: the Redis directory of stations is
-        # shared (the product has no key prefix), so names from an earlier
-        # run must not look like this run's nodes.
+        # Redis keys and node names of this run only: an earlier run's
+        # directory entries (they expire by themselves) are never this run's.
         run_tag = uuid.uuid4().hex[:8]
         servers: list[Server] = []
         try:
@@ -315,6 +319,7 @@ async def start_server(
                     "CSMS_NODE_NAME": f"bench-{run_tag}-{index + 1}",
                     "CSMS_HTTP_PORT": str(free_port()),
                     "CSMS_REDIS_URL": redis_url,
+                    "CSMS_REDIS_PREFIX": f"csms-bench-{run_tag}:",
                 }
                 servers.append(await start_server(children, kind, workdir, env=one_env, argv=argv))
         except BaseException:

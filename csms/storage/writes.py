@@ -48,12 +48,26 @@ _IN_CHUNK = 500
 
 # A sample already stored (same station and sample key: a retransmitted
 # MeterValues) is skipped; the rest of the batch goes in.
-_INSERT_METER = (
-    "INSERT INTO meter_value (station, connector_id, session, reported_transaction_id,"
-    " sampled_at, value, measurand, phase, unit, context, location, format, signed_data,"
-    " signing_method, encoding_method, public_key, multiplier, sample_key, received_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
+_METER_COLUMNS = (
+    "station",
+    "connector_id",
+    "session",
+    "reported_transaction_id",
+    "sampled_at",
+    "value",
+    "measurand",
+    "phase",
+    "unit",
+    "context",
+    "location",
+    "format",
+    "signed_data",
+    "signing_method",
+    "encoding_method",
+    "public_key",
+    "multiplier",
+    "sample_key",
+    "received_at",
 )
 # The transactional outbox billing reads: one row per completed session. A
 # completion that replaces another (the charger's stop after a rule's) only
@@ -63,15 +77,25 @@ _ENQUEUE_RATING = (
     " ON CONFLICT (session) DO UPDATE SET completed_at = excluded.completed_at"
 )
 # OCPP 2.0.1 chargingState history; an event applied twice (two nodes) adds one row.
-_INSERT_STATE_CHANGE = (
-    "INSERT INTO session_state_change (session, station, connector_id, charging_state,"
-    " changed_at, seq_no, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
+_STATE_CHANGE_COLUMNS = (
+    "session",
+    "station",
+    "connector_id",
+    "charging_state",
+    "changed_at",
+    "seq_no",
+    "received_at",
 )
-_INSERT_STATUS_CHANGE = (
-    "INSERT INTO connector_status_change (station, connector_id, status, error_code, info,"
-    " vendor_id, vendor_error_code, reported_at, received_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STATUS_CHANGE_COLUMNS = (
+    "station",
+    "connector_id",
+    "status",
+    "error_code",
+    "info",
+    "vendor_id",
+    "vendor_error_code",
+    "reported_at",
+    "received_at",
 )
 # A report older than what is stored never overwrites it (queued messages
 # arrive late after a reconnect).
@@ -88,9 +112,14 @@ _INSERT_EVENT = (
     "INSERT INTO station_event (station, kind, occurred_at, received_at, data)"
     " VALUES (?, ?, ?, ?, ?)"
 )
-_INSERT_MESSAGE = (
-    "INSERT INTO ocpp_message (station, direction, message_type, unique_id, action, payload,"
-    " logged_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_MESSAGE_COLUMNS = (
+    "station",
+    "direction",
+    "message_type",
+    "unique_id",
+    "action",
+    "payload",
+    "logged_at",
 )
 _INSERT_SESSION = (
     "INSERT INTO charging_session (station, connector_id, id_tag, parent_id_tag,"
@@ -199,8 +228,10 @@ class PiccoloWriteSink:
             [w for _, _, w in by_kind[StoreMeterValues]],  # type: ignore[misc]
             rows,
         )
-        yield self._sql.executemany(_INSERT_METER, rows.meter)
-        yield self._sql.executemany(_INSERT_STATE_CHANGE, rows.states)
+        yield self._sql.insert_rows("meter_value", _METER_COLUMNS, rows.meter, skip_duplicates=True)
+        yield self._sql.insert_rows(
+            "session_state_change", _STATE_CHANGE_COLUMNS, rows.states, skip_duplicates=True
+        )
         yield self._sql.executemany(_ENQUEUE_RATING, rows.ratings)
         yield from self._device_model(
             [w for _, _, w in by_kind[StoreDeviceModel]],  # type: ignore[misc]
@@ -217,8 +248,9 @@ class PiccoloWriteSink:
         for _, _, exchange in by_kind[StoreExchange]:
             assert isinstance(exchange, StoreExchange)
             messages.extend(exchange.messages())
-        yield self._sql.executemany(
-            _INSERT_MESSAGE,
+        yield self._sql.insert_rows(
+            "ocpp_message",
+            _MESSAGE_COLUMNS,
             [
                 (
                     w.station_pk,
@@ -324,8 +356,9 @@ class PiccoloWriteSink:
     def _statuses(self, statuses: list[StoreStatus]) -> SqlProgram[None]:
         if not statuses:
             return
-        yield self._sql.executemany(
-            _INSERT_STATUS_CHANGE,
+        yield self._sql.insert_rows(
+            "connector_status_change",
+            _STATUS_CHANGE_COLUMNS,
             [
                 (
                     s.station_pk,

@@ -13,6 +13,7 @@ import pytest
 from csms.domain.model import Sample
 from csms.domain.writes import (
     SessionOutcome,
+    StoreExchange,
     StoreLastSeen,
     StoreMeterValues,
     StoreNewStation,
@@ -26,7 +27,15 @@ from csms.domain.writes import (
 from csms.storage.database import current_engine, is_sqlite
 from csms.storage.memory import MemoryStore, MemoryWriteSink
 from csms.storage.writes import PiccoloWriteSink
-from csms.tables import ChargingSession, Connector, ConnectorStatusChange, MeterValue, Station
+from csms.tables import (
+    ChargingSession,
+    Connector,
+    ConnectorStatusChange,
+    MeterValue,
+    OcppMessage,
+    SessionStateChange,
+    Station,
+)
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -297,3 +306,51 @@ async def test_many_transactions_in_one_batch_agree_with_the_twin(
     assert rows["tx-2"]["id_tag"] == "LATE"
     assert (rows["tx-3"]["status"], rows["tx-3"]["meter_stop_wh"]) == ("completed", 1500)
     assert rows["tx-0"]["updated_at"] == T0 + timedelta(minutes=11)
+
+
+async def test_rows_sent_again_are_stored_once_beside_the_new_ones(
+    sink: PiccoloWriteSink,
+) -> None:
+    """A meter value or charging-state change sent again (in its batch or a
+    later one: an answer was lost) is stored once, the batch's new rows go
+    in with it (on PostgreSQL through COPY into a staging table and one
+    INSERT that skips duplicates), and the message log keeps every
+    exchange, repeats included."""
+    await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
+    await sink.apply([WriteGroup((_event("tx-1", "Started", 0, 0, begin=(T0, 1000)),))])
+
+    def meter(minute: int) -> StoreMeterValues:
+        at = T0 + timedelta(minutes=minute)
+        return StoreMeterValues(1, 1, 1, (Sample(sampled_at=at, value=str(minute), unit="Wh"),), at)
+
+    def exchange(unique_id: str) -> StoreExchange:
+        return StoreExchange(
+            1, unique_id, "MeterValues", b'[2,"x","MeterValues",{}]', 2, b'[3,"x",{}]', 3, T0
+        )
+
+    state = _event("tx-1", "Updated", 1, 5, charging_state="SuspendedEV")
+    await sink.apply(
+        [
+            WriteGroup((meter(1), exchange("a"))),
+            WriteGroup((meter(1), exchange("a"))),
+            WriteGroup((meter(2),)),
+            WriteGroup((state,)),
+        ]
+    )
+    await sink.apply(
+        [WriteGroup((meter(2), exchange("b"))), WriteGroup((meter(3),)), WriteGroup((state,))]
+    )
+    await sink.apply([WriteGroup((meter(4),))])
+    values = await MeterValue.select(MeterValue.value).order_by(MeterValue.sampled_at).run()
+    assert [v["value"] for v in values] == ["1", "2", "3", "4"]
+    states = await SessionStateChange.select(SessionStateChange.charging_state).run()
+    assert [s["charging_state"] for s in states] == ["SuspendedEV"]
+    logged = await OcppMessage.select(OcppMessage.unique_id, OcppMessage.direction).run()
+    assert sorted((m["unique_id"], m["direction"]) for m in logged) == [
+        ("a", "in"),
+        ("a", "in"),
+        ("a", "out"),
+        ("a", "out"),
+        ("b", "in"),
+        ("b", "out"),
+    ]
