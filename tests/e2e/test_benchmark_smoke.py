@@ -212,3 +212,17 @@ async def test_the_write_batches_benchmark_prints_cpu_per_batch() -> None:
     ):
         line = rf"{kind}: 20 groups per batch, best of 2: [\d.]+ ms CPU \(.*\), [\d.]+ ms wall"
         assert re.search(line, text), text
+
+
+async def test_the_connection_heap_benchmark_attributes_each_servers_heap() -> None:
+    """benchmarks.connection_heap holds booted connections to the echo
+    server and to a csms node and prints each one's Python heap per
+    connection, with the product's own frames among the allocation sites."""
+    import re
+
+    text = await _in_process_benchmark("benchmarks.connection_heap", "--connections", "20")
+    for server in ("echo \\(websockets alone\\)", "csms serve"):
+        line = rf"{server}: per idle booted connection \(20 connections\): Python heap [\d,]+ B"
+        assert re.search(line, text), text
+    assert re.search(r"B +[\d.]+ objects  csms/gateway/", text), text
+    assert re.search(r"csms serve / echo: [\d.]+", text), text
