@@ -50,6 +50,13 @@ SQLITE_WRITER_CACHE_KIB = 64 * 1024
 # (WriteConnection.checkpoint); this is the backstop if they fall behind.
 SQLITE_WRITER_CHECKPOINT_PAGES = 16_384
 
+# Fewer rows than this go to PostgreSQL as one pipelined executemany, not as
+# COPY: COPY costs a round trip or two more (the staging table's statements),
+# which a small batch does not earn back (python -m benchmarks.write_batches
+# --batch 5: 1.3-1.8 ms wall with executemany, 1.7-2.6 ms with COPY; at 50
+# groups the two were even for 50 rows and COPY ahead for 200).
+COPY_MIN_ROWS = 64
+
 T = TypeVar("T")
 
 
@@ -127,14 +134,14 @@ class TransactionSql:
         skip_duplicates: bool = False,
     ) -> ExecuteMany | CopyRows:
         """Rows into a table: a multi-row INSERT on SQLite, binary COPY on
-        PostgreSQL; with ``skip_duplicates`` a row that breaks a unique key
-        is left out on both."""
-        if not self.sqlite:
+        PostgreSQL (``executemany`` below ``COPY_MIN_ROWS`` rows); with
+        ``skip_duplicates`` a row that breaks a unique key is left out."""
+        if not self.sqlite and len(rows) >= COPY_MIN_ROWS:
             return CopyRows(table, columns, rows, skip_duplicates)
         key = (table, columns, skip_duplicates)
         sql = self._inserts.get(key)
         if sql is None:
-            sql = (
+            sql = self._dialect(
                 f"INSERT INTO {table} ({', '.join(columns)})"
                 f" VALUES ({', '.join('?' * len(columns))})"
                 + (" ON CONFLICT DO NOTHING" if skip_duplicates else "")

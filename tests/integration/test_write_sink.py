@@ -26,6 +26,7 @@ from csms.domain.writes import (
 )
 from csms.storage.database import current_engine, is_sqlite
 from csms.storage.memory import MemoryStore, MemoryWriteSink
+from csms.storage.sql import COPY_MIN_ROWS
 from csms.storage.writes import PiccoloWriteSink
 from csms.tables import (
     ChargingSession,
@@ -308,14 +309,15 @@ async def test_many_transactions_in_one_batch_agree_with_the_twin(
     assert rows["tx-0"]["updated_at"] == T0 + timedelta(minutes=11)
 
 
+@pytest.mark.parametrize("extra", [0, COPY_MIN_ROWS], ids=["small batch", "COPY-sized batch"])
 async def test_rows_sent_again_are_stored_once_beside_the_new_ones(
-    sink: PiccoloWriteSink,
+    sink: PiccoloWriteSink, extra: int
 ) -> None:
     """A meter value or charging-state change sent again (in its batch or a
     later one: an answer was lost) is stored once, the batch's new rows go
-    in with it (on PostgreSQL through COPY into a staging table and one
-    INSERT that skips duplicates), and the message log keeps every
-    exchange, repeats included."""
+    in with it, and the message log keeps every exchange, repeats included;
+    in small batches and in batches large enough for PostgreSQL's COPY (a
+    staging table and one INSERT that skips duplicates)."""
     await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
     await sink.apply([WriteGroup((_event("tx-1", "Started", 0, 0, begin=(T0, 1000)),))])
 
@@ -329,28 +331,36 @@ async def test_rows_sent_again_are_stored_once_beside_the_new_ones(
         )
 
     state = _event("tx-1", "Updated", 1, 5, charging_state="SuspendedEV")
+    fillers = [WriteGroup((meter(100 + n), exchange(f"f{n}"))) for n in range(extra)]
     await sink.apply(
         [
             WriteGroup((meter(1), exchange("a"))),
             WriteGroup((meter(1), exchange("a"))),
             WriteGroup((meter(2),)),
             WriteGroup((state,)),
+            *fillers,
         ]
     )
     await sink.apply(
         [WriteGroup((meter(2), exchange("b"))), WriteGroup((meter(3),)), WriteGroup((state,))]
     )
-    await sink.apply([WriteGroup((meter(4),))])
+    await sink.apply([WriteGroup((meter(4),)), *fillers])
     values = await MeterValue.select(MeterValue.value).order_by(MeterValue.sampled_at).run()
-    assert [v["value"] for v in values] == ["1", "2", "3", "4"]
+    assert [v["value"] for v in values] == ["1", "2", "3", "4"] + [
+        str(100 + n) for n in range(extra)
+    ]
     states = await SessionStateChange.select(SessionStateChange.charging_state).run()
     assert [s["charging_state"] for s in states] == ["SuspendedEV"]
     logged = await OcppMessage.select(OcppMessage.unique_id, OcppMessage.direction).run()
-    assert sorted((m["unique_id"], m["direction"]) for m in logged) == [
-        ("a", "in"),
-        ("a", "in"),
-        ("a", "out"),
-        ("a", "out"),
-        ("b", "in"),
-        ("b", "out"),
-    ]
+    fillers_logged = [(f"f{n}", way) for n in range(extra) for way in ("in", "out")] * 2
+    assert sorted((m["unique_id"], m["direction"]) for m in logged) == sorted(
+        [
+            ("a", "in"),
+            ("a", "in"),
+            ("a", "out"),
+            ("a", "out"),
+            ("b", "in"),
+            ("b", "out"),
+            *fillers_logged,
+        ]
+    )
