@@ -89,6 +89,18 @@ async def _connections_heap(port: int, count: int, top: int) -> tuple[int, list[
     """Heap growth (bytes) for ``count`` idle connections to ``port``, and
     the ``top`` allocation sites."""
     context = multiprocessing.get_context("spawn")
+    # Traced from here on only: the server is up (its imports and start-up,
+    # slow to trace, are not per-connection memory).
+    tracemalloc.start(8)
+    try:
+        return await _waves(context, port, count, top)
+    finally:
+        tracemalloc.stop()
+
+
+async def _waves(
+    context: multiprocessing.context.SpawnContext, port: int, count: int, top: int
+) -> tuple[int, list[str]]:
     snapshot = None
     for wave in (WARM_UP_CONNECTIONS, count):
         ready, stop = context.Event(), context.Event()
@@ -187,14 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CSMS_LOG_LEVEL"] = "ERROR"
     # A line per station the node registers would bury the figures.
     logging.disable(logging.WARNING)
-    # The product imported before tracing starts: importing it traced takes
-    # minutes, and its modules are not per-connection memory.
-    import csms.bootstrap
-    import csms.protocol.v16.handlers
-    import csms.protocol.v201.handlers
-    import csms.storage.migrate
-
-    tracemalloc.start(8)
     servers: dict[str, Callable[[int, int], Awaitable[tuple[int, list[str]]]]] = {
         "echo (websockets alone)": _echo,
         "csms serve": _csms,
