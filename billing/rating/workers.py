@@ -81,14 +81,13 @@ class RatingWorkers:
         size = max(1, min(CHUNK_SESSIONS, -(-len(works) // self.processes)))
         chunks = [works[start : start + size] for start in range(0, len(works), size)]
         payloads = [_WORKS_OUT.encode(chunk) for chunk in chunks]
-        try:
-            pool = self._executor()
-            futures = [loop.run_in_executor(pool, rate_encoded, payload) for payload in payloads]
-        except BrokenProcessPool:  # a worker died since the last batch: start anew
-            log.warning("rating workers: the pool broke; starting it anew")
-            await self.close()
-            pool = self._executor()
-            futures = [loop.run_in_executor(pool, rate_encoded, payload) for payload in payloads]
+        futures = await self._submit(loop, payloads)
+        if futures is None:
+            log.error(
+                "rating workers: none can be started; rating %d sessions in this process",
+                len(works),
+            )
+            return rate_all(works)
         answers = await asyncio.gather(*futures, return_exceptions=True)
         records: list[CdrRecord] = []
         broken = False
@@ -109,6 +108,37 @@ class RatingWorkers:
         if broken:
             await self.close()
         return records
+
+    async def _submit(
+        self, loop: asyncio.AbstractEventLoop, payloads: list[bytes]
+    ) -> list[asyncio.Future[bytes]] | None:
+        """The payloads handed to the pool, which is started anew once if it
+        cannot take them; None if it still cannot."""
+        for attempt in (1, 2):
+            futures: list[asyncio.Future[bytes]] = []
+            try:
+                pool = self._executor()
+                for payload in payloads:
+                    futures.append(loop.run_in_executor(pool, rate_encoded, payload))
+                return futures
+            except BrokenProcessPool:  # a worker died since the last batch
+                log.warning(
+                    "rating workers: the pool broke (attempt %d); starting it anew", attempt
+                )
+            except (OSError, ValueError, RuntimeError) as error:
+                # Starting a worker failed: out of processes or memory, or a
+                # worker died while another was being started (CPython then
+                # passes the dead one's closed descriptors on: ValueError).
+                log.warning(
+                    "rating workers: cannot start a worker (attempt %d, %s: %s)",
+                    attempt,
+                    type(error).__name__,
+                    error,
+                )
+            for future in futures:  # handed out before the failure: not waited for
+                future.cancel()
+            await self.close()
+        return None
 
     def cpu_seconds(self) -> float:
         """CPU time the live worker processes have used (Linux; 0 elsewhere)."""

@@ -89,6 +89,52 @@ async def test_a_dead_worker_costs_no_session(
     assert "rating worker" in caplog.text
 
 
+class _CannotStart:
+    """A pool whose workers cannot be started, as when one died while another
+    was being started (CPython then raised ValueError: bad value(s) in
+    fds_to_keep) or the machine is out of processes."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def submit(self, *args: object) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "failures", [1, 2], ids=["the pool started anew works", "no pool can be started"]
+)
+async def test_a_worker_that_cannot_be_started_costs_no_session(
+    workers: RatingWorkers,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failures: int,
+) -> None:
+    """When handing work to the pool fails (a worker cannot be started), the
+    pool is started anew once; if that fails too, the batch is priced in the
+    rater's process. Either way every session gets its CDRs."""
+    world = await pipeline_world()
+    _charge_a_month(world)
+    world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
+    real_executor = RatingWorkers._executor
+    failed: list[int] = []
+
+    def executor(self: RatingWorkers) -> object:
+        if len(failed) < failures:
+            failed.append(1)
+            return _CannotStart(ValueError("bad value(s) in fds_to_keep"))
+        return real_executor(self)
+
+    monkeypatch.setattr(RatingWorkers, "_executor", executor)
+    assert await world.rater.rate_all() == 60
+    cdrs = _cdrs(world)
+    assert len(cdrs) == 150
+    assert all(record.status == "rated" for record in cdrs.values())
+    assert len(failed) == failures
+    assert "cannot start a worker" in caplog.text
+    assert ("rating 30 sessions in this process" in caplog.text) == (failures == 2)
+
+
 def test_workers_exit_when_the_rater_process_is_killed(tmp_path: Path) -> None:
     """A rater process killed with -9 leaves no worker behind: each worker
     notices that its parent is gone and exits."""
