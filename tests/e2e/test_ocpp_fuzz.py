@@ -110,9 +110,24 @@ def _rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-def _p99(values: list[float]) -> float:
+def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _p99(values: list[float]) -> float:
+    return _quantile(values, 0.99)
+
+
+def _p95(values: list[float]) -> float:
+    return _quantile(values, 0.95)
+
+
+# A fuzzed station starving its neighbour shows in many of the neighbour's
+# Heartbeats (the median and the 95th percentile), or in one long stall. One
+# late Heartbeat among some 80 is the scheduler of a shared machine (CI runs
+# two test workers on two cores), not the gateway: its p99 is no measure.
+STALL_LIMIT_S = 1.0
 
 
 @dataclasses.dataclass
@@ -419,8 +434,10 @@ async def test_fuzzed_station_never_breaks_the_gateway(db: None, version: str) -
     """CSMS_FUZZ_FRAMES frames of every shape over a real socket: every one
     answered with a proper CALLRESULT or CALLERROR (no InternalError, no
     GenericError, the message id echoed), no close but the 1009 of an
-    oversize frame, RSS bounded, the neighbour's Heartbeats as quick as
-    before, and a normal session stored correctly afterwards."""
+    oversize frame, RSS bounded, the neighbour's Heartbeats about as quick
+    as before (median and 95th percentile within three times the quiet
+    figures, no stall of a second), and a normal session stored correctly
+    afterwards."""
     fuzzed, calm = f"FUZZ-{version}", f"CALM-{version}"
     for name in (fuzzed, calm):
         await PiccoloStationAdmin().add(name)
@@ -470,13 +487,21 @@ async def test_fuzzed_station_never_breaks_the_gateway(db: None, version: str) -
             f"\nOCPP {version}: {tally.frames} frames in {tally.batches} batches, {wall:.1f} s"
             f" ({tally.reconnects} oversize closes); kinds {dict(tally.kinds)};"
             f" answers {dict(tally.answers)}; RSS {rss_before:.0f} -> {rss_after:.0f} MB;"
-            f" neighbour p50/p99 before {statistics.median(before) * 1000:.1f}/"
-            f"{_p99(before) * 1000:.1f} ms, during {statistics.median(during) * 1000:.1f}/"
-            f"{_p99(during) * 1000:.1f} ms ({len(during)} Heartbeats)"
+            f" neighbour p50/p95/p99 before {statistics.median(before) * 1000:.1f}/"
+            f"{_p95(before) * 1000:.1f}/{_p99(before) * 1000:.1f} ms,"
+            f" during {statistics.median(during) * 1000:.1f}/{_p95(during) * 1000:.1f}/"
+            f"{_p99(during) * 1000:.1f} ms, max {max(during) * 1000:.1f} ms"
+            f" ({len(during)} Heartbeats)"
         )
         assert tally.frames >= FRAMES
         assert rss_after - rss_before < RSS_BOUND_MB, (rss_before, rss_after)
-        assert _p99(during) <= 3 * _p99(before) + 0.05, (_p99(before), _p99(during))
+        assert len(during) >= 20, len(during)
+        assert statistics.median(during) <= 3 * statistics.median(before) + 0.02, (
+            statistics.median(before),
+            statistics.median(during),
+        )
+        assert _p95(during) <= 3 * _p95(before) + 0.05, (_p95(before), _p95(during))
+        assert max(during) < STALL_LIMIT_S, max(during)
         async with connect(f"{base}/{fuzzed}", subprotocols=subprotocols) as ws:
             if version == "1.6":
                 await _normal_session_16(ws)
