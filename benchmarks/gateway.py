@@ -143,6 +143,14 @@ class Children:
         stderr: Any = None,
         cwd: str | None = None,
     ) -> asyncio.subprocess.Process:
+        # This checkout's code in every child, whichever checkout the
+        # virtualenv's editable install points at: the `csms` script would
+        # otherwise import that one, and an A/B pair run from two worktrees
+        # with one virtualenv would measure the same code twice.
+        env = dict(os.environ if env is None else env)
+        env["PYTHONPATH"] = os.pathsep.join(
+            path for path in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if path
+        )
         proc = await asyncio.create_subprocess_exec(
             *argv,
             env=env,

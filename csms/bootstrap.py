@@ -338,6 +338,7 @@ class Node:
             PublishingSink(self._sink, self._live_publisher),
             observer=self.metrics,
             timeout=settings.write_timeout,
+            in_flight=1 if is_sqlite(engine) else settings.write_batches_in_flight,
         )
         self.metrics.watch_write_queue(lambda: self.writer.pending)
         self.writer.start()

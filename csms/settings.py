@@ -58,6 +58,10 @@ class Settings:
     # Longest time a charger's call waits for the database before it gets a
     # CALLERROR InternalError (and retries).
     write_timeout: float = 10.0
+    # PostgreSQL: group-commit batches that may be committing at once, each
+    # on its own connection (a station's writes still commit in order).
+    # SQLite has one writer and always commits one batch at a time.
+    write_batches_in_flight: int = 2
     # How long a login lasts: a browser session (sliding) and an API token.
     login_session_hours: int = 12
     api_token_days: int = 30
@@ -203,6 +207,8 @@ class Settings:
             raise SettingsError("CSMS_CA_CERT and CSMS_CA_KEY go together")
         if self.rating_interval < 0:
             raise SettingsError("CSMS_RATING_INTERVAL must be 0 or a positive number of seconds")
+        if not 1 <= self.write_batches_in_flight <= 8:
+            raise SettingsError("CSMS_WRITE_BATCHES_IN_FLIGHT must be a number from 1 to 8")
         if not 0 <= self.rating_workers <= 64:
             raise SettingsError("CSMS_RATING_WORKERS must be a number of processes from 0 to 64")
         if self.ca_validity_days <= 0:

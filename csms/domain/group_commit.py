@@ -17,6 +17,13 @@ once the group is on its way to the database: a batch already sent is awaited,
 never abandoned. So a late commit cannot add to what a charger's retry stores
 (the issue-14 stall: PostgreSQL hung for 51 s, calls answered InternalError
 were committed afterwards next to their retries).
+
+With ``in_flight`` above one (PostgreSQL: its server works on one batch while
+the node forms and sends the next), a batch may start while others commit,
+but never with a group that shares a conflict key (a station, the station
+rows: :func:`csms.domain.writes.conflict_keys`) with a batch in flight or
+with an earlier group still held back: such a group waits, in order, for a
+later batch. So one station's writes still commit in the order they came.
 """
 
 from __future__ import annotations
@@ -26,10 +33,10 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
-from csms.domain.writes import GroupResult, Write, WriteGroup
+from csms.domain.writes import GroupResult, Write, WriteGroup, conflict_keys
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +69,24 @@ class _Entry:
     """A queued group, its waiter (None: nobody waits) and whether its batch
     was sent to the database (from then on it is never given up)."""
 
-    __slots__ = ("future", "group", "sent")
+    __slots__ = ("future", "group", "keys", "queued", "sent")
 
-    def __init__(self, group: WriteGroup, future: asyncio.Future[GroupResult] | None) -> None:
+    def __init__(
+        self,
+        group: WriteGroup,
+        future: asyncio.Future[GroupResult] | None,
+        *,
+        queued: int = 1,
+    ) -> None:
         self.group = group
         self.future = future
         self.sent = False
+        # The queue entries it stands for, marked done when its batch is over:
+        # itself, or for the records' group (made when a batch is formed) the
+        # wake-ups that came with it, so stop() waits for its commit.
+        self.queued = queued
+        # Its conflict keys, once asked (only with batches in flight at once).
+        self.keys: frozenset[Hashable] | None = None
 
     @property
     def abandoned(self) -> bool:
@@ -86,9 +105,21 @@ class GroupCommitter:
         observer: CommitObserver | None = None,
         timeout: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        in_flight: int = 1,
+        keys: Callable[[WriteGroup], frozenset[Hashable]] = conflict_keys,
     ) -> None:
+        if in_flight < 1:
+            raise ValueError("at least one batch must be allowed in flight")
         self._sink = sink
         self._max_batch = max_batch
+        self._in_flight = in_flight
+        self._keys = keys
+        # Batches being committed (in_flight > 1): their tasks, and the
+        # conflict keys of each; groups taken from the queue but held back
+        # because a batch in flight shares a key with them, in order.
+        self._flying: dict[asyncio.Task[None], frozenset[Hashable]] = {}
+        self._landed = asyncio.Event()
+        self._held: list[_Entry] = []
         self._observer = observer or _NullObserver()
         self._clock = clock
         self._timeout = timeout
@@ -113,7 +144,7 @@ class GroupCommitter:
     @property
     def pending(self) -> int:
         """Groups waiting for the next batch."""
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._held)
 
     def start(self) -> None:
         if self._task is None:
@@ -199,33 +230,98 @@ class GroupCommitter:
     async def _run(self) -> None:
         queue = self._queue
         while True:
-            taken = [await queue.get()]
-            while len(taken) < self._max_batch and not queue.empty():
+            if self._in_flight > 1:
+                await self._wait_for_a_slot()
+            taken = [] if self._held else [await queue.get()]
+            while len(taken) + len(self._held) < self._max_batch and not queue.empty():
                 taken.append(queue.get_nowait())
-            batch = [entry for entry in taken if not entry.abandoned and entry is not _WAKE]
-            given_up = sum(1 for entry in taken if entry.abandoned)
+            # Every entry taken from the queue is marked done once: these
+            # now, the others when their batch is over.
+            candidates: list[_Entry] = []
+            given_up = wakes = 0
+            for entry in (*self._held, *taken):
+                if entry is _WAKE:
+                    wakes += 1
+                elif entry.abandoned:
+                    given_up += 1
+                    queue.task_done()
+                else:
+                    candidates.append(entry)
+            self._held = []
             if given_up:
                 self.dropped += given_up
                 log.debug("dropped %d write groups their callers gave up", given_up)
+            batch = self._clear_of_flight(candidates) if self._flying else candidates
             if self._records:
                 records, self._records = self._records, []
-                batch.append(_Entry(WriteGroup(tuple(records)), None))
+                batch.append(_Entry(WriteGroup(tuple(records)), None, queued=wakes))
+            elif wakes:
+                # Their records went with an earlier batch.
+                for _ in range(wakes):
+                    queue.task_done()
+            if not batch:
+                if self._flying:
+                    # Everything is held back by batches in flight.
+                    await self._next_landing()
+                continue
             for entry in batch:
                 entry.sent = True
             waiting = self._waiting
             while waiting and waiting[0][1].sent:
                 waiting.popleft()
-            try:
-                if batch:
-                    await self._commit(batch)
-            except Exception as error:
-                # A bug, not a storage error: fail the waiters, keep serving.
-                log.exception("write batch crashed")
-                for entry in batch:
-                    _settle(entry, error=error)
-            finally:
-                for _ in taken:
-                    queue.task_done()
+            if self._in_flight == 1:
+                await self._commit_and_finish(batch)
+                continue
+            keys = frozenset().union(*(self._keys_of(entry) for entry in batch))
+            task = asyncio.create_task(self._commit_and_finish(batch), name="group-commit-batch")
+            self._flying[task] = keys
+            task.add_done_callback(self._batch_landed)
+
+    async def _wait_for_a_slot(self) -> None:
+        while len(self._flying) >= self._in_flight:
+            await self._next_landing()
+
+    async def _next_landing(self) -> None:
+        self._landed.clear()
+        await self._landed.wait()
+
+    def _batch_landed(self, task: asyncio.Task[None]) -> None:
+        self._flying.pop(task, None)
+        self._landed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("write batch task died", exc_info=task.exception())
+
+    def _keys_of(self, entry: _Entry) -> frozenset[Hashable]:
+        if entry.keys is None:
+            entry.keys = self._keys(entry.group)
+        return entry.keys
+
+    def _clear_of_flight(self, candidates: list[_Entry]) -> list[_Entry]:
+        """The candidates that share no key with a batch in flight nor with
+        an earlier candidate held back; the others are held, in order."""
+        blocked: set[Hashable] = set().union(*self._flying.values())
+        batch: list[_Entry] = []
+        for entry in candidates:
+            keys = self._keys_of(entry)
+            if blocked.isdisjoint(keys):
+                batch.append(entry)
+            else:
+                self._held.append(entry)
+                blocked |= keys
+        return batch
+
+    async def _commit_and_finish(self, batch: list[_Entry]) -> None:
+        try:
+            await self._commit(batch)
+        except Exception as error:
+            # A bug, not a storage error: fail the waiters, keep serving.
+            log.exception("write batch crashed")
+            for entry in batch:
+                _settle(entry, error=error)
+        finally:
+            for entry in batch:
+                for _ in range(entry.queued):
+                    self._queue.task_done()
 
     async def _commit(self, batch: list[_Entry]) -> None:
         started = self._clock()

@@ -333,6 +333,35 @@ class WriteGroup(msgspec.Struct, frozen=True):
 GroupResult = list[SessionOutcome | TransactionOutcome | int | None]
 
 
+# Stands, among a group's conflict keys, for rows of the station table that
+# many groups update (boots, presence, last seen): two transactions updating
+# several of them in different orders would deadlock.
+STATION_ROWS = "station rows"
+
+
+def conflict_keys(group: WriteGroup) -> frozenset[int | str]:
+    """What a group's writes touch that another transaction's may too: the
+    stations whose sessions, connectors, samples and settings they write
+    (their order matters: a stop after its start, a disconnect after its
+    connect) and STATION_ROWS. Groups sharing a key are never committed at
+    the same time (group_commit); the message log and station events are
+    inserts alone and touch nothing another group reads."""
+    keys: set[int | str] = set()
+    for write in group.writes:
+        if isinstance(write, StoreBoot | StorePresence):
+            keys.add(write.station_pk)
+            keys.add(STATION_ROWS)
+        elif isinstance(write, StoreLastSeen | StoreNewStation):
+            # Last seen only moves forward ("< ?" in its UPDATE): its order
+            # with a station's other writes does not matter, its locks do.
+            keys.add(STATION_ROWS)
+        elif isinstance(write, StoreEvent | StoreMessage | StoreExchange):
+            continue
+        else:
+            keys.add(write.station_pk)
+    return frozenset(keys)
+
+
 def stop_start_key(write: StoreSessionStop) -> str:
     """The start key of a session a stop created (its start never seen):
     station, the charger's transaction id, stop time and reading, so a

@@ -27,6 +27,7 @@ piccolo keeps the schema, migrations and every other query.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import sqlite3
@@ -176,6 +177,17 @@ def _same(value: datetime) -> datetime:
     return value
 
 
+class _OwnConnection:
+    """A PostgreSQL connection of a dedicated WriteConnection, with the
+    staging tables it has."""
+
+    __slots__ = ("connection", "staged")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.staged: set[str] = set()
+
+
 class WriteConnection:
     """Runs programs in one write transaction each, on the engine's database.
 
@@ -184,12 +196,20 @@ class WriteConnection:
     reopened for the next program if even that fails.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, dedicated: bool = False) -> None:
         self._engine = engine
+        self._dedicated = dedicated
         self._thread: ThreadPoolExecutor | None = None
         self._sqlite: sqlite3.Connection | None = None
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpoint_connection: sqlite3.Connection | None = None
+        # PostgreSQL, ``dedicated``: connections of the writer's own (one
+        # per program running at once: the group committer's batches in
+        # flight), not one from the pool per program: the pool's release
+        # runs a reset query (a round trip and four statements per batch),
+        # and an own connection's staging tables (_copy_rows), made once,
+        # are known to exist. The other callers share the pool.
+        self._idle: list[_OwnConnection] = []
 
     async def checkpoint(self) -> tuple[int, int] | None:
         """Copies committed WAL pages into the SQLite database on a thread and
@@ -227,13 +247,31 @@ class WriteConnection:
         # mid-batch piccolo's failed rollback left its transaction current in
         # the committer's task (and the connection out of the pool), so every
         # later batch ran on the dead connection until a restart.
-        pool = self._engine.pool  # type: ignore[attr-defined]
-        connection = await (pool.acquire() if pool else self._engine.get_new_connection())  # type: ignore[attr-defined]
+        if not self._dedicated:
+            pool = self._engine.pool  # type: ignore[attr-defined]
+            connection = await (pool.acquire() if pool else self._engine.get_new_connection())  # type: ignore[attr-defined]
+            try:
+                async with connection.transaction():
+                    return await _drive_asyncpg(connection, program, set(), set())
+            finally:
+                await (pool.release(connection) if pool else connection.close())
+        own = self._idle.pop() if self._idle else None
+        if own is None or own.connection.is_closed():
+            own = _OwnConnection(await self._engine.get_new_connection())  # type: ignore[attr-defined]
+        staged: set[str] = set()
         try:
-            async with connection.transaction():
-                return await _drive_asyncpg(connection, program)
-        finally:
-            await (pool.release(connection) if pool else connection.close())
+            async with own.connection.transaction():
+                result = await _drive_asyncpg(own.connection, program, own.staged, staged)
+        except BaseException:
+            # Dropped, whatever failed: the server may have ended it (an
+            # administrator, a restart) without the driver knowing yet, or
+            # its rollback failed. The next program opens another; failures
+            # are rare enough that telling the cases apart does not pay.
+            own.connection.terminate()
+            raise
+        own.staged |= staged
+        self._idle.append(own)
+        return result
 
     # -- SQLite, in the writer thread ------------------------------------------
 
@@ -291,6 +329,13 @@ class WriteConnection:
             thread, self._thread = self._thread, None
             await loop.run_in_executor(thread, self._close_sqlite)
             thread.shutdown(wait=True)
+        idle, self._idle = self._idle, []
+        for own in idle:
+            try:
+                await own.connection.close()
+            except Exception as error:
+                log.warning("closing a write connection failed: %s", error)
+                own.connection.terminate()
 
 
 _INSERT_VALUES = re.compile(r"^\s*INSERT\b.*?\bVALUES\s*(\([?,\s]+\))", re.IGNORECASE | re.DOTALL)
@@ -349,16 +394,20 @@ def _drive_sqlite(connection: sqlite3.Connection, program: SqlProgram[T]) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
-async def _drive_asyncpg(connection: Any, program: SqlProgram[T]) -> T:
+async def _drive_asyncpg(
+    connection: Any, program: SqlProgram[T], made: set[str], staged: set[str]
+) -> T:
+    """Runs a program on a connection in a transaction; ``made`` names the
+    staging tables the connection is known to have, ``staged`` collects
+    those this program makes (they exist once its transaction commits)."""
     answer: Any = None
-    staged: set[str] = set()
     try:
         while True:
             statement = program.send(answer)
             answer = None
             if isinstance(statement, CopyRows):
                 if statement.rows:
-                    await _copy_rows(connection, statement, staged)
+                    await _copy_rows(connection, statement, made, staged)
             elif isinstance(statement, ExecuteMany):
                 if statement.rows:
                     await connection.executemany(statement.sql, statement.rows)
@@ -370,24 +419,27 @@ async def _drive_asyncpg(connection: Any, program: SqlProgram[T]) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
-async def _copy_rows(connection: Any, statement: CopyRows, staged: set[str]) -> None:
+async def _copy_rows(
+    connection: Any, statement: CopyRows, made: set[str], staged: set[str]
+) -> None:
     table, columns = statement.table, statement.columns
     if not statement.skip_duplicates:
         await connection.copy_records_to_table(table, records=statement.rows, columns=columns)
         return
-    staging = f"{table}_incoming"
+    names = ", ".join(columns)
+    staging = f"{table}_incoming_" + hashlib.sha1(names.encode()).hexdigest()[:8]
     if staging in staged:
         raise RuntimeError(f"rows for {table} were copied twice in one transaction")
     staged.add(staging)
-    names = ", ".join(columns)
     # A table of this session only, emptied when a transaction that used it
     # commits (or rolls back), so it never holds another batch's rows. Made
-    # by the first batch on each connection; IF NOT EXISTS costs the others
-    # a round trip and a catalog lookup.
-    await connection.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS"
-        f" AS SELECT {names} FROM {table} WITH NO DATA"
-    )
+    # by the first batch on the writer's connection that needs it (its name
+    # says which columns it has); the later ones skip the round trip.
+    if staging not in made:
+        await connection.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS"
+            f" AS SELECT {names} FROM {table} WITH NO DATA"
+        )
     await connection.copy_records_to_table(staging, records=statement.rows, columns=columns)
     await connection.execute(
         f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING"

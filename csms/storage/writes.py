@@ -43,9 +43,6 @@ from csms.domain.writes import (
 )
 from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
 
-# SQLite accepts at most 32,766 bound values per statement.
-_IN_CHUNK = 500
-
 # A sample already stored (same station and sample key: a retransmitted
 # MeterValues) is skipped; the rest of the batch goes in.
 _METER_COLUMNS = (
@@ -198,7 +195,7 @@ class PiccoloWriteSink:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sql = TransactionSql(engine)
-        self._connection = WriteConnection(engine)
+        self._connection = WriteConnection(engine, dedicated=True)
 
     async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
         return await self._connection.run(self._sql, self._batch(groups))
@@ -341,7 +338,7 @@ class PiccoloWriteSink:
         for pk, seen in merged.items():
             by_second[seen.replace(microsecond=0)].append(pk)
         for second, pks in by_second.items():
-            for chunk in _chunks(pks):
+            for chunk in _padded_chunks(pks):
                 yield self._sql.execute(
                     "UPDATE station SET last_seen_at = ? WHERE id IN "
                     + self._sql.in_list(chunk)
@@ -407,7 +404,7 @@ class PiccoloWriteSink:
             return
         known: dict[str, int] = {}
         keys = list({w.start_key for _, _, w in starts if isinstance(w, StoreSessionStart)})
-        for chunk in _chunks(keys):
+        for chunk in _padded_chunks(keys):
             rows = yield self._sql.fetch(
                 "SELECT id, start_key FROM charging_session WHERE start_key IN "
                 + self._sql.in_list(chunk),
@@ -792,7 +789,7 @@ class PiccoloWriteSink:
         claimed = {(w.station_pk, w.transaction_id) for w in writes if w.transaction_id is not None}
         sessions: set[tuple[int, int]] = set()
         ids = sorted({tx for _, tx in claimed if tx is not None})
-        for chunk in _chunks(ids):
+        for chunk in _padded_chunks(ids):
             rows = yield self._sql.fetch(
                 "SELECT id, station FROM charging_session WHERE id IN " + self._sql.in_list(chunk),
                 *chunk,
@@ -893,10 +890,6 @@ def _transaction_begin(samples: Sequence[Sample]) -> tuple[datetime, int] | None
             if wh is not None:
                 return sample.sampled_at, wh
     return None
-
-
-def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> list[Sequence[Any]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _padded_chunks(values: Sequence[Any], most: int = 256) -> list[Sequence[Any]]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from csms.domain.group_commit import GroupCommitter
 from csms.domain.model import Sample
 from csms.domain.writes import (
+    GroupResult,
     SessionOutcome,
+    StoreBoot,
     StoreExchange,
     StoreLastSeen,
     StoreMeterValues,
@@ -211,24 +214,39 @@ async def test_large_batches_are_split_for_the_driver(sink: PiccoloWriteSink, si
 
 
 async def test_a_broken_write_connection_is_replaced(sink: PiccoloWriteSink) -> None:
-    """When the group-commit connection breaks, that batch fails (its
-    chargers get an error and retry) and the next batch runs on a new
-    connection and commits."""
-    if not is_sqlite():
-        pytest.skip("PostgreSQL writes through piccolo's pool, which replaces connections")
+    """The group-commit connection is the writer's own and lasts from batch
+    to batch; when it breaks, the next batch runs on a new connection and
+    commits (on SQLite the batch that meets the broken connection fails: its
+    chargers get an error and retry; a PostgreSQL connection the server
+    ended is noticed before the batch, tests/e2e/test_outage_short.py ends
+    one during a batch)."""
     [[station]] = await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
     assert isinstance(station, int)
-    # Closed behind the writer's back, as a failing disk would leave it; in
-    # the writer's own thread, since an sqlite3 connection is bound to it.
     writer = sink._connection
-    assert writer._thread is not None and writer._sqlite is not None
-    await asyncio.get_running_loop().run_in_executor(writer._thread, writer._sqlite.close)
-    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+    if is_sqlite():
+        # Closed behind the writer's back, as a failing disk would leave it;
+        # in the writer's own thread, since an sqlite3 connection is bound
+        # to it.
+        assert writer._thread is not None and writer._sqlite is not None
+        await asyncio.get_running_loop().run_in_executor(writer._thread, writer._sqlite.close)
+        with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+            await sink.apply([WriteGroup((StoreLastSeen({station: T0}),))])
+    else:
+        # Ended by the server, as a restart or an administrator would.
+        [first] = writer._idle
         await sink.apply([WriteGroup((StoreLastSeen({station: T0}),))])
+        assert writer._idle == [first], "a batch took another connection"
+        pid = first.connection.get_server_pid()
+        ended = await Station.raw("SELECT pg_terminate_backend({})", pid).run()
+        assert ended == [{"pg_terminate_backend": True}]
+        await asyncio.sleep(0.1)
     later = T0 + timedelta(minutes=3)
     await sink.apply([WriteGroup((StoreLastSeen({station: later}),))])
     row = await Station.select(Station.last_seen_at).first().run()
     assert row is not None and row["last_seen_at"] == later
+    if not is_sqlite():
+        [second] = writer._idle
+        assert second is not first and second.connection.get_server_pid() != pid
 
 
 async def test_checkpoints_copy_the_wal_without_blocking_writes(sink: PiccoloWriteSink) -> None:
@@ -364,3 +382,85 @@ async def test_rows_sent_again_are_stored_once_beside_the_new_ones(
             *fillers_logged,
         ]
     )
+
+
+class _CountingSink:
+    """The database sink, counting the batches it has in flight at once."""
+
+    def __init__(self, sink: PiccoloWriteSink) -> None:
+        self.sink = sink
+        self.flying = 0
+        self.most_flying = 0
+
+    async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        self.flying += 1
+        self.most_flying = max(self.most_flying, self.flying)
+        try:
+            return await self.sink.apply(groups)
+        finally:
+            self.flying -= 1
+
+
+async def test_stations_sessions_stay_whole_with_two_batches_in_flight(
+    sink: PiccoloWriteSink,
+) -> None:
+    """Forty stations connect, boot, charge and leave, their presence and
+    the message log not waited for, last seen flushed now and then, through
+    a committer with two batches in flight: every station ends offline with
+    one completed session holding its samples and its stop, every exchange
+    is logged, and (on PostgreSQL, which commits batches at once) two
+    batches were in flight without a deadlock."""
+    stations = []
+    for n in range(40):
+        [[pk]] = await sink.apply([WriteGroup((StoreNewStation(f"CP-{n}", "Accepted", T0),))])
+        assert isinstance(pk, int)
+        stations.append(pk)
+    counting = _CountingSink(sink)
+    writer = GroupCommitter(counting, in_flight=2, timeout=30)
+    writer.start()
+
+    async def life(pk: int) -> None:
+        at = T0
+        writer.submit_nowait(WriteGroup((StorePresence(pk, True, "node-a", "ocpp1.6", at),)))
+        await writer.submit(WriteGroup((StoreBoot(pk, at, "Vendor", "Model"),)))
+        [outcome] = await writer.submit(
+            WriteGroup(
+                (StoreSessionStart(pk, 1, "TAG", at, 1000, f"start-{pk}", "Accepted", medium=None),)
+            )
+        )
+        assert isinstance(outcome, SessionOutcome)
+        for minute in range(1, 6):
+            at = T0 + timedelta(minutes=minute)
+            sample = Sample(sampled_at=at, value=str(1000 + minute * 100), unit="Wh")
+            await writer.submit(
+                WriteGroup((StoreMeterValues(pk, 1, outcome.session_id, (sample,), at),))
+            )
+            writer.record_nowait(
+                StoreExchange(pk, f"m{minute}", "MeterValues", b"[2]", 2, b"[3]", 3, at)
+            )
+            if minute % 2:
+                writer.submit_nowait(WriteGroup((StoreLastSeen({p: at for p in stations}),)))
+            await asyncio.sleep(0)
+        stop = T0 + timedelta(minutes=6)
+        await writer.submit(
+            WriteGroup((StoreSessionStop(pk, outcome.session_id, stop, 1600, "Local"),))
+        )
+        writer.submit_nowait(WriteGroup((StorePresence(pk, False, "node-a", "ocpp1.6", stop),)))
+
+    try:
+        await asyncio.gather(*(life(pk) for pk in stations))
+    finally:
+        await writer.stop()
+    sessions = await ChargingSession.select().run()
+    assert len(sessions) == 40
+    assert {(s["status"], s["meter_start_wh"], s["meter_stop_wh"]) for s in sessions} == {
+        ("completed", 1000, 1600)
+    }
+    assert sorted(s["station"] for s in sessions) == sorted(stations)
+    values = await MeterValue.select(MeterValue.session).run()
+    assert len(values) == 200 and {v["session"] for v in values} == {s["id"] for s in sessions}
+    rows = await Station.select(Station.connected, Station.vendor, Station.last_seen_at).run()
+    assert {(r["connected"], r["vendor"]) for r in rows} == {(False, "Vendor")}
+    assert await OcppMessage.count().run() == 40 * 5 * 2
+    if not is_sqlite():
+        assert counting.most_flying == 2

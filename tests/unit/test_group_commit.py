@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import random
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from csms.domain.group_commit import GroupCommitter, WriterClosed
-from csms.domain.writes import GroupResult, StoreEvent, WriteGroup
+from csms.domain.writes import (
+    STATION_ROWS,
+    GroupResult,
+    StoreBoot,
+    StoreEvent,
+    StoreExchange,
+    StoreLastSeen,
+    StoreMeterValues,
+    StoreNewStation,
+    StorePresence,
+    WriteGroup,
+    conflict_keys,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -207,3 +220,165 @@ async def test_stop_commits_the_records_made_before_it() -> None:
     await writer.stop()
     writer.record_nowait(StoreEvent(1, "late", NOW, NOW))
     assert sink.batches == [[["last"]]]
+
+
+def _station_group(station: int, n: int) -> WriteGroup:
+    return WriteGroup((StoreEvent(station, f"s{station}-{n}", NOW, NOW),))
+
+
+def _by_station(group: WriteGroup) -> frozenset[Hashable]:
+    """Conflict keys for these tests: a group's station."""
+    (write,) = group.writes
+    assert isinstance(write, StoreEvent)
+    return frozenset({write.station_pk})
+
+
+class FlightSink:
+    """Commits batches that overlap, each after a random delay (so a later
+    batch may land first); keeps the commit order and the most batches that
+    were in flight at once."""
+
+    def __init__(
+        self, seed: int = 7, most_delay: float = 0.004, delays: list[float] | None = None
+    ) -> None:
+        self.random = random.Random(seed)
+        self.most_delay = most_delay
+        # Fixed delays for the first batches, in order, instead of random ones.
+        self.delays = list(delays or [])
+        self.committed: list[str] = []
+        self.batches: list[list[str]] = []
+        self.flying = 0
+        self.most_flying = 0
+
+    async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        self.flying += 1
+        self.most_flying = max(self.most_flying, self.flying)
+        kinds = [w.kind for g in groups for w in g.writes]  # type: ignore[union-attr]
+        try:
+            delay = self.delays.pop(0) if self.delays else self.random.uniform(0, self.most_delay)
+            await asyncio.sleep(delay)
+        finally:
+            self.flying -= 1
+        self.batches.append(kinds)
+        self.committed.extend(kinds)
+        return [[None] * len(g.writes) for g in groups]
+
+
+async def test_a_second_batch_commits_while_the_first_is_in_flight() -> None:
+    """With two batches allowed in flight, groups of other stations queued
+    while a batch commits start at once instead of waiting for it."""
+    sink = FlightSink(delays=[0.2, 0.0])
+    writer = GroupCommitter(sink, in_flight=2, keys=_by_station)
+    writer.start()
+    first = asyncio.ensure_future(writer.submit(_station_group(1, 0)))
+    await asyncio.sleep(0.01)
+    assert await writer.submit(_station_group(2, 0)) == [None]
+    assert not first.done(), "the second batch waited for the first"
+    assert sink.most_flying == 2
+    assert await first == [None]
+    await writer.stop()
+
+
+async def test_a_group_of_a_station_in_flight_waits_for_its_batch() -> None:
+    """A group whose station has a batch in flight is held back (and the
+    groups of that station after it), while other stations' groups go; it
+    commits after its station's earlier group."""
+    sink = FlightSink(most_delay=0, delays=[0.1])
+    writer = GroupCommitter(sink, in_flight=2, keys=_by_station)
+    writer.start()
+    first = asyncio.ensure_future(writer.submit(_station_group(1, 0)))
+    await asyncio.sleep(0.005)
+    later = [
+        asyncio.ensure_future(writer.submit(_station_group(station, n)))
+        for station, n in ((1, 1), (2, 0), (1, 2), (3, 0))
+    ]
+    await asyncio.sleep(0.03)
+    assert [task.done() for task in later] == [False, True, False, True]
+    assert writer.pending == 2
+    await asyncio.gather(first, *later)
+    await writer.stop()
+    ones = [kind for kind in sink.committed if kind.startswith("s1-")]
+    assert ones == ["s1-0", "s1-1", "s1-2"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_each_stations_writes_commit_in_order_with_batches_overlapping(
+    seed: int,
+) -> None:
+    """Twenty stations write thirty groups each, waited for and not, while
+    batches of random length overlap and land out of order: every group is
+    committed once, each station's in the order it came, and two batches
+    were in flight at once."""
+    sink = FlightSink(seed=seed)
+    writer = GroupCommitter(sink, in_flight=2, keys=_by_station, max_batch=25)
+    writer.start()
+    chance = random.Random(seed)
+
+    async def station(number: int) -> None:
+        for n in range(30):
+            if chance.random() < 0.5:
+                writer.submit_nowait(_station_group(number, n))
+            else:
+                assert await writer.submit(_station_group(number, n)) == [None]
+            await asyncio.sleep(chance.uniform(0, 0.002))
+
+    await asyncio.gather(*(station(number) for number in range(20)))
+    await writer.stop()
+    assert sorted(sink.committed) == sorted(f"s{s}-{n}" for s in range(20) for n in range(30))
+    for number in range(20):
+        mine = [kind for kind in sink.committed if kind.startswith(f"s{number}-")]
+        assert mine == [f"s{number}-{n}" for n in range(30)], number
+    assert sink.most_flying == 2
+
+
+async def test_a_held_group_past_its_timeout_is_dropped_never_stored() -> None:
+    """A group held back behind its station's batch in flight is not sent:
+    when the write timeout passes it is given up and never stored."""
+    sink = SlowSink(delay=0.2)
+    writer = GroupCommitter(sink, in_flight=2, keys=_by_station, timeout=0.05)
+    writer.start()
+    first = asyncio.ensure_future(writer.submit(_station_group(1, 0)))
+    await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):
+        await writer.submit(_station_group(1, 1))
+    assert await first == [None]
+    assert await writer.submit(_station_group(1, 2)) == [None]
+    await writer.stop()
+    assert sink.batches == [["s1-0"], ["s1-2"]]
+    assert writer.dropped == 1
+
+
+async def test_stop_commits_the_groups_held_back() -> None:
+    """stop() waits for the held-back groups too, then for every batch."""
+    sink = FlightSink(most_delay=0.01)
+    writer = GroupCommitter(sink, in_flight=2, keys=_by_station)
+    writer.start()
+    for n in range(10):
+        writer.submit_nowait(_station_group(1, n))
+        writer.submit_nowait(_station_group(2, n))
+    await writer.stop()
+    assert [k for k in sink.committed if k.startswith("s1-")] == [f"s1-{n}" for n in range(10)]
+    assert len(sink.committed) == 20
+
+
+def test_conflict_keys_name_the_station_and_the_station_rows() -> None:
+    """Writes about a station's sessions, samples and connectors conflict by
+    station; boots, presence and last seen also by the station rows (lock
+    order); the message log and events with nothing."""
+    samples = StoreMeterValues(4, 1, None, (), NOW)
+    assert conflict_keys(WriteGroup((samples,))) == {4}
+    boot = StoreBoot(5, NOW, "V", "M")
+    assert conflict_keys(WriteGroup((boot, StoreEvent(5, "booted", NOW, NOW)))) == {
+        5,
+        STATION_ROWS,
+    }
+    assert conflict_keys(WriteGroup((StorePresence(6, False, "n", "ocpp1.6", NOW),))) == {
+        6,
+        STATION_ROWS,
+    }
+    assert conflict_keys(WriteGroup((StoreLastSeen({1: NOW, 2: NOW}),))) == {STATION_ROWS}
+    assert conflict_keys(WriteGroup((StoreNewStation("CP", "Accepted", NOW),))) == {STATION_ROWS}
+    message = StoreExchange(7, "u", "Heartbeat", b"[]", 2, b"[]", 3, NOW)
+    assert conflict_keys(WriteGroup((message, StoreEvent(7, "x", NOW, NOW)))) == frozenset()
+    with pytest.raises(ValueError):
+        GroupCommitter(FlightSink(), in_flight=0)

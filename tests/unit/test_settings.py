@@ -52,6 +52,8 @@ def test_variables_override_defaults() -> None:
         ("CSMS_OCPP_REUSE_PORT", "perhaps"),
         ("CSMS_REDIS_PREFIX", "csms staging:"),
         ("CSMS_REDIS_PREFIX", "csms*:"),
+        ("CSMS_WRITE_BATCHES_IN_FLIGHT", "0"),
+        ("CSMS_WRITE_BATCHES_IN_FLIGHT", "two"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
