@@ -33,9 +33,10 @@ import os
 import sys
 import tracemalloc
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 from benchmarks.scratch_database import scratch_database
 
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CSMS_LOG_LEVEL"] = "ERROR"
     # A line per station the node registers would bury the figures.
     logging.disable(logging.WARNING)
-    servers: dict[str, Callable[[int, int], Awaitable[tuple[int, list[str]]]]] = {
+    servers: dict[str, Callable[[int, int], Coroutine[Any, Any, tuple[int, list[str]]]]] = {
         "echo (websockets alone)": _echo,
         "csms serve": _csms,
     }

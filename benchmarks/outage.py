@@ -683,17 +683,17 @@ def compare(stored: Stored, ledger: Ledger, figures: Figures) -> None:
         if "-16-" in cp and row["id"] not in answered16:
             figures.problem("duplicated", f"{cp} session {row['id']} not the answered one")
     # Meter samples: every answered one stored once.
-    stored = {
+    stored_samples = {
         (stations.get(row["station"], "?"), _number(row["value"])): row["n"] for row in samples
     }
     for key in ledger.samples:
         figures.checked += 1
-        n = stored.get(key, 0)
+        n = stored_samples.get(key, 0)
         if n == 0:
             figures.problem("lost", f"{key[0]} sample {key[1]}")
         elif n > 1:
             figures.problem("duplicated", f"{key[0]} sample {key[1]} x{n}")
-    for key, n in stored.items():
+    for key, n in stored_samples.items():
         if key not in ledger.samples and key[0].startswith("OUT-"):
             figures.problem("unanswered", f"{key[0]} sample {key[1]} stored x{n}, never answered")
 

@@ -123,6 +123,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
 
         def logged_meter_values(n: int, round_: int) -> WriteGroup:
             (write,) = meter_values(n, round_).writes
+            assert isinstance(write, StoreMeterValues)
             exchange = StoreExchange(
                 n + 1, f"{round_}.{n}", "MeterValues", call, 2, b'[3,"1",{}]', 3, write.received_at
             )
