@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from csms.bootstrap import Node
-from csms.domain.writes import GroupResult, StoreLastSeen, WriteGroup
+from csms.domain.writes import GroupResult, WriteGroup
 from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession
@@ -87,16 +87,22 @@ async def test_a_write_slower_than_the_timeout_is_answered_internal_error_once_l
     sink = node.writer._sink
     apply = sink.apply
 
+    entered = asyncio.Event()
+
     async def slow_apply(groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        entered.set()
         await asyncio.sleep(0.4)
         return await apply(groups)
 
     start = {"connectorId": 1, "idTag": "TAG-SLOW", "meterStart": 0, "timestamp": NOW}
     async with connect(f"{ocpp_url(node)}/CP-SLOW", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
         sink.apply = slow_apply  # type: ignore[method-assign]
-        # A batch in flight for 0.4 s: the start waits behind it.
-        node.writer.submit_nowait(WriteGroup((StoreLastSeen({}),)))
-        await asyncio.sleep(0.02)
+        # Batches in flight for 0.4 s, as many as may be (one per
+        # connection on PostgreSQL): the start waits behind them.
+        for _ in range(node.writer._in_flight):
+            entered.clear()
+            node.writer.submit_nowait(WriteGroup(()))
+            await asyncio.wait_for(entered.wait(), 5)
         await ws.send(json.dumps([2, "s1", "StartTransaction", start]))
         refused = json.loads(await ws.recv())
         sink.apply = apply  # type: ignore[method-assign]

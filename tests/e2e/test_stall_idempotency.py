@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 import csms.bootstrap
 from csms.bootstrap import Node
-from csms.domain.writes import GroupResult, StoreLastSeen, WriteGroup
+from csms.domain.writes import GroupResult, WriteGroup
 from csms.logsummary import OUTAGE_LOGGERS, RepeatSummary
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession, ConnectorStatusChange, MeterValue
@@ -32,7 +32,9 @@ T0 = "2026-11-22T10:00:00Z"
 
 
 class Stall:
-    """Holds the next batch in flight until released (a hung database)."""
+    """Holds every batch in flight until released: a hung database, on which
+    each of the committer's connections waits (CSMS_WRITE_BATCHES_IN_FLIGHT
+    of them on PostgreSQL)."""
 
     def __init__(self, node: Node) -> None:
         self._node = node
@@ -42,16 +44,19 @@ class Stall:
         self.entered = asyncio.Event()
 
     async def _stalled_apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
-        self._sink.apply = self._apply  # type: ignore[method-assign]
         self.entered.set()
         await self.released.wait()
         return await self._apply(groups)
 
     async def __aenter__(self) -> Stall:
         self._sink.apply = self._stalled_apply  # type: ignore[method-assign]
-        # A write of the node's own is the batch that hangs.
-        self._node.writer.submit_nowait(WriteGroup((StoreLastSeen({}),)))
-        await asyncio.wait_for(self.entered.wait(), 5)
+        # Writes of the node's own are the batches that hang, one in each
+        # slot, so that what comes next stays queued. One at a time: groups
+        # queued together would share a batch.
+        for _ in range(self._node.writer._in_flight):
+            self.entered.clear()
+            self._node.writer.submit_nowait(WriteGroup(()))
+            await asyncio.wait_for(self.entered.wait(), 5)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
