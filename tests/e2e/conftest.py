@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from csms.bootstrap import Node
+from csms.domain.writes import WriteGroup
 from csms.settings import Settings
 
 StartNode = Callable[..., Awaitable[Node]]
@@ -45,3 +47,15 @@ async def node(start_node: StartNode) -> Node:
 
 def ocpp_url(node: Node) -> str:
     return f"ws://127.0.0.1:{node.ocpp_port}/ocpp"
+
+
+async def fill_write_slots(node: Node, entered: asyncio.Event) -> None:
+    """Sends one empty write batch into each of the committer's slots
+    (CSMS_WRITE_BATCHES_IN_FLIGHT on PostgreSQL), waiting for the sink's
+    ``apply`` to set ``entered`` for each: with a sink that holds its
+    batches, whatever comes next stays queued. One at a time, since groups
+    queued together would share a batch."""
+    for _ in range(node.writer._in_flight):
+        entered.clear()
+        node.writer.submit_nowait(WriteGroup(()))
+        await asyncio.wait_for(entered.wait(), 5)

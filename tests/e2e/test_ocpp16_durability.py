@@ -16,7 +16,7 @@ from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession
 from simulators.ocpp16 import connect16
-from tests.e2e.conftest import StartNode, ocpp_url
+from tests.e2e.conftest import StartNode, fill_write_slots, ocpp_url
 from tests.media_helpers import allow
 
 NOW = "2026-11-22T10:00:00Z"
@@ -99,10 +99,7 @@ async def test_a_write_slower_than_the_timeout_is_answered_internal_error_once_l
         sink.apply = slow_apply  # type: ignore[method-assign]
         # Batches in flight for 0.4 s, as many as may be (one per
         # connection on PostgreSQL): the start waits behind them.
-        for _ in range(node.writer._in_flight):
-            entered.clear()
-            node.writer.submit_nowait(WriteGroup(()))
-            await asyncio.wait_for(entered.wait(), 5)
+        await fill_write_slots(node, entered)
         await ws.send(json.dumps([2, "s1", "StartTransaction", start]))
         refused = json.loads(await ws.recv())
         sink.apply = apply  # type: ignore[method-assign]

@@ -26,7 +26,7 @@ from csms.domain.writes import GroupResult, WriteGroup
 from csms.logsummary import OUTAGE_LOGGERS, RepeatSummary
 from csms.storage.stations import PiccoloStationAdmin
 from csms.tables import ChargingSession, ConnectorStatusChange, MeterValue
-from tests.e2e.conftest import StartNode, ocpp_url
+from tests.e2e.conftest import StartNode, fill_write_slots, ocpp_url
 
 T0 = "2026-11-22T10:00:00Z"
 
@@ -50,13 +50,8 @@ class Stall:
 
     async def __aenter__(self) -> Stall:
         self._sink.apply = self._stalled_apply  # type: ignore[method-assign]
-        # Writes of the node's own are the batches that hang, one in each
-        # slot, so that what comes next stays queued. One at a time: groups
-        # queued together would share a batch.
-        for _ in range(self._node.writer._in_flight):
-            self.entered.clear()
-            self._node.writer.submit_nowait(WriteGroup(()))
-            await asyncio.wait_for(self.entered.wait(), 5)
+        # Writes of the node's own are the batches that hang, one in each slot.
+        await fill_write_slots(self._node, self.entered)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
