@@ -8,6 +8,7 @@ never through ``csms`` or ``crm`` services.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -144,7 +145,10 @@ class RatingQueue(Protocol):
 class Directory(Protocol):
     """Entities and contacts, as billing reads them."""
 
-    async def entities(self) -> dict[int, EntityInfo]: ...
+    async def entities(self, ids: Collection[int] | None = None) -> dict[int, EntityInfo]:
+        """Every entity, or only those of ``ids`` (an id that names none is
+        left out)."""
+        ...
 
     async def contacts(self, ids: set[int]) -> dict[int, ContactInfo]: ...
 
@@ -294,6 +298,27 @@ class BillingStore(Protocol):
         range, stores the documents and marks their CDRs billed. Raises
         :class:`AlreadyBilled` (and changes nothing) when another run billed
         one of the CDRs first."""
+        ...
+
+    async def create_issued_run(
+        self,
+        *,
+        entity_id: int,
+        period: str,
+        period_start: date,
+        period_end: date,
+        time_zone: str,
+        summary: bytes,
+        drafts: list[DraftDocument],
+        drafted_at: datetime,
+        issue_date: date,
+        number_formats: dict[tuple[int, str], str],
+    ) -> tuple[BillingRunRow, list[IssuedDocument]]:
+        """A run issued as it is drafted, in one transaction: the run, a
+        number per document, the documents, and their CDRs marked billed
+        (and drafted by the run). Raises :class:`AlreadyBilled` (and stores
+        nothing) when another run billed one of the CDRs first or one was
+        rated again after ``drafted_at``."""
         ...
 
     async def cancel(

@@ -30,10 +30,12 @@ from billing.ports import (
     AlreadyBilled,
     BillingRunRow,
     BillingStore,
+    ContactInfo,
     Directory,
     DraftDocument,
     EntityInfo,
     IssuedDocument,
+    UnbilledCdr,
 )
 from billing.runs.drafting import draft_documents, parse_period, period_bounds
 from billing.runs.numbering import DEFAULT_FORMATS, check_format
@@ -92,12 +94,26 @@ class BillingRuns:
         self._directory = directory
         self._today = today
 
-    async def _entity(self, entity_id: int) -> tuple[EntityInfo, dict[int, EntityInfo]]:
-        entities = await self._directory.entities()
-        entity = entities.get(entity_id)
+    async def _entity(self, entity_id: int) -> EntityInfo:
+        entity = (await self._directory.entities((entity_id,))).get(entity_id)
         if entity is None:
             raise NotFound(f"entity {entity_id} does not exist")
-        return entity, entities
+        return entity
+
+    async def _parties(
+        self, seller: EntityInfo, cdrs: list[UnbilledCdr]
+    ) -> tuple[dict[int, EntityInfo], dict[int, ContactInfo]]:
+        """The entities and contacts the CDRs' documents go to (the seller
+        among the entities): read for these CDRs only, not the whole
+        directory, so a run costs the same among ten entities or ten
+        thousand."""
+        buyers = {c.buyer_entity_id for c in cdrs if c.buyer_entity_id is not None}
+        entities = await self._directory.entities(buyers - {seller.id}) if buyers else {}
+        entities[seller.id] = seller
+        contacts = await self._directory.contacts(
+            {c.buyer_contact_id for c in cdrs if c.buyer_contact_id is not None}
+        )
+        return entities, contacts
 
     async def run(
         self, principal: Principal, entity_id: int, period: str, *, preview: bool
@@ -110,11 +126,12 @@ class BillingRuns:
             first, last = parse_period(period)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
-        entity, entities = await self._entity(entity_id)
+        entity = await self._entity(entity_id)
         _, end = period_bounds(first, last, entity.time_zone)
+        # A CDR rated again after this instant is not issued from this draft.
+        drafted_at = datetime.now(UTC)
         cdrs = await self._store.unbilled_cdrs(entity_id, end)
-        contact_ids = {c.buyer_contact_id for c in cdrs if c.buyer_contact_id is not None}
-        contacts = await self._directory.contacts(contact_ids)
+        entities, contacts = await self._parties(entity, cdrs)
         drafts = draft_documents(
             cdrs,
             seller=entity,
@@ -124,22 +141,36 @@ class BillingRuns:
             period_end=last,
             issue_date=self._today(entity.time_zone),
         )
-        # A preview keeps its drafts' contents: they are what issuing it
-        # issues. A run issued at once stores them only on its documents.
-        summary = _Summary(drafts) if preview else _Summary(_compact(drafts), contents=False)
-        run = await self._store.create_run(
-            entity_id=entity_id,
-            period=period,
-            period_start=first,
-            period_end=last,
-            time_zone=entity.time_zone,
-            summary=msgspec.json.encode(summary),
-            cdr_ids=_ids(drafts),
-        )
-        issued: list[IssuedDocument] = []
-        if not preview:
-            issued = await self._issue(run, drafts, entity)
-            run = await self._store.run(run.id) or run
+        if preview:
+            # A preview keeps its drafts' contents: they are what issuing
+            # it issues.
+            run = await self._store.create_run(
+                entity_id=entity_id,
+                period=period,
+                period_start=first,
+                period_end=last,
+                time_zone=entity.time_zone,
+                summary=msgspec.json.encode(_Summary(drafts)),
+                cdr_ids=_ids(drafts),
+            )
+            return RunResult(run=run, drafts=drafts, issued=[])
+        # Issued as drafted, in one transaction: the run keeps its drafts
+        # without their contents (its documents have them).
+        try:
+            run, issued = await self._store.create_issued_run(
+                entity_id=entity_id,
+                period=period,
+                period_start=first,
+                period_end=last,
+                time_zone=entity.time_zone,
+                summary=msgspec.json.encode(_Summary(_compact(drafts), contents=False)),
+                drafts=drafts,
+                drafted_at=drafted_at,
+                issue_date=self._today(entity.time_zone),
+                number_formats={(entity.id, k): f for k, f in number_formats(entity).items()},
+            )
+        except AlreadyBilled as error:
+            raise InvalidInput(f"{error}; nothing was issued: run the period again") from None
         return RunResult(run=run, drafts=drafts, issued=issued)
 
     async def issue(self, principal: Principal, run_id: int) -> RunResult:
@@ -149,14 +180,14 @@ class BillingRuns:
             raise NotFound(f"billing run {run_id} does not exist")
         if run.status != "draft":
             raise InvalidInput(f"billing run {run_id} is {run.status}, not a draft")
-        entity, entities = await self._entity(run.entity_id)
+        entity = await self._entity(run.entity_id)
         summary = _summary_decoder.decode(run.summary)
         drafts = summary.drafts
         if not summary.contents:
             # A run meant to be issued at once that was not (its process
             # stopped in between): drafted again from its CDRs.
             try:
-                drafts = await self._redraft(run, drafts, entity, entities)
+                drafts = await self._redraft(run, drafts, entity)
             except AlreadyBilled as error:
                 await self._supersede(run, error)
         issued = await self._issue(run, drafts, entity)
@@ -167,14 +198,11 @@ class BillingRuns:
         run: BillingRunRow,
         drafts: list[DraftDocument],
         entity: EntityInfo,
-        entities: dict[int, EntityInfo],
     ) -> list[DraftDocument]:
         ids = set(_ids(drafts))
         _, end = period_bounds(run.period_start, run.period_end, entity.time_zone)
         cdrs = [c for c in await self._store.unbilled_cdrs(run.entity_id, end) if c.id in ids]
-        contacts = await self._directory.contacts(
-            {c.buyer_contact_id for c in cdrs if c.buyer_contact_id is not None}
-        )
+        entities, contacts = await self._parties(entity, cdrs)
         again = draft_documents(
             cdrs,
             seller=entity,
@@ -217,7 +245,7 @@ class BillingRuns:
         original = await self._store.document(document_id)
         if original is None or original.issuer_entity_id not in principal.visible("billing", "run"):
             raise NotFound(f"document {document_id} does not exist")
-        entity, _ = await self._entity(original.issuer_entity_id)
+        entity = await self._entity(original.issuer_entity_id)
         # The issuer's cancellation texts, filled with the cancellation's
         # number and the cancelled one's ({{refers_to_number}}).
         texts = entity.branding or {}

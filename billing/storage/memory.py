@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -187,8 +187,10 @@ class MemoryDirectory:
         """The entity tree, for building principals."""
         return EntityTree({e.id: e.parent_id for e in self.entity_rows.values()})
 
-    async def entities(self) -> dict[int, EntityInfo]:
-        return dict(self.entity_rows)
+    async def entities(self, ids: Collection[int] | None = None) -> dict[int, EntityInfo]:
+        if ids is None:
+            return dict(self.entity_rows)
+        return {i: self.entity_rows[i] for i in ids if i in self.entity_rows}
 
     async def contacts(self, ids: set[int]) -> dict[int, ContactInfo]:
         return {i: self.contact_rows[i] for i in ids if i in self.contact_rows}
@@ -406,6 +408,42 @@ class MemoryBillingStore:
             self._documents[document.id] = document
         self._runs[run_id] = msgspec.structs.replace(run, status="issued", issued_at=now)
         return issued
+
+    async def create_issued_run(
+        self,
+        *,
+        entity_id: int,
+        period: str,
+        period_start: date,
+        period_end: date,
+        time_zone: str,
+        summary: bytes,
+        drafts: list[DraftDocument],
+        drafted_at: datetime,
+        issue_date: date,
+        number_formats: dict[tuple[int, str], str],
+    ) -> tuple[BillingRunRow, list[IssuedDocument]]:
+        # Staged like one transaction: the run and its CDRs' marks go back
+        # when issuing fails (nothing awaits in between).
+        runs, rows, next_run = dict(self._runs), dict(self.cdrs.rows), self._next_run
+        run = await self.create_run(
+            entity_id=entity_id,
+            period=period,
+            period_start=period_start,
+            period_end=period_end,
+            time_zone=time_zone,
+            summary=summary,
+            cdr_ids=[cdr_id for draft in drafts for cdr_id in draft.cdr_ids],
+        )
+        self._runs[run.id] = run = msgspec.structs.replace(run, created_at=drafted_at)
+        try:
+            issued = await self.issue(
+                run.id, drafts, issue_date=issue_date, number_formats=number_formats
+            )
+        except BaseException:
+            self._runs, self.cdrs.rows, self._next_run = runs, rows, next_run
+            raise
+        return self._runs[run.id], issued
 
     async def supersede(self, run_id: int) -> None:
         """Marks a draft run that can no longer be issued as superseded."""

@@ -358,18 +358,26 @@ class SqlBillingStore:
         return rows[0]["format"], int(rows[0]["last_value"]) - count + 1
 
     def _mark_billed(
-        self, documents: list[tuple[int, tuple[int, ...]]], drafted_at: Any
+        self,
+        documents: list[tuple[int, tuple[int, ...]]],
+        drafted_at: Any,
+        *,
+        draft_run: int | None = None,
     ) -> SqlProgram[int]:
         """Marks each document's CDRs billed by it where no other document
-        bills them and they were not rated again since the draft; returns
-        how many were marked."""
+        bills them and they were not rated again since the draft, and
+        drafted by ``draft_run`` when one is given; returns how many were
+        marked."""
         sql = self._sql
+        also = [] if draft_run is None else [draft_run]
+        and_run = "" if draft_run is None else ", draft_run = ?"
         if self._sql.sqlite:
             # (A CDR listed twice is marked once: the count tells.)
             billed = {cdr_id: document_id for document_id, ids in documents for cdr_id in ids}
             yield sql.execute(
-                'UPDATE "cdr" SET document = j.value FROM json_each(?) AS j'
+                f'UPDATE "cdr" SET document = j.value{and_run} FROM json_each(?) AS j'
                 ' WHERE "cdr".id = j.key AND +"cdr".document IS NULL AND "cdr".rated_at <= ?',
+                *also,
                 msgspec.json.encode(billed).decode(),
                 drafted_at,
             )
@@ -378,10 +386,11 @@ class SqlBillingStore:
         cdr_ids = [cdr_id for _, ids in documents for cdr_id in ids]
         document_ids = [document_id for document_id, ids in documents for _ in ids]
         rows = yield sql.fetch(
-            'WITH marked AS (UPDATE "cdr" c SET document = v.document'
+            f'WITH marked AS (UPDATE "cdr" c SET document = v.document{and_run}'
             " FROM unnest(?::bigint[], ?::bigint[]) AS v(id, document)"
             " WHERE c.id = v.id AND c.document IS NULL AND c.rated_at <= ? RETURNING 1)"
             " SELECT count(*) AS n FROM marked",
+            *also,
             cdr_ids,
             document_ids,
             drafted_at,
@@ -399,14 +408,9 @@ class SqlBillingStore:
         sql, stamp = self._sql, self._sql.timestamps()
         issued_at = datetime.now(UTC)
         now = stamp(issued_at)
-        day = self._day
         # The contents but for their numbers, made here rather than in the
         # transaction (on SQLite: the writer thread).
         contents = [IssuedContent(draft, issue_date) for draft in drafts]
-        # The drafts of each range, in order: they take its next numbers.
-        ranges: dict[tuple[int, str], list[int]] = {}
-        for index, draft in enumerate(drafts):
-            ranges.setdefault((draft.issuer_entity_id, draft.kind), []).append(index)
 
         def program() -> SqlProgram[list[IssuedDocument]]:
             rows = yield sql.fetch(
@@ -414,92 +418,17 @@ class SqlBillingStore:
             )
             if not rows or rows[0]["status"] != "draft":
                 raise AlreadyBilled(f"billing run {run_id} is not a draft")
-            drafted_at = rows[0]["created_at"]
-            numbers = [""] * len(drafts)
-            for (entity_id, kind), indices in ranges.items():
-                number_format = number_formats.get((entity_id, kind), DEFAULT_FORMATS[kind])
-                stored_format, first = yield from self._take_numbers(
-                    entity_id, kind, len(indices), number_format, now
-                )
-                for sequence, index in enumerate(indices, start=first):
-                    numbers[index] = render_number(stored_format, sequence, issue_date)
-            filled = [
-                content.with_number(number)
-                for content, number in zip(contents, numbers, strict=True)
-            ]
-            values = []
-            for draft, number, content, text in zip(drafts, numbers, contents, filled, strict=True):
-                values.append(
-                    (
-                        draft.issuer_entity_id,
-                        draft.kind,
-                        number,
-                        draft.recipient_entity_id,
-                        draft.recipient_contact_id,
-                        run_id,
-                        day(issue_date),
-                        day(content.period_start),
-                        day(content.period_end),
-                        draft.currency,
-                        draft.total_net_e4,
-                        draft.total_vat_e4,
-                        draft.total_gross_e4,
-                        text.decode(),
-                        now,
-                    )
-                )
-            ids: dict[tuple[int, str, str], int] = {}
-            for chunk in _row_chunks(values):
-                inserted = yield sql.fetch(
-                    'INSERT INTO "billing_document" (issuer_entity, kind, number,'
-                    " recipient_entity, recipient_contact, billing_run, refers_to, issue_date,"
-                    " period_start, period_end, currency, total_net_e4, total_vat_e4,"
-                    " total_gross_e4, content, issued_at) VALUES "
-                    + ", ".join(
-                        ["(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)
-                    )
-                    + " RETURNING id, issuer_entity, kind, number",
-                    *[value for row in chunk for value in row],
-                )
-                for row in inserted:
-                    ids[(row["issuer_entity"], row["kind"], row["number"])] = row["id"]
-            issued = [
-                IssuedDocument(
-                    id=ids[(draft.issuer_entity_id, draft.kind, number)],
-                    kind=draft.kind,
-                    number=number,
-                    issuer_entity_id=draft.issuer_entity_id,
-                    recipient_entity_id=draft.recipient_entity_id,
-                    recipient_contact_id=draft.recipient_contact_id,
-                    billing_run_id=run_id,
-                    refers_to_id=None,
-                    issue_date=issue_date,
-                    period_start=content.period_start,
-                    period_end=content.period_end,
-                    currency=draft.currency,
-                    total_net_e4=draft.total_net_e4,
-                    total_vat_e4=draft.total_vat_e4,
-                    total_gross_e4=draft.total_gross_e4,
-                    content=text,
-                    issued_at=issued_at,
-                )
-                for draft, number, content, text in zip(
-                    drafts, numbers, contents, filled, strict=True
-                )
-            ]
-            expected = sum(len(draft.cdr_ids) for draft in drafts)
-            marked = yield from self._mark_billed(
-                [
-                    (document.id, draft.cdr_ids)
-                    for document, draft in zip(issued, drafts, strict=True)
-                ],
-                drafted_at,
+            issued = yield from self._issuing(
+                run_id,
+                drafts,
+                contents,
+                issue_date=issue_date,
+                number_formats=number_formats,
+                issued_at=issued_at,
+                drafted_at=rows[0]["created_at"],
+                now=now,
+                mark_run=False,
             )
-            if marked != expected:
-                raise AlreadyBilled(
-                    f"{expected - marked} of the CDRs of billing run {run_id}"
-                    " were billed by another run first or rated again since the draft"
-                )
             yield sql.execute(
                 "UPDATE \"billing_run\" SET status = 'issued', issued_at = ? WHERE id = ?",
                 now,
@@ -509,6 +438,158 @@ class SqlBillingStore:
 
         result: list[IssuedDocument] = await self._program(program())
         return result
+
+    async def create_issued_run(
+        self,
+        *,
+        entity_id: int,
+        period: str,
+        period_start: date,
+        period_end: date,
+        time_zone: str,
+        summary: bytes,
+        drafts: list[DraftDocument],
+        drafted_at: datetime,
+        issue_date: date,
+        number_formats: dict[tuple[int, str], str],
+    ) -> tuple[BillingRunRow, list[IssuedDocument]]:
+        sql, stamp = self._sql, self._sql.timestamps()
+        issued_at = datetime.now(UTC)
+        now = stamp(issued_at)
+        day = self._day
+        contents = [IssuedContent(draft, issue_date) for draft in drafts]
+
+        def program() -> SqlProgram[tuple[BillingRunRow, list[IssuedDocument]]]:
+            rows = yield sql.fetch(
+                'INSERT INTO "billing_run" (entity, period, period_start, period_end, time_zone,'
+                " status, summary, created_at, issued_at) VALUES (?, ?, ?, ?, ?, 'issued', ?, ?,"
+                f" ?) RETURNING {_RUN_COLUMNS}",
+                entity_id,
+                period,
+                day(period_start),
+                day(period_end),
+                time_zone,
+                summary.decode(),
+                stamp(drafted_at),
+                now,
+            )
+            run = _run(rows[0])
+            issued = yield from self._issuing(
+                run.id,
+                drafts,
+                contents,
+                issue_date=issue_date,
+                number_formats=number_formats,
+                issued_at=issued_at,
+                drafted_at=stamp(drafted_at),
+                now=now,
+                mark_run=True,
+            )
+            return run, issued
+
+        result: tuple[BillingRunRow, list[IssuedDocument]] = await self._program(program())
+        return result
+
+    def _issuing(
+        self,
+        run_id: int,
+        drafts: list[DraftDocument],
+        contents: list[IssuedContent],
+        *,
+        issue_date: date,
+        number_formats: dict[tuple[int, str], str],
+        issued_at: datetime,
+        drafted_at: Any,
+        now: Any,
+        mark_run: bool,
+    ) -> SqlProgram[list[IssuedDocument]]:
+        """Numbers, documents and billed CDRs of a run's drafts, in the
+        caller's transaction; ``mark_run`` also marks the CDRs drafted by
+        the run (a run issued as it was drafted never marked them)."""
+        sql, day = self._sql, self._day
+        # The drafts of each range, in order: they take its next numbers.
+        ranges: dict[tuple[int, str], list[int]] = {}
+        for index, draft in enumerate(drafts):
+            ranges.setdefault((draft.issuer_entity_id, draft.kind), []).append(index)
+        numbers = [""] * len(drafts)
+        for (entity_id, kind), indices in ranges.items():
+            number_format = number_formats.get((entity_id, kind), DEFAULT_FORMATS[kind])
+            stored_format, first = yield from self._take_numbers(
+                entity_id, kind, len(indices), number_format, now
+            )
+            for sequence, index in enumerate(indices, start=first):
+                numbers[index] = render_number(stored_format, sequence, issue_date)
+        filled = [
+            content.with_number(number) for content, number in zip(contents, numbers, strict=True)
+        ]
+        values = []
+        for draft, number, content, text in zip(drafts, numbers, contents, filled, strict=True):
+            values.append(
+                (
+                    draft.issuer_entity_id,
+                    draft.kind,
+                    number,
+                    draft.recipient_entity_id,
+                    draft.recipient_contact_id,
+                    run_id,
+                    day(issue_date),
+                    day(content.period_start),
+                    day(content.period_end),
+                    draft.currency,
+                    draft.total_net_e4,
+                    draft.total_vat_e4,
+                    draft.total_gross_e4,
+                    text.decode(),
+                    now,
+                )
+            )
+        ids: dict[tuple[int, str, str], int] = {}
+        for chunk in _row_chunks(values):
+            inserted = yield sql.fetch(
+                'INSERT INTO "billing_document" (issuer_entity, kind, number,'
+                " recipient_entity, recipient_contact, billing_run, refers_to, issue_date,"
+                " period_start, period_end, currency, total_net_e4, total_vat_e4,"
+                " total_gross_e4, content, issued_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                + " RETURNING id, issuer_entity, kind, number",
+                *[value for row in chunk for value in row],
+            )
+            for row in inserted:
+                ids[(row["issuer_entity"], row["kind"], row["number"])] = row["id"]
+        issued = [
+            IssuedDocument(
+                id=ids[(draft.issuer_entity_id, draft.kind, number)],
+                kind=draft.kind,
+                number=number,
+                issuer_entity_id=draft.issuer_entity_id,
+                recipient_entity_id=draft.recipient_entity_id,
+                recipient_contact_id=draft.recipient_contact_id,
+                billing_run_id=run_id,
+                refers_to_id=None,
+                issue_date=issue_date,
+                period_start=content.period_start,
+                period_end=content.period_end,
+                currency=draft.currency,
+                total_net_e4=draft.total_net_e4,
+                total_vat_e4=draft.total_vat_e4,
+                total_gross_e4=draft.total_gross_e4,
+                content=text,
+                issued_at=issued_at,
+            )
+            for draft, number, content, text in zip(drafts, numbers, contents, filled, strict=True)
+        ]
+        expected = sum(len(draft.cdr_ids) for draft in drafts)
+        marked = yield from self._mark_billed(
+            [(document.id, draft.cdr_ids) for document, draft in zip(issued, drafts, strict=True)],
+            drafted_at,
+            draft_run=run_id if mark_run else None,
+        )
+        if marked != expected:
+            raise AlreadyBilled(
+                f"{expected - marked} of the CDRs of billing run {run_id}"
+                " were billed by another run first or rated again since the draft"
+            )
+        return issued
 
     async def supersede(self, run_id: int) -> None:
         """Marks a draft run that can no longer be issued as superseded."""

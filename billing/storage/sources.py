@@ -11,6 +11,7 @@ and the unique (session, audience) key keeps the CDRs single.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -293,25 +294,39 @@ class SqlDirectory:
     async def close(self) -> None:
         await self._connection.close()
 
-    async def entities(self) -> dict[int, EntityInfo]:
+    async def entities(self, ids: Collection[int] | None = None) -> dict[int, EntityInfo]:
         sql = self._sql
+        wanted = None if ids is None else sorted(set(ids))
+        entity_query = (
+            "SELECT e.id, e.parent, e.name, e.kind, e.street, e.postal_code, e.city,"
+            " e.country, e.vat_id, e.email, e.customer_number, e.may_act_as_sub_emp,"
+            " e.force_purchase_prices, e.time_zone, e.credit_note_address,"
+            " e.invoice_number_range, e.credit_note_number_range, e.invoice_reply_to,"
+            ' e.branding, c.id AS master_contact FROM "entity" e'
+            ' LEFT JOIN "contact" c ON c.master_of_entity = e.id'
+        )
+        # Billing's document layouts, merged into the CRM branding (its
+        # colours) under the keys drafting reads.
+        layout_query = f'SELECT entity, {", ".join(LAYOUT_COLUMNS)} FROM "document_layout"'
 
         def program() -> SqlProgram[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-            rows = yield sql.fetch(
-                "SELECT e.id, e.parent, e.name, e.kind, e.street, e.postal_code, e.city,"
-                " e.country, e.vat_id, e.email, e.customer_number, e.may_act_as_sub_emp,"
-                " e.force_purchase_prices, e.time_zone, e.credit_note_address,"
-                " e.invoice_number_range, e.credit_note_number_range, e.invoice_reply_to,"
-                ' e.branding, c.id AS master_contact FROM "entity" e'
-                ' LEFT JOIN "contact" c ON c.master_of_entity = e.id'
-            )
-            # Billing's document layouts, merged into the CRM branding (its
-            # colours) under the keys drafting reads.
-            layouts = yield sql.fetch(
-                f'SELECT entity, {", ".join(LAYOUT_COLUMNS)} FROM "document_layout"'
-            )
-            return list(rows), list(layouts)
+            if wanted is None:
+                rows = yield sql.fetch(entity_query)
+                layouts = yield sql.fetch(layout_query)
+                return list(rows), list(layouts)
+            found: list[dict[str, Any]] = []
+            found_layouts: list[dict[str, Any]] = []
+            for chunk in id_chunks(wanted):
+                found += yield sql.fetch(
+                    f"{entity_query} WHERE e.id IN {sql.in_list(chunk)}", *chunk
+                )
+                found_layouts += yield sql.fetch(
+                    f"{layout_query} WHERE entity IN {sql.in_list(chunk)}", *chunk
+                )
+            return found, found_layouts
 
+        if wanted == []:
+            return {}
         entity_rows, layout_rows = await self._connection.run(sql, program())
         layouts = {row["entity"]: branding_keys(row) for row in layout_rows}
         found = {}

@@ -1,6 +1,7 @@
 """What a run's summary keeps: a preview its drafts' contents, a run issued
-at once only what the documents do not hold; such a run left a draft (its
-process stopped before issuing) is drafted again from its CDRs on issue."""
+at once only what the documents do not hold, in the one transaction that
+issues it; such a run an earlier version left a draft (its process stopped
+between its two transactions) is drafted again from its CDRs on issue."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import msgspec
 import pytest
 
 from billing.documents.model import from_json
-from billing.ports import IssuedDocument
+from billing.ports import BillingRunRow, IssuedDocument
 from crm.errors import InvalidInput
 
 from .world import World, pipeline_world
@@ -48,7 +49,26 @@ async def test_a_preview_keeps_its_contents_a_run_issued_at_once_does_not(world:
     assert at_once.issued[0].content != b"{}"
 
 
-async def test_a_run_stopped_before_issuing_is_drafted_again_on_issue(world: World) -> None:
+async def _left_by_an_earlier_version(world: World) -> BillingRunRow:
+    """A run an earlier version left a draft: made to be issued at once (its
+    summary without the drafts' contents), its process stopped before the
+    second transaction issued it. Runs issued at once are one transaction
+    now; such rows may still be in a database."""
+    preview = await world.runs.run(world.system, world.sub_cpo, "2026-10", preview=True)
+    await world.store.supersede(preview.run.id)
+    compact = [msgspec.structs.replace(draft, content=b"{}") for draft in preview.drafts]
+    return await world.store.create_run(
+        entity_id=world.sub_cpo,
+        period="2026-10",
+        period_start=preview.run.period_start,
+        period_end=preview.run.period_end,
+        time_zone=preview.run.time_zone,
+        summary=msgspec.json.encode({"drafts": compact, "contents": False}),
+        cdr_ids=[cdr_id for draft in preview.drafts for cdr_id in draft.cdr_ids],
+    )
+
+
+async def test_a_run_issued_at_once_that_fails_stores_nothing(world: World) -> None:
     world.charge(world.station_a, OCTOBER_5)
     await world.rater.rate_all()
     store_issue = world.store.issue
@@ -60,8 +80,16 @@ async def test_a_run_stopped_before_issuing_is_drafted_again_on_issue(world: Wor
     with pytest.raises(RuntimeError):
         await world.runs.run(world.system, world.sub_cpo, "2026-10", preview=False)
     world.store.issue = store_issue  # type: ignore[method-assign]
-    (run,) = await world.store.runs(None, 10)
-    assert run.status == "draft"
+    assert await world.store.runs(None, 10) == []
+    again = await world.runs.run(world.system, world.sub_cpo, "2026-10", preview=False)
+    (invoice,) = again.issued
+    assert invoice.number == "A-RE-2026-0001"
+
+
+async def test_a_run_left_before_issuing_is_drafted_again_on_issue(world: World) -> None:
+    world.charge(world.station_a, OCTOBER_5)
+    await world.rater.rate_all()
+    run = await _left_by_an_earlier_version(world)
 
     (invoice,) = (await world.runs.issue(world.system, run.id)).issued
     document = from_json(invoice.content)
@@ -71,19 +99,10 @@ async def test_a_run_stopped_before_issuing_is_drafted_again_on_issue(world: Wor
         await world.runs.issue(world.system, run.id)
 
 
-async def test_a_stopped_run_whose_cdrs_were_billed_since_is_superseded(world: World) -> None:
+async def test_a_left_run_whose_cdrs_were_billed_since_is_superseded(world: World) -> None:
     world.charge(world.station_a, OCTOBER_5)
     await world.rater.rate_all()
-    store_issue = world.store.issue
-
-    async def stopped(*args: Any, **kwargs: Any) -> list[IssuedDocument]:
-        raise RuntimeError("stopped")
-
-    world.store.issue = stopped  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError):
-        await world.runs.run(world.system, world.sub_cpo, "2026-10", preview=False)
-    world.store.issue = store_issue  # type: ignore[method-assign]
-    (stale,) = await world.store.runs(None, 10)
+    stale = await _left_by_an_earlier_version(world)
     await world.runs.run(world.system, world.sub_cpo, "2026-10", preview=False)
     with pytest.raises(InvalidInput, match="billed by another run"):
         await world.runs.issue(world.system, stale.id)
