@@ -121,9 +121,6 @@ STALE_SESSION_CHECK_SECONDS = 300.0
 MESSAGE_LOG_PRUNE_SECONDS = 3600.0
 # Logins past their expiry are refused anyway; the rows go once an hour.
 EXPIRED_LOGIN_PURGE_SECONDS = 3600
-# SQLite: committed pages are copied from the WAL into the database this
-# often, off the commit path.
-WAL_CHECKPOINT_SECONDS = 1.0
 # Seconds a thread waiting for the GIL waits before asking for it.
 SQLITE_SWITCH_INTERVAL = 0.0002
 
@@ -525,10 +522,6 @@ class Node:
             Periodic("stale-sessions", STALE_SESSION_CHECK_SECONDS, self.stale_rule.run),
             Periodic("message-log-prune", MESSAGE_LOG_PRUNE_SECONDS, self._prune_message_log),
         ]
-        if is_sqlite():
-            self._periodic.append(
-                Periodic("wal-checkpoint", WAL_CHECKPOINT_SECONDS, self._sink.checkpoint)
-            )
         for periodic in self._periodic:
             periodic.start()
         log.info(

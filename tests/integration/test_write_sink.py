@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from csms.domain.writes import (
 )
 from csms.storage.database import current_engine, is_sqlite
 from csms.storage.memory import MemoryStore, MemoryWriteSink
-from csms.storage.sql import COPY_MIN_ROWS
+from csms.storage.sql import COPY_MIN_ROWS, SqlProgram, TransactionSql, WriteConnection
 from csms.storage.writes import PiccoloWriteSink
 from csms.tables import (
     ChargingSession,
@@ -464,3 +465,36 @@ async def test_stations_sessions_stay_whole_with_two_batches_in_flight(
     assert await OcppMessage.count().run() == 40 * 5 * 2
     if not is_sqlite():
         assert counting.most_flying == 2
+
+
+async def test_a_writers_commits_checkpoint_the_wal_in_the_background(db: None) -> None:
+    """On SQLite a writer's commit starts a background checkpoint (at most one
+    a second): the database file takes the committed pages though nobody
+    calls checkpoint() and the WAL is far below the commit-path backstop."""
+    engine = current_engine()
+    if not is_sqlite(engine):
+        pytest.skip("SQLite only: PostgreSQL has no WAL file to checkpoint")
+    path = engine.path  # type: ignore[attr-defined]
+    writer = WriteConnection(engine)
+    sql = TransactionSql(engine)
+    body = "x" * 4000
+
+    def program() -> SqlProgram[None]:
+        yield sql.execute('CREATE TABLE IF NOT EXISTS "wal_probe" (id INTEGER PRIMARY KEY, body)')
+        yield sql.executemany(
+            'INSERT INTO "wal_probe" (body) VALUES (?)', [(body,) for _ in range(500)]
+        )
+
+    def size() -> int:
+        return os.path.getsize(path)
+
+    try:
+        before = await asyncio.to_thread(size)
+        await writer.run(sql, program())
+        for _ in range(200):  # 10 s at most
+            if await asyncio.to_thread(size) >= before + 1_000_000:
+                break
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(size) >= before + 1_000_000
+    finally:
+        await writer.close()
