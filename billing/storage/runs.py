@@ -159,7 +159,7 @@ class SqlBillingStore:
                 currency=row["currency"],
                 detail=_bytes(row["detail"]),
             )
-            for row in await self._program(program())
+            for row in await self._connection.read(self._sql, program())
         ]
 
     async def run(self, run_id: int) -> BillingRunRow | None:

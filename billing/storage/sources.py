@@ -223,7 +223,7 @@ class SqlRatingQueue:
                 for row in sessions
             ]
 
-        result: list[CompletedSession] = await self._connection.run(sql, program())
+        result: list[CompletedSession] = await self._connection.read(sql, program())
         return result
 
     async def record(self, cdrs: list[CdrRecord], session_ids: list[int]) -> int:
@@ -327,7 +327,8 @@ class SqlDirectory:
 
         if wanted == []:
             return {}
-        entity_rows, layout_rows = await self._connection.run(sql, program())
+        entity_rows, layout_rows = await self._connection.read(sql, program())
+        layout_rows = [dict(row) for row in layout_rows]
         layouts = {row["entity"]: branding_keys(row) for row in layout_rows}
         found = {}
         for row in entity_rows:
@@ -395,7 +396,7 @@ class SqlDirectory:
                 email=row["email"],
                 customer_number=row["customer_number"],
             )
-            for row in await self._connection.run(sql, program())
+            for row in await self._connection.read(sql, program())
         }
 
     async def community_partners(self) -> dict[int, set[int]]:

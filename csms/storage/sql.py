@@ -51,6 +51,8 @@ SQLITE_WRITER_CACHE_KIB = 64 * 1024
 # under load nearly every batch). Checkpoints run in the background instead
 # (WriteConnection.checkpoint); this is the backstop if they fall behind.
 SQLITE_WRITER_CHECKPOINT_PAGES = 16_384
+# Page cache of a read connection (WriteConnection.read).
+SQLITE_READER_CACHE_KIB = 16 * 1024
 # A writer that commits starts a background checkpoint at most this often.
 # Left to the backstop, a checkpoint of 64 MB ran inside a commit every few
 # seconds of a billing run (85 ms each; benchmarks.billing at 100,000
@@ -209,6 +211,10 @@ class WriteConnection:
         self._sqlite: sqlite3.Connection | None = None
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpoint_connection: sqlite3.Connection | None = None
+        # Programs that only read (``read``), on SQLite: a connection and
+        # thread of their own, without piccolo's column converters.
+        self._reader: ThreadPoolExecutor | None = None
+        self._raw: sqlite3.Connection | None = None
         # The background checkpoint its commits started, if one is running.
         self._checkpointing: asyncio.Task[Any] | None = None
         self._checkpointed_at = float("-inf")
@@ -231,6 +237,53 @@ class WriteConnection:
             self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._checkpointer, self._checkpoint)
+
+    async def read(self, sql: TransactionSql, program: SqlProgram[T]) -> T:
+        """Runs a program that only reads, for reads of many rows.
+
+        On SQLite on a connection and thread of their own, in one read
+        transaction (one snapshot), without piccolo's column converters:
+        rows are ``sqlite3.Row`` with the values as stored (a timestamp is
+        its text, which compares as the database compares it; INTEGER and
+        TEXT are ``int`` and ``str`` anyway). The converters are Python code
+        run per cell: in the rating queue's read of a batch's meter values
+        they cost more than the query. The connection is ``query_only``: a
+        program that writes fails. On PostgreSQL as :meth:`run` (asyncpg's
+        records are typed already)."""
+        if not isinstance(self._engine, SQLiteEngine):
+            return await self.run(sql, program)
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._read_sqlite, program)
+
+    def _read_sqlite(self, program: SqlProgram[T]) -> T:
+        connection = self._raw_connection()
+        try:
+            connection.execute("BEGIN")
+            return _drive_sqlite(connection, program)
+        finally:
+            try:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+            except Exception as error:
+                log.warning("ending a read failed (%s); reopening the read connection", error)
+                self._raw = None
+                connection.close()
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            assert isinstance(self._engine, SQLiteEngine)
+            connection = sqlite3.connect(**{**self._engine.connection_kwargs, "detect_types": 0})
+            connection.row_factory = sqlite3.Row
+            try:
+                connection.execute("PRAGMA query_only = 1")
+                connection.execute(f"PRAGMA cache_size = -{SQLITE_READER_CACHE_KIB}")
+            except BaseException:
+                connection.close()
+                raise
+            self._raw = connection
+        return self._raw
 
     def _checkpoint_soon(self) -> None:
         """After a commit: a background checkpoint, unless one is running
@@ -361,6 +414,12 @@ class WriteConnection:
             thread, self._thread = self._thread, None
             await loop.run_in_executor(thread, self._close_sqlite)
             thread.shutdown(wait=True)
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            raw, self._raw = self._raw, None
+            if raw is not None:
+                await loop.run_in_executor(reader, raw.close)
+            reader.shutdown(wait=True)
         idle, self._idle = self._idle, []
         for own in idle:
             try:

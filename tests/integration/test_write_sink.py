@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from billing.storage.rows import utc_time
 from csms.domain.group_commit import GroupCommitter
 from csms.domain.model import Sample
 from csms.domain.writes import (
@@ -496,5 +497,43 @@ async def test_a_writers_commits_checkpoint_the_wal_in_the_background(db: None) 
                 break
             await asyncio.sleep(0.05)
         assert await asyncio.to_thread(size) >= before + 1_000_000
+    finally:
+        await writer.close()
+
+
+async def test_a_read_program_sees_stored_values_and_cannot_write(db: None) -> None:
+    """``WriteConnection.read`` runs a program that only reads: on SQLite on a
+    connection of its own without piccolo's converters (a timestamp is its
+    stored text, which ``utc_time`` reads as the same instant), where a
+    write fails and changes nothing; on PostgreSQL typed rows as ``run``
+    gives them."""
+    engine = current_engine()
+    writer = WriteConnection(engine)
+    sql = TransactionSql(engine)
+    await Station.insert(Station(charge_point_id="CP-READ", last_seen_at=T0)).run()
+
+    def reading() -> SqlProgram[list[Any]]:
+        rows = yield sql.fetch(
+            'SELECT charge_point_id, last_seen_at FROM "station" WHERE charge_point_id = ?',
+            "CP-READ",
+        )
+        return list(rows)
+
+    def writing() -> SqlProgram[None]:
+        yield sql.execute(
+            'UPDATE "station" SET charge_point_id = ? WHERE charge_point_id = ?',
+            "CP-WRITTEN",
+            "CP-READ",
+        )
+
+    try:
+        (row,) = await writer.read(sql, reading())
+        assert row["charge_point_id"] == "CP-READ"
+        assert utc_time(row["last_seen_at"]) == T0
+        if is_sqlite(engine):
+            assert isinstance(row["last_seen_at"], str)
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await writer.read(sql, writing())
+            assert await Station.exists().where(Station.charge_point_id == "CP-READ").run()
     finally:
         await writer.close()
