@@ -13,7 +13,7 @@ migrates it. Generation is timed apart and not counted.
 
 Then, step by step (by default at 100,000 and at 1,000,000 sessions):
 
-- **rating**: ``Rater.rate_batch`` over the ``rating_queue`` until that many
+- **rating**: ``Rater.rate_all`` over the ``rating_queue`` until that many
   sessions are rated (the product's ``SqlRatingQueue``, ``SqlDirectory`` and
   ``PiccoloTariffLookup``); sessions/s of the segment and cumulative;
 - **billing**: ``BillingRuns.run(..., preview=False)`` for every entity with
@@ -278,16 +278,9 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             before = rated
             clock = _Clock(workers)
             profiler.start("rating")
-            while rated < step:
-                if step - rated < args.batch_size:
-                    # The last batch of a step: no further than the step.
-                    last = Rater(queue, directory, lookup, batch_size=step - rated, workers=workers)
-                    taken = await last.rate_batch()
-                else:
-                    taken = await rater.rate_batch()
-                if not taken:
-                    break
-                rated += taken
+            # As the product rates (Rater.rate_all: the next batch read and
+            # prepared while one is priced), no further than the step.
+            rated += await rater.rate_all(limit=step - rated)
             profiler.stop("rating")
             rate_seconds, rate_cpu = clock.since()
             rating_total[0] += rate_seconds

@@ -100,6 +100,10 @@ class CompletedSession(msgspec.Struct, frozen=True, kw_only=True):
     meter_public_key: str = ""
     samples: tuple[MeterSample, ...] = ()
     states: tuple[StateAt, ...] = ()
+    # Its place in the rating queue (ascending in queue order): a rater
+    # reading the next batch while it prices this one asks for what comes
+    # after it.
+    queue_position: int = 0
 
 
 class CdrRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,9 +134,10 @@ class CdrRecord(msgspec.Struct, frozen=True, kw_only=True):
 class RatingQueue(Protocol):
     """Completed sessions waiting to be rated (the csms ``rating_queue``)."""
 
-    async def next_batch(self, limit: int) -> list[CompletedSession]:
-        """Up to ``limit`` queued sessions, oldest first; taking them changes
-        nothing, so a crash before :meth:`record` only means rating again."""
+    async def next_batch(self, limit: int, *, after: int = 0) -> list[CompletedSession]:
+        """Up to ``limit`` queued sessions, oldest first, of those queued at a
+        ``queue_position`` after ``after``; taking them changes nothing, so a
+        crash before :meth:`record` only means rating again."""
         ...
 
     async def record(self, cdrs: list[CdrRecord], session_ids: list[int]) -> int:

@@ -140,6 +140,14 @@ class Rater:
         sessions = await self._queue.next_batch(self._batch_size)
         if not sessions:
             return 0
+        await self._finish(*await self._prepare(sessions))
+        return len(sessions)
+
+    async def _prepare(
+        self, sessions: list[CompletedSession]
+    ) -> tuple[list[CompletedSession], list[CdrRecord], list[SessionWork]]:
+        """What pricing a batch needs (audiences, tariffs), and the CDRs of
+        the sessions that cannot be priced."""
         entities, communities = await self._directory_now()
         tariffs = _BatchTariffs(self._tariffs)
         ordered = sorted(sessions, key=lambda s: (s.started_at, s.id))
@@ -170,9 +178,14 @@ class Rater:
                 continue
             cdrs += errors
             works.append(work)
-        cdrs += await self._rate(works)
+        return sessions, cdrs, works
+
+    async def _finish(
+        self, sessions: list[CompletedSession], cdrs: list[CdrRecord], works: list[SessionWork]
+    ) -> None:
+        """Prices a prepared batch and records it."""
+        cdrs = cdrs + await self._rate(works)
         await self._queue.record(cdrs, [s.id for s in sessions])
-        return len(sessions)
 
     async def _rate(self, works: list[SessionWork]) -> list[CdrRecord]:
         if self._workers is not None:
@@ -190,14 +203,46 @@ class Rater:
                 cdrs.append(session_failed(work.session, error))
         return cdrs
 
-    async def rate_all(self) -> int:
-        """Rates until the queue is empty; returns the sessions rated."""
+    async def rate_all(self, limit: int | None = None) -> int:
+        """Rates until the queue is empty (or ``limit`` sessions are taken);
+        returns the sessions rated.
+
+        Pipelined: while one batch is priced and recorded, the next is read
+        and prepared, so the database reads, this process and the rating
+        workers overlap instead of taking turns. One batch is priced at a
+        time and batches are recorded in queue order; the next is read from
+        after the previous one's last queue position (its rows are still
+        queued until it is recorded)."""
         total = 0
-        while True:
-            taken = await self.rate_batch()
-            if not taken:
-                return total
-            total += taken
+        finishing: asyncio.Task[None] | None = None
+        after = 0
+        try:
+            while limit is None or total < limit:
+                size = self._batch_size if limit is None else min(self._batch_size, limit - total)
+                sessions = await self._queue.next_batch(size, after=after)
+                if not sessions:
+                    break
+                after = max(s.queue_position for s in sessions)
+                prepared = await self._prepare(sessions)
+                if finishing is not None:
+                    await finishing
+                finishing = asyncio.create_task(self._finish(*prepared), name="rating-batch")
+                total += len(sessions)
+            if finishing is not None:
+                await finishing
+        except asyncio.CancelledError:
+            # Stopped while a batch was being priced: it is recorded whole
+            # or not at all, and rated again if not.
+            if finishing is not None and not finishing.done():
+                finishing.cancel()
+                await asyncio.gather(finishing, return_exceptions=True)
+            raise
+        except BaseException:
+            # The next batch failed: the one being priced is still recorded.
+            if finishing is not None and not finishing.done():
+                await asyncio.gather(finishing, return_exceptions=True)
+            raise
+        return total
 
     async def run_forever(self, interval: float = 5.0) -> None:
         """Rates whatever is queued, then waits ``interval`` seconds, forever."""
@@ -211,10 +256,7 @@ class Rater:
             await asyncio.sleep(interval)
 
     async def _rate_queue(self) -> None:
-        taken = await self.rate_batch()
-        while taken:
-            await asyncio.sleep(0)  # let the node's other tasks in between batches
-            taken = await self.rate_batch()
+        await self.rate_all()
 
     async def rate_session(
         self,

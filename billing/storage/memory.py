@@ -129,6 +129,7 @@ class MemoryRatingQueue:
 
     cdrs: MemoryCdrs = field(default_factory=MemoryCdrs)
     _queue: list[CompletedSession] = field(default_factory=list)
+    _queued: int = 0
     _crashes: int = 0
     # How many times record() ran to the end (a crash does not count).
     recorded: int = 0
@@ -137,7 +138,8 @@ class MemoryRatingQueue:
         """Queues completed sessions (oldest first) and knows their stations."""
         for session in sessions:
             self.cdrs.stations.setdefault(session.station_id, session.charge_point_id)
-            self._queue.append(session)
+            self._queued += 1
+            self._queue.append(msgspec.structs.replace(session, queue_position=self._queued))
 
     def crash_before_record(self, times: int = 1) -> None:
         """The next ``times`` calls of :meth:`record` raise SimulatedCrash and
@@ -147,8 +149,8 @@ class MemoryRatingQueue:
     async def pending(self) -> int:
         return len(self._queue)
 
-    async def next_batch(self, limit: int) -> list[CompletedSession]:
-        return list(self._queue[: max(limit, 0)])
+    async def next_batch(self, limit: int, *, after: int = 0) -> list[CompletedSession]:
+        return [s for s in self._queue if s.queue_position > after][: max(limit, 0)]
 
     async def record(self, cdrs: list[CdrRecord], session_ids: list[int]) -> int:
         if self._crashes:

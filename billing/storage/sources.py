@@ -98,7 +98,7 @@ class SqlRatingQueue:
         result: int = await self._connection.run(sql, program())
         return result
 
-    async def next_batch(self, limit: int) -> list[CompletedSession]:
+    async def next_batch(self, limit: int, *, after: int = 0) -> list[CompletedSession]:
         sql = self._sql
 
         def program() -> SqlProgram[list[CompletedSession]]:
@@ -106,9 +106,11 @@ class SqlRatingQueue:
                 "SELECT s.id, s.station, st.charge_point_id, st.owner_entity,"
                 " st.station_group, st.time_zone, st.meter_public_key, s.connector_id,"
                 " s.id_tag, s.started_at, s.stopped_at, s.meter_start_wh, s.meter_stop_wh,"
-                " s.medium_id, s.issuing_entity_id, s.bill_to_contact_id, q.completed_at"
-                ' FROM "rating_queue" q JOIN "charging_session" s ON s.id = q.session'
-                ' JOIN "station" st ON st.id = s.station ORDER BY q.id LIMIT ?',
+                " s.medium_id, s.issuing_entity_id, s.bill_to_contact_id, q.completed_at,"
+                ' q.id AS queue_position FROM "rating_queue" q'
+                ' JOIN "charging_session" s ON s.id = q.session'
+                ' JOIN "station" st ON st.id = s.station WHERE q.id > ? ORDER BY q.id LIMIT ?',
+                after,
                 limit,
             )
             if not sessions:
@@ -219,6 +221,7 @@ class SqlRatingQueue:
                     meter_public_key=row["meter_public_key"] or "",
                     samples=tuple(sorted(samples.get(row["id"], ()), key=lambda s: s.at)),
                     states=tuple(sorted(states.get(row["id"], ()), key=lambda s: s.at)),
+                    queue_position=row["queue_position"],
                 )
                 for row in sessions
             ]

@@ -383,3 +383,63 @@ def test_world_uses_berlin() -> None:
     """The sessions of these tests are at stations in Berlin."""
     assert session(1).time_zone == BERLIN
     assert EPOCH < OCTOBER_5
+
+
+class _LoggedQueue:
+    """The world's queue, logging reads and records in the order they happen;
+    ``fail_read`` makes that read (counted from 1) raise."""
+
+    def __init__(self, queue: Any, fail_read: int = 0) -> None:
+        self._queue = queue
+        self._fail_read = fail_read
+        self.log: list[tuple[str, Any]] = []
+
+    async def next_batch(self, limit: int, *, after: int = 0) -> list[CompletedSession]:
+        reads = sum(1 for event, _ in self.log if event == "read") + 1
+        self.log.append(("read", after))
+        if reads == self._fail_read:
+            raise RuntimeError("the database went away")
+        found: list[CompletedSession] = await self._queue.next_batch(limit, after=after)
+        return found
+
+    async def record(self, cdrs: list[Any], session_ids: list[int]) -> int:
+        self.log.append(("record", sorted(session_ids)))
+        done: int = await self._queue.record(cdrs, session_ids)
+        return done
+
+    async def pending(self) -> int:
+        found: int = await self._queue.pending()
+        return found
+
+
+async def test_rate_all_reads_the_next_batch_while_one_is_priced(world: World) -> None:
+    """Rating the queue is pipelined: the next batch is read (after the last
+    queue position of the one before) before that one is recorded; batches
+    are recorded whole and in queue order, each session once."""
+    ids = [world.charge(world.station_a, OCTOBER_5 + timedelta(hours=n)) for n in range(5)]
+    logged = _LoggedQueue(world.queue)
+    rater = Rater(logged, world.directory, world.tariffs, batch_size=2)  # type: ignore[arg-type]
+    assert await rater.rate_all() == 5
+    records = [ids_ for event, ids_ in logged.log if event == "record"]
+    assert records == [sorted(ids[0:2]), sorted(ids[2:4]), sorted(ids[4:5])]
+    events = [event for event, _ in logged.log]
+    assert events[:3] == ["read", "read", "record"]
+    afters = [after for event, after in logged.log if event == "read"]
+    assert afters[0] == 0 and afters == sorted(afters) and len(set(afters)) == len(afters)
+    assert await world.queue.pending() == 0
+    assert all(set(world.cdrs.of_session(i)) == {"emp", "customer", "sub_cpo"} for i in ids)
+
+
+async def test_a_failed_read_still_records_the_batch_being_priced(world: World) -> None:
+    """When reading the next batch fails, the batch already being priced is
+    recorded before the error surfaces; the rest stays queued for the next
+    round, which rates it."""
+    ids = [world.charge(world.station_a, OCTOBER_5 + timedelta(hours=n)) for n in range(4)]
+    logged = _LoggedQueue(world.queue, fail_read=2)
+    rater = Rater(logged, world.directory, world.tariffs, batch_size=2)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="went away"):
+        await rater.rate_all()
+    assert [ids_ for event, ids_ in logged.log if event == "record"] == [sorted(ids[0:2])]
+    assert await world.queue.pending() == 2
+    assert await Rater(world.queue, world.directory, world.tariffs).rate_all() == 2
+    assert await world.queue.pending() == 0
