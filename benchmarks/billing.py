@@ -16,8 +16,9 @@ Then, step by step (by default at 100,000 and at 1,000,000 sessions):
 - **rating**: ``Rater.rate_all`` over the ``rating_queue`` until that many
   sessions are rated (the product's ``SqlRatingQueue``, ``SqlDirectory`` and
   ``PiccoloTariffLookup``); sessions/s of the segment and cumulative;
-- **billing**: ``BillingRuns.run(..., preview=False)`` for every entity with
-  unbilled CDRs, for every month the rated sessions started in (the product's
+- **billing**: ``BillingRuns.run_every(..., preview=False)`` (every entity
+  with unbilled CDRs, as ``csms billing run --all``) for every month the
+  rated sessions started in (the product's
   ``SqlBillingStore``); CDRs billed, documents issued, sessions/s.
 
 At the end it checks that nothing was lost or duplicated: the CDRs are one
@@ -139,20 +140,19 @@ async def _periods_to_bill() -> list[str]:
 
 
 async def _bill(service: Any, principal: Any) -> dict[str, Any]:
-    """Every entity with unbilled CDRs, for every month they started in."""
+    """Every month the unbilled CDRs started in, for every entity at once
+    (``BillingRuns.run_every``, as ``csms billing run --all`` bills)."""
     periods = await _periods_to_bill()
-    sellers = [
-        int(row["seller_entity"])
-        for row in await _rows(
-            "SELECT DISTINCT seller_entity FROM cdr WHERE document IS NULL"
-            " AND status = 'rated' ORDER BY seller_entity"
-        )
-    ]
+    sellers = await _scalar(
+        "SELECT count(DISTINCT seller_entity) FROM cdr WHERE document IS NULL AND status = 'rated'"
+    )
     runs = documents = cdrs = 0
     billed_ids: list[int] = []
     for period in periods:
-        for seller in sellers:
-            result = await service.run(principal, seller, period, preview=False)
+        every = await service.run_every(principal, period, preview=False)
+        if every.failed:
+            raise RuntimeError(f"billing runs failed: {every.failed}")
+        for result in every.results:
             runs += 1
             documents += len(result.issued)
             for draft in result.drafts:
@@ -160,7 +160,7 @@ async def _bill(service: Any, principal: Any) -> dict[str, Any]:
                 billed_ids += draft.cdr_ids
     return {
         "periods": periods,
-        "entities": len(sellers),
+        "entities": int(sellers),
         "runs": runs,
         "documents": documents,
         "cdrs": cdrs,

@@ -277,6 +277,10 @@ class BillingStore(Protocol):
         sessions included)."""
         ...
 
+    async def unbilled_sellers(self) -> set[int]:
+        """The entities that issue rated CDRs no document has billed yet."""
+        ...
+
     async def create_run(
         self,
         *,

@@ -172,6 +172,43 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
                 await part.close()
             await close_database()
 
+    async def run_every(service: BillingRuns, principal: Any) -> int:
+        every = await service.run_every(principal, args.period, preview=args.preview)
+        if args.json:
+            _print_json(
+                {
+                    "runs": [
+                        {
+                            "run": _run_json(result.run),
+                            "documents": [_document_json(d) for d in result.issued],
+                        }
+                        for result in every.results
+                    ],
+                    "failed": [
+                        {"entity_id": entity_id, "error": why}
+                        for entity_id, why in sorted(every.failed.items())
+                    ],
+                }
+            )
+        else:
+            _print_table(
+                ["RUN", "ENTITY", "PERIOD", "STATUS", "DRAFTS", "DOCUMENTS"],
+                [
+                    [
+                        r.run.id,
+                        r.run.entity_id,
+                        r.run.period,
+                        r.run.status,
+                        len(r.drafts),
+                        ", ".join(d.number for d in r.issued),
+                    ]
+                    for r in every.results
+                ],
+            )
+            for entity_id, why in sorted(every.failed.items()):
+                print(f"entity {entity_id}: not billed: {why}", file=sys.stderr)
+        return 1 if every.failed else 0
+
     async def act(store: Any, directory: Any, queue: Any) -> int:
         action = args.billing_command
         if action == "layout":
@@ -191,6 +228,8 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         service = BillingRuns(store, directory)
         principal = system_principal(await load_tree())
+        if action == "run" and args.every:
+            return await run_every(service, principal)
         if action == "run":
             result = await service.run(principal, args.entity, args.period, preview=args.preview)
             if args.json:
@@ -394,7 +433,14 @@ def register(commands: Any, listing: Callable[[argparse.ArgumentParser], None]) 
             help="processes that price sessions (default CSMS_RATING_WORKERS, 1; 0: this one)",
         )
     run = sub.add_parser("run", help="bill an entity's period: draft, then issue")
-    run.add_argument("--entity", type=int, required=True, help="the issuing entity's id")
+    whose = run.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--entity", type=int, help="the issuing entity's id")
+    whose.add_argument(
+        "--all",
+        dest="every",
+        action="store_true",
+        help="every entity with unbilled CDRs, one run each",
+    )
     run.add_argument("--period", required=True, help="a month, YYYY-MM, in the entity's zone")
     run.add_argument("--preview", action="store_true", help="only draft; issue it later")
     run.add_argument("--json", action="store_true")

@@ -15,9 +15,10 @@ reads as absent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -47,6 +48,23 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     run: BillingRunRow
     drafts: list[DraftDocument]
     issued: list[IssuedDocument]
+
+
+class EveryRun(msgspec.Struct, frozen=True, kw_only=True):
+    """The runs of a period for every entity: those made, and per entity
+    whose run could not be issued, why."""
+
+    results: list[RunResult]
+    failed: dict[int, str]
+
+
+class _Drafted(NamedTuple):
+    entity: EntityInfo
+    period: str
+    first: date
+    last: date
+    drafts: list[DraftDocument]
+    drafted_at: datetime
 
 
 class _Summary(msgspec.Struct, frozen=True):
@@ -122,15 +140,64 @@ class BillingRuns:
         and issues them unless ``preview``."""
         if entity_id not in principal.visible("billing", "run"):
             raise NotFound(f"entity {entity_id} does not exist")
+        first, last = _period(period)
+        drafted = await self._draft(await self._entity(entity_id), period, first, last)
+        return await self._store_run(drafted, preview=preview)
+
+    async def run_every(self, principal: Principal, period: str, *, preview: bool) -> EveryRun:
+        """Runs ``period`` for every entity you may bill that has unbilled
+        CDRs: one run each, as :meth:`run` makes it. An entity none of whose
+        unbilled CDRs started before its period's end gets no run.
+
+        Pipelined: the next entity's CDRs are read and drafted while the
+        run before is stored and issued (each entity's run is still its own
+        transaction). An entity whose run another run got ahead of (its CDRs
+        billed first) is reported in ``failed`` and the others go on."""
+        visible = principal.visible("billing", "run")
+        first, last = _period(period)
+        sellers = sorted(s for s in await self._store.unbilled_sellers() if s in visible)
+        entities = await self._directory.entities(sellers)
+        results: list[RunResult] = []
+        failed: dict[int, str] = {}
+        storing: asyncio.Task[RunResult] | None = None
+
+        async def stored(task: asyncio.Task[RunResult], entity_id: int) -> None:
+            try:
+                results.append(await task)
+            except InvalidInput as error:
+                failed[entity_id] = str(error)
+
         try:
-            first, last = parse_period(period)
-        except ValueError as error:
-            raise InvalidInput(str(error)) from None
-        entity = await self._entity(entity_id)
+            previous = 0
+            for seller in sellers:
+                entity = entities.get(seller)
+                if entity is None:
+                    continue
+                drafted = await self._draft(entity, period, first, last)
+                if storing is not None:
+                    await stored(storing, previous)
+                    storing = None
+                if not drafted.drafts:
+                    continue
+                storing = asyncio.create_task(
+                    self._store_run(drafted, preview=preview), name="billing-run"
+                )
+                previous = seller
+            if storing is not None:
+                await stored(storing, previous)
+                storing = None
+        finally:
+            if storing is not None and not storing.done():
+                # Failed or cancelled while a run was stored: it commits
+                # whole or not at all; wait for it rather than leave it.
+                await asyncio.gather(storing, return_exceptions=True)
+        return EveryRun(results=results, failed=failed)
+
+    async def _draft(self, entity: EntityInfo, period: str, first: date, last: date) -> _Drafted:
         _, end = period_bounds(first, last, entity.time_zone)
         # A CDR rated again after this instant is not issued from this draft.
         drafted_at = datetime.now(UTC)
-        cdrs = await self._store.unbilled_cdrs(entity_id, end)
+        cdrs = await self._store.unbilled_cdrs(entity.id, end)
         entities, contacts = await self._parties(entity, cdrs)
         drafts = draft_documents(
             cdrs,
@@ -141,14 +208,18 @@ class BillingRuns:
             period_end=last,
             issue_date=self._today(entity.time_zone),
         )
+        return _Drafted(entity, period, first, last, drafts, drafted_at)
+
+    async def _store_run(self, drafted: _Drafted, *, preview: bool) -> RunResult:
+        entity, drafts = drafted.entity, drafted.drafts
         if preview:
             # A preview keeps its drafts' contents: they are what issuing
             # it issues.
             run = await self._store.create_run(
-                entity_id=entity_id,
-                period=period,
-                period_start=first,
-                period_end=last,
+                entity_id=entity.id,
+                period=drafted.period,
+                period_start=drafted.first,
+                period_end=drafted.last,
                 time_zone=entity.time_zone,
                 summary=msgspec.json.encode(_Summary(drafts)),
                 cdr_ids=_ids(drafts),
@@ -158,14 +229,14 @@ class BillingRuns:
         # without their contents (its documents have them).
         try:
             run, issued = await self._store.create_issued_run(
-                entity_id=entity_id,
-                period=period,
-                period_start=first,
-                period_end=last,
+                entity_id=entity.id,
+                period=drafted.period,
+                period_start=drafted.first,
+                period_end=drafted.last,
                 time_zone=entity.time_zone,
                 summary=msgspec.json.encode(_Summary(_compact(drafts), contents=False)),
                 drafts=drafts,
-                drafted_at=drafted_at,
+                drafted_at=drafted.drafted_at,
                 issue_date=self._today(entity.time_zone),
                 number_formats={(entity.id, k): f for k, f in number_formats(entity).items()},
             )
@@ -306,6 +377,13 @@ class BillingRuns:
         """The document's EN 16931 CII XML."""
         document = await self.document(principal, document_id)
         return f"{document.number}.xml", render_cii(from_json(document.content))
+
+
+def _period(period: str) -> tuple[date, date]:
+    try:
+        return parse_period(period)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
 
 
 def _compact(drafts: list[DraftDocument]) -> list[DraftDocument]:

@@ -232,6 +232,15 @@ class MemoryBillingStore:
 
     # -- reads ----------------------------------------------------------------------------
 
+    async def unbilled_sellers(self) -> set[int]:
+        return {
+            row.record.seller_entity_id
+            for row in self.cdrs.rows.values()
+            if row.document_id is None
+            and row.record.status == "rated"
+            and row.record.seller_entity_id is not None
+        }
+
     async def unbilled_cdrs(self, seller_entity_id: int, before: datetime) -> list[UnbilledCdr]:
         found = []
         for row in sorted(self.cdrs.rows.values(), key=lambda r: r.id):

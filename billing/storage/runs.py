@@ -162,6 +162,18 @@ class SqlBillingStore:
             for row in await self._connection.read(self._sql, program())
         ]
 
+    async def unbilled_sellers(self) -> set[int]:
+        sql = self._sql
+
+        def program() -> SqlProgram[list[Any]]:
+            rows = yield sql.fetch(
+                'SELECT DISTINCT seller_entity FROM "cdr"'
+                " WHERE document IS NULL AND status = 'rated' AND seller_entity IS NOT NULL"
+            )
+            return list(rows)
+
+        return {row["seller_entity"] for row in await self._connection.read(sql, program())}
+
     async def run(self, run_id: int) -> BillingRunRow | None:
         sql = self._sql
 

@@ -62,3 +62,34 @@ async def test_status_and_report_from_the_command_line(db: None) -> None:
         ("total", "4.7600"),
     ]
     assert bad.returncode == 1 and "from" in bad.stderr
+
+
+async def test_billing_a_month_for_every_entity_from_the_command_line(db: None) -> None:
+    """``csms billing run --all --period`` issues one run per entity with
+    unbilled CDRs of the month, in each issuer's range; running it again
+    issues nothing; ``run`` without ``--entity`` or ``--all`` is refused."""
+    root = await company("Root Every")
+    b = await company("Beta Every", parent=root)
+    c = await company("Gamma Every", parent=root)
+    s = await station(root, "CP-EVERY-R")
+    t = await station(b, "CP-EVERY-B")
+    for seller, at, buyer in ((root, s, b), (b, t, c)):
+        await cdr(
+            await session(at, OCT), at, "emp", seller=seller, buyer_entity=buyer,
+            buyer_contact=await master_contact(buyer), started_at=OCT,
+        )  # fmt: skip
+
+    every = await csms("billing", "run", "--all", "--period", "2026-10", "--json")
+    again = await csms("billing", "run", "--all", "--period", "2026-10")
+    neither = await csms("billing", "run", "--period", "2026-10")
+
+    assert every.returncode == 0, every.stderr
+    runs = json.loads(every.stdout)
+    assert runs["failed"] == []
+    issued = {r["run"]["entity_id"]: r for r in runs["runs"]}
+    assert set(issued) == {root, b}
+    assert all(r["run"]["status"] == "issued" for r in issued.values())
+    assert [len(r["documents"]) for r in issued.values()] == [1, 1]
+    assert again.returncode == 0, again.stderr
+    assert "CP-EVERY" not in again.stdout and "issued" not in again.stdout
+    assert neither.returncode == 2 and "--entity" in neither.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import pytest
@@ -383,3 +384,61 @@ def test_drafts_round_trip_through_a_runs_summary() -> None:
         total_gross_e4=1,
     )
     assert msgspec.json.decode(msgspec.json.encode([draft]), type=list[DraftDocument]) == [draft]
+
+
+async def test_running_a_month_for_every_entity(world: World) -> None:
+    """``run_every`` makes one run per entity with unbilled CDRs of the
+    period, the same documents as running each entity alone; an entity whose
+    unbilled CDRs all start after the period gets no run; running it again
+    makes none. A user sees only the entities they may bill run."""
+    world.charge(world.station_a, OCTOBER_5)
+    world.charge(world.station_b, datetime(2026, 10, 7, 10, tzinfo=UTC))
+    world.charge(world.station_b, datetime(2026, 11, 3, 10, tzinfo=UTC))
+    await world.rater.rate_all()
+
+    narrow = await world.runs.run_every(
+        narrow_principal(world, world.cpo_b), "2026-10", preview=True
+    )
+    assert [r.run.entity_id for r in narrow.results] == [world.cpo_b]
+    assert narrow.failed == {} and narrow.results[0].issued == []
+    await world.store.supersede(narrow.results[0].run.id)
+
+    every = await world.runs.run_every(world.system, "2026-10", preview=False)
+    assert every.failed == {}
+    ran = {r.run.entity_id: r for r in every.results}
+    assert set(ran) == {world.sub_cpo, world.cpo_b, world.emp, world.parent}
+    assert [d.number for d in ran[world.sub_cpo].issued] == ["A-RE-2026-0001"]
+    assert [d.number for d in ran[world.parent].issued] == ["GS-2026-000001"]
+    # B's November session is not October's.
+    (b_invoice,) = ran[world.cpo_b].issued
+    assert from_json(b_invoice.content).total_net == Decimal("3.00")
+    assert all(r.run.status == "issued" for r in every.results)
+
+    again = await world.runs.run_every(world.system, "2026-10", preview=False)
+    assert again.results == [] and again.failed == {}
+    november = await world.runs.run_every(world.system, "2026-11", preview=False)
+    assert {r.run.entity_id for r in november.results} == {world.cpo_b, world.emp}
+    with pytest.raises(InvalidInput, match="YYYY-MM"):
+        await world.runs.run_every(world.system, "October", preview=False)
+
+
+async def test_running_every_entity_reports_a_run_that_lost_and_goes_on(world: World) -> None:
+    """When another run bills an entity's CDRs between its draft and its
+    issue, that entity is reported in ``failed`` and nothing of it is issued;
+    the other entities' runs are issued."""
+    world.charge(world.station_a, OCTOBER_5)
+    world.charge(world.station_b, OCTOBER_5)
+    await world.rater.rate_all()
+    create_issued_run = world.store.create_issued_run
+
+    async def raced(**kwargs: Any) -> Any:
+        if kwargs["entity_id"] == world.cpo_b:
+            raise AlreadyBilled("1 of the CDRs were billed by another run first")
+        return await create_issued_run(**kwargs)
+
+    world.store.create_issued_run = raced  # type: ignore[method-assign]
+    every = await world.runs.run_every(world.system, "2026-10", preview=False)
+    assert set(every.failed) == {world.cpo_b}
+    assert "billed by another run" in every.failed[world.cpo_b]
+    assert world.cpo_b not in {r.run.entity_id for r in every.results}
+    assert world.sub_cpo in {r.run.entity_id for r in every.results}
