@@ -140,6 +140,9 @@ class Cdr(Table, tablename="cdr"):
     # priced lines, signed meter data and its verification.
     detail = Text(default="{}")
     # The billing run that drafted it, and the document that billed it.
+    # Both indexes hold only the rows where they are set (a migration,
+    # billing_2026_12_06t19_50_00: a run's marks append instead of taking
+    # scattered NULL entries out).
     draft_run = BigInt(null=True, default=None, index=True)
     document = BigInt(null=True, default=None, index=True)
     rated_at = Timestamptz()

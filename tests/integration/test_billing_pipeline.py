@@ -24,6 +24,7 @@ from billing.tables import Cdr, Document
 from crm.access import system_principal
 from crm.errors import InvalidInput, NotFound
 from crm.storage.tree import load_tree
+from csms.storage.database import current_engine, is_sqlite
 from tests.billing_world import (
     completed_session,
     energy_tariff,
@@ -420,3 +421,30 @@ async def test_a_contacts_documents_are_listed_newest_first_without_content(
             )
     finally:
         await store.close()
+
+
+async def test_the_cdr_document_and_run_indexes_hold_set_values_only(db: None) -> None:
+    """The migrated database indexes a CDR's document and draft run only where
+    they are set (a billing run appends to them), and a lookup by document
+    still uses its index."""
+    engine = current_engine()
+    if is_sqlite(engine):
+        rows = await Cdr.raw(
+            "SELECT name, sql AS definition FROM sqlite_master"
+            " WHERE name IN ('cdr_document', 'cdr_draft_run')"
+        ).run()
+        plan = await Cdr.raw("EXPLAIN QUERY PLAN SELECT id FROM cdr WHERE document = 5").run()
+        used = " ".join(str(row["detail"]) for row in plan)
+    else:
+        rows = await Cdr.raw(
+            "SELECT indexname AS name, indexdef AS definition FROM pg_indexes"
+            " WHERE indexname IN ('cdr_document', 'cdr_draft_run')"
+        ).run()
+        async with engine.transaction():  # SET LOCAL: this transaction only
+            await Cdr.raw("SET LOCAL enable_seqscan = off").run()
+            plan = await Cdr.raw("EXPLAIN SELECT id FROM cdr WHERE document = 5").run()
+        used = " ".join(str(value) for row in plan for value in row.values())
+    definitions = {row["name"]: row["definition"] for row in rows}
+    assert set(definitions) == {"cdr_document", "cdr_draft_run"}
+    assert all("IS NOT NULL" in d.upper() for d in definitions.values()), definitions
+    assert "cdr_document" in used, used
