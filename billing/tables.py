@@ -110,17 +110,16 @@ class Cdr(Table, tablename="cdr"):
     """
 
     id = BigSerial(primary_key=True)
-    session = ForeignKey(
-        references=ChargingSession, on_delete=OnDelete.restrict, null=False, index=True
-    )
+    # Not indexed alone: the unique (session, audience) index serves
+    # lookups by session, and (seller_entity, document, started_at) those by
+    # seller (billing migrations); every index is one more write per CDR.
+    session = ForeignKey(references=ChargingSession, on_delete=OnDelete.restrict, null=False)
     audience = Varchar(length=8)
     status = Varchar(length=8, default="rated")
     error = Text(default="")
     station = ForeignKey(references=Station, on_delete=OnDelete.restrict, null=False, index=True)
     # Who sells (issues the document) and who buys (entity and/or contact).
-    seller_entity = ForeignKey(
-        references=Entity, on_delete=OnDelete.restrict, null=True, index=True
-    )
+    seller_entity = ForeignKey(references=Entity, on_delete=OnDelete.restrict, null=True)
     buyer_entity = ForeignKey(references=Entity, on_delete=OnDelete.restrict, null=True, index=True)
     buyer_contact = ForeignKey(references=Contact, on_delete=OnDelete.restrict, null=True)
     tariff_version = ForeignKey(
