@@ -430,41 +430,67 @@ class PiccoloTariffLookup:
     async def rating_tariffs(self, owner_entity_ids: Collection[int]) -> RatingTariffs:
         assignments: dict[tuple[int, str], list[AssignmentRow]] = {}
         for chunk in id_chunks(sorted(set(owner_entity_ids))):
-            rows = (
+            assigned = (
                 await AssignmentTable.select()
                 .where(AssignmentTable.owner_entity.is_in(chunk))
                 .order_by(AssignmentTable.id)
                 .run()
             )
-            for row in rows:
+            for row in assigned:
                 assignment = assignment_row(row)
                 key = (assignment.owner_entity_id, assignment.audience.value)
                 assignments.setdefault(key, []).append(assignment)
         tariff_ids = sorted({a.tariff_id for found in assignments.values() for a in found})
-        versions: dict[int, list[TariffVersionRow]] = {tariff_id: [] for tariff_id in tariff_ids}
+        rows: list[dict[str, Any]] = []
         for chunk in id_chunks(tariff_ids):
-            rows = (
+            rows += (
                 await VersionRow.select(
                     VersionRow.id,
                     VersionRow.tariff,
                     VersionRow.valid_from,
-                    VersionRow.ocpi,
                     VersionRow.tariff.currency,
                 )
                 .where(VersionRow.tariff.is_in(chunk))
                 .order_by(VersionRow.valid_from)
                 .run()
             )
-            for row in rows:
-                versions[row["tariff"]].append(self._version_row(row["tariff"], row))
+        # The OCPI text only of versions not parsed yet (a version never
+        # changes): every batch of a month's rating names the same few
+        # hundred tariffs, and reading their text again cost more than
+        # the rest of the batch's reads.
+        parsed = {row["id"]: self._parsed.get(row["id"]) for row in rows}
+        unparsed = sorted(version_id for version_id, found in parsed.items() if found is None)
+        for chunk in id_chunks(unparsed):
+            texts = (
+                await VersionRow.select(VersionRow.id, VersionRow.ocpi)
+                .where(VersionRow.id.is_in(chunk))
+                .run()
+            )
+            for text in texts:
+                parsed[text["id"]] = self._parse(text["id"], text["ocpi"])
+        versions: dict[int, list[TariffVersionRow]] = {tariff_id: [] for tariff_id in tariff_ids}
+        for row in rows:
+            tariff = parsed[row["id"]]
+            assert tariff is not None  # read above
+            versions[row["tariff"]].append(
+                TariffVersionRow(
+                    id=row["id"],
+                    tariff_id=row["tariff"],
+                    valid_from=row["valid_from"],
+                    tariff=tariff,
+                    currency=row["tariff.currency"],
+                )
+            )
         return RatingTariffs(assignments=assignments, versions=versions)
 
+    def _parse(self, version_id: int, text: Any) -> Tariff:
+        if len(self._parsed) >= CACHE_LIMIT:
+            self._parsed.clear()
+        tariff = self._parsed[version_id] = parse_tariff(text)
+        return tariff
+
     def _version_row(self, tariff_id: int, row: dict[str, Any]) -> TariffVersionRow:
-        tariff = self._parsed.get(row["id"])
-        if tariff is None:
-            if len(self._parsed) >= CACHE_LIMIT:
-                self._parsed.clear()
-            tariff = self._parsed[row["id"]] = parse_tariff(row["ocpi"])
+        tariff = self._parsed.get(row["id"]) or self._parse(row["id"], row["ocpi"])
         return TariffVersionRow(
             id=row["id"],
             tariff_id=tariff_id,
