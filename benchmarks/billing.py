@@ -236,11 +236,17 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from billing.storage.tariffs import PiccoloTariffLookup
     from crm.access import system_principal
     from crm.storage.tree import load_tree
-    from csms.storage.database import close_database, current_engine, open_database
+    from csms.storage.database import (
+        close_database,
+        current_engine,
+        open_database,
+        share_the_gil_with_sqlite_threads,
+    )
     from csms.storage.migrate import migrate
 
     report: dict[str, Any] = {}
     engine = current_engine()
+    share_the_gil_with_sqlite_threads(engine)  # as csms billing does
     await open_database(engine)
     queue = directory = store = None
     workers: RatingWorkers | None = None

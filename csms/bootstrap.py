@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -92,6 +91,7 @@ from csms.storage.database import (
     is_sqlite,
     open_database,
     ping,
+    share_the_gil_with_sqlite_threads,
 )
 from csms.storage.device_model import PiccoloDeviceModel
 from csms.storage.driver_app import PiccoloDriverAppReads
@@ -121,8 +121,6 @@ STALE_SESSION_CHECK_SECONDS = 300.0
 MESSAGE_LOG_PRUNE_SECONDS = 3600.0
 # Logins past their expiry are refused anyway; the rows go once an hour.
 EXPIRED_LOGIN_PURGE_SECONDS = 3600
-# Seconds a thread waiting for the GIL waits before asking for it.
-SQLITE_SWITCH_INTERVAL = 0.0002
 
 
 # Generation-0 allocations between collections of Python's cyclic garbage
@@ -317,13 +315,7 @@ class Node:
     async def start(self) -> None:
         settings = self.settings
         engine = current_engine()
-        if is_sqlite(engine):
-            # SQLite runs in threads (the group-commit writer, the shared
-            # reader) that release the GIL around every row they step and
-            # must take it back from a busy event loop: at Python's default
-            # 5 ms switch interval a batch of thousands of rows waited
-            # seconds for it under a boot storm.
-            sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
+        share_the_gil_with_sqlite_threads(engine)
         await open_database(engine)
         # No password, secret or token in any log line, whichever library logs.
         redact_secrets_in_logs()

@@ -157,9 +157,14 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
     from crm.errors import InvalidInput, NotFound
     from crm.storage.tree import load_tree
     from csms.cli import CommandError, _print_json, _print_table, _run_async
-    from csms.storage.database import close_database, open_database
+    from csms.storage.database import (
+        close_database,
+        open_database,
+        share_the_gil_with_sqlite_threads,
+    )
 
     async def main() -> int:
+        share_the_gil_with_sqlite_threads()
         # A pool: without one, every piccolo query on PostgreSQL opens a connection.
         await open_database(pool_size=2)
         store, directory, queue = SqlBillingStore(), SqlDirectory(), SqlRatingQueue()

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -118,6 +119,24 @@ def current_engine() -> Engine:
 
 def is_sqlite(engine: Engine | None = None) -> bool:
     return (engine or current_engine()).engine_type == "sqlite"
+
+
+# Seconds a thread waiting for the GIL waits before asking for it, in a
+# process that uses SQLite.
+SQLITE_SWITCH_INTERVAL = 0.0002
+
+
+def share_the_gil_with_sqlite_threads(engine: Engine | None = None) -> None:
+    """On SQLite, a short GIL switch interval for this process.
+
+    SQLite runs in threads (the group-commit writer, a billing run's writer,
+    read connections) that release the GIL around every row they step and
+    must take it back from a busy event loop. At Python's default 5 ms a
+    batch of thousands of rows waited seconds for it under a boot storm, and
+    a month's billing run (its next entity drafted while the one before
+    commits) took 15% longer. PostgreSQL's driver has no such threads."""
+    if is_sqlite(engine):
+        sys.setswitchinterval(SQLITE_SWITCH_INTERVAL)
 
 
 async def prepare_database(engine: Engine | None = None) -> None:
