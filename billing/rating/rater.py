@@ -248,15 +248,12 @@ class Rater:
         """Rates whatever is queued, then waits ``interval`` seconds, forever."""
         while True:
             try:
-                await self._rate_queue()
+                await self.rate_all()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("rating failed; retrying in %s s", interval)
             await asyncio.sleep(interval)
-
-    async def _rate_queue(self) -> None:
-        await self.rate_all()
 
     async def rate_session(
         self,

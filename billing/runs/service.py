@@ -159,38 +159,38 @@ class BillingRuns:
         entities = await self._directory.entities(sellers)
         results: list[RunResult] = []
         failed: dict[int, str] = {}
-        storing: asyncio.Task[RunResult] | None = None
+        # The run being stored, and its entity.
+        storing: tuple[int, asyncio.Task[RunResult]] | None = None
 
-        async def stored(task: asyncio.Task[RunResult], entity_id: int) -> None:
+        async def collect() -> None:
+            nonlocal storing
+            if storing is None:
+                return
+            (entity_id, task), storing = storing, None
             try:
                 results.append(await task)
             except InvalidInput as error:
                 failed[entity_id] = str(error)
 
         try:
-            previous = 0
             for seller in sellers:
                 entity = entities.get(seller)
                 if entity is None:
                     continue
                 drafted = await self._draft(entity, period, first, last)
-                if storing is not None:
-                    await stored(storing, previous)
-                    storing = None
-                if not drafted.drafts:
-                    continue
-                storing = asyncio.create_task(
-                    self._store_run(drafted, preview=preview), name="billing-run"
-                )
-                previous = seller
-            if storing is not None:
-                await stored(storing, previous)
-                storing = None
+                await collect()
+                if drafted.drafts:
+                    task = asyncio.create_task(
+                        self._store_run(drafted, preview=preview), name="billing-run"
+                    )
+                    storing = (seller, task)
+            await collect()
         finally:
-            if storing is not None and not storing.done():
-                # Failed or cancelled while a run was stored: it commits
-                # whole or not at all; wait for it rather than leave it.
-                await asyncio.gather(storing, return_exceptions=True)
+            if storing is not None and not storing[1].done():
+                # Drafting the next entity failed, or was cancelled, while a
+                # run was stored: it commits whole or not at all; wait for it
+                # rather than leave it.
+                await asyncio.gather(storing[1], return_exceptions=True)
         return EveryRun(results=results, failed=failed)
 
     async def _draft(self, entity: EntityInfo, period: str, first: date, last: date) -> _Drafted:

@@ -295,23 +295,13 @@ class SqlBillingStore:
         cdr_ids: list[int],
     ) -> BillingRunRow:
         sql, stamp = self._sql, self._sql.timestamps()
-        now = datetime.now(UTC)
-        day = self._day
+        now = stamp(datetime.now(UTC))
 
         def program() -> SqlProgram[BillingRunRow]:
-            rows = yield sql.fetch(
-                'INSERT INTO "billing_run" (entity, period, period_start, period_end, time_zone,'
-                " status, summary, created_at, issued_at) VALUES (?, ?, ?, ?, ?, 'draft', ?, ?,"
-                f" NULL) RETURNING {_RUN_COLUMNS}",
-                entity_id,
-                period,
-                day(period_start),
-                day(period_end),
-                time_zone,
-                summary.decode(),
-                stamp(now),
-            )
-            run = _run(rows[0])
+            run = yield from self._insert_run(
+                entity_id, period, period_start, period_end, time_zone, summary,
+                created_at=now, issued_at=None,
+            )  # fmt: skip
             for chunk in id_chunks(cdr_ids):
                 yield sql.execute(
                     f'UPDATE "cdr" SET draft_run = ? WHERE id IN {sql.in_list(chunk)}'
@@ -465,27 +455,16 @@ class SqlBillingStore:
         issue_date: date,
         number_formats: dict[tuple[int, str], str],
     ) -> tuple[BillingRunRow, list[IssuedDocument]]:
-        sql, stamp = self._sql, self._sql.timestamps()
+        stamp = self._sql.timestamps()
         issued_at = datetime.now(UTC)
         now = stamp(issued_at)
-        day = self._day
         contents = [IssuedContent(draft, issue_date) for draft in drafts]
 
         def program() -> SqlProgram[tuple[BillingRunRow, list[IssuedDocument]]]:
-            rows = yield sql.fetch(
-                'INSERT INTO "billing_run" (entity, period, period_start, period_end, time_zone,'
-                " status, summary, created_at, issued_at) VALUES (?, ?, ?, ?, ?, 'issued', ?, ?,"
-                f" ?) RETURNING {_RUN_COLUMNS}",
-                entity_id,
-                period,
-                day(period_start),
-                day(period_end),
-                time_zone,
-                summary.decode(),
-                stamp(drafted_at),
-                now,
-            )
-            run = _run(rows[0])
+            run = yield from self._insert_run(
+                entity_id, period, period_start, period_end, time_zone, summary,
+                created_at=stamp(drafted_at), issued_at=now,
+            )  # fmt: skip
             issued = yield from self._issuing(
                 run.id,
                 drafts,
@@ -501,6 +480,36 @@ class SqlBillingStore:
 
         result: tuple[BillingRunRow, list[IssuedDocument]] = await self._program(program())
         return result
+
+    def _insert_run(
+        self,
+        entity_id: int,
+        period: str,
+        period_start: date,
+        period_end: date,
+        time_zone: str,
+        summary: bytes,
+        *,
+        created_at: Any,
+        issued_at: Any,
+    ) -> SqlProgram[BillingRunRow]:
+        """A new run: a draft, or issued (``issued_at`` set) in the caller's
+        transaction."""
+        rows = yield self._sql.fetch(
+            'INSERT INTO "billing_run" (entity, period, period_start, period_end, time_zone,'
+            " status, summary, created_at, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" RETURNING {_RUN_COLUMNS}",
+            entity_id,
+            period,
+            self._day(period_start),
+            self._day(period_end),
+            time_zone,
+            "draft" if issued_at is None else "issued",
+            summary.decode(),
+            created_at,
+            issued_at,
+        )
+        return _run(rows[0])
 
     def _issuing(
         self,
