@@ -470,17 +470,7 @@ class PiccoloTariffLookup:
                 parsed[text["id"]] = self._parse(text["id"], text["ocpi"])
         versions: dict[int, list[TariffVersionRow]] = {tariff_id: [] for tariff_id in tariff_ids}
         for row in rows:
-            tariff = parsed[row["id"]]
-            assert tariff is not None  # read above
-            versions[row["tariff"]].append(
-                TariffVersionRow(
-                    id=row["id"],
-                    tariff_id=row["tariff"],
-                    valid_from=row["valid_from"],
-                    tariff=tariff,
-                    currency=row["tariff.currency"],
-                )
-            )
+            versions[row["tariff"]].append(self._version_row(row["tariff"], row, parsed[row["id"]]))
         return RatingTariffs(assignments=assignments, versions=versions)
 
     def _parse(self, version_id: int, text: Any) -> Tariff:
@@ -489,8 +479,12 @@ class PiccoloTariffLookup:
         tariff = self._parsed[version_id] = parse_tariff(text)
         return tariff
 
-    def _version_row(self, tariff_id: int, row: dict[str, Any]) -> TariffVersionRow:
-        tariff = self._parsed.get(row["id"]) or self._parse(row["id"], row["ocpi"])
+    def _version_row(
+        self, tariff_id: int, row: dict[str, Any], tariff: Tariff | None = None
+    ) -> TariffVersionRow:
+        """A version row; its tariff as given, else parsed (once) from the
+        row's OCPI text."""
+        tariff = tariff or self._parsed.get(row["id"]) or self._parse(row["id"], row["ocpi"])
         return TariffVersionRow(
             id=row["id"],
             tariff_id=tariff_id,
@@ -526,18 +520,7 @@ class PiccoloTariffLookup:
         )
         if row is None:
             return None
-        tariff = self._parsed.get(row["id"])
-        if tariff is None:
-            if len(self._parsed) >= CACHE_LIMIT:
-                self._parsed.clear()
-            tariff = self._parsed[row["id"]] = parse_tariff(row["ocpi"])
-        return TariffVersionRow(
-            id=row["id"],
-            tariff_id=tariff_id,
-            valid_from=row["valid_from"],
-            tariff=tariff,
-            currency=row["tariff.currency"],
-        )
+        return self._version_row(tariff_id, row)
 
     async def version_rows(self, tariff_id: int) -> list[TariffVersionRow]:
         rows = (
