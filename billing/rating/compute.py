@@ -2,9 +2,9 @@
 the tariff version chosen for each audience.
 
 Pure (no I/O, no event loop), so the rater runs it in its own process or
-hands it to rating worker processes (``billing.rating.workers``) as
-msgpack. Per audience, a failure becomes that audience's error CDR; the
-session's other audiences stand.
+hands it to rating worker processes (``billing.rating.workers``), in
+chunks encoded by ``billing.rating.chunks``. Per audience, a failure
+becomes that audience's error CDR; the session's other audiences stand.
 """
 
 from __future__ import annotations
@@ -124,15 +124,6 @@ def rate_all(works: list[SessionWork]) -> list[CdrRecord]:
             log.exception("rating session %s failed", work.session.id)
             records.append(session_failed(work.session, error))
     return records
-
-
-_WORKS = msgspec.msgpack.Decoder(list[SessionWork])
-_RECORDS_OUT = msgspec.msgpack.Encoder()
-
-
-def rate_encoded(payload: bytes) -> bytes:
-    """:func:`rate_all` over msgpack, for worker processes."""
-    return _RECORDS_OUT.encode(rate_all(_WORKS.decode(payload)))
 
 
 def _e4(amount: Decimal) -> int:

@@ -4,7 +4,7 @@ pricing, the CDR detail) off the rater's process.
 ``csms serve`` rates in the process that also answers chargers; with
 workers, its event loop only decides audiences, reads and writes, and the
 pricing runs in other processes (on other cores). A batch is split into
-chunks sent as msgpack (``billing.rating.compute.rate_encoded``). A chunk
+chunks sent as msgpack (``billing.rating.chunks``). A chunk
 whose worker died is rated in this process instead, so nothing is lost to
 a broken pool; the pool is then started anew.
 """
@@ -20,15 +20,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-import msgspec
-
 from billing.ports import CdrRecord
-from billing.rating.compute import SessionWork, rate_all, rate_encoded
+from billing.rating.chunks import ChunkEncoder, decode_records, rate_chunk
+from billing.rating.compute import SessionWork, rate_all
 
 log = logging.getLogger(__name__)
 
-_WORKS_OUT = msgspec.msgpack.Encoder()
-_RECORDS = msgspec.msgpack.Decoder(list[CdrRecord])
 # Sessions per chunk: small enough that the workers share a batch evenly,
 # large enough that the message overhead stays small.
 CHUNK_SESSIONS = 100
@@ -62,6 +59,7 @@ class RatingWorkers:
             raise ValueError("rating workers: at least one process")
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
+        self._chunks = ChunkEncoder()
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -80,7 +78,7 @@ class RatingWorkers:
         loop = asyncio.get_running_loop()
         size = max(1, min(CHUNK_SESSIONS, -(-len(works) // self.processes)))
         chunks = [works[start : start + size] for start in range(0, len(works), size)]
-        payloads = [_WORKS_OUT.encode(chunk) for chunk in chunks]
+        payloads = [self._chunks.encode(chunk) for chunk in chunks]
         futures = await self._submit(loop, payloads)
         if futures is None:
             log.error(
@@ -104,7 +102,7 @@ class RatingWorkers:
                 )
                 records += rate_all(chunk)
             else:
-                records += _RECORDS.decode(answer)
+                records += decode_records(answer)
         if broken:
             await self.close()
         return records
@@ -119,7 +117,7 @@ class RatingWorkers:
             try:
                 pool = self._executor()
                 for payload in payloads:
-                    futures.append(loop.run_in_executor(pool, rate_encoded, payload))
+                    futures.append(loop.run_in_executor(pool, rate_chunk, payload))
                 return futures
             except BrokenProcessPool:  # a worker died since the last batch
                 log.warning(
