@@ -70,15 +70,15 @@ reference calculator ``ocpi-tariffs`` applies them (its test cases must match):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from billing.money import ZERO, ceil_to_step, quantize4
+from billing.money import FOUR_PLACES, ZERO, ceil_to_step, quantize4
 from billing.tariffs.cdr_input import CdrDimensionType, CdrInput, ChargingPeriod
 from billing.tariffs.model import (
     DayOfWeek,
@@ -454,19 +454,42 @@ def _step(lines: list[_Line], unit: Decimal) -> Decimal:
     return extra
 
 
-_CHARGING_DIMENSIONS = (
-    (TariffDimensionType.ENERGY, CdrDimensionType.ENERGY),
-    (TariffDimensionType.TIME, CdrDimensionType.TIME),
-    (TariffDimensionType.PARKING_TIME, CdrDimensionType.PARKING_TIME),
-)
 _ONE = Decimal(1)
-# The CDR volumes the totals report.
-_SUMMED = (
-    CdrDimensionType.ENERGY,
-    CdrDimensionType.TIME,
-    CdrDimensionType.PARKING_TIME,
-    CdrDimensionType.RESERVATION_TIME,
-)
+# quantize4 without its call: a CDR reads a few dozen volumes and amounts.
+_quantize4 = Decimal.quantize
+_FOUR_PLACES = FOUR_PLACES
+_HALF_UP = ROUND_HALF_UP
+
+
+def _first(
+    candidates: tuple[_Candidate, ...],
+    local: datetime,
+    elapsed: Decimal,
+    energy_before: Decimal,
+    volumes: dict[CdrDimensionType, Decimal],
+) -> tuple[int, _Rate] | None:
+    """The first candidate whose restrictions hold: its element index and rate."""
+    for index, rate, condition in candidates:
+        if condition is None or condition.holds(local, elapsed, energy_before, volumes):
+            return index, rate
+    return None
+
+
+def _reserved_find(
+    find: Callable[..., tuple[int, _Rate] | None],
+    kind: TariffDimensionType,
+    reservation_kinds: tuple[ReservationRestrictionType, ...],
+    local: datetime,
+    elapsed: Decimal,
+    energy_before: Decimal,
+    volumes: dict[CdrDimensionType, Decimal],
+) -> tuple[int, _Rate] | None:
+    """The element that prices ``kind`` of a reservation, the kinds in order."""
+    for wanted in reservation_kinds:
+        hit = find(kind, wanted, local, elapsed, energy_before, volumes)
+        if hit is not None:
+            return hit
+    return None
 
 
 def price_session(
@@ -500,7 +523,12 @@ def price_session(
     energy_before = ZERO
     flat_done = reservation_flat_done = False
     # The CDR's volumes per dimension, summed over the periods as read (4 decimals).
-    read: dict[CdrDimensionType, Decimal] = {}
+    read_energy = read_charging = read_parking = read_reserved = ZERO
+    # The candidates of each charging dimension (no reservation), looked up once.
+    energy_candidates = plan.candidates.get((TariffDimensionType.ENERGY, None), ())
+    time_candidates = plan.candidates.get((TariffDimensionType.TIME, None), ())
+    parking_candidates = plan.candidates.get((TariffDimensionType.PARKING_TIME, None), ())
+    flat_candidates = plan.candidates.get((TariffDimensionType.FLAT, None), ())
     count = len(periods)
     for index, period in enumerate(periods):
         period_start = period.start_date_time
@@ -513,73 +541,153 @@ def price_session(
         local = period_start.astimezone(zone) if plan.needs_local else period_start
         elapsed = _seconds(period_start - origin)
 
-        def found(
-            kind: TariffDimensionType,
-            reservation: ReservationRestrictionType | None,
-            local: datetime = local,
-            elapsed: Decimal = elapsed,
-            energy_before: Decimal = energy_before,
-            volumes: dict[CdrDimensionType, Decimal] = volumes,
-        ) -> tuple[int, _Rate] | None:
-            return find(kind, reservation, local, elapsed, energy_before, volumes)
-
-        def reserved_find(kind: TariffDimensionType) -> tuple[int, _Rate] | None:
-            for wanted in reservation_kinds:
-                hit = found(kind, wanted)
-                if hit is not None:
-                    return hit
-            return None
-
-        def add(
-            kind: TariffDimensionType,
-            reservation: bool,
-            hit: tuple[int, _Rate] | None,
-            volume: Decimal,
-            index: int = index,
-            period_start: datetime = period_start,
-            period_end: datetime = period_end,
-        ) -> bool:
-            """Adds the line when an element prices ``kind``; whether it did."""
-            if hit is None:
-                return False
-            line = _Line(index, period_start, period_end, kind, reservation, *hit, volume)
-            lines.append(line)
-            return True
-
         reserved = volumes.get(CdrDimensionType.RESERVATION_TIME)
         if reserved is not None:
-            time_hit = reserved_find(TariffDimensionType.TIME)
-            add(TariffDimensionType.TIME, True, time_hit, quantize4(reserved))
+            reserved = _quantize4(reserved, _FOUR_PLACES, _HALF_UP)
+            read_reserved += reserved
+            hit = _reserved_find(
+                find,
+                TariffDimensionType.TIME,
+                reservation_kinds,
+                local,
+                elapsed,
+                energy_before,
+                volumes,
+            )
+            if hit is not None:
+                lines.append(
+                    _Line(
+                        index,
+                        period_start,
+                        period_end,
+                        TariffDimensionType.TIME,
+                        True,
+                        *hit,
+                        reserved,
+                    )
+                )
             if not reservation_flat_done:
-                flat_hit = reserved_find(TariffDimensionType.FLAT)
-                reservation_flat_done = add(TariffDimensionType.FLAT, True, flat_hit, _ONE)
-        if any(kind is not CdrDimensionType.RESERVATION_TIME for kind in volumes):
-            for kind, cdr_kind in _CHARGING_DIMENSIONS:
-                volume = volumes.get(cdr_kind)
-                if volume is not None:
-                    add(kind, False, found(kind, None), quantize4(volume))
-            if not flat_done:
-                flat_hit = found(TariffDimensionType.FLAT, None)
-                flat_done = add(TariffDimensionType.FLAT, False, flat_hit, _ONE)
-        for cdr_kind in _SUMMED:
-            volume = volumes.get(cdr_kind)
-            if volume is not None:
-                read[cdr_kind] = read.get(cdr_kind, ZERO) + quantize4(volume)
-        energy_before = read.get(CdrDimensionType.ENERGY, ZERO)
-
-    def of(kind: TariffDimensionType, reservation: bool = False) -> list[_Line]:
-        return [x for x in lines if x.dimension is kind and x.reservation is reservation]
-
-    extra_energy = _step(of(TariffDimensionType.ENERGY), _KWH)
-    timed = [x for x in lines if not x.reservation and x.dimension in _TIME_BASED]
-    extra_time = extra_parking = ZERO
-    if timed:
-        last_kind = timed[-1].dimension
-        if last_kind is TariffDimensionType.TIME:
-            extra_time = _step(of(TariffDimensionType.TIME), _HOUR)
+                hit = _reserved_find(
+                    find,
+                    TariffDimensionType.FLAT,
+                    reservation_kinds,
+                    local,
+                    elapsed,
+                    energy_before,
+                    volumes,
+                )
+                if hit is not None:
+                    lines.append(
+                        _Line(
+                            index,
+                            period_start,
+                            period_end,
+                            TariffDimensionType.FLAT,
+                            True,
+                            *hit,
+                            _ONE,
+                        )
+                    )
+                    reservation_flat_done = True
+            charging = len(volumes) > 1
         else:
-            extra_parking = _step(of(TariffDimensionType.PARKING_TIME), _HOUR)
-    _step(of(TariffDimensionType.TIME, reservation=True), _HOUR)
+            charging = bool(volumes)
+        # Only a period with more than reservation time is charging (so a
+        # period of reservation alone adds nothing to the charging totals).
+        if charging:
+            volume = volumes.get(CdrDimensionType.ENERGY)
+            if volume is not None:
+                volume = _quantize4(volume, _FOUR_PLACES, _HALF_UP)
+                read_energy += volume
+                hit = _first(energy_candidates, local, elapsed, energy_before, volumes)
+                if hit is not None:
+                    lines.append(
+                        _Line(
+                            index,
+                            period_start,
+                            period_end,
+                            TariffDimensionType.ENERGY,
+                            False,
+                            *hit,
+                            volume,
+                        )
+                    )
+            volume = volumes.get(CdrDimensionType.TIME)
+            if volume is not None:
+                volume = _quantize4(volume, _FOUR_PLACES, _HALF_UP)
+                read_charging += volume
+                hit = _first(time_candidates, local, elapsed, energy_before, volumes)
+                if hit is not None:
+                    lines.append(
+                        _Line(
+                            index,
+                            period_start,
+                            period_end,
+                            TariffDimensionType.TIME,
+                            False,
+                            *hit,
+                            volume,
+                        )
+                    )
+            volume = volumes.get(CdrDimensionType.PARKING_TIME)
+            if volume is not None:
+                volume = _quantize4(volume, _FOUR_PLACES, _HALF_UP)
+                read_parking += volume
+                hit = _first(parking_candidates, local, elapsed, energy_before, volumes)
+                if hit is not None:
+                    lines.append(
+                        _Line(
+                            index,
+                            period_start,
+                            period_end,
+                            TariffDimensionType.PARKING_TIME,
+                            False,
+                            *hit,
+                            volume,
+                        )
+                    )
+            if not flat_done:
+                hit = _first(flat_candidates, local, elapsed, energy_before, volumes)
+                if hit is not None:
+                    lines.append(
+                        _Line(
+                            index,
+                            period_start,
+                            period_end,
+                            TariffDimensionType.FLAT,
+                            False,
+                            *hit,
+                            _ONE,
+                        )
+                    )
+                    flat_done = True
+        energy_before = read_energy
+
+    energy_lines: list[_Line] = []
+    time_lines: list[_Line] = []
+    parking_lines: list[_Line] = []
+    reserved_time_lines: list[_Line] = []
+    last_timed: TariffDimensionType | None = None
+    for open_line in lines:
+        kind = open_line.dimension
+        if open_line.reservation:
+            if kind is TariffDimensionType.TIME:
+                reserved_time_lines.append(open_line)
+        elif kind is TariffDimensionType.ENERGY:
+            energy_lines.append(open_line)
+        elif kind is TariffDimensionType.TIME:
+            time_lines.append(open_line)
+            last_timed = kind
+        elif kind is TariffDimensionType.PARKING_TIME:
+            parking_lines.append(open_line)
+            last_timed = kind
+    extra_energy = _step(energy_lines, _KWH)
+    extra_time = extra_parking = ZERO
+    if last_timed is TariffDimensionType.TIME:
+        extra_time = _step(time_lines, _HOUR)
+    elif last_timed is TariffDimensionType.PARKING_TIME:
+        extra_parking = _step(parking_lines, _HOUR)
+    _step(reserved_time_lines, _HOUR)
 
     priced = tuple(line.freeze() for line in lines)
     sums = {kind: _NO_COST for kind in TariffDimensionType}
@@ -596,9 +704,9 @@ def price_session(
     supplied = energy_cost + time_cost + parking_cost + fixed_cost + reservation_cost
     bounded, reason = _bounded(supplied, tariff.min_price, tariff.max_price)
 
-    total_energy = read.get(CdrDimensionType.ENERGY, ZERO)
-    total_charging = read.get(CdrDimensionType.TIME, ZERO)
-    total_parking = read.get(CdrDimensionType.PARKING_TIME, ZERO)
+    total_energy = read_energy
+    total_charging = read_charging
+    total_parking = read_parking
     return PricedSession(
         tariff_id=tariff.id,
         currency=tariff.currency,
@@ -619,14 +727,11 @@ def price_session(
         total_time=quantize4(_seconds(end - origin) / _HOUR),
         total_charging_time=quantize4(total_charging),
         total_parking_time=quantize4(total_parking),
-        total_reservation_time=quantize4(read.get(CdrDimensionType.RESERVATION_TIME, ZERO)),
+        total_reservation_time=quantize4(read_reserved),
         billed_energy=quantize4(total_energy + extra_energy),
         billed_charging_time=quantize4(total_charging + extra_time),
         billed_parking_time=quantize4(total_parking + extra_parking),
     )
-
-
-_TIME_BASED = (TariffDimensionType.TIME, TariffDimensionType.PARKING_TIME)
 
 
 def _bounded(
