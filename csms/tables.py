@@ -117,7 +117,8 @@ class ConnectorStatusChange(Table, tablename="connector_status_change"):
     """Every status a charger reported, in the order it reported them."""
 
     id = BigSerial(primary_key=True)
-    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False, index=True)
+    # Not indexed alone: (station, connector_id, reported_at) is (see its migration).
+    station = ForeignKey(references=Station, on_delete=OnDelete.cascade, null=False)
     connector_id = Integer()
     status = Varchar(length=32)
     error_code = Varchar(length=32, default="NoError")

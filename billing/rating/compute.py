@@ -18,13 +18,14 @@ import msgspec
 
 from billing.ports import CdrRecord, CompletedSession
 from billing.rating.audiences import AudienceDecision
-from billing.rating.periods import Sample as PeriodSample
 from billing.rating.periods import (
+    DimensionType,
     SessionPeriods,
     SessionReadings,
     charging_periods,
     tariff_boundaries,
 )
+from billing.rating.periods import Sample as PeriodSample
 from billing.rating.periods import StateChange as PeriodState
 from billing.rating.signed import SignedValue, verify_signed_values
 from billing.tariffs.cdr_input import CdrDimension, CdrDimensionType, ChargingPeriod
@@ -100,7 +101,7 @@ def rate_work(work: SessionWork) -> list[CdrRecord]:
     signed = _signed(session)
     # The session's periods for each set of tariff boundaries: audiences
     # whose tariffs change price at the same local times share them.
-    periods_by_times: dict[tuple[time, ...], SessionPeriods] = {}
+    periods_by_times: dict[tuple[time, ...], _Periods] = {}
     records = []
     for job in work.jobs:
         try:
@@ -177,17 +178,29 @@ def _readings(session: CompletedSession) -> SessionReadings:
     )
 
 
-def _pricing_periods(periods: SessionPeriods) -> list[ChargingPeriod]:
-    return [
-        ChargingPeriod(
-            start_date_time=period.start_date_time,
-            dimensions=tuple(
-                CdrDimension(type=CdrDimensionType(str(d.type)), volume=d.volume)
-                for d in period.dimensions
-            ),
-        )
-        for period in periods.periods
-    ]
+# The CDR dimension of each rating dimension (the same names).
+_CDR_TYPE = {kind: CdrDimensionType(str(kind)) for kind in DimensionType}
+
+
+class _Periods:
+    """A session's periods for one set of tariff boundaries, in the forms
+    pricing and the CDR detail read; audiences whose tariffs change price
+    at the same local times share it."""
+
+    __slots__ = ("ocpi", "pricing", "session")
+
+    def __init__(self, periods: SessionPeriods) -> None:
+        self.session = periods
+        self.pricing = [
+            ChargingPeriod(
+                start_date_time=period.start_date_time,
+                dimensions=tuple(
+                    CdrDimension(type=_CDR_TYPE[d.type], volume=d.volume) for d in period.dimensions
+                ),
+            )
+            for period in periods.periods
+        ]
+        self.ocpi = msgspec.Raw(_DETAIL.encode(periods.to_ocpi()))
 
 
 def _signed(session: CompletedSession) -> list[dict[str, Any]]:
@@ -216,18 +229,19 @@ def _priced(
     job: PricingJob,
     readings: SessionReadings,
     signed: list[dict[str, Any]],
-    periods_by_times: dict[tuple[time, ...], SessionPeriods],
+    periods_by_times: dict[tuple[time, ...], _Periods],
 ) -> CdrRecord:
     decision, version = job.decision, job.version
     times = _times_of_day(version)
-    periods = periods_by_times.get(times)
-    if periods is None:
+    shared = periods_by_times.get(times)
+    if shared is None:
         splits = tariff_boundaries(session.started_at, session.stopped_at, session.time_zone, times)
-        periods = periods_by_times[times] = charging_periods(readings, splits)
+        shared = periods_by_times[times] = _Periods(charging_periods(readings, splits))
+    periods = shared.session
     try:
         priced = price_session(
             version.tariff,
-            _pricing_periods(periods),
+            shared.pricing,
             start=session.started_at,
             end=session.stopped_at,
             time_zone=session.time_zone,
@@ -254,7 +268,7 @@ def _priced(
         parking_seconds=int(periods.parking_seconds),
         total_net_e4=_e4(priced.total_cost.excl_vat),
         total_gross_e4=_e4(priced.total_cost.incl_vat),
-        detail=_detail(periods, priced, version, signed),
+        detail=_detail(shared, priced, version, signed),
     )
 
 
@@ -271,7 +285,7 @@ def _cost(cost: Any) -> dict[str, Decimal]:
 
 
 def _detail(
-    periods: SessionPeriods,
+    periods: _Periods,
     priced: PricedSession,
     version: TariffVersionRow,
     signed: list[dict[str, Any]],
@@ -282,9 +296,9 @@ def _detail(
         {
             "tariff": {"id": priced.tariff_id, "version_id": version.id},
             "currency": priced.currency,
-            "charging_periods": periods.to_ocpi(),
-            "energy_source": periods.energy_source,
-            "notes": list(periods.notes),
+            "charging_periods": periods.ocpi,
+            "energy_source": periods.session.energy_source,
+            "notes": list(periods.session.notes),
             "total_cost": _cost(priced.total_cost),
             "total_energy_cost": _cost(priced.total_energy_cost),
             "total_time_cost": _cost(priced.total_time_cost),

@@ -53,6 +53,45 @@ _STATES_16 = (
 )
 
 
+# A batch's sessions as next_batch reads them, and the places it looks up.
+_SESSION_COLUMNS = (
+    "s.id",
+    "s.station",
+    "st.charge_point_id",
+    "st.owner_entity",
+    "st.station_group",
+    "st.time_zone",
+    "st.meter_public_key",
+    "s.connector_id",
+    "s.id_tag",
+    "s.started_at",
+    "s.stopped_at",
+    "s.meter_start_wh",
+    "s.meter_stop_wh",
+    "s.medium_id",
+    "s.issuing_entity_id",
+    "s.bill_to_contact_id",
+    "q.completed_at",
+    "q.id",
+)
+_CONNECTOR, _STARTED, _STOPPED, _QUEUE_POSITION = 7, 9, 10, 17
+_SAMPLE_COLUMNS = (
+    "session",
+    "sampled_at",
+    "measurand",
+    "value",
+    "unit",
+    "phase",
+    "multiplier",
+    "context",
+    "format",
+    "signed_data",
+    "signing_method",
+    "encoding_method",
+    "public_key",
+)
+
+
 # What a new rating of a session replaces in its unbilled CDR.
 _RERATED = (
     "status",
@@ -110,57 +149,70 @@ class SqlRatingQueue:
         sql = self._sql
 
         def program() -> SqlProgram[list[CompletedSession]]:
-            sessions = yield sql.fetch(
-                "SELECT s.id, s.station, st.charge_point_id, st.owner_entity,"
-                " st.station_group, st.time_zone, st.meter_public_key, s.connector_id,"
-                " s.id_tag, s.started_at, s.stopped_at, s.meter_start_wh, s.meter_stop_wh,"
-                " s.medium_id, s.issuing_entity_id, s.bill_to_contact_id, q.completed_at,"
-                ' q.id AS queue_position FROM "rating_queue" q'
+            # Packed fetches (TransactionSql.fetch_values): rows by position.
+            sessions = yield sql.fetch_values(
+                _SESSION_COLUMNS,
+                'FROM (SELECT id, session, completed_at FROM "rating_queue"'
+                " WHERE id > ? ORDER BY id LIMIT ?) q"
                 ' JOIN "charging_session" s ON s.id = q.session'
-                ' JOIN "station" st ON st.id = s.station WHERE q.id > ? ORDER BY q.id LIMIT ?',
+                ' JOIN "station" st ON st.id = s.station',
                 after,
                 limit,
             )
             if not sessions:
                 return []
-            ids = [row["id"] for row in sessions]
+            sessions.sort(key=lambda row: row[_QUEUE_POSITION])
+            ids = [row[0] for row in sessions]
             samples: dict[int, list[MeterSample]] = {}
             states: dict[int, list[StateAt]] = {}
             for chunk in id_chunks(ids):
-                rows = yield sql.fetch(
-                    "SELECT session, sampled_at, measurand, value, unit, phase, multiplier,"
-                    " context, format, signed_data, signing_method, encoding_method,"
-                    ' public_key FROM "meter_value"'
+                rows = yield sql.fetch_values(
+                    _SAMPLE_COLUMNS,
+                    'FROM "meter_value"'
                     f" WHERE session IN {sql.in_list(chunk)}"
                     " AND (measurand IN (?, ?, ?) OR signed_data <> '')",
                     *chunk,
                     *MEASURANDS,
                 )
-                for row in rows:
-                    samples.setdefault(row["session"], []).append(
+                for (
+                    session,
+                    sampled_at,
+                    measurand,
+                    value,
+                    unit,
+                    phase,
+                    multiplier,
+                    context,
+                    format_,
+                    signed_data,
+                    signing_method,
+                    encoding_method,
+                    public_key,
+                ) in rows:
+                    samples.setdefault(session, []).append(
                         MeterSample(
-                            at=utc_time(row["sampled_at"]),
-                            measurand=row["measurand"],
-                            value=row["value"],
-                            unit=row["unit"] or "",
-                            phase=row["phase"] or "",
-                            multiplier=int(row["multiplier"] or 0),
-                            context=row["context"] or "",
-                            format=row["format"] or "",
-                            signed_data=row["signed_data"] or "",
-                            signing_method=row["signing_method"] or "",
-                            encoding_method=row["encoding_method"] or "",
-                            public_key=row["public_key"] or "",
+                            at=utc_time(sampled_at),
+                            measurand=measurand,
+                            value=value,
+                            unit=unit or "",
+                            phase=phase or "",
+                            multiplier=int(multiplier or 0),
+                            context=context or "",
+                            format=format_ or "",
+                            signed_data=signed_data or "",
+                            signing_method=signing_method or "",
+                            encoding_method=encoding_method or "",
+                            public_key=public_key or "",
                         )
                     )
-                rows = yield sql.fetch(
-                    'SELECT session, changed_at, charging_state FROM "session_state_change"'
-                    f" WHERE session IN {sql.in_list(chunk)}",
+                rows = yield sql.fetch_values(
+                    ("session", "changed_at", "charging_state"),
+                    f'FROM "session_state_change" WHERE session IN {sql.in_list(chunk)}',
                     *chunk,
                 )
-                for row in rows:
-                    states.setdefault(row["session"], []).append(
-                        StateAt(at=utc_time(row["changed_at"]), state=row["charging_state"])
+                for session, changed_at, charging_state in rows:
+                    states.setdefault(session, []).append(
+                        StateAt(at=utc_time(changed_at), state=charging_state)
                     )
             # 1.6: the connector's reported states between start and stop,
             # read per (station, connector) over the span of the batch's
@@ -169,11 +221,11 @@ class SqlRatingQueue:
             # values compared as the database compares them).
             wanted: dict[tuple[int, int], list[Any]] = {}
             for row in sessions:
-                if row["id"] in states or row["stopped_at"] is None or row["started_at"] is None:
+                if row[0] in states or row[_STOPPED] is None or row[_STARTED] is None:
                     continue
-                wanted.setdefault((row["station"], row["connector_id"]), []).append(row)
+                wanted.setdefault((row[1], row[_CONNECTOR]), []).append(row)
             keys = list(wanted)
-            changes_at: dict[tuple[int, int], list[dict[str, Any]]] = {}
+            changes_at: dict[tuple[int, int], list[Any]] = {}
             for start in range(0, len(keys), _CONNECTORS_PER_QUERY):
                 chunk_keys = keys[start : start + _CONNECTORS_PER_QUERY]
                 args: list[Any] = []
@@ -182,56 +234,74 @@ class SqlRatingQueue:
                     args += [
                         key[0],
                         key[1],
-                        min(m["started_at"] for m in members),
-                        max(m["stopped_at"] for m in members),
+                        min(m[_STARTED] for m in members),
+                        max(m[_STOPPED] for m in members),
                     ]
                 condition = " OR ".join(
                     "(station = ? AND connector_id = ? AND reported_at >= ? AND reported_at <= ?)"
                     for _ in chunk_keys
                 )
-                rows = yield sql.fetch(
-                    "SELECT station, connector_id, reported_at, status, id"
-                    f' FROM "connector_status_change" WHERE {condition}',
+                rows = yield sql.fetch_values(
+                    ("station", "connector_id", "reported_at", "status", "id"),
+                    f'FROM "connector_status_change" WHERE {condition}',
                     *args,
                 )
                 for change in rows:
-                    changes_at.setdefault((change["station"], change["connector_id"]), []).append(
-                        change
-                    )
+                    changes_at.setdefault((change[0], change[1]), []).append(change)
             for key, members in wanted.items():
-                changes = sorted(changes_at.get(key, ()), key=lambda c: (c["reported_at"], c["id"]))
+                # (reported_at, id)
+                changes = sorted(changes_at.get(key, ()), key=lambda c: (c[2], c[4]))
                 for row in members:
-                    first, last = row["started_at"], row["stopped_at"]
+                    first, last = row[_STARTED], row[_STOPPED]
                     found = [
-                        StateAt(at=utc_time(c["reported_at"]), state=c["status"])
+                        StateAt(at=utc_time(c[2]), state=c[3])
                         for c in changes
-                        if first <= c["reported_at"] <= last and c["status"] in _STATES_16
+                        if first <= c[2] <= last and c[3] in _STATES_16
                     ]
                     if found:
-                        states[row["id"]] = found
+                        states[row[0]] = found
             return [
                 CompletedSession(
-                    id=row["id"],
-                    station_id=row["station"],
-                    charge_point_id=row["charge_point_id"],
-                    station_owner_id=row["owner_entity"],
-                    station_group_id=row["station_group"],
-                    time_zone=row["time_zone"] or "UTC",
-                    connector_id=row["connector_id"],
-                    id_tag=row["id_tag"] or "",
-                    started_at=utc_time(row["started_at"] or row["completed_at"]),
-                    stopped_at=utc_time(row["stopped_at"] or row["completed_at"]),
-                    meter_start_wh=row["meter_start_wh"],
-                    meter_stop_wh=row["meter_stop_wh"],
-                    medium_id=row["medium_id"],
-                    issuing_entity_id=row["issuing_entity_id"],
-                    bill_to_contact_id=row["bill_to_contact_id"],
-                    meter_public_key=row["meter_public_key"] or "",
-                    samples=tuple(sorted(samples.get(row["id"], ()), key=lambda s: s.at)),
-                    states=tuple(sorted(states.get(row["id"], ()), key=lambda s: s.at)),
-                    queue_position=row["queue_position"],
+                    id=session_id,
+                    station_id=station,
+                    charge_point_id=charge_point_id,
+                    station_owner_id=owner_entity,
+                    station_group_id=station_group,
+                    time_zone=time_zone or "UTC",
+                    connector_id=connector_id,
+                    id_tag=id_tag or "",
+                    started_at=utc_time(started_at or completed_at),
+                    stopped_at=utc_time(stopped_at or completed_at),
+                    meter_start_wh=meter_start_wh,
+                    meter_stop_wh=meter_stop_wh,
+                    medium_id=medium_id,
+                    issuing_entity_id=issuing_entity_id,
+                    bill_to_contact_id=bill_to_contact_id,
+                    meter_public_key=meter_public_key or "",
+                    samples=tuple(sorted(samples.get(session_id, ()), key=lambda s: s.at)),
+                    states=tuple(sorted(states.get(session_id, ()), key=lambda s: s.at)),
+                    queue_position=queue_position,
                 )
-                for row in sessions
+                for (
+                    session_id,
+                    station,
+                    charge_point_id,
+                    owner_entity,
+                    station_group,
+                    time_zone,
+                    meter_public_key,
+                    connector_id,
+                    id_tag,
+                    started_at,
+                    stopped_at,
+                    meter_start_wh,
+                    meter_stop_wh,
+                    medium_id,
+                    issuing_entity_id,
+                    bill_to_contact_id,
+                    completed_at,
+                    queue_position,
+                ) in sessions
             ]
 
         result: list[CompletedSession] = await self._connection.read(sql, program())

@@ -690,17 +690,19 @@ def price_session(
     _step(reserved_time_lines, _HOUR)
 
     priced = tuple(line.freeze() for line in lines)
-    sums = {kind: _NO_COST for kind in TariffDimensionType}
-    reservation_cost = _NO_COST
+    energy_cost = time_cost = parking_cost = fixed_cost = reservation_cost = _NO_COST
     for line in priced:
+        kind = line.dimension
         if line.reservation:
             reservation_cost += line.cost
+        elif kind is TariffDimensionType.ENERGY:
+            energy_cost += line.cost
+        elif kind is TariffDimensionType.TIME:
+            time_cost += line.cost
+        elif kind is TariffDimensionType.PARKING_TIME:
+            parking_cost += line.cost
         else:
-            sums[line.dimension] += line.cost
-    energy_cost = sums[TariffDimensionType.ENERGY]
-    time_cost = sums[TariffDimensionType.TIME]
-    parking_cost = sums[TariffDimensionType.PARKING_TIME]
-    fixed_cost = sums[TariffDimensionType.FLAT]
+            fixed_cost += line.cost
     supplied = energy_cost + time_cost + parking_cost + fixed_cost + reservation_cost
     bounded, reason = _bounded(supplied, tariff.min_price, tariff.max_price)
 

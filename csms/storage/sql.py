@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
+import msgspec
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, convert_datetime_in, dict_factory
 
@@ -68,9 +69,25 @@ COPY_MIN_ROWS = 64
 
 T = TypeVar("T")
 
+_PACKED_ROWS = msgspec.json.Decoder(list[list[Any]])
+
 
 class Fetch(NamedTuple):
     """A statement whose rows (mappings of column to value) the program gets back."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
+class FetchPacked(NamedTuple):
+    """A SQLite fetch whose rows come back as one JSON array of arrays
+    (``json_group_array``), decoded into lists of the columns' values.
+
+    sqlite3 lets go of the GIL around every step of a statement, so a
+    reader thread fetching row by row waits for the GIL once per row
+    while the event loop's thread computes: 1,000 sessions' 6,000 meter
+    values took 134 ms instead of 20 ms with a busy main thread. A packed
+    fetch is one step (11 ms, busy or not)."""
 
     sql: str
     args: tuple[Any, ...]
@@ -101,7 +118,7 @@ class CopyRows(NamedTuple):
     skip_duplicates: bool
 
 
-Statement = Fetch | Execute | ExecuteMany | CopyRows
+Statement = Fetch | FetchPacked | Execute | ExecuteMany | CopyRows
 # Yields statements, is sent each statement's rows (a list for Fetch, None
 # otherwise), returns its result when done.
 SqlProgram = Generator[Statement, Any, T]
@@ -127,6 +144,20 @@ class TransactionSql:
 
     def fetch(self, sql: str, *args: Any) -> Fetch:
         return Fetch(self._dialect(sql), args)
+
+    def fetch_values(self, columns: Sequence[str], source: str, *args: Any) -> Fetch | FetchPacked:
+        """``SELECT columns source`` (``source``: ``FROM … WHERE …``), its
+        rows as sequences of the columns' values, in no particular order.
+
+        On SQLite a :class:`FetchPacked`: the rows travel as one JSON value,
+        so the columns must hold no BLOB and no REAL (JSON would refuse the
+        one and round the other), and an ORDER BY or LIMIT belongs in a
+        subquery of ``source`` (outside it would apply to the aggregate).
+        On PostgreSQL a plain fetch (a record is a sequence too)."""
+        listed = ", ".join(columns)
+        if self.sqlite:
+            return FetchPacked(f"SELECT json_group_array(json_array({listed})) {source}", args)
+        return Fetch(self._dialect(f"SELECT {listed} {source}"), args)
 
     def execute(self, sql: str, *args: Any) -> Execute:
         return Execute(self._dialect(sql), args)
@@ -476,6 +507,11 @@ def _drive_sqlite(connection: sqlite3.Connection, program: SqlProgram[T]) -> T:
                     _execute_many_sqlite(connection, statement.sql, statement.rows)
             elif isinstance(statement, Fetch):
                 answer = connection.execute(statement.sql, statement.args).fetchall()
+            elif isinstance(statement, FetchPacked):
+                cursor = connection.cursor()
+                cursor.row_factory = None  # a tuple, whatever the connection's rows are
+                (packed,) = cursor.execute(statement.sql, statement.args).fetchone()
+                answer = _PACKED_ROWS.decode(packed)
             elif isinstance(statement, CopyRows):
                 # TransactionSql.insert_rows makes INSERTs for SQLite.
                 raise TypeError("COPY is PostgreSQL's; SQLite gets a multi-row INSERT")
@@ -504,6 +540,9 @@ async def _drive_asyncpg(
                     await connection.executemany(statement.sql, statement.rows)
             elif isinstance(statement, Fetch):
                 answer = list(await connection.fetch(statement.sql, *statement.args))
+            elif isinstance(statement, FetchPacked):
+                # TransactionSql.fetch_values packs only for SQLite.
+                raise TypeError("a packed fetch is SQLite's; PostgreSQL gets a plain fetch")
             else:
                 await connection.execute(statement.sql, *statement.args)
     except StopIteration as done:

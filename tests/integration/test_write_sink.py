@@ -537,3 +537,46 @@ async def test_a_read_program_sees_stored_values_and_cannot_write(db: None) -> N
             assert await Station.exists().where(Station.charge_point_id == "CP-READ").run()
     finally:
         await writer.close()
+
+
+async def test_packed_values_are_the_rows_values(db: None) -> None:
+    """``TransactionSql.fetch_values`` gives each row's values in column
+    order, the same as a plain fetch: NULL, text beyond ASCII, quotes and
+    large integers survive SQLite's JSON packing; no row is an empty list;
+    the same program runs through ``read`` and ``run``."""
+    engine = current_engine()
+    writer = WriteConnection(engine)
+    sql = TransactionSql(engine)
+    names = ['CP-"Süd"\\1', "CP-日本", "CP-PLAIN"]
+    for name in names:
+        await Station.insert(Station(charge_point_id=name, last_seen_at=T0)).run()
+
+    def packed(wanted: list[str]) -> SqlProgram[tuple[list[Any], list[Any]]]:
+        where = f'FROM "station" WHERE charge_point_id IN {sql.in_list(wanted)}'
+        values = yield sql.fetch_values(
+            ("charge_point_id", "owner_entity", "id * 4294967296", "last_seen_at"),
+            where,
+            *wanted,
+        )
+        rows = yield sql.fetch(
+            f"SELECT charge_point_id, owner_entity, id * 4294967296 AS big, last_seen_at {where}",
+            *wanted,
+        )
+        return list(values), list(rows)
+
+    try:
+        for run in (writer.read, writer.run):
+            values, rows = await run(sql, packed(names))
+            # A timestamp is packed as its stored text (piccolo's converters
+            # make it a datetime in ``run``'s plain fetch): the same instant.
+            assert sorted((*v[:3], utc_time(v[3])) for v in values) == sorted(
+                (r["charge_point_id"], r["owner_entity"], r["big"], utc_time(r["last_seen_at"]))
+                for r in rows
+            )
+            assert {v[0] for v in values} == set(names)
+            assert all(v[1] is None and v[2] >= 4294967296 for v in values)
+            assert all(utc_time(v[3]) == T0 for v in values)
+            nothing, _ = await run(sql, packed(["CP-NONE"]))
+            assert nothing == []
+    finally:
+        await writer.close()
