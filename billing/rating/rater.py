@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time as clock
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # Sessions priced between two turns of the event loop (a few ms of work).
 YIELD_EVERY = 20
+# Batches being priced or recorded at once: one priced while the one
+# before it is recorded.
+IN_FLIGHT = 2
 AUDIENCES = tuple(audience.value for audience in Audience)
 
 
@@ -181,10 +185,19 @@ class Rater:
         return sessions, cdrs, works
 
     async def _finish(
-        self, sessions: list[CompletedSession], cdrs: list[CdrRecord], works: list[SessionWork]
+        self,
+        sessions: list[CompletedSession],
+        cdrs: list[CdrRecord],
+        works: list[SessionWork],
+        previous: asyncio.Task[None] | None = None,
     ) -> None:
-        """Prices a prepared batch and records it."""
+        """Prices a prepared batch and records it, after ``previous`` (the
+        batch before it) is recorded: pricing overlaps the previous batch's
+        recording, the records keep queue order. A previous batch that
+        failed fails this one too, unrecorded (both stay queued)."""
         cdrs = cdrs + await self._rate(works)
+        if previous is not None:
+            await previous
         await self._queue.record(cdrs, [s.id for s in sessions])
 
     async def _rate(self, works: list[SessionWork]) -> list[CdrRecord]:
@@ -207,14 +220,15 @@ class Rater:
         """Rates until the queue is empty (or ``limit`` sessions are taken);
         returns the sessions rated.
 
-        Pipelined: while one batch is priced and recorded, the next is read
-        and prepared, so the database reads, this process and the rating
-        workers overlap instead of taking turns. One batch is priced at a
-        time and batches are recorded in queue order; the next is read from
-        after the previous one's last queue position (its rows are still
-        queued until it is recorded)."""
+        Pipelined: while one batch is priced, the batch before it is
+        recorded and the next one is read and prepared, so the database's
+        reads and writes, this process and the rating workers overlap
+        instead of taking turns. At most ``IN_FLIGHT`` batches are being
+        priced or recorded; they are recorded in queue order. The next batch
+        is read from after the previous one's last queue position (its rows
+        stay queued until it is recorded)."""
         total = 0
-        finishing: asyncio.Task[None] | None = None
+        in_flight: deque[asyncio.Task[None]] = deque()
         after = 0
         try:
             while limit is None or total < limit:
@@ -224,23 +238,26 @@ class Rater:
                     break
                 after = max(s.queue_position for s in sessions)
                 prepared = await self._prepare(sessions)
-                if finishing is not None:
-                    await finishing
-                finishing = asyncio.create_task(self._finish(*prepared), name="rating-batch")
+                while len(in_flight) >= IN_FLIGHT:
+                    await in_flight.popleft()
+                previous = in_flight[-1] if in_flight else None
+                in_flight.append(
+                    asyncio.create_task(self._finish(*prepared, previous), name="rating-batch")
+                )
                 total += len(sessions)
-            if finishing is not None:
-                await finishing
+            while in_flight:
+                await in_flight.popleft()
         except asyncio.CancelledError:
-            # Stopped while a batch was being priced: it is recorded whole
-            # or not at all, and rated again if not.
-            if finishing is not None and not finishing.done():
-                finishing.cancel()
-                await asyncio.gather(finishing, return_exceptions=True)
+            # Stopped while batches were being priced or recorded: each is
+            # recorded whole or not at all, and rated again if not.
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
             raise
         except BaseException:
-            # The next batch failed: the one being priced is still recorded.
-            if finishing is not None and not finishing.done():
-                await asyncio.gather(finishing, return_exceptions=True)
+            # The next batch failed (or one in flight did): those in flight
+            # are still recorded, as far as they can be.
+            await asyncio.gather(*in_flight, return_exceptions=True)
             raise
         return total
 
