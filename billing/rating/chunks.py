@@ -31,22 +31,20 @@ from billing.tariffs.model import Tariff
 KEPT_TARIFFS = 10_000
 
 
-class _Job(msgspec.Struct, frozen=True, array_like=True):
-    decision: AudienceDecision
-    version_id: int
+class _Version(msgspec.Struct, frozen=True, array_like=True):
     tariff_id: int
     valid_from: datetime
     currency: str
     tariff: int  # the key of its tariff's bytes in the chunk
 
 
-class _Work(msgspec.Struct, frozen=True, array_like=True):
-    session: CompletedSession
-    jobs: tuple[_Job, ...]
+# A session and its jobs: (the audience's decision, the version's id).
+_Work = tuple[CompletedSession, tuple[tuple[AudienceDecision, int], ...]]
 
 
 class _Chunk(msgspec.Struct, frozen=True, array_like=True):
     tariffs: dict[int, msgspec.Raw]
+    versions: dict[int, _Version]  # by version id (one database's: unique)
     works: list[_Work]
 
 
@@ -75,27 +73,23 @@ class ChunkEncoder:
     def encode(self, works: list[SessionWork]) -> bytes:
         keys: dict[int, int] = {}  # id(tariff) -> its key in this chunk
         tariffs: dict[int, msgspec.Raw] = {}
+        versions: dict[int, _Version] = {}
         sent: list[_Work] = []
         for work in works:
             jobs = []
             for job in work.jobs:
                 version = job.version
-                key = keys.get(id(version.tariff))
-                if key is None:
-                    key = keys[id(version.tariff)] = len(keys)
-                    tariffs[key] = self._bytes_of(version.tariff)
-                jobs.append(
-                    _Job(
-                        decision=job.decision,
-                        version_id=version.id,
-                        tariff_id=version.tariff_id,
-                        valid_from=version.valid_from,
-                        currency=version.currency,
-                        tariff=key,
+                if version.id not in versions:
+                    key = keys.get(id(version.tariff))
+                    if key is None:
+                        key = keys[id(version.tariff)] = len(keys)
+                        tariffs[key] = self._bytes_of(version.tariff)
+                    versions[version.id] = _Version(
+                        version.tariff_id, version.valid_from, version.currency, key
                     )
-                )
-            sent.append(_Work(session=work.session, jobs=tuple(jobs)))
-        return _ENCODER.encode(_Chunk(tariffs=tariffs, works=sent))
+                jobs.append((job.decision, version.id))
+            sent.append((work.session, tuple(jobs)))
+        return _ENCODER.encode(_Chunk(tariffs, versions, sent))
 
 
 def decode_records(payload: bytes) -> list[CdrRecord]:
@@ -121,24 +115,25 @@ def decode_works(payload: bytes) -> list[SessionWork]:
     """The works of an encoded chunk, with its tariffs decoded once per worker."""
     chunk = _CHUNK.decode(payload)
     tariffs = {key: _tariff(raw) for key, raw in chunk.tariffs.items()}
+    versions = {
+        version_id: TariffVersionRow(
+            id=version_id,
+            tariff_id=version.tariff_id,
+            valid_from=version.valid_from,
+            tariff=tariffs[version.tariff],
+            currency=version.currency,
+        )
+        for version_id, version in chunk.versions.items()
+    }
     return [
         SessionWork(
-            session=work.session,
+            session=session,
             jobs=tuple(
-                PricingJob(
-                    decision=job.decision,
-                    version=TariffVersionRow(
-                        id=job.version_id,
-                        tariff_id=job.tariff_id,
-                        valid_from=job.valid_from,
-                        tariff=tariffs[job.tariff],
-                        currency=job.currency,
-                    ),
-                )
-                for job in work.jobs
+                PricingJob(decision=decision, version=versions[version_id])
+                for decision, version_id in jobs
             ),
         )
-        for work in chunk.works
+        for session, jobs in chunk.works
     ]
 
 

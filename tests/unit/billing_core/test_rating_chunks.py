@@ -42,9 +42,13 @@ async def test_a_chunk_carries_each_tariff_once() -> None:
     jobs = sum(len(work.jobs) for work in works)
     tariffs = {id(job.version.tariff) for work in works for job in work.jobs}
     assert jobs > len(tariffs) >= 3
-    sent_tariffs, sent_works = msgspec.msgpack.decode(ChunkEncoder().encode(works))
+    sent_tariffs, sent_versions, sent_works = msgspec.msgpack.decode(ChunkEncoder().encode(works))
     assert len(sent_tariffs) == len(tariffs)
-    assert {job[-1] for work in sent_works for job in work[1]} == set(range(len(tariffs)))
+    # Each version once, naming its tariff's bytes by key; each job its version.
+    versions = {job.version.id for work in works for job in work.jobs}
+    assert {int(key) for key in sent_versions} == versions
+    assert {version[-1] for version in sent_versions.values()} == set(range(len(tariffs)))
+    assert {job[1] for _, jobs in sent_works for job in jobs} == versions
 
 
 async def test_a_worker_decodes_a_tariff_once() -> None:
