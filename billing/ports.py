@@ -104,6 +104,8 @@ class CompletedSession(msgspec.Struct, frozen=True, kw_only=True):
     # reading the next batch while it prices this one asks for what comes
     # after it.
     queue_position: int = 0
+    # Its queue row's revision when taken (see RatingQueue.record).
+    queue_revision: int = 0
 
 
 class CdrRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,9 +142,11 @@ class RatingQueue(Protocol):
         crash before :meth:`record` only means rating again."""
         ...
 
-    async def record(self, cdrs: list[CdrRecord], session_ids: list[int]) -> int:
+    async def record(self, cdrs: list[CdrRecord], taken: list[CompletedSession]) -> int:
         """In one transaction: stores the CDRs (one per session and audience;
-        a second one is ignored) and removes the sessions from the queue.
+        a second one is ignored) and removes the taken sessions' queue rows
+        as they were taken. A session that completed anew since it was taken
+        (its row's revision moved on) stays queued and is rated again.
         Returns the CDRs offered."""
         ...
 

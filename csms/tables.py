@@ -245,6 +245,10 @@ class RatingQueue(Table, tablename="rating_queue"):
     completed_at = Timestamptz()
     # When the row was written (the system's clock).
     enqueued_at = Timestamptz()
+    # 0 when queued, one more each time the session completes anew while
+    # its row waits (a charger's stop replacing a rule's): the rater
+    # removes only the revision it rated, so a newer one is rated again.
+    revision = Integer(default=0)
 
 
 class StationEvent(Table, tablename="station_event"):

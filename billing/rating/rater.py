@@ -198,7 +198,7 @@ class Rater:
         cdrs = cdrs + await self._rate(works)
         if previous is not None:
             await previous
-        await self._queue.record(cdrs, [s.id for s in sessions])
+        await self._queue.record(cdrs, sessions)
 
     async def _rate(self, works: list[SessionWork]) -> list[CdrRecord]:
         if self._workers is not None:

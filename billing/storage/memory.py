@@ -135,9 +135,19 @@ class MemoryRatingQueue:
     recorded: int = 0
 
     def put(self, *sessions: CompletedSession) -> None:
-        """Queues completed sessions (oldest first) and knows their stations."""
+        """Queues completed sessions (oldest first) and knows their stations.
+        A session still queued is replaced, as the SQL queue's upsert does:
+        in its place, one revision newer."""
         for session in sessions:
             self.cdrs.stations.setdefault(session.station_id, session.charge_point_id)
+            waiting = next((s for s in self._queue if s.id == session.id), None)
+            if waiting is not None:
+                self._queue[self._queue.index(waiting)] = msgspec.structs.replace(
+                    session,
+                    queue_position=waiting.queue_position,
+                    queue_revision=waiting.queue_revision + 1,
+                )
+                continue
             self._queued += 1
             self._queue.append(msgspec.structs.replace(session, queue_position=self._queued))
 
@@ -152,13 +162,13 @@ class MemoryRatingQueue:
     async def next_batch(self, limit: int, *, after: int = 0) -> list[CompletedSession]:
         return [s for s in self._queue if s.queue_position > after][: max(limit, 0)]
 
-    async def record(self, cdrs: list[CdrRecord], session_ids: list[int]) -> int:
+    async def record(self, cdrs: list[CdrRecord], taken: list[CompletedSession]) -> int:
         if self._crashes:
             self._crashes -= 1
             raise SimulatedCrash("the rater stopped before recording its batch")
         self.cdrs.insert(cdrs)
-        done = set(session_ids)
-        self._queue = [s for s in self._queue if s.id not in done]
+        done = {(s.id, s.queue_revision) for s in taken}
+        self._queue = [s for s in self._queue if (s.id, s.queue_revision) not in done]
         self.recorded += 1
         return len(cdrs)
 

@@ -73,6 +73,7 @@ _SESSION_COLUMNS = (
     "s.bill_to_contact_id",
     "q.completed_at",
     "q.id",
+    "q.revision",
 )
 _CONNECTOR, _STARTED, _STOPPED, _QUEUE_POSITION = 7, 9, 10, 17
 _SAMPLE_COLUMNS = (
@@ -152,7 +153,7 @@ class SqlRatingQueue:
             # Packed fetches (TransactionSql.fetch_values): rows by position.
             sessions = yield sql.fetch_values(
                 _SESSION_COLUMNS,
-                'FROM (SELECT id, session, completed_at FROM "rating_queue"'
+                'FROM (SELECT id, session, completed_at, revision FROM "rating_queue"'
                 " WHERE id > ? ORDER BY id LIMIT ?) q"
                 ' JOIN "charging_session" s ON s.id = q.session'
                 ' JOIN "station" st ON st.id = s.station',
@@ -281,6 +282,7 @@ class SqlRatingQueue:
                     samples=tuple(sorted(samples.get(session_id, ()), key=lambda s: s.at)),
                     states=tuple(sorted(states.get(session_id, ()), key=lambda s: s.at)),
                     queue_position=queue_position,
+                    queue_revision=queue_revision,
                 )
                 for (
                     session_id,
@@ -301,13 +303,14 @@ class SqlRatingQueue:
                     bill_to_contact_id,
                     completed_at,
                     queue_position,
+                    queue_revision,
                 ) in sessions
             ]
 
         result: list[CompletedSession] = await self._connection.read(sql, program())
         return result
 
-    async def record(self, cdrs: list[CdrRecord], session_ids: list[int]) -> int:
+    async def record(self, cdrs: list[CdrRecord], taken: list[CompletedSession]) -> int:
         sql, stamp = self._sql, self._sql.timestamps()
         now = stamp(datetime.now(UTC))
         # Rated again (a crash before the queue row went, or the session was
@@ -354,10 +357,19 @@ class SqlRatingQueue:
                 " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + conflict,
                 rows,
             )
-            for chunk in id_chunks(session_ids):
-                yield sql.execute(
-                    f'DELETE FROM "rating_queue" WHERE session IN {sql.in_list(chunk)}', *chunk
-                )
+            # Each row as it was taken: one queued again since has a newer
+            # revision and stays (almost every row is at revision 0).
+            by_revision: dict[int, list[int]] = {}
+            for session in taken:
+                by_revision.setdefault(session.queue_revision, []).append(session.id)
+            for revision, session_ids in sorted(by_revision.items()):
+                for chunk in id_chunks(session_ids):
+                    yield sql.execute(
+                        f'DELETE FROM "rating_queue" WHERE revision = ?'
+                        f" AND session IN {sql.in_list(chunk)}",
+                        revision,
+                        *chunk,
+                    )
             return len(rows)
 
         result: int = await self._connection.run(sql, program())

@@ -167,10 +167,11 @@ class PiccoloStaleSessionStore:
 async def enqueue_rating(session_id: int, *, completed_at: datetime, now: datetime) -> None:
     """Queues a completed session for rating, in the caller's transaction (the
     one that completes it): once per session; a row still waiting takes the
-    new completion time."""
+    new completion time as a new revision (rated again if it was being rated)."""
     await RatingQueue.raw(
         "INSERT INTO rating_queue (session, completed_at, enqueued_at) VALUES ({}, {}, {})"
-        " ON CONFLICT (session) DO UPDATE SET completed_at = excluded.completed_at",
+        " ON CONFLICT (session) DO UPDATE SET completed_at = excluded.completed_at,"
+        " revision = rating_queue.revision + 1",
         session_id,
         completed_at,
         now,

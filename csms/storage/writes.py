@@ -67,11 +67,12 @@ _METER_COLUMNS = (
     "received_at",
 )
 # The transactional outbox billing reads: one row per completed session. A
-# completion that replaces another (the charger's stop after a rule's) only
-# moves the time of a row still waiting.
+# completion that replaces another (the charger's stop after a rule's)
+# moves the time of a row still waiting and makes it a new revision.
 _ENQUEUE_RATING = (
     "INSERT INTO rating_queue (session, completed_at, enqueued_at) VALUES (?, ?, ?)"
-    " ON CONFLICT (session) DO UPDATE SET completed_at = excluded.completed_at"
+    " ON CONFLICT (session) DO UPDATE SET completed_at = excluded.completed_at,"
+    " revision = rating_queue.revision + 1"
 )
 # OCPP 2.0.1 chargingState history; an event applied twice (two nodes) adds one row.
 _STATE_CHANGE_COLUMNS = (

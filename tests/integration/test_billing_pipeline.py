@@ -15,6 +15,7 @@ import msgspec
 import pytest
 
 from billing.documents.model import from_json
+from billing.rating.audiences import Communities
 from billing.rating.rater import Rater
 from billing.runs.service import BillingRuns
 from billing.storage.runs import SqlBillingStore
@@ -387,6 +388,43 @@ async def test_a_session_queued_again_is_rated_again_until_billed(world: World, 
         (Cdr.session == session) & (Cdr.audience == "emp")
     )
     assert (row["total_net_e4"], row["document"]) == (90_000, invoice.id)
+
+
+async def test_a_session_completed_anew_while_rated_is_rated_again(world: World, parts) -> None:
+    """The session's stop changes (the charger's stop replacing a rule's)
+    while its batch is being rated: recording that batch leaves the newer
+    queue revision, and the next rating prices the new stop."""
+    _, _, queue = parts
+    from csms.storage.sessions import enqueue_rating
+    from csms.tables import ChargingSession
+
+    session = await charge(world, world.station_a, datetime(2026, 10, 5, 10, tzinfo=UTC))
+    directory = SqlDirectory()
+    try:
+        rater = Rater(queue, directory, PiccoloTariffLookup())
+        (taken,) = await queue.next_batch(10)
+        entities = await directory.entities()
+        communities = Communities(entities, await directory.community_partners())
+        cdrs = await rater.rate_session(taken, entities, communities)
+        # Meanwhile the session completes anew with 10 kWh more.
+        await ChargingSession.update({ChargingSession.meter_stop_wh: 1_020_000}).where(
+            ChargingSession.id == session
+        )
+        await enqueue_rating(
+            session, completed_at=datetime(2026, 10, 5, 11, tzinfo=UTC), now=datetime.now(UTC)
+        )
+        await queue.record(cdrs, [taken])
+        assert await queue.pending() == 1
+        (again,) = await queue.next_batch(10)
+        assert (again.id, again.queue_revision) == (session, taken.queue_revision + 1)
+        assert await rater.rate_all() == 1
+        assert await queue.pending() == 0
+    finally:
+        await directory.close()
+    (row,) = await Cdr.select(Cdr.total_net_e4).where(
+        (Cdr.session == session) & (Cdr.audience == "emp")
+    )
+    assert row["total_net_e4"] == 90_000  # 20 kWh x 0.40 + 1.00, not the 10 kWh taken first
 
 
 async def test_a_contacts_documents_are_listed_newest_first_without_content(

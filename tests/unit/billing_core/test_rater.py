@@ -106,6 +106,26 @@ async def test_a_crash_between_taking_and_recording_rates_again_once(world: Worl
     assert await restarted.rate_all() == 0
 
 
+async def test_a_session_completed_anew_while_rated_is_rated_again(world: World) -> None:
+    """The session is queued again (a new stop) after its batch was taken
+    and before it is recorded: recording removes only the revision taken,
+    the next rating prices the new stop."""
+    session_id = world.charge(world.station_a, OCTOBER_5, energy_wh=10_000)
+    (taken,) = await world.queue.next_batch(10)
+    entities = await world.directory.entities()
+    communities = Communities(entities, await world.directory.community_partners())
+    cdrs = await world.rater.rate_session(taken, entities, communities)
+    world.queue.put(
+        msgspec.structs.replace(taken, meter_stop_wh=(taken.meter_stop_wh or 0) + 10_000)
+    )
+    await world.queue.record(cdrs, [taken])
+    assert await world.queue.pending() == 1
+    assert await world.rater.rate_all() == 1
+    assert await world.queue.pending() == 0
+    emp = world.cdrs.of_session(session_id)["emp"].record
+    assert emp.energy_wh == 20_000
+
+
 async def test_two_raters_on_the_same_batch_keep_one_cdr_each(world: World) -> None:
     """Two raters that took the same batch both record it: the second one's
     CDRs are ignored, the first ones stay."""
@@ -118,7 +138,7 @@ async def test_two_raters_on_the_same_batch_keep_one_cdr_each(world: World) -> N
     late = await other.rate_session(
         taken[0], entities, Communities(entities, await world.directory.community_partners())
     )
-    assert await world.queue.record(late, [session_id]) == 3  # offered, not stored
+    assert await world.queue.record(late, taken) == 3  # offered, not stored
     assert {a: row.id for a, row in world.cdrs.of_session(session_id).items()} == kept
     assert len(world.cdrs.rows) == 3
 
@@ -402,9 +422,9 @@ class _LoggedQueue:
         found: list[CompletedSession] = await self._queue.next_batch(limit, after=after)
         return found
 
-    async def record(self, cdrs: list[Any], session_ids: list[int]) -> int:
-        self.log.append(("record", sorted(session_ids)))
-        done: int = await self._queue.record(cdrs, session_ids)
+    async def record(self, cdrs: list[Any], taken: list[CompletedSession]) -> int:
+        self.log.append(("record", sorted(s.id for s in taken)))
+        done: int = await self._queue.record(cdrs, taken)
         return done
 
     async def pending(self) -> int:
