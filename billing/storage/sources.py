@@ -365,7 +365,7 @@ class SqlRatingQueue:
             for revision, session_ids in sorted(by_revision.items()):
                 for chunk in id_chunks(session_ids):
                     yield sql.execute(
-                        f'DELETE FROM "rating_queue" WHERE revision = ?'
+                        'DELETE FROM "rating_queue" WHERE revision = ?'
                         f" AND session IN {sql.in_list(chunk)}",
                         revision,
                         *chunk,

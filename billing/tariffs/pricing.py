@@ -70,7 +70,7 @@ reference calculator ``ocpi-tariffs`` applies them (its test cases must match):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -454,6 +454,11 @@ def _step(lines: list[_Line], unit: Decimal) -> Decimal:
     return extra
 
 
+_CHARGING_DIMENSIONS = (
+    (TariffDimensionType.ENERGY, CdrDimensionType.ENERGY),
+    (TariffDimensionType.TIME, CdrDimensionType.TIME),
+    (TariffDimensionType.PARKING_TIME, CdrDimensionType.PARKING_TIME),
+)
 _ONE = Decimal(1)
 # quantize4 without its call: a CDR reads a few dozen volumes and amounts.
 _quantize4 = Decimal.quantize
@@ -476,7 +481,7 @@ def _first(
 
 
 def _reserved_find(
-    find: Callable[..., tuple[int, _Rate] | None],
+    plan: _Plan,
     kind: TariffDimensionType,
     reservation_kinds: tuple[ReservationRestrictionType, ...],
     local: datetime,
@@ -486,7 +491,7 @@ def _reserved_find(
 ) -> tuple[int, _Rate] | None:
     """The element that prices ``kind`` of a reservation, the kinds in order."""
     for wanted in reservation_kinds:
-        hit = find(kind, wanted, local, elapsed, energy_before, volumes)
+        hit = plan.find(kind, wanted, local, elapsed, energy_before, volumes)
         if hit is not None:
             return hit
     return None
@@ -511,7 +516,6 @@ def price_session(
             f"tariff {tariff.id} is not valid at the session start {start.isoformat()}"
         )
     plan = _plan(tariff)
-    find = plan.find
     origin = periods[0].start_date_time if periods else start
     reservation_kinds = (
         (ReservationRestrictionType.RESERVATION_EXPIRES, ReservationRestrictionType.RESERVATION)
@@ -522,12 +526,15 @@ def price_session(
     lines: list[_Line] = []
     energy_before = ZERO
     flat_done = reservation_flat_done = False
-    # The CDR's volumes per dimension, summed over the periods as read (4 decimals).
-    read_energy = read_charging = read_parking = read_reserved = ZERO
-    # The candidates of each charging dimension (no reservation), looked up once.
-    energy_candidates = plan.candidates.get((TariffDimensionType.ENERGY, None), ())
-    time_candidates = plan.candidates.get((TariffDimensionType.TIME, None), ())
-    parking_candidates = plan.candidates.get((TariffDimensionType.PARKING_TIME, None), ())
+    # Each charging dimension with its candidates (no reservation), looked
+    # up once, and the CDR's volume of it summed over the periods as read
+    # (4 decimals) in ``read`` at the same place: energy, time, parking.
+    charging_dimensions = [
+        (kind, cdr_kind, plan.candidates.get((kind, None), ()))
+        for kind, cdr_kind in _CHARGING_DIMENSIONS
+    ]
+    read = [ZERO, ZERO, ZERO]
+    read_reserved = ZERO
     flat_candidates = plan.candidates.get((TariffDimensionType.FLAT, None), ())
     count = len(periods)
     for index, period in enumerate(periods):
@@ -546,7 +553,7 @@ def price_session(
             reserved = _quantize4(reserved, _FOUR_PLACES, _HALF_UP)
             read_reserved += reserved
             hit = _reserved_find(
-                find,
+                plan,
                 TariffDimensionType.TIME,
                 reservation_kinds,
                 local,
@@ -568,7 +575,7 @@ def price_session(
                 )
             if not reservation_flat_done:
                 hit = _reserved_find(
-                    find,
+                    plan,
                     TariffDimensionType.FLAT,
                     reservation_kinds,
                     local,
@@ -595,57 +602,16 @@ def price_session(
         # Only a period with more than reservation time is charging (so a
         # period of reservation alone adds nothing to the charging totals).
         if charging:
-            volume = volumes.get(CdrDimensionType.ENERGY)
-            if volume is not None:
-                volume = _quantize4(volume, _FOUR_PLACES, _HALF_UP)
-                read_energy += volume
-                hit = _first(energy_candidates, local, elapsed, energy_before, volumes)
-                if hit is not None:
-                    lines.append(
-                        _Line(
-                            index,
-                            period_start,
-                            period_end,
-                            TariffDimensionType.ENERGY,
-                            False,
-                            *hit,
-                            volume,
+            for slot, (kind, cdr_kind, candidates) in enumerate(charging_dimensions):
+                volume = volumes.get(cdr_kind)
+                if volume is not None:
+                    volume = _quantize4(volume, _FOUR_PLACES, _HALF_UP)
+                    read[slot] += volume
+                    hit = _first(candidates, local, elapsed, energy_before, volumes)
+                    if hit is not None:
+                        lines.append(
+                            _Line(index, period_start, period_end, kind, False, *hit, volume)
                         )
-                    )
-            volume = volumes.get(CdrDimensionType.TIME)
-            if volume is not None:
-                volume = _quantize4(volume, _FOUR_PLACES, _HALF_UP)
-                read_charging += volume
-                hit = _first(time_candidates, local, elapsed, energy_before, volumes)
-                if hit is not None:
-                    lines.append(
-                        _Line(
-                            index,
-                            period_start,
-                            period_end,
-                            TariffDimensionType.TIME,
-                            False,
-                            *hit,
-                            volume,
-                        )
-                    )
-            volume = volumes.get(CdrDimensionType.PARKING_TIME)
-            if volume is not None:
-                volume = _quantize4(volume, _FOUR_PLACES, _HALF_UP)
-                read_parking += volume
-                hit = _first(parking_candidates, local, elapsed, energy_before, volumes)
-                if hit is not None:
-                    lines.append(
-                        _Line(
-                            index,
-                            period_start,
-                            period_end,
-                            TariffDimensionType.PARKING_TIME,
-                            False,
-                            *hit,
-                            volume,
-                        )
-                    )
             if not flat_done:
                 hit = _first(flat_candidates, local, elapsed, energy_before, volumes)
                 if hit is not None:
@@ -661,7 +627,7 @@ def price_session(
                         )
                     )
                     flat_done = True
-        energy_before = read_energy
+        energy_before = read[0]
 
     energy_lines: list[_Line] = []
     time_lines: list[_Line] = []
@@ -706,9 +672,7 @@ def price_session(
     supplied = energy_cost + time_cost + parking_cost + fixed_cost + reservation_cost
     bounded, reason = _bounded(supplied, tariff.min_price, tariff.max_price)
 
-    total_energy = read_energy
-    total_charging = read_charging
-    total_parking = read_parking
+    total_energy, total_charging, total_parking = read
     return PricedSession(
         tariff_id=tariff.id,
         currency=tariff.currency,
