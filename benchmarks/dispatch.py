@@ -1,6 +1,7 @@
 """CPU per OCPP call of the product's own path, without websockets.
 
     python -m benchmarks.dispatch                      # 1,000 stations, 40 calls each, SQLite
+    python -m benchmarks.dispatch --ocpp 2.0.1         # the same with TransactionEvent sessions
     python -m benchmarks.dispatch --stations 1000 --calls 40 --database-url postgresql://127.0.0.1:5432/test
 
 A node runs in this process (a fresh database: a SQLite file in a temp dir,
@@ -8,7 +9,12 @@ or a new database on the PostgreSQL server named, dropped after) and serves
 ``--stations`` stations, each over a transport that hands it its next frame
 as soon as the previous answer is sent: a BootNotification, then Heartbeat
 and MeterValues (the gateway benchmark's 4-sample payload, a new timestamp
-each) alternating. Everything a call costs in the product runs: framing,
+each) alternating. With ``--ocpp 2.0.1`` each station runs a session as the
+gateway benchmark's 2.0.1 stations do: the warm-up sends TransactionEvent
+Started with the station's own (imported) id token, and every measured run
+a BootNotification, then Heartbeat and TransactionEvent Updated with one
+meter value alternating (so that, as in the gateway benchmark's measured
+window, no call is an authorisation). Everything a call costs in the product runs: framing,
 decoding and the storable check, the handlers, group commit with the
 message log, presence and metrics; only the websocket layer is left out.
 
@@ -30,6 +36,14 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.frames import (
+    BOOT_PAYLOAD_201,
+    id_token,
+    station_id,
+    transaction_id_201,
+    transaction_started_201,
+    transaction_updated_201,
+)
 from benchmarks.scratch_database import scratch_database
 
 
@@ -41,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url", default="", help="a postgresql:// server URL (default: SQLite)"
     )
+    parser.add_argument("--ocpp", choices=("1.6", "2.0.1"), default="1.6")
     args = parser.parse_args(argv)
     if not 1 <= args.stations <= 100_000 or not 2 <= args.calls <= 100_000:
         parser.error("--stations 1..100000 and --calls 2..100000")
@@ -79,6 +94,72 @@ class _Feed:
         pass
 
 
+class _Feed201:
+    """One 2.0.1 station's side: a BootNotification, then Heartbeat and
+    TransactionEvent Updated (of the session the warm-up started) alternating;
+    in the warm-up run, TransactionEvent Started after the boot."""
+
+    __slots__ = ("answered", "first_seq_no", "limit", "sent", "start", "token", "transaction")
+
+    SECOND = b"2026-12-06T12:00:00"
+
+    def __init__(self, limit: int, station: str, run: int) -> None:
+        self.sent = 0
+        self.limit = limit
+        self.answered = 0
+        self.start = run == 0
+        self.token = id_token(station).encode()
+        self.transaction = transaction_id_201(station, "dispatch").encode()
+        # seqNo (and with it the sample's microsecond) goes on across runs:
+        # every sample is new, none a retransmission.
+        self.first_seq_no = run * 100_000
+
+    async def recv(self) -> bytes:
+        from csms.protocol.rpc import TransportClosed
+
+        n = self.sent
+        if n >= self.limit:
+            raise TransportClosed
+        self.sent = n + 1
+        if n == 0:
+            return b'[2,"b","BootNotification",' + BOOT_PAYLOAD_201 + b"]"
+        if n == 1 and self.start:
+            return transaction_started_201(b"s", self.SECOND, self.transaction, self.token)
+        if n % 2:
+            return b'[2,"h%d","Heartbeat",{}]' % n
+        return transaction_updated_201(
+            b"u%d" % n, self.SECOND, self.first_seq_no + n // 2, self.transaction
+        )
+
+    async def send(self, data: bytes) -> None:
+        self.answered += 1
+
+    async def close(self, code: int, reason: str) -> None:
+        pass
+
+
+def _import_tokens(stations: int) -> None:
+    """Every station's own id token, through ``csms tag import`` as the
+    gateway benchmark provisions them (authorisation runs as in production)."""
+    import csv
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", newline="", delete=False) as file:
+        writer = csv.writer(file)
+        writer.writerow(["uid"])
+        for k in range(stations):
+            writer.writerow([id_token(station_id(k))])
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "csms", "tag", "import", file.name],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    finally:
+        os.unlink(file.name)
+
+
 async def _measure(args: argparse.Namespace) -> list[dict[str, float]]:
     from csms.bootstrap import Node, tune_garbage_collector
     from csms.gateway.registry import Connected
@@ -96,16 +177,21 @@ async def _measure(args: argparse.Namespace) -> list[dict[str, float]]:
         handler: Any = gateway._handler
         profiles = []
         for k in range(args.stations):
-            admitted: Any = await gateway.admission.admit(f"DISPATCH-{k:05d}", None)
+            admitted: Any = await gateway.admission.admit(station_id(k), None)
             profiles.append(admitted.profile)
         tune_garbage_collector()
+        v201 = args.ocpp == "2.0.1"
+        subprotocol = "ocpp2.0.1" if v201 else "ocpp1.6"
 
-        async def serve_all(calls: int) -> int:
-            feeds = [_Feed(calls) for _ in profiles]
+        async def serve_all(calls: int, run: int) -> int:
+            feeds: list[Any] = [
+                _Feed201(calls, profile.charge_point_id, run) if v201 else _Feed(calls)
+                for profile in profiles
+            ]
             await asyncio.gather(
                 *(
                     handler.serve(
-                        Connected(profile.charge_point_id, profile.pk, "ocpp1.6", None),
+                        Connected(profile.charge_point_id, profile.pk, subprotocol, None),
                         feed,
                         profile,
                     )
@@ -114,11 +200,11 @@ async def _measure(args: argparse.Namespace) -> list[dict[str, float]]:
             )
             return sum(feed.answered for feed in feeds)
 
-        await serve_all(3)  # warm-up: first boots, caches, statements
+        await serve_all(3, 0)  # warm-up: first boots, caches, statements
         results = []
-        for _ in range(args.runs):
+        for run in range(1, args.runs + 1):
             process, thread, wall = time.process_time(), time.thread_time(), time.perf_counter()
-            answered = await serve_all(args.calls)
+            answered = await serve_all(args.calls, run)
             process = time.process_time() - process
             thread = time.thread_time() - thread
             wall = time.perf_counter() - wall
@@ -141,11 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("CSMS_LOG_LEVEL", "ERROR")
     with scratch_database(args.database_url, "csms_dispatch") as database:
         os.environ["CSMS_DATABASE_URL"] = database
+        if args.ocpp == "2.0.1":
+            from csms.storage.migrate import migrate
+
+            asyncio.run(migrate())
+            _import_tokens(args.stations)
         import uvloop
 
         results = uvloop.run(_measure(args))
     best = min(results, key=lambda r: r["loop_us"])
-    kind = "PostgreSQL" if args.database_url else "SQLite"
+    kind = ("PostgreSQL" if args.database_url else "SQLite") + f", OCPP {args.ocpp}"
     for r in results:
         print(
             f"{kind}: {r['calls']:,} calls, {r['calls_per_s']:,.0f}/s wall; CPU per call "
