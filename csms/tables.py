@@ -214,9 +214,11 @@ class MeterValue(Table, tablename="meter_value"):
 
 
 class SessionStateChange(Table, tablename="session_state_change"):
-    """OCPP 2.0.1: the chargingState each TransactionEvent reported, with the
-    event's time: the session's charging / parking timeline (1.6 has it in
-    connector_status_change). Unique (session, seq_no) in the migration."""
+    """OCPP 2.0.1: each change of a session's chargingState, with the time of
+    the TransactionEvent that reported it: the session's charging / parking
+    timeline (1.6 has it in connector_status_change). An event repeating
+    the state the session is in adds no row. Unique (session, seq_no) in the
+    migration."""
 
     id = BigSerial(primary_key=True)
     session = ForeignKey(references=ChargingSession, on_delete=OnDelete.cascade, null=False)

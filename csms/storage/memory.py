@@ -262,6 +262,7 @@ class MemoryWriteSink:
             ),
             None,
         )
+        state_changed = bool(write.charging_state)
         if found is None:
             session = MemorySession(
                 id=len(self.store.sessions) + 1,
@@ -298,6 +299,8 @@ class MemoryWriteSink:
                 return TransactionOutcome(session.id, False, True, previous)
             if not late:
                 session.last_seq_no = write.seq_no
+            # As the SQL sink: a state the session is in already is no change.
+            state_changed = state_changed and write.charging_state != session.charging_state
             session.charging_state = write.charging_state or session.charging_state
             if session.connector_id == 0:
                 session.connector_id = write.connector_id
@@ -316,7 +319,7 @@ class MemoryWriteSink:
                 session.status, session.closed_by = "completed", "charger"
                 self.store.rating_queue[session.id] = write.timestamp
             outcome = TransactionOutcome(session.id, False, False, previous)
-        if write.charging_state:
+        if state_changed:
             self.store.state_changes.setdefault(
                 (session.id, write.seq_no), (write.charging_state, write.timestamp)
             )

@@ -138,8 +138,8 @@ _INSERT_TRANSACTION = (
     " RETURNING id"
 )
 _FIND_TRANSACTION = (
-    "SELECT id, connector_id, id_tag, started_at, meter_start_wh, closed_by, last_seq_no"
-    " FROM charging_session WHERE station = ? AND charger_transaction_id = ?"
+    "SELECT id, connector_id, id_tag, started_at, meter_start_wh, closed_by, last_seq_no,"
+    " charging_state FROM charging_session WHERE station = ? AND charger_transaction_id = ?"
 )
 # The columns an ordinary TransactionEvent (Updated, no identifier) changes,
 # with their PostgreSQL types: such updates go in one statement per batch.
@@ -559,7 +559,7 @@ class PiccoloWriteSink:
         for group_index, write_index, write in events:
             assert isinstance(write, StoreTransactionEvent)
             key = (write.station_pk, write.charger_transaction_id)
-            outcome, connector_id, completed = yield from self._transaction_event(
+            outcome, connector_id, completed, state_changed = yield from self._transaction_event(
                 write, known.get(key), deferred if counts[key] == 1 else None
             )
             results[group_index][write_index] = outcome
@@ -582,7 +582,7 @@ class PiccoloWriteSink:
                 continue
             if completed:
                 rows_out.rating(outcome.session_id, write.timestamp, write.received_at)
-            if write.charging_state:
+            if state_changed:
                 rows_out.states.append(
                     (
                         outcome.session_id,
@@ -607,7 +607,7 @@ class PiccoloWriteSink:
             rows = yield self._sql.fetch(
                 "WITH k (station, tx) AS (VALUES " + ", ".join([pair] * len(chunk)) + ")"
                 " SELECT s.station, s.charger_transaction_id, s.id, s.connector_id, s.id_tag,"
-                " s.started_at, s.meter_start_wh, s.closed_by, s.last_seq_no"
+                " s.started_at, s.meter_start_wh, s.closed_by, s.last_seq_no, s.charging_state"
                 " FROM k JOIN charging_session s"
                 " ON s.station = k.station AND s.charger_transaction_id = k.tx",
                 *(value for key in chunk for value in key),
@@ -642,9 +642,11 @@ class PiccoloWriteSink:
         write: StoreTransactionEvent,
         row: dict[str, Any] | None = None,
         deferred: dict[tuple[str, ...], list[tuple[Any, ...]]] | None = None,
-    ) -> SqlProgram[tuple[TransactionOutcome, int, bool]]:
-        """The event applied: its outcome, the session's connector (EVSE) and
-        whether the event completed the session. ``row`` is the session's
+    ) -> SqlProgram[tuple[TransactionOutcome, int, bool, bool]]:
+        """The event applied: its outcome, the session's connector (EVSE),
+        whether the event completed the session and whether it changed the
+        session's charging state (a state the session is in already adds
+        nothing to its timeline, and most Updated events repeat it). ``row`` is the session's
         _FIND_TRANSACTION row when the caller read it already; with
         ``deferred``, an update of only the columns _SESSION_COLUMN_TYPES
         names is left there for the caller's one UPDATE."""
@@ -690,7 +692,7 @@ class PiccoloWriteSink:
                 write.received_at,
             )
             outcome = TransactionOutcome(int(inserted[0]["id"]), True, False, None)
-            return outcome, write.connector_id, ended
+            return outcome, write.connector_id, ended, bool(write.charging_state)
         row = rows[0]
         session_id = int(row["id"])
         previous = row["last_seq_no"]
@@ -702,11 +704,13 @@ class PiccoloWriteSink:
         # session would be ended), so it is firmware that restarts or never
         # counts seqNo, and the session ends with its meter value.
         if late and not (ended and row["closed_by"] != "charger"):
-            return TransactionOutcome(session_id, False, True, previous), connector_id, False
+            outcome = TransactionOutcome(session_id, False, True, previous)
+            return outcome, connector_id, False, False
         changes: dict[str, Any] = {"updated_at": write.received_at}
         if not late:
             changes["last_seq_no"] = write.seq_no
-        if write.charging_state:
+        state_changed = bool(write.charging_state) and write.charging_state != row["charging_state"]
+        if state_changed:
             changes["charging_state"] = write.charging_state
         if row["connector_id"] == 0 and write.connector_id:
             changes["connector_id"] = write.connector_id
@@ -746,7 +750,8 @@ class PiccoloWriteSink:
                 *changes.values(),
                 session_id,
             )
-        return TransactionOutcome(session_id, False, False, previous), connector_id, completed
+        outcome = TransactionOutcome(session_id, False, False, previous)
+        return outcome, connector_id, completed, state_changed
 
     def _last_register(self, session_id: int) -> SqlProgram[int | None]:
         """The last energy register stored for a session, in Wh."""

@@ -337,9 +337,10 @@ def tx_event(
 
 
 async def test_201_charging_states_are_kept_as_a_timeline(node: Node) -> None:
-    """Each 2.0.1 TransactionEvent's chargingState is kept with its time and
-    seqNo in session_state_change; a retransmitted event adds no row and an
-    event without chargingState adds none either."""
+    """Each change of a 2.0.1 session's chargingState is kept with its
+    event's time and seqNo in session_state_change; a retransmitted event, an
+    event without chargingState and an event repeating the state the session
+    is in add no row."""
     async with charger(node, "CS-ST", "ocpp2.0.1") as cs:
         await cs.send("TransactionEvent", tx_event("Started", "tx-st", 0, T0, "EVConnected"))
         charging = tx_event("Updated", "tx-st", 1, T1, "Charging")
@@ -347,7 +348,8 @@ async def test_201_charging_states_are_kept_as_a_timeline(node: Node) -> None:
         await cs.send("TransactionEvent", charging, unique_id="ev-1")
         await cs.send("TransactionEvent", tx_event("Updated", "tx-st", 2, T2, "SuspendedEV"))
         await cs.send("TransactionEvent", tx_event("Updated", "tx-st", 3, T2))
-        await cs.send("TransactionEvent", tx_event("Ended", "tx-st", 4, T3, "Idle"))
+        await cs.send("TransactionEvent", tx_event("Updated", "tx-st", 4, T2, "SuspendedEV"))
+        await cs.send("TransactionEvent", tx_event("Ended", "tx-st", 5, T3, "Idle"))
     rows = (
         await SessionStateChange.select(
             SessionStateChange.charging_state,
@@ -362,7 +364,7 @@ async def test_201_charging_states_are_kept_as_a_timeline(node: Node) -> None:
         ("EVConnected", 0, 1),
         ("Charging", 1, 1),
         ("SuspendedEV", 2, 1),
-        ("Idle", 4, 1),
+        ("Idle", 5, 1),
     ]
     assert rows[1]["changed_at"] == datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
 

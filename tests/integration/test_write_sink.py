@@ -298,6 +298,7 @@ def _transaction_batches() -> list[list[WriteGroup]]:
         WriteGroup((_event("tx-2", "Updated", 2, 10, id_tag="LATE", auth_status="Accepted"),)),
         WriteGroup((_event("tx-3", "Ended", 2, 10, meter_stop_wh=1500, stop_reason="Local"),)),
         WriteGroup((_event("tx-4", "Updated", 2, 10, charging_state="EVConnected"),)),
+        WriteGroup((_event("tx-5", "Updated", 2, 10, charging_state="Charging"),)),  # no change
         WriteGroup((_event("tx-9", "Updated", 4, 10, offline=True),)),  # first seen
     ]
     return [[WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))], starts, updates, mixed]
@@ -307,8 +308,11 @@ async def test_many_transactions_in_one_batch_agree_with_the_twin(
     sink: PiccoloWriteSink,
 ) -> None:
     """2.0.1 events of many sessions in one batch give the in-memory twin's
-    outcomes and leave each session as the events, applied in order, say."""
-    twin = MemoryWriteSink(MemoryStore())
+    outcomes and leave each session as the events, applied in order, say;
+    only the events that change a session's charging state add to its
+    timeline, as in the twin."""
+    store = MemoryStore()
+    twin = MemoryWriteSink(store)
     expected = [await twin.apply(batch) for batch in _transaction_batches()]
     assert [await sink.apply(batch) for batch in _transaction_batches()] == expected
     rows = {
@@ -321,9 +325,23 @@ async def test_many_transactions_in_one_batch_agree_with_the_twin(
         "tx-2": (2, "Charging"),
         "tx-3": (2, "Charging"),
         "tx-4": (2, "EVConnected"),
-        "tx-5": (1, "Charging"),
+        "tx-5": (2, "Charging"),
         "tx-9": (4, ""),
     }
+    ids = {r["id"]: tx for tx, r in rows.items()}
+    states = await SessionStateChange.select(
+        SessionStateChange.session, SessionStateChange.seq_no, SessionStateChange.charging_state
+    ).run()
+    timeline = sorted((ids[r["session"]], r["seq_no"], r["charging_state"]) for r in states)
+    assert timeline == sorted(
+        [(f"tx-{n}", 1, "Charging") for n in range(6)]
+        + [("tx-0", 2, "SuspendedEV"), ("tx-4", 2, "EVConnected")]
+    )
+    twin_ids = {session.id: session.charger_transaction_id for session in store.sessions.values()}
+    assert timeline == sorted(
+        (twin_ids[session], seq_no, state)
+        for (session, seq_no), (state, _) in store.state_changes.items()
+    )
     assert rows["tx-2"]["id_tag"] == "LATE"
     assert (rows["tx-3"]["status"], rows["tx-3"]["meter_stop_wh"]) == ("completed", 1500)
     assert rows["tx-0"]["updated_at"] == T0 + timedelta(minutes=11)
