@@ -7,6 +7,7 @@ from crm.storage.media import _RECORD_COLUMNS, medium_record
 from crm.tables import Medium as MediumRow
 from csms.domain.authorization import SessionMedium
 from csms.domain.model import MediumFacts
+from csms.storage.database import lookup_statement
 
 _COLUMNS = (
     *_RECORD_COLUMNS,
@@ -17,11 +18,7 @@ _COLUMNS = (
 # Written out once rather than built by piccolo's query builder per lookup:
 # building cost several times what running it does, and a fleet that
 # reconnects after a restart authorises every medium cold at once.
-_LOOKUP = (
-    "SELECT "
-    + ", ".join(column._meta.db_column_name for column in _COLUMNS)
-    + f" FROM {MediumRow._meta.tablename} WHERE uid = {{}} LIMIT 1"
-)
+_LOOKUP = lookup_statement(_COLUMNS, MediumRow.uid)
 
 
 class PiccoloSessionMediaLookup:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from csms.domain.model import RegistrationStatus, StationProfile
 from csms.domain.provisioning import NewStation
 from csms.domain.views import ConnectorView, EventView, StationView
-from csms.storage.database import write_transaction
+from csms.storage.database import lookup_statement, write_transaction
 from csms.tables import ChargingSession, Connector, Station, StationEvent
 
 # Rows per statement in bulk work: well under SQLite's 32,766 bound
@@ -62,17 +62,17 @@ _PROFILE_COLUMNS = (
     Station.security_profile,
     Station.previous_auth_secret_hash,
 )
+# A connecting or booting station's profile. Written out once rather than
+# built by piccolo's query builder per call, as the authorisation queries
+# are (csms/storage/sessions.py): a reconnect storm after the cache's
+# time-to-live asks this once per station.
+_FIND_PROFILE = lookup_statement(_PROFILE_COLUMNS, Station.charge_point_id)
 
 
 class PiccoloStationDirectory:
     async def find(self, charge_point_id: str) -> StationProfile | None:
-        row = (
-            await Station.select(*_PROFILE_COLUMNS)
-            .where(Station.charge_point_id == charge_point_id)
-            .first()
-            .run()
-        )
-        return _profile(row) if row else None
+        rows = await Station.raw(_FIND_PROFILE, charge_point_id).run()
+        return _profile(rows[0]) if rows else None
 
     async def all_profiles(self) -> list[StationProfile]:
         return [_profile(row) for row in await Station.select(*_PROFILE_COLUMNS).run()]
