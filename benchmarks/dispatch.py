@@ -110,9 +110,11 @@ class _Feed201:
         self.start = run == 0
         self.token = id_token(station).encode()
         self.transaction = transaction_id_201(station, "dispatch").encode()
-        # seqNo (and with it the sample's microsecond) goes on across runs:
-        # every sample is new, none a retransmission.
-        self.first_seq_no = run * 100_000
+        # seqNo (and with it the sample's microsecond) goes on across runs
+        # without a gap (a gap is logged as events missing): every sample is
+        # new, none a retransmission. The warm-up sends Updated 1; each run
+        # (limit - 1) // 2 more.
+        self.first_seq_no = 0 if run == 0 else 1 + (run - 1) * ((limit - 1) // 2)
 
     async def recv(self) -> bytes:
         from csms.protocol.rpc import TransportClosed

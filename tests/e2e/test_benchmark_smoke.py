@@ -185,14 +185,19 @@ async def _in_process_benchmark(module: str, *options: str) -> str:
     return out.decode()
 
 
-async def test_the_dispatch_benchmark_prints_cpu_per_call() -> None:
+@pytest.mark.parametrize("ocpp", ["1.6", "2.0.1"])
+async def test_the_dispatch_benchmark_prints_cpu_per_call(ocpp: str) -> None:
     """benchmarks.dispatch serves its stations in-process (on PostgreSQL when
-    the tests run there) and prints every call answered and the CPU each
-    cost, of the process and of the event loop."""
+    the tests run there), 1.6 or 2.0.1 with a session per station, and
+    prints every call answered and the CPU each cost, of the process and of
+    the event loop."""
     import re
 
-    text = await _in_process_benchmark("benchmarks.dispatch", "--stations", "20", "--calls", "6")
-    assert len(re.findall(r": 120 calls, [\d,]+/s wall; CPU per call [\d.]+ us process", text)) == 3
+    text = await _in_process_benchmark(
+        "benchmarks.dispatch", "--stations", "20", "--calls", "6", "--ocpp", ocpp
+    )
+    answered = rf"OCPP {re.escape(ocpp)}: 120 calls, [\d,]+/s wall; CPU per call [\d.]+ us process"
+    assert len(re.findall(answered, text)) == 3, text
     assert re.search(r"best: [\d.]+ us event-loop thread", text), text
 
 
