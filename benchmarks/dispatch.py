@@ -14,9 +14,10 @@ gateway benchmark's 2.0.1 stations do: the warm-up sends TransactionEvent
 Started with the station's own (imported) id token, and every measured run
 a BootNotification, then Heartbeat and TransactionEvent Updated with one
 meter value alternating (so that, as in the gateway benchmark's measured
-window, no call is an authorisation). Everything a call costs in the product runs: framing,
-decoding and the storable check, the handlers, group commit with the
-message log, presence and metrics; only the websocket layer is left out.
+window, no call is an authorisation). Everything a call costs in the
+product runs: framing, decoding and the storable check, the handlers,
+group commit with the message log, presence and metrics; only the
+websocket layer is left out.
 
 It prints the calls answered per second of wall time and the CPU per call,
 of the whole process and of the event loop's thread alone (on SQLite the
@@ -63,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class _Feed:
-    """One station's side: the next frame at once, answers counted."""
+    """One 1.6 station's side: the next frame at once, answers counted."""
 
     __slots__ = ("answered", "limit", "sent")
 
@@ -73,13 +74,18 @@ class _Feed:
         self.answered = 0
 
     async def recv(self) -> bytes:
-        from benchmarks.frames import meter_values_payload
         from csms.protocol.rpc import TransportClosed
 
         n = self.sent
         if n >= self.limit:
             raise TransportClosed
         self.sent = n + 1
+        return self.frame(n)
+
+    def frame(self, n: int) -> bytes:
+        """The station's call number ``n`` (0: its boot)."""
+        from benchmarks.frames import meter_values_payload
+
         if n == 0:
             return b'[2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
         if n % 2:
@@ -94,19 +100,17 @@ class _Feed:
         pass
 
 
-class _Feed201:
+class _Feed201(_Feed):
     """One 2.0.1 station's side: a BootNotification, then Heartbeat and
     TransactionEvent Updated (of the session the warm-up started) alternating;
     in the warm-up run, TransactionEvent Started after the boot."""
 
-    __slots__ = ("answered", "first_seq_no", "limit", "sent", "start", "token", "transaction")
+    __slots__ = ("first_seq_no", "start", "token", "transaction")
 
     SECOND = b"2026-12-06T12:00:00"
 
     def __init__(self, limit: int, station: str, run: int) -> None:
-        self.sent = 0
-        self.limit = limit
-        self.answered = 0
+        super().__init__(limit)
         self.start = run == 0
         self.token = id_token(station).encode()
         self.transaction = transaction_id_201(station, "dispatch").encode()
@@ -116,13 +120,7 @@ class _Feed201:
         # (limit - 1) // 2 more.
         self.first_seq_no = 0 if run == 0 else 1 + (run - 1) * ((limit - 1) // 2)
 
-    async def recv(self) -> bytes:
-        from csms.protocol.rpc import TransportClosed
-
-        n = self.sent
-        if n >= self.limit:
-            raise TransportClosed
-        self.sent = n + 1
+    def frame(self, n: int) -> bytes:
         if n == 0:
             return b'[2,"b","BootNotification",' + BOOT_PAYLOAD_201 + b"]"
         if n == 1 and self.start:
@@ -133,42 +131,32 @@ class _Feed201:
             b"u%d" % n, self.SECOND, self.first_seq_no + n // 2, self.transaction
         )
 
-    async def send(self, data: bytes) -> None:
-        self.answered += 1
-
-    async def close(self, code: int, reason: str) -> None:
-        pass
-
 
 def _import_tokens(stations: int) -> None:
-    """Every station's own id token, through ``csms tag import`` as the
-    gateway benchmark provisions them (authorisation runs as in production)."""
-    import csv
+    """Every station's own id token, through ``csms tag import`` from the CSV
+    the gateway benchmark provisions them with (authorisation runs as in
+    production)."""
     import subprocess
     import tempfile
+    from pathlib import Path
 
-    with tempfile.NamedTemporaryFile("w", suffix=".csv", newline="", delete=False) as file:
-        writer = csv.writer(file)
-        writer.writerow(["uid"])
-        for k in range(stations):
-            writer.writerow([id_token(station_id(k))])
-    try:
+    from benchmarks.gateway import write_tags_csv
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "tags.csv"
+        write_tags_csv(path, stations)
         subprocess.run(
-            [sys.executable, "-m", "csms", "tag", "import", file.name],
+            [sys.executable, "-m", "csms", "tag", "import", str(path)],
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    finally:
-        os.unlink(file.name)
 
 
 async def _measure(args: argparse.Namespace) -> list[dict[str, float]]:
     from csms.bootstrap import Node, tune_garbage_collector
     from csms.gateway.registry import Connected
     from csms.settings import Settings
-    from csms.storage.migrate import migrate
 
-    await migrate()
     settings = dataclasses.replace(
         Settings.from_env(), ocpp_host="127.0.0.1", ocpp_port=0, http_host="127.0.0.1", http_port=0
     )
@@ -229,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("CSMS_LOG_LEVEL", "ERROR")
     with scratch_database(args.database_url, "csms_dispatch") as database:
         os.environ["CSMS_DATABASE_URL"] = database
-        if args.ocpp == "2.0.1":
-            from csms.storage.migrate import migrate
+        from csms.storage.migrate import migrate
 
-            asyncio.run(migrate())
+        asyncio.run(migrate())
+        if args.ocpp == "2.0.1":
             _import_tokens(args.stations)
         import uvloop
 

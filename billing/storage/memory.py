@@ -140,9 +140,10 @@ class MemoryRatingQueue:
         in its place, one revision newer."""
         for session in sessions:
             self.cdrs.stations.setdefault(session.station_id, session.charge_point_id)
-            waiting = next((s for s in self._queue if s.id == session.id), None)
-            if waiting is not None:
-                self._queue[self._queue.index(waiting)] = msgspec.structs.replace(
+            index = next((i for i, s in enumerate(self._queue) if s.id == session.id), None)
+            if index is not None:
+                waiting = self._queue[index]
+                self._queue[index] = msgspec.structs.replace(
                     session,
                     queue_position=waiting.queue_position,
                     queue_revision=waiting.queue_revision + 1,
