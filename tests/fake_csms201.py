@@ -32,6 +32,8 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
 
+from tests.fake_side import KeepsReadingAfterALostAnswer
+
 
 def now() -> str:
     moment = datetime.now(UTC)
@@ -118,7 +120,7 @@ class FakeCsms201:
         return self.stations[station_id]
 
 
-class CsmsSide(OcppChargePoint):
+class CsmsSide(KeepsReadingAfterALostAnswer, OcppChargePoint):
     """The CSMS's end of one connection."""
 
     def __init__(self, station_id: str, connection: Any, server: FakeCsms201) -> None:

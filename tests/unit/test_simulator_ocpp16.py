@@ -31,6 +31,7 @@ from websockets.typing import Subprotocol
 from simulators.common import format_timestamp
 from simulators.ocpp16 import ChargePoint16, ConnectionLostError, SessionReport, connect16
 from tests.fake_csms201 import running_file_server
+from tests.fake_side import KeepsReadingAfterALostAnswer
 
 # --- the fake Central System ---------------------------------------------------------------
 
@@ -110,7 +111,7 @@ def _now() -> str:
     return format_timestamp(datetime.now(UTC))
 
 
-class CentralSystemSide(OcppChargePoint):
+class CentralSystemSide(KeepsReadingAfterALostAnswer, OcppChargePoint):
     """The server's end of one connection."""
 
     def __init__(self, station_id: str, connection: Any, server: FakeCentralSystem) -> None:
