@@ -11,6 +11,7 @@ the rater asks, not a user. Versions are only ever inserted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,7 @@ from crm.storage.integrity import is_unique_violation
 from crm.storage.scoping import scoped
 from crm.storage.tree import load_tree
 from crm.tree import EntityTree
+from csms.storage.database import is_sqlite
 from csms.tables import Station, StationGroup
 
 # Parsed versions kept by a lookup (versions never change); past this the
@@ -420,6 +422,28 @@ class PiccoloTariffs:
         return (True, row["owner_entity"]) if row else (False, None)
 
 
+def _ids_in(column: str, sqlite: bool) -> str:
+    """``column`` among the ids of one JSON array parameter."""
+    if sqlite:
+        return f"{column} IN (SELECT value FROM json_each({{}}))"
+    return f"{column} IN (SELECT jsonb_array_elements_text({{}}::jsonb)::bigint)"
+
+
+# By dialect (key: is it SQLite); the rows as piccolo's select gives them.
+_ASSIGNMENTS_OF_OWNERS = {
+    sqlite: "SELECT id, owner_entity, tariff, audience, station, station_group,"
+    " counterparty_entity, priority, created_at FROM tariff_assignment"
+    f" WHERE {_ids_in('owner_entity', sqlite)} ORDER BY id"
+    for sqlite in (True, False)
+}
+_VERSIONS_OF_TARIFFS = {
+    sqlite: 'SELECT v.id, v.tariff, v.valid_from, t.currency AS "tariff.currency"'
+    " FROM tariff_version v JOIN tariff t ON t.id = v.tariff"
+    f" WHERE {_ids_in('v.tariff', sqlite)} ORDER BY v.valid_from, v.id"
+    for sqlite in (True, False)
+}
+
+
 class PiccoloTariffLookup:
     """What the rater reads, unscoped (the rater asks, not a user); each
     version's OCPI text is parsed once."""
@@ -428,32 +452,25 @@ class PiccoloTariffLookup:
         self._parsed: dict[int, Tariff] = {}
 
     async def rating_tariffs(self, owner_entity_ids: Collection[int]) -> RatingTariffs:
+        """Every batch of a rating pass asks this for hundreds of sellers:
+        the statements are written once and take their ids as one JSON
+        parameter (piccolo's ``is_in`` built a parameter per id, in Python,
+        and took as long as running the query)."""
+        sqlite = is_sqlite()
         assignments: dict[tuple[int, str], list[AssignmentRow]] = {}
-        for chunk in id_chunks(sorted(set(owner_entity_ids))):
-            assigned = (
-                await AssignmentTable.select()
-                .where(AssignmentTable.owner_entity.is_in(chunk))
-                .order_by(AssignmentTable.id)
-                .run()
-            )
+        owners = sorted(set(owner_entity_ids))
+        if owners:
+            assigned = await AssignmentTable.raw(
+                _ASSIGNMENTS_OF_OWNERS[sqlite], json.dumps(owners)
+            ).run()
             for row in assigned:
                 assignment = assignment_row(row)
                 key = (assignment.owner_entity_id, assignment.audience.value)
                 assignments.setdefault(key, []).append(assignment)
         tariff_ids = sorted({a.tariff_id for found in assignments.values() for a in found})
         rows: list[dict[str, Any]] = []
-        for chunk in id_chunks(tariff_ids):
-            rows += (
-                await VersionRow.select(
-                    VersionRow.id,
-                    VersionRow.tariff,
-                    VersionRow.valid_from,
-                    VersionRow.tariff.currency,
-                )
-                .where(VersionRow.tariff.is_in(chunk))
-                .order_by(VersionRow.valid_from)
-                .run()
-            )
+        if tariff_ids:
+            rows = await VersionRow.raw(_VERSIONS_OF_TARIFFS[sqlite], json.dumps(tariff_ids)).run()
         # The OCPI text only of versions not parsed yet (a version never
         # changes): every batch of a month's rating names the same few
         # hundred tariffs, and reading their text again cost more than

@@ -372,3 +372,64 @@ async def test_the_lookup_reads_what_the_api_wrote(db: None) -> None:
     assert version.currency == "EUR" and version.tariff.id == "AC-STANDARD"
     assert await lookup.version_at(tariff_id, datetime(2025, 1, 1, tzinfo=UTC)) is None
     assert await lookup.community_of(a) == {a, a1, b}
+
+
+async def test_the_batch_read_agrees_with_the_per_seller_reads(db: None) -> None:
+    """What a rating batch reads at once for many sellers (``rating_tariffs``)
+    is what the per-seller reads give: every assignment of each seller and
+    audience in order, with its station, counterparty and times, and each
+    assigned tariff's versions in order with their currency; sellers with
+    no assignment and unknown ids add nothing."""
+    from billing.storage.tariffs import PiccoloTariffLookup
+
+    _, a, a1, b = await _world()
+    station = await _station(a, "CS-BATCH")
+    group = await _station_group(a1, "G-BATCH")
+    async with api_client() as client:
+        a_token, a1_token = await admin_token(a), await admin_token(a1)
+        first = await client.post(
+            TARIFFS, json=_body(a, valid_from="2026-01-01T00:00:00Z"), headers=bearer(a_token)
+        )
+        a_tariff = first.json()["tariff"]["id"]
+        await client.post(
+            f"{TARIFFS}/{a_tariff}/versions",
+            json={"ocpi": tariff(), "valid_from": "2026-03-01T00:00:00+01:00"},
+            headers=bearer(a_token),
+        )
+        second = await client.post(
+            TARIFFS,
+            json=_body(a1, tariff(id="A1-AC"), valid_from="2026-02-01T00:00:00Z"),
+            headers=bearer(a1_token),
+        )
+        a1_tariff = second.json()["tariff"]["id"]
+        for body, token in (
+            ({"tariff_id": a_tariff, "audience": "emp"}, a_token),
+            (
+                {"tariff_id": a_tariff, "audience": "emp", "station_id": station, "priority": 5},
+                a_token,
+            ),
+            ({"tariff_id": a_tariff, "audience": "sub_cpo", "counterparty_entity_id": a1}, a_token),
+            ({"tariff_id": a1_tariff, "audience": "customer"}, a1_token),
+            ({"tariff_id": a1_tariff, "audience": "emp", "station_group_id": group}, a1_token),
+        ):
+            answer = await client.post(ASSIGNMENTS, json=body, headers=bearer(token))
+            assert answer.status_code == 201, answer.text
+    lookup = PiccoloTariffLookup()
+    found = await lookup.rating_tariffs([a, a1, b, 999_999])
+    expected = {}
+    for seller in (a, a1, b):
+        for audience in ("emp", "customer", "sub_cpo"):
+            rows = await lookup.assignments_for(seller, audience)
+            if rows:
+                expected[(seller, audience)] = rows
+    assert found.assignments == expected
+    assert [len(rows) for rows in found.assignments.values()] == [2, 1, 1, 1]
+    assert set(found.versions) == {a_tariff, a1_tariff}
+    for tariff_id, versions in found.versions.items():
+        one_by_one = await lookup.version_rows(tariff_id)
+        assert [(v.id, v.tariff_id, v.valid_from, v.currency, v.tariff.id) for v in versions] == [
+            (v.id, v.tariff_id, v.valid_from, v.currency, v.tariff.id) for v in one_by_one
+        ]
+        assert all(v.valid_from.tzinfo is not None for v in versions)
+    assert len(found.versions[a_tariff]) == 2
+    assert await lookup.rating_tariffs([]) == type(found)(assignments={}, versions={})
