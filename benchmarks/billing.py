@@ -236,6 +236,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from billing.storage.tariffs import PiccoloTariffLookup
     from crm.access import system_principal
     from crm.storage.tree import load_tree
+    from csms.bootstrap import tune_garbage_collector
     from csms.storage.database import (
         close_database,
         current_engine,
@@ -264,6 +265,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         seconds, cpu = clock.since()
         report["generation"] = {"seconds": seconds, "cpu_seconds": cpu, "world": vars(world)}
 
+        tune_garbage_collector()  # as csms billing and csms serve do once started
         queue, directory, store = SqlRatingQueue(), SqlDirectory(), SqlBillingStore()
         lookup = PiccoloTariffLookup()
         if args.rating_workers:

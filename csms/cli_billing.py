@@ -156,6 +156,7 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
     from crm.access import system_principal
     from crm.errors import InvalidInput, NotFound
     from crm.storage.tree import load_tree
+    from csms.bootstrap import tune_garbage_collector
     from csms.cli import CommandError, _print_json, _print_table, _run_async
     from csms.storage.database import (
         close_database,
@@ -167,6 +168,9 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
         share_the_gil_with_sqlite_threads()
         # A pool: without one, every piccolo query on PostgreSQL opens a connection.
         await open_database(pool_size=2)
+        # Rating and billing runs allocate as a busy node does (many
+        # short-lived objects, no cycles): the node's collector settings.
+        tune_garbage_collector()
         store, directory, queue = SqlBillingStore(), SqlDirectory(), SqlRatingQueue()
         try:
             return await act(store, directory, queue)
