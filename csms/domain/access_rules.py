@@ -160,6 +160,10 @@ class _Matcher:
         )
 
 
+# Never added to: CompiledAccess.build replaces it before a rule is added.
+_MATCHES_NOTHING = _Matcher()
+
+
 class CompiledAccess:
     """A station's rules as sets, for the entity tree they were compiled with."""
 
@@ -174,15 +178,20 @@ class CompiledAccess:
 
     @classmethod
     def build(cls, access: StationAccess, tree: EntityTree) -> CompiledAccess:
-        allow, deny = _Matcher(), _Matcher()
-        has_allow = False
+        # A side without rules shares one empty matcher: the cache holds a
+        # compiled entry per station, and most stations have no rules of
+        # one side or of both (six empty sets were 1.3 KiB per station).
+        allow = deny = _MATCHES_NOTHING
         for rule in access.rules:
             if rule.effect is RuleEffect.DENY:
+                if deny is _MATCHES_NOTHING:
+                    deny = _Matcher()
                 deny.add(rule, access.owner_entity_id, tree)
             else:
-                has_allow = True
+                if allow is _MATCHES_NOTHING:
+                    allow = _Matcher()
                 allow.add(rule, access.owner_entity_id, tree)
-        return cls(access, allow, deny, public=not has_allow)
+        return cls(access, allow, deny, public=allow is _MATCHES_NOTHING)
 
     def admits(self, medium: MediumRecord) -> bool:
         """Whether this station's rules let ``medium`` (a valid one) charge."""

@@ -47,6 +47,21 @@ def test_a_station_with_only_deny_rules_stays_public_for_everyone_else() -> None
     assert not admits(access, medium(9, uid="BAD"), TREE)
 
 
+def test_stations_compiled_one_after_another_do_not_share_their_rules() -> None:
+    """Stations without rules of one side share an empty matcher; compiling
+    a station with rules afterwards never puts them into that shared one."""
+    open_station = station().compile(TREE)
+    deny_only = station("deny medium BAD").compile(TREE)
+    closed = station("allow medium MINE", "deny everyone").compile(TREE)
+    allow_only = station("allow issuing_entity 9").compile(TREE)
+    assert not closed.admits(medium(9, uid="MINE"))
+    assert allow_only.admits(medium(9)) and not allow_only.admits(medium(2))
+    assert open_station.admits(medium(2, uid="BAD")) and open_station.admits(medium(9))
+    assert deny_only.admits(medium(2)) and not deny_only.admits(medium(9, uid="BAD"))
+    assert open_station.public and deny_only.public
+    assert not closed.public and not allow_only.public
+
+
 def test_owner_entity_admits_only_media_issued_by_the_owner_itself() -> None:
     """owner_entity: the station owner's own media, not its parent's or children's."""
     access = station("allow owner_entity")
