@@ -323,6 +323,7 @@ class Node:
         summarise(*OUTAGE_LOGGERS)
         self.metrics = Metrics()
         self._sink = PiccoloWriteSink(engine)
+        await self._sink.open()
         self.writer = GroupCommitter(
             PublishingSink(self._sink, self._live_publisher),
             observer=self.metrics,

@@ -44,9 +44,17 @@ from piccolo.engine.sqlite import SQLiteEngine, convert_datetime_in, dict_factor
 log = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\?")
-# Page cache of the group-commit connection: index pages of the big tables
-# (meter values, message log) stay in memory between batches.
+# Page cache of a write connection of billing (the rater's, a run's): index
+# pages of the big tables (CDRs, their detail) stay in memory between
+# batches (benchmarks.billing at 100,000 sessions: rating 8% slower with
+# SQLite's default 2 MiB).
 SQLITE_WRITER_CACHE_KIB = 64 * 1024
+# Page cache of the gateway's group-commit connection: SQLite's default. A
+# larger one bought no calls/s in benchmarks.gateway (64 MiB: 12,592-13,765
+# against 11,531-13,743 at 1,000 and 5,000 chargers, interleaved) and
+# filled with the pages the chargers' boots wrote: 2.8 KiB of RSS per
+# connection at 5,000.
+SQLITE_GATEWAY_CACHE_KIB = 2 * 1024
 # WAL pages after which a commit of the group-commit connection copies the
 # log back into the database itself (SQLite's default is 1,000, about 4 MB:
 # under load nearly every batch). Checkpoints run in the background instead
@@ -235,9 +243,12 @@ class WriteConnection:
     reopened for the next program if even that fails.
     """
 
-    def __init__(self, engine: Engine, *, dedicated: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, dedicated: bool = False, cache_kib: int = SQLITE_WRITER_CACHE_KIB
+    ) -> None:
         self._engine = engine
         self._dedicated = dedicated
+        self._cache_kib = cache_kib
         self._thread: ThreadPoolExecutor | None = None
         self._sqlite: sqlite3.Connection | None = None
         self._checkpointer: ThreadPoolExecutor | None = None
@@ -256,6 +267,21 @@ class WriteConnection:
         # and an own connection's staging tables (_copy_rows), made once,
         # are known to exist. The other callers share the pool.
         self._idle: list[_OwnConnection] = []
+
+    async def open(self) -> None:
+        """Opens the write connection now rather than at the first program:
+        a database file that cannot be opened fails the start, and what the
+        connection costs once (on SQLite its thread and the parsed schema,
+        and the background checkpoint's, which the first commit would
+        start) is paid before the first stations connect, not while they
+        boot."""
+        if isinstance(self._engine, SQLiteEngine):
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._writer_thread(), self._open_sqlite)
+            await self.checkpoint()
+            return
+        if self._dedicated and not self._idle:
+            self._idle.append(_OwnConnection(await self._engine.get_new_connection()))  # type: ignore[attr-defined]
 
     async def checkpoint(self) -> tuple[int, int] | None:
         """Copies committed WAL pages into the SQLite database on a thread and
@@ -350,10 +376,8 @@ class WriteConnection:
 
     async def run(self, sql: TransactionSql, program: SqlProgram[T]) -> T:
         if isinstance(self._engine, SQLiteEngine):
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._thread, self._run_sqlite, program)
+            result = await loop.run_in_executor(self._writer_thread(), self._run_sqlite, program)
             self._checkpoint_soon()
             return result
         # asyncpg directly, not piccolo's transaction: when the server dies
@@ -388,6 +412,15 @@ class WriteConnection:
 
     # -- SQLite, in the writer thread ------------------------------------------
 
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        return self._thread
+
+    def _open_sqlite(self) -> None:
+        # Preparing a statement that names a table parses the schema.
+        self._sqlite_connection().execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+
     def _run_sqlite(self, program: SqlProgram[T]) -> T:
         connection = self._sqlite_connection()
         try:
@@ -406,7 +439,7 @@ class WriteConnection:
             connection.row_factory = dict_factory
             try:
                 connection.execute("PRAGMA foreign_keys = 1")
-                connection.execute(f"PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}")
+                connection.execute(f"PRAGMA cache_size = -{self._cache_kib}")
                 connection.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WRITER_CHECKPOINT_PAGES}")
             except BaseException:
                 connection.close()

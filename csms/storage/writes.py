@@ -41,7 +41,12 @@ from csms.domain.writes import (
     WriteGroup,
     stop_start_key,
 )
-from csms.storage.sql import SqlProgram, TransactionSql, WriteConnection
+from csms.storage.sql import (
+    SQLITE_GATEWAY_CACHE_KIB,
+    SqlProgram,
+    TransactionSql,
+    WriteConnection,
+)
 
 # A sample already stored (same station and sample key: a retransmitted
 # MeterValues) is skipped; the rest of the batch goes in.
@@ -196,7 +201,13 @@ class PiccoloWriteSink:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sql = TransactionSql(engine)
-        self._connection = WriteConnection(engine, dedicated=True)
+        self._connection = WriteConnection(
+            engine, dedicated=True, cache_kib=SQLITE_GATEWAY_CACHE_KIB
+        )
+
+    async def open(self) -> None:
+        """See WriteConnection.open."""
+        await self._connection.open()
 
     async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
         return await self._connection.run(self._sql, self._batch(groups))

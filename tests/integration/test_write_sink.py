@@ -215,6 +215,29 @@ async def test_large_batches_are_split_for_the_driver(sink: PiccoloWriteSink, si
     assert len({r[0].session_id for r in results if isinstance(r[0], SessionOutcome)}) == size
 
 
+async def test_an_opened_sink_writes_on_the_connection_it_opened(sink: PiccoloWriteSink) -> None:
+    """open() makes the writer's connection before any batch (a node calls
+    it at start), and the first batch runs on that connection, not on
+    another one opened then; opening again opens nothing more."""
+    writer = sink._connection
+    await sink.open()
+    if is_sqlite():
+        opened = writer._sqlite
+        assert opened is not None and writer._thread is not None
+        assert writer._checkpoint_connection is not None
+    else:
+        [own] = writer._idle
+        opened = own.connection
+    await sink.open()
+    [[station]] = await sink.apply([WriteGroup((StoreNewStation("CP-1", "Accepted", T0),))])
+    assert isinstance(station, int)
+    if is_sqlite():
+        assert writer._sqlite is opened
+    else:
+        assert [own.connection for own in writer._idle] == [opened]
+    assert await Station.count().run() == 1
+
+
 async def test_a_broken_write_connection_is_replaced(sink: PiccoloWriteSink) -> None:
     """The group-commit connection is the writer's own and lasts from batch
     to batch; when it breaks, the next batch runs on a new connection and
