@@ -236,7 +236,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from billing.storage.tariffs import PiccoloTariffLookup
     from crm.access import system_principal
     from crm.storage.tree import load_tree
-    from csms.bootstrap import tune_garbage_collector
+    from csms.collector import tune_garbage_collector
     from csms.storage.database import (
         close_database,
         current_engine,

@@ -153,7 +153,8 @@ def _import_tokens(stations: int) -> None:
 
 
 async def _measure(args: argparse.Namespace) -> list[dict[str, float]]:
-    from csms.bootstrap import Node, tune_garbage_collector
+    from csms.bootstrap import Node
+    from csms.collector import tune_garbage_collector
     from csms.gateway.registry import Connected
     from csms.settings import Settings
 

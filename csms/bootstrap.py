@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -123,11 +122,6 @@ MESSAGE_LOG_PRUNE_SECONDS = 3600.0
 EXPIRED_LOGIN_PURGE_SECONDS = 3600
 
 
-# Generation-0 allocations between collections of Python's cyclic garbage
-# collector, for a running node (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 50_000
-
-
 # -- the web app's storage --------------------------------------------------------------
 
 
@@ -182,28 +176,6 @@ def driver_app_ports(engine: Any = None) -> DriverAppPorts:
 def redis_attempts(redis_url: str, prefix: str) -> RedisAttempts:
     """Attempt counters in Redis, shared by every node (the app's limits)."""
     return RedisAttempts(redis_url, prefix=prefix)
-
-
-def tune_garbage_collector() -> None:
-    """Set up the cyclic garbage collector for a long-running node, once it
-    has started (the station cache is loaded).
-
-    Measured by the gateway benchmark (docs/benchmarks.md), the collector
-    was the gateway's largest single cost: every call keeps its objects
-    alive across the awaited group commit, so they reach the older
-    generations, and full collections walked every connection's objects,
-    up to half a second each at 5,000 chargers, while finding nothing (the
-    steady state makes no reference cycles). Freezing what start-up
-    allocated takes it out of every collection; a higher young threshold
-    makes collections rarer. Closed loop +44% calls/s at 1,000 chargers and
-    +134% at 5,000; fixed-rate p99 at 5,000 from 26 to 6 ms.
-
-    A process setting, so the CLI calls it, not Node (tests run many nodes
-    in one process)."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 @dataclass(slots=True)

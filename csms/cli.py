@@ -137,7 +137,8 @@ def _run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
 
 
 async def _serve(settings: Settings, *, ocpp: bool, http: bool, banner: str = "") -> int:
-    from csms.bootstrap import Node, tune_garbage_collector
+    from csms.bootstrap import Node
+    from csms.collector import tune_garbage_collector
     from csms.storage.migrate import pending_migrations
 
     pending = await pending_migrations()

@@ -156,8 +156,8 @@ def cmd_billing(args: argparse.Namespace, settings: Settings) -> int:
     from crm.access import system_principal
     from crm.errors import InvalidInput, NotFound
     from crm.storage.tree import load_tree
-    from csms.bootstrap import tune_garbage_collector
     from csms.cli import CommandError, _print_json, _print_table, _run_async
+    from csms.collector import tune_garbage_collector
     from csms.storage.database import (
         close_database,
         open_database,

@@ -33,7 +33,8 @@ from crm.services.media import MediaService
 from crm.services.users import UserService
 from crm.storage.tree import load_tree
 from crm.users import UserCreate
-from csms.bootstrap import Node, tune_garbage_collector
+from csms.bootstrap import Node
+from csms.collector import tune_garbage_collector
 from csms.domain.credentials import hash_secret
 from csms.domain.station_admin import (
     AccessRuleCreate,

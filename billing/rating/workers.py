@@ -12,7 +12,6 @@ a broken pool; the pool is then started anew.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import os
@@ -24,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from billing.ports import CdrRecord
 from billing.rating.chunks import ChunkEncoder, decode_records, rate_chunk
 from billing.rating.compute import SessionWork, rate_all
+from csms.collector import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +38,11 @@ STOP_SECONDS = 5.0
 _PARENT_CHECK_SECONDS = 1.0
 
 
-# Generation-0 allocations between a worker's cyclic garbage collections
-# (CPython's default is 700). Pricing a chunk allocates many short-lived
-# objects and no reference cycles; at the default, collections ran every
-# few sessions and the older ones walked the kept tariffs and plans each
-# time. The node's own setting (csms.bootstrap.GC_YOUNG_THRESHOLD).
-WORKER_GC_YOUNG_THRESHOLD = 50_000
-
-
 def _start_worker(parent_pid: int) -> None:
-    """Worker initializer: the garbage collector set for many short-lived
-    objects (what start-up allocated frozen out of every collection), and
+    """Worker initializer: the garbage collector set as a node sets it, and
     the worker exits when the process that started it is gone (killed with
     -9, say), rather than live on as an orphan."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(WORKER_GC_YOUNG_THRESHOLD, older, oldest)
+    tune_garbage_collector()
 
     def watch() -> None:
         while os.getppid() == parent_pid:
