@@ -54,6 +54,7 @@ from csms.domain.writes import (
     StoreStatus,
     StoreTransactionEvent,
     TransactionOutcome,
+    Write,
     WriteGroup,
 )
 
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 
 # OCPP 2.0.1 idTokens that name no identifier to look up.
 _NO_AUTHORIZATION = "NoAuthorization"
+# The triggers of a TransactionEvent Updated that only reports readings.
+_READING_TRIGGERS = frozenset({"MeterValuePeriodic", "MeterValueClock"})
 
 # How soon a Pending or Rejected station should send its next BootNotification.
 PENDING_RETRY_SECONDS = 60
@@ -338,52 +341,52 @@ class StationRuntime:
         if ended:
             end = _register(command.samples, "Transaction.End") or _last_register(command.samples)
             stop_wh = end[1] if end else None
-        (outcome, _) = await self.writer.submit(
-            WriteGroup(
-                (
-                    StoreTransactionEvent(
-                        station_pk=station.pk,
-                        charger_transaction_id=command.charger_transaction_id,
-                        event_type=command.event_type,
-                        seq_no=command.seq_no,
-                        timestamp=command.timestamp,
-                        received_at=now,
-                        connector_id=command.connector_id or 0,
-                        offline=command.offline,
-                        id_tag=command.id_tag or "",
-                        auth_status=token.status.value if token else "",
-                        parent_id_tag=(token.parent_id or "") if token else "",
-                        reservation_id=command.reservation_id,
-                        begin=begin,
-                        meter_stop_wh=stop_wh,
-                        stop_reason=command.stopped_reason if ended else "",
-                        charging_state=command.charging_state,
-                        samples=command.samples,
-                        medium=token.medium if token else None,
-                    ),
-                    StoreEvent(
-                        station.pk,
-                        "transaction_event",
-                        command.timestamp,
-                        now,
-                        {
-                            "transaction_id": command.charger_transaction_id,
-                            "event_type": command.event_type,
-                            "seq_no": command.seq_no,
-                            "trigger_reason": command.trigger_reason,
-                            "offline": command.offline,
-                            "evse_id": command.connector_id,
-                            "connector_id": command.evse_connector_id,
-                            "charging_state": command.charging_state,
-                            "id_token": command.id_tag,
-                            "id_token_type": command.id_token_type,
-                            "stopped_reason": command.stopped_reason,
-                            "remote_start_id": command.remote_start_id,
-                        },
-                    ),
+        writes: list[Write] = [
+            StoreTransactionEvent(
+                station_pk=station.pk,
+                charger_transaction_id=command.charger_transaction_id,
+                event_type=command.event_type,
+                seq_no=command.seq_no,
+                timestamp=command.timestamp,
+                received_at=now,
+                connector_id=command.connector_id or 0,
+                offline=command.offline,
+                id_tag=command.id_tag or "",
+                auth_status=token.status.value if token else "",
+                parent_id_tag=(token.parent_id or "") if token else "",
+                reservation_id=command.reservation_id,
+                begin=begin,
+                meter_stop_wh=stop_wh,
+                stop_reason=command.stopped_reason if ended else "",
+                charging_state=command.charging_state,
+                samples=command.samples,
+                medium=token.medium if token else None,
+            ),
+        ]
+        if _is_station_event(command):
+            writes.append(
+                StoreEvent(
+                    station.pk,
+                    "transaction_event",
+                    command.timestamp,
+                    now,
+                    {
+                        "transaction_id": command.charger_transaction_id,
+                        "event_type": command.event_type,
+                        "seq_no": command.seq_no,
+                        "trigger_reason": command.trigger_reason,
+                        "offline": command.offline,
+                        "evse_id": command.connector_id,
+                        "connector_id": command.evse_connector_id,
+                        "charging_state": command.charging_state,
+                        "id_token": command.id_tag,
+                        "id_token_type": command.id_token_type,
+                        "stopped_reason": command.stopped_reason,
+                        "remote_start_id": command.remote_start_id,
+                    },
                 )
             )
-        )
+        outcome = (await self.writer.submit(WriteGroup(tuple(writes))))[0]
         assert isinstance(outcome, TransactionOutcome)
         self._log_transaction_event(station, command, outcome)
         return TransactionEventRecorded(session_id=outcome.session_id, token=token)
@@ -462,3 +465,18 @@ def _last_register(samples: tuple[Sample, ...]) -> tuple[datetime, int] | None:
         if wh is not None and (found is None or sample.sampled_at >= found[0]):
             found = (sample.sampled_at, wh)
     return found
+
+
+def _is_station_event(command: RecordTransactionEvent) -> bool:
+    """Whether a TransactionEvent goes into the station's event log. Every
+    one does but a reading, a periodic or clock-aligned Updated without an
+    idToken: like a 1.6 MeterValues it is a meter value (and a state change
+    when its chargingState changed), and its frame is in the message log. A
+    charger sends one a minute per session, which as events buried the ones
+    that tell what happened (and were one row in four of an Updated with one
+    reading)."""
+    return not (
+        command.event_type == "Updated"
+        and command.trigger_reason in _READING_TRIGGERS
+        and command.id_tag is None
+    )

@@ -18,7 +18,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from csms.bootstrap import Node
 from csms.storage.sessions import PiccoloSessionQueries
 from csms.storage.stations import PiccoloStationAdmin
-from csms.tables import ChargingSession, ConnectorStatusChange, MeterValue, Station, StationEvent
+from csms.tables import (
+    ChargingSession,
+    ConnectorStatusChange,
+    MeterValue,
+    OcppMessage,
+    SessionStateChange,
+    Station,
+    StationEvent,
+)
 from simulators.ocpp201 import connect201
 from tests.e2e.conftest import ocpp_url
 from tests.media_helpers import allow
@@ -299,6 +307,72 @@ async def test_retransmitted_events_are_the_same_session(node: Node) -> None:
     assert len(rows) == 1
     assert rows[0]["last_seq_no"] == 1
     assert await MeterValue.count().where(MeterValue.session == rows[0]["id"]).run() == 2
+
+
+async def test_a_periodic_reading_is_no_station_event(node: Node) -> None:
+    """An Updated that only reports a reading (MeterValuePeriodic, no
+    idToken) keeps its reading, its new chargingState and its frame in the
+    message log, but is no station event; the Started, a ChargingStateChanged
+    Updated and the Ended are."""
+    await PiccoloStationAdmin().add("CS-EV")
+    async with station201(node, "CS-EV") as cs:
+        await cs.boot()
+        await cs.event("Started", "tx-ev", 0, meter=[energy(10, T0, "Transaction.Begin")])
+        await cs.event(
+            "Updated",
+            "tx-ev",
+            1,
+            T1,
+            trigger="MeterValuePeriodic",
+            info={"chargingState": "Charging"},
+            meter=[energy(20, T1, "Sample.Periodic")],
+        )
+        await cs.event(
+            "Updated",
+            "tx-ev",
+            2,
+            T1,
+            trigger="ChargingStateChanged",
+            info={"chargingState": "SuspendedEV"},
+        )
+        await cs.event("Ended", "tx-ev", 3, T2, trigger="EVDeparted")
+    session = await PiccoloSessionQueries().find_by_charger_transaction("CS-EV", "tx-ev")
+    events = (
+        await StationEvent.select(StationEvent.data)
+        .where(StationEvent.kind == "transaction_event")
+        .order_by(StationEvent.id)
+        .run()
+    )
+    assert [(_data(e)["event_type"], _data(e)["seq_no"]) for e in events] == [
+        ("Started", 0),
+        ("Updated", 2),
+        ("Ended", 3),
+    ]
+    readings = (
+        await MeterValue.select(MeterValue.value)
+        .where(MeterValue.session == session.transaction_id)
+        .order_by(MeterValue.sampled_at)
+        .run()
+    )
+    assert [r["value"] for r in readings] == ["10", "20"]
+    states = (
+        await SessionStateChange.select(
+            SessionStateChange.charging_state, SessionStateChange.seq_no
+        )
+        .where(SessionStateChange.session == session.transaction_id)
+        .order_by(SessionStateChange.seq_no)
+        .run()
+    )
+    assert [(s["charging_state"], s["seq_no"]) for s in states] == [
+        ("Charging", 1),
+        ("SuspendedEV", 2),
+    ]
+    logged = (
+        await OcppMessage.select(OcppMessage.payload)
+        .where(OcppMessage.action == "TransactionEvent", OcppMessage.direction == "in")
+        .run()
+    )
+    assert sum('"MeterValuePeriodic"' in m["payload"] for m in logged) == 1
 
 
 async def test_offline_queued_events_create_the_session(
