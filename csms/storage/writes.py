@@ -143,8 +143,9 @@ _INSERT_TRANSACTION = (
     " RETURNING id"
 )
 _FIND_TRANSACTION = (
-    "SELECT id, connector_id, id_tag, started_at, meter_start_wh, closed_by, last_seq_no,"
-    " charging_state FROM charging_session WHERE station = ? AND charger_transaction_id = ?"
+    "SELECT id, connector_id, id_tag, started_at IS NULL AS no_start, meter_start_wh, closed_by,"
+    " last_seq_no, charging_state FROM charging_session"
+    " WHERE station = ? AND charger_transaction_id = ?"
 )
 # The columns an ordinary TransactionEvent (Updated, no identifier) changes,
 # with their PostgreSQL types: such updates go in one statement per batch.
@@ -634,7 +635,8 @@ class PiccoloWriteSink:
             rows = yield self._sql.fetch(
                 "WITH k (station, tx) AS (VALUES " + ", ".join([pair] * len(chunk)) + ")"
                 " SELECT s.station, s.charger_transaction_id, s.id, s.connector_id, s.id_tag,"
-                " s.started_at, s.meter_start_wh, s.closed_by, s.last_seq_no, s.charging_state"
+                " s.started_at IS NULL AS no_start, s.meter_start_wh, s.closed_by, s.last_seq_no,"
+                " s.charging_state"
                 " FROM k JOIN charging_session s"
                 " ON s.station = k.station AND s.charger_transaction_id = k.tx",
                 *(value for key in chunk for value in key),
@@ -754,7 +756,7 @@ class PiccoloWriteSink:
                 changes["stop_id_tag"] = write.id_tag
         if write.begin is not None and row["meter_start_wh"] is None:
             changes["meter_start_wh"] = write.begin[1]
-            if row["started_at"] is None:
+            if row["no_start"]:
                 changes["started_at"] = write.begin[0]
         completed = ended and row["closed_by"] != "charger"
         if completed:
