@@ -3,22 +3,68 @@
 2.0.1 sends a sampled value as a JSON number, which the generated Structs
 decode as ``float`` (``12.50`` would become ``12.5``, a 19-digit register
 would be rounded). The meter value table keeps readings exactly as sent, so
-for the two calls that carry meter values the payload, once the official
-check has passed, is read a second time for just those numbers, as raw JSON
-text, and each ``SampledValueType.value`` is replaced by that text (a
-``str``). :func:`value_text` reads either form.
+the two calls that carry meter values are decoded into subclasses of their
+generated Structs whose ``SampledValueType.value`` is the raw JSON text
+(every other field and constraint is the generated one), and each value is
+then that text as a ``str``. A payload those refuse (or a value that is not
+a number) takes the generic path, which names the violation or repairs what
+the station's leniency allows; there the payload is read a second time for
+just the numbers. :func:`value_text` reads either form.
 """
 
 from __future__ import annotations
 
+import functools
+from decimal import Decimal
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from csms.protocol.payloads import Decoded, Leniency, PayloadCodec
+from csms.protocol.payloads._types import dec_hook, uses_decimal_numbers
 
 # The calls whose payload holds meterValue[].sampledValue[].value.
 _METER_ACTIONS = frozenset({"TransactionEvent", "MeterValues"})
+_NUMBER_STARTS = b"-0123456789"
+_NO_FIXES: tuple[str, ...] = ()
+
+
+@functools.cache
+def _exact_decoders() -> dict[str, Any]:
+    """Decoders of the meter actions' exact subclasses, made with the first
+    codec (the generated module is imported when a codec is made)."""
+    from csms.protocol.payloads import v201
+
+    # defstruct, not class statements: the annotations must be objects here,
+    # not the strings this module's ``annotations`` import makes of them.
+    def exact(base: type[msgspec.Struct], field: str, kind: Any, default: Any = ...) -> Any:
+        spec = (field, kind) if default is ... else (field, kind, default)
+        return msgspec.defstruct(
+            "Exact" + base.__name__, [spec], bases=(base,), kw_only=True, module=__name__
+        )
+
+    non_empty: Any = v201.NonEmptyList  # subscripted with types made at run time
+
+    def non_empty_list(item: Any) -> Any:
+        return non_empty[item]
+
+    sampled_value = exact(v201.SampledValueType, "value", msgspec.Raw)
+    meter_value = exact(v201.MeterValueType, "sampled_value", non_empty_list(sampled_value))
+    values = non_empty_list(meter_value)
+    transaction_event = exact(
+        v201.TransactionEventRequest, "meter_value", values | UnsetType, UNSET
+    )
+    meter_values = exact(v201.MeterValuesRequest, "meter_value", values)
+    return {
+        "TransactionEvent": _decoder(transaction_event),
+        "MeterValues": _decoder(meter_values),
+    }
+
+
+def _decoder(kind: type[msgspec.Struct]) -> Any:
+    float_hook = Decimal if uses_decimal_numbers(kind) else None
+    return msgspec.json.Decoder(kind, dec_hook=dec_hook, float_hook=float_hook).decode
 
 
 class _Value(msgspec.Struct):
@@ -41,14 +87,44 @@ class PayloadCodec201(PayloadCodec):
 
     def __init__(self) -> None:
         super().__init__("2.0.1")
+        self._exact = _exact_decoders()
 
     def decode_request(
         self, action: str, payload: bytes, leniency: Leniency = Leniency.NONE
     ) -> Decoded:
+        exact = self._exact.get(action)
+        if exact is not None:
+            try:
+                message = exact(payload)
+            except (
+                msgspec.DecodeError,
+                msgspec.ValidationError,
+                UnicodeDecodeError,
+                RecursionError,
+            ):
+                pass  # the generic path below names the fault or repairs it
+            else:
+                if _values_as_text(message):
+                    return Decoded(message, _NO_FIXES)
         decoded = super().decode_request(action, payload, leniency)
         if action in _METER_ACTIONS:
             _keep_value_text(decoded.message, payload)
         return decoded
+
+
+def _values_as_text(message: Any) -> bool:
+    """Each raw sampled value of ``message`` replaced by its text; False (and
+    the message not to be used) if one is not a JSON number."""
+    meter_values = message.meter_value
+    if meter_values is UNSET:
+        return True
+    for meter_value in meter_values:
+        for sampled in meter_value.sampled_value:
+            literal = bytes(sampled.value)
+            if literal[:1] not in _NUMBER_STARTS or not literal:
+                return False
+            sampled.value = literal.decode()
+    return True
 
 
 def _keep_value_text(message: Any, payload: bytes) -> None:
@@ -66,7 +142,7 @@ def _keep_value_text(message: Any, payload: bytes) -> None:
             continue
         for sampled, text in zip(decoded.sampled_value, exact.sampled_value, strict=True):
             literal = bytes(text.value)
-            if literal[:1] in b"-0123456789" and literal:
+            if literal[:1] in _NUMBER_STARTS and literal:
                 sampled.value = literal.decode()
 
 
