@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from types import ModuleType
@@ -41,6 +42,7 @@ __all__ = [
     "PayloadViolation",
     "UnknownAction",
     "Violation",
+    "struct_decoder",
     "v16",
     "v201",
 ]
@@ -58,6 +60,14 @@ class UnknownAction(LookupError):
     """The OCPP version has no such action (in that direction)."""
 
 
+def struct_decoder(kind: type[msgspec.Struct]) -> Callable[[bytes], Any]:
+    """The fast decoder of a generated Struct (or a subclass of one): the
+    hook for the custom types, and numbers read as ``Decimal`` where the
+    Struct takes them untyped."""
+    float_hook = Decimal if uses_decimal_numbers(kind) else None
+    return msgspec.json.Decoder(kind, dec_hook=dec_hook, float_hook=float_hook).decode
+
+
 class _Payload:
     """One action in one direction: its Struct, decoder and official schema."""
 
@@ -67,8 +77,7 @@ class _Payload:
         self.module = module
         self.type = kind
         self.file_name = file_name
-        float_hook = Decimal if uses_decimal_numbers(kind) else None
-        self.decode = msgspec.json.Decoder(kind, dec_hook=dec_hook, float_hook=float_hook).decode
+        self.decode = struct_decoder(kind)
         self._official: OfficialSchema | None = None
 
     @property

@@ -15,25 +15,21 @@ just the numbers. :func:`value_text` reads either form.
 from __future__ import annotations
 
 import functools
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from csms.protocol.payloads import Decoded, Leniency, PayloadCodec
-from csms.protocol.payloads._types import dec_hook, uses_decimal_numbers
+from csms.protocol.payloads import Decoded, Leniency, PayloadCodec, struct_decoder
 
-# The calls whose payload holds meterValue[].sampledValue[].value.
-_METER_ACTIONS = frozenset({"TransactionEvent", "MeterValues"})
 _NUMBER_STARTS = b"-0123456789"
-_NO_FIXES: tuple[str, ...] = ()
 
 
 @functools.cache
 def _exact_decoders() -> dict[str, Any]:
-    """Decoders of the meter actions' exact subclasses, made with the first
-    codec (the generated module is imported when a codec is made)."""
+    """Decoders of the exact subclasses of the calls whose payload holds
+    meterValue[].sampledValue[].value, made with the first codec (the
+    generated module is imported when a codec is made)."""
     from csms.protocol.payloads import v201
 
     # defstruct, not class statements: the annotations must be objects here,
@@ -57,14 +53,9 @@ def _exact_decoders() -> dict[str, Any]:
     )
     meter_values = exact(v201.MeterValuesRequest, "meter_value", values)
     return {
-        "TransactionEvent": _decoder(transaction_event),
-        "MeterValues": _decoder(meter_values),
+        "TransactionEvent": struct_decoder(transaction_event),
+        "MeterValues": struct_decoder(meter_values),
     }
-
-
-def _decoder(kind: type[msgspec.Struct]) -> Any:
-    float_hook = Decimal if uses_decimal_numbers(kind) else None
-    return msgspec.json.Decoder(kind, dec_hook=dec_hook, float_hook=float_hook).decode
 
 
 class _Value(msgspec.Struct):
@@ -105,9 +96,9 @@ class PayloadCodec201(PayloadCodec):
                 pass  # the generic path below names the fault or repairs it
             else:
                 if _values_as_text(message):
-                    return Decoded(message, _NO_FIXES)
+                    return Decoded(message, ())
         decoded = super().decode_request(action, payload, leniency)
-        if action in _METER_ACTIONS:
+        if exact is not None:  # a call with meter values
             _keep_value_text(decoded.message, payload)
         return decoded
 
@@ -120,10 +111,10 @@ def _values_as_text(message: Any) -> bool:
         return True
     for meter_value in meter_values:
         for sampled in meter_value.sampled_value:
-            literal = bytes(sampled.value)
-            if literal[:1] not in _NUMBER_STARTS or not literal:
+            text = _number_text(sampled.value)
+            if text is None:
                 return False
-            sampled.value = literal.decode()
+            sampled.value = text
     return True
 
 
@@ -140,10 +131,16 @@ def _keep_value_text(message: Any, payload: bytes) -> None:
     for decoded, exact in zip(meter_values, raw.meter_value, strict=True):
         if len(decoded.sampled_value) != len(exact.sampled_value):
             continue
-        for sampled, text in zip(decoded.sampled_value, exact.sampled_value, strict=True):
-            literal = bytes(text.value)
-            if literal[:1] in _NUMBER_STARTS and literal:
-                sampled.value = literal.decode()
+        for sampled, exact_value in zip(decoded.sampled_value, exact.sampled_value, strict=True):
+            text = _number_text(exact_value.value)
+            if text is not None:
+                sampled.value = text
+
+
+def _number_text(raw: msgspec.Raw) -> str | None:
+    """A raw JSON value's text if it is a number, else None."""
+    literal = bytes(raw)
+    return literal.decode() if literal[:1] in _NUMBER_STARTS and literal else None
 
 
 def value_text(value: float | str) -> str:
