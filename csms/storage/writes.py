@@ -142,9 +142,14 @@ _INSERT_TRANSACTION = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " RETURNING id"
 )
+# What applying a TransactionEvent reads of its session, one session or a
+# batch's at once (_find_transactions).
+_TRANSACTION_FIELDS = (
+    "id, connector_id, id_tag, started_at IS NULL AS no_start, meter_start_wh, closed_by,"
+    " last_seq_no, charging_state"
+)
 _FIND_TRANSACTION = (
-    "SELECT id, connector_id, id_tag, started_at IS NULL AS no_start, meter_start_wh, closed_by,"
-    " last_seq_no, charging_state FROM charging_session"
+    f"SELECT {_TRANSACTION_FIELDS} FROM charging_session"
     " WHERE station = ? AND charger_transaction_id = ?"
 )
 # The columns an ordinary TransactionEvent (Updated, no identifier) changes,
@@ -634,9 +639,7 @@ class PiccoloWriteSink:
             pair = "(?, ?)" if self._sql.sqlite else "(?::bigint, ?::text)"
             rows = yield self._sql.fetch(
                 "WITH k (station, tx) AS (VALUES " + ", ".join([pair] * len(chunk)) + ")"
-                " SELECT s.station, s.charger_transaction_id, s.id, s.connector_id, s.id_tag,"
-                " s.started_at IS NULL AS no_start, s.meter_start_wh, s.closed_by, s.last_seq_no,"
-                " s.charging_state"
+                f" SELECT s.station, s.charger_transaction_id, {_TRANSACTION_FIELDS}"
                 " FROM k JOIN charging_session s"
                 " ON s.station = k.station AND s.charger_transaction_id = k.tx",
                 *(value for key in chunk for value in key),
