@@ -228,54 +228,62 @@ class GroupCommitter:
         self._records.append(write)
 
     async def _run(self) -> None:
-        queue = self._queue
         while True:
-            if self._in_flight > 1:
-                await self._wait_for_a_slot()
-            taken = [] if self._held else [await queue.get()]
-            while len(taken) + len(self._held) < self._max_batch and not queue.empty():
-                taken.append(queue.get_nowait())
-            # Every entry taken from the queue is marked done once: these
-            # now, the others when their batch is over.
-            candidates: list[_Entry] = []
-            given_up = wakes = 0
-            for entry in (*self._held, *taken):
-                if entry is _WAKE:
-                    wakes += 1
-                elif entry.abandoned:
-                    given_up += 1
-                    queue.task_done()
-                else:
-                    candidates.append(entry)
-            self._held = []
-            if given_up:
-                self.dropped += given_up
-                log.debug("dropped %d write groups their callers gave up", given_up)
-            batch = self._clear_of_flight(candidates) if self._flying else candidates
-            if self._records:
-                records, self._records = self._records, []
-                batch.append(_Entry(WriteGroup(tuple(records)), None, queued=wakes))
-            elif wakes:
-                # Their records went with an earlier batch.
-                for _ in range(wakes):
-                    queue.task_done()
-            if not batch:
-                if self._flying:
-                    # Everything is held back by batches in flight.
-                    await self._next_landing()
-                continue
-            for entry in batch:
-                entry.sent = True
-            waiting = self._waiting
-            while waiting and waiting[0][1].sent:
-                waiting.popleft()
-            if self._in_flight == 1:
-                await self._commit_and_finish(batch)
-                continue
-            keys = frozenset().union(*(self._keys_of(entry) for entry in batch))
-            task = asyncio.create_task(self._commit_and_finish(batch), name="group-commit-batch")
-            self._flying[task] = keys
-            task.add_done_callback(self._batch_landed)
+            await self._next_batch()
+
+    async def _next_batch(self) -> None:
+        """Takes one batch from the queue and commits it (or, with batches
+        in flight, starts its commit). One batch per call, so that what it
+        held (every group, with its records' payloads) is let go when it
+        returns: as locals of a loop they stayed in memory until the next
+        write came, at idle the whole last batch of a boot storm."""
+        queue = self._queue
+        if self._in_flight > 1:
+            await self._wait_for_a_slot()
+        taken = [] if self._held else [await queue.get()]
+        while len(taken) + len(self._held) < self._max_batch and not queue.empty():
+            taken.append(queue.get_nowait())
+        # Every entry taken from the queue is marked done once: these
+        # now, the others when their batch is over.
+        candidates: list[_Entry] = []
+        given_up = wakes = 0
+        for entry in (*self._held, *taken):
+            if entry is _WAKE:
+                wakes += 1
+            elif entry.abandoned:
+                given_up += 1
+                queue.task_done()
+            else:
+                candidates.append(entry)
+        self._held = []
+        if given_up:
+            self.dropped += given_up
+            log.debug("dropped %d write groups their callers gave up", given_up)
+        batch = self._clear_of_flight(candidates) if self._flying else candidates
+        if self._records:
+            records, self._records = self._records, []
+            batch.append(_Entry(WriteGroup(tuple(records)), None, queued=wakes))
+        elif wakes:
+            # Their records went with an earlier batch.
+            for _ in range(wakes):
+                queue.task_done()
+        if not batch:
+            if self._flying:
+                # Everything is held back by batches in flight.
+                await self._next_landing()
+            return
+        for entry in batch:
+            entry.sent = True
+        waiting = self._waiting
+        while waiting and waiting[0][1].sent:
+            waiting.popleft()
+        if self._in_flight == 1:
+            await self._commit_and_finish(batch)
+            return
+        keys = frozenset().union(*(self._keys_of(entry) for entry in batch))
+        task = asyncio.create_task(self._commit_and_finish(batch), name="group-commit-batch")
+        self._flying[task] = keys
+        task.add_done_callback(self._batch_landed)
 
     async def _wait_for_a_slot(self) -> None:
         while len(self._flying) >= self._in_flight:

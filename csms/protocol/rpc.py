@@ -248,8 +248,9 @@ class RpcConnection:
         """Reads and answers frames until the transport closes."""
         try:
             while True:
-                data = await self.transport.recv()
-                await self.handle_frame(data)
+                # No local keeps the frame: an idle charger's last frame
+                # would stay in memory until its next one.
+                await self.handle_frame(await self.transport.recv())
         except TransportClosed:
             pass
         finally:

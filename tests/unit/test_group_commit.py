@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime
 
@@ -220,6 +221,38 @@ async def test_stop_commits_the_records_made_before_it() -> None:
     await writer.stop()
     writer.record_nowait(StoreEvent(1, "late", NOW, NOW))
     assert sink.batches == [[["last"]]]
+
+
+class ForgettingSink:
+    """Counts the writes it is given and keeps none of them."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    async def apply(self, groups: Sequence[WriteGroup]) -> list[GroupResult]:
+        self.writes += sum(len(g.writes) for g in groups)
+        return [[None] * len(g.writes) for g in groups]
+
+
+async def test_an_idle_committer_holds_nothing_of_its_last_batch() -> None:
+    """Once its batch is committed and the queue is empty, the committer
+    keeps none of the batch's writes: at idle the last batch of a boot
+    storm (a message-log record per call, with the charger's frame) would
+    otherwise stay in memory until the next write came."""
+    sink = ForgettingSink()
+    writer = GroupCommitter(sink)
+    writer.start()
+    request = b'[2,"m-1","MeterValues",{}]' + b" " * 600
+    references = sys.getrefcount(request)
+    writer.record_nowait(
+        StoreExchange(1, "m-1", "MeterValues", request, 2, b'[3,"m-1",{}]', 3, NOW)
+    )
+    assert sys.getrefcount(request) == references + 1
+    assert await writer.submit(_group(1)) == [None]
+    await asyncio.sleep(0)  # the committer is back waiting for the queue
+    assert sink.writes == 2
+    assert sys.getrefcount(request) == references
+    await writer.stop()
 
 
 def _station_group(station: int, n: int) -> WriteGroup:
