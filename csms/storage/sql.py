@@ -49,12 +49,14 @@ _PLACEHOLDER = re.compile(r"\?")
 # batches (benchmarks.billing at 100,000 sessions: rating 8% slower with
 # SQLite's default 2 MiB).
 SQLITE_WRITER_CACHE_KIB = 64 * 1024
-# Page cache of the gateway's group-commit connection: SQLite's default. A
-# larger one bought no calls/s in benchmarks.gateway (64 MiB: 12,592-13,765
-# against 11,531-13,743 at 1,000 and 5,000 chargers, interleaved) and
-# filled with the pages the chargers' boots wrote: 2.8 KiB of RSS per
-# connection at 5,000.
-SQLITE_GATEWAY_CACHE_KIB = 2 * 1024
+# Page cache of the gateway's group-commit connection. Its writes append
+# and its reads are point lookups, and the OS caches the file anyway: a
+# larger cache bought no calls/s in benchmarks.gateway (64 MiB: 12,592-13,765
+# against 11,531-13,743 with 2 MiB at 1,000 and 5,000 chargers; 256 KiB:
+# 11,316-13,579 against 11,600-13,213 with 2 MiB, both interleaved) and
+# filled with the pages the chargers' boots wrote (2 MiB: 2 MiB more RSS
+# once 1,000 chargers had booted).
+SQLITE_GATEWAY_CACHE_KIB = 256
 # WAL pages after which a commit of the group-commit connection copies the
 # log back into the database itself (SQLite's default is 1,000, about 4 MB:
 # under load nearly every batch). Checkpoints run in the background instead
