@@ -4,21 +4,32 @@ pricing, the CDR detail) off the rater's process.
 ``csms serve`` rates in the process that also answers chargers; with
 workers, its event loop only decides audiences, reads and writes, and the
 pricing runs in other processes (on other cores). A batch is split into
-chunks sent as msgpack (``billing.rating.chunks``). A chunk
-whose worker died is rated in this process instead, so nothing is lost to
-a broken pool; the pool is then started anew.
+chunks sent as msgpack (``billing.rating.chunks``), one at a time to each
+idle worker. A chunk whose worker died is rated in this process instead,
+so nothing is lost, and a new worker takes the dead one's place.
+
+Each worker has a pipe of its own, and only the worker holds the far end.
+So a worker that dies, even halfway through writing an answer, ends its
+pipe: the rater reads the end of the file, not a message that never
+completes. (``concurrent.futures.ProcessPoolExecutor``, used before,
+shares one result pipe among its workers: one killed while it wrote an
+answer left the pool's reader waiting forever for the rest, and rating
+stalled until the process was restarted.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
 
 from billing.ports import CdrRecord
 from billing.rating.chunks import ChunkEncoder, decode_records, rate_chunk
@@ -52,103 +63,197 @@ def _start_worker(parent_pid: int) -> None:
     threading.Thread(target=watch, name="rating-parent-watch", daemon=True).start()
 
 
+# What a worker is asked to do when it should exit.
+_EXIT = b""
+
+
+def _serve(connection: Connection, parent_pid: int) -> None:
+    """A worker process: prices the chunks it is sent, one at a time, until
+    it is asked to exit or its pipe ends."""
+    _start_worker(parent_pid)
+    while True:
+        try:
+            payload = connection.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if payload == _EXIT:
+            return
+        connection.send_bytes(rate_chunk(payload))
+
+
+class WorkerDied(RuntimeError):
+    """A worker's pipe ended before it answered: the worker is gone."""
+
+
+class _Worker:
+    """One worker process and the rater's end of its pipe."""
+
+    __slots__ = ("busy", "connection", "process")
+
+    def __init__(self, process: Any, connection: Connection) -> None:
+        self.process = process
+        self.connection = connection
+        self.busy = False
+
+    def exchange(self, payload: bytes) -> bytes:
+        """Sends a chunk and waits for its answer (in a thread of the pool's)."""
+        try:
+            self.connection.send_bytes(payload)
+            return self.connection.recv_bytes()
+        except (EOFError, OSError) as error:
+            raise WorkerDied(f"rating worker {self.process.pid} is gone ({error!r})") from None
+
+
 class RatingWorkers:
     """A pool of ``processes`` rating worker processes (started on first use,
     with the spawn method: the rater's process holds threads and sockets a
-    fork would copy)."""
+    fork would copy). ``serve`` is what a worker process runs."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(
+        self, processes: int, *, serve: Callable[[Connection, int], None] = _serve
+    ) -> None:
         if processes < 1:
             raise ValueError("rating workers: at least one process")
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+        self._serve = serve
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._idle: asyncio.Queue[_Worker] | None = None
+        # One thread per worker waits for its answer.
+        self._threads: ThreadPoolExecutor | None = None
         self._chunks = ChunkEncoder()
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(os.getpid(),),
+    def _start(self) -> _Worker:
+        """A new worker process, started (OSError, ValueError or RuntimeError
+        when it cannot be: out of processes or memory)."""
+        here, there = self._context.Pipe(duplex=True)
+        try:
+            process = self._context.Process(
+                target=self._serve,
+                args=(there, os.getpid()),
+                name="rating-worker",
+                daemon=True,
             )
-        return self._pool
+            process.start()
+        except BaseException:
+            here.close()
+            raise
+        finally:
+            # Only the worker holds the far end: its death ends the pipe.
+            there.close()
+        return _Worker(process, here)
+
+    def _fill(self) -> asyncio.Queue[_Worker]:
+        """The idle workers, the pool filled up to ``processes`` first."""
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.processes, thread_name_prefix="rating-exchange")
+        while len(self._workers) < self.processes:
+            worker = self._start()
+            self._workers.append(worker)
+            self._idle.put_nowait(worker)
+        return self._idle
 
     async def rate(self, works: list[SessionWork]) -> list[CdrRecord]:
         """The CDRs of ``works``, priced in the worker processes."""
         if not works:
             return []
-        loop = asyncio.get_running_loop()
         size = max(1, min(CHUNK_SESSIONS, -(-len(works) // self.processes)))
         chunks = [works[start : start + size] for start in range(0, len(works), size)]
-        payloads = [self._chunks.encode(chunk) for chunk in chunks]
-        futures = await self._submit(loop, payloads)
-        if futures is None:
+        idle = await self._ready()
+        if idle is None:
             log.error(
                 "rating workers: none can be started; rating %d sessions in this process",
                 len(works),
             )
             return rate_all(works)
-        answers = await asyncio.gather(*futures, return_exceptions=True)
-        records: list[CdrRecord] = []
-        broken = False
-        for chunk, answer in zip(chunks, answers, strict=True):
-            if isinstance(answer, BaseException):
-                if isinstance(answer, asyncio.CancelledError):
-                    raise answer
-                broken = broken or isinstance(answer, BrokenProcessPool)
-                log.error(
-                    "rating worker failed (%s: %s); rating %d sessions in this process",
-                    type(answer).__name__,
-                    answer,
-                    len(chunk),
-                )
-                records += rate_all(chunk)
-            else:
-                records += decode_records(answer)
-        if broken:
-            await self.close()
-        return records
+        answers = await asyncio.gather(*(self._price(idle, chunk) for chunk in chunks))
+        return [record for answer in answers for record in answer]
 
-    async def _submit(
-        self, loop: asyncio.AbstractEventLoop, payloads: list[bytes]
-    ) -> list[asyncio.Future[bytes]] | None:
-        """The payloads handed to the pool, which is started anew once if it
-        cannot take them; None if it still cannot."""
+    async def _ready(self) -> asyncio.Queue[_Worker] | None:
+        """The idle workers; the pool is started anew once if a worker cannot
+        be started, None if it still cannot."""
         for attempt in (1, 2):
-            futures: list[asyncio.Future[bytes]] = []
             try:
-                pool = self._executor()
-                for payload in payloads:
-                    futures.append(loop.run_in_executor(pool, rate_chunk, payload))
-                return futures
-            except BrokenProcessPool:  # a worker died since the last batch
-                log.warning(
-                    "rating workers: the pool broke (attempt %d); starting it anew", attempt
-                )
+                return self._fill()
             except (OSError, ValueError, RuntimeError) as error:
-                # Starting a worker failed: out of processes or memory, or a
-                # worker died while another was being started (CPython then
-                # passes the dead one's closed descriptors on: ValueError).
                 log.warning(
                     "rating workers: cannot start a worker (attempt %d, %s: %s)",
                     attempt,
                     type(error).__name__,
                     error,
                 )
-            for future in futures:  # handed out before the failure: not waited for
-                future.cancel()
-            await self.close()
+                await self.close()
         return None
+
+    async def _price(
+        self, idle: asyncio.Queue[_Worker], chunk: list[SessionWork]
+    ) -> list[CdrRecord]:
+        """One chunk's CDRs, from the next idle worker; in this process when
+        that worker dies first."""
+        payload = self._chunks.encode(chunk)
+        worker = await idle.get()
+        worker.busy = True
+        assert self._threads is not None
+        exchange = asyncio.get_running_loop().run_in_executor(
+            self._threads, worker.exchange, payload
+        )
+        try:
+            # Shielded: a cancelled rater leaves the exchange to finish, and
+            # the worker goes back to the pool only when it has answered.
+            answer = await asyncio.shield(exchange)
+        except asyncio.CancelledError:
+            exchange.add_done_callback(lambda done: self._settle(worker, idle, done))
+            raise
+        except Exception as error:
+            log.error("%s; rating %d sessions in this process", error, len(chunk))
+            self._replace(worker, idle)
+            return rate_all(chunk)
+        self._release(worker, idle)
+        return decode_records(answer)
+
+    def _settle(
+        self, worker: _Worker, idle: asyncio.Queue[_Worker], exchange: asyncio.Future[bytes]
+    ) -> None:
+        """An exchange nobody waited for ended: its worker is idle again, or
+        replaced if it died."""
+        if exchange.cancelled() or exchange.exception() is not None:
+            self._replace(worker, idle)
+        else:
+            self._release(worker, idle)
+
+    def _release(self, worker: _Worker, idle: asyncio.Queue[_Worker]) -> None:
+        worker.busy = False
+        if worker in self._workers:
+            idle.put_nowait(worker)
+
+    def _replace(self, worker: _Worker, idle: asyncio.Queue[_Worker]) -> None:
+        """A dead worker leaves the pool and a new one takes its place (if
+        none can be started, the pool runs one short until the next batch
+        fills it)."""
+        if worker in self._workers:
+            self._workers.remove(worker)
+        worker.connection.close()
+        worker.process.join(0)
+        if self._idle is not idle:  # the pool was closed meanwhile
+            return
+        try:
+            fresh = self._start()
+        except (OSError, ValueError, RuntimeError) as error:
+            log.warning(
+                "rating workers: cannot start a worker (%s: %s)", type(error).__name__, error
+            )
+            return
+        self._workers.append(fresh)
+        idle.put_nowait(fresh)
 
     def cpu_seconds(self) -> float:
         """CPU time the live worker processes have used (Linux; 0 elsewhere)."""
-        if self._pool is None:
-            return 0.0
         total = 0
-        for pid in list(getattr(self._pool, "_processes", None) or {}):
+        for worker in self._workers:
             try:
-                with open(f"/proc/{pid}/stat") as stat:
+                with open(f"/proc/{worker.process.pid}/stat") as stat:
                     fields = stat.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
@@ -156,25 +261,29 @@ class RatingWorkers:
         return total / os.sysconf("SC_CLK_TCK")
 
     async def close(self) -> None:
-        """Stops the workers: each is asked to exit and given
-        ``STOP_SECONDS``, then killed. (A worker killed while it waited for
-        work dies holding the task queue's lock; the others then never
-        read their exit request, and the pool's own shutdown would wait
-        for them forever.)"""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        processes = list((getattr(pool, "_processes", None) or {}).values())
+        """Stops the workers: each idle one is asked to exit, and every one
+        is given ``STOP_SECONDS``, then killed (a busy one's answer is not
+        waited for: its exchange ends with its pipe)."""
+        workers, self._workers = self._workers, []
+        self._idle = None
+        threads, self._threads = self._threads, None
 
         def stop() -> None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                if not worker.busy:
+                    with contextlib.suppress(OSError):  # a worker already gone
+                        worker.connection.send_bytes(_EXIT)
             deadline = time.monotonic() + STOP_SECONDS
-            for process in processes:
-                process.join(max(0.0, deadline - time.monotonic()))
-            for process in processes:
-                if process.is_alive():
-                    log.warning("rating worker %s did not exit; killing it", process.pid)
-                    process.kill()
-                    process.join(STOP_SECONDS)
+            for worker in workers:
+                worker.process.join(max(0.0, deadline - time.monotonic()))
+            for worker in workers:
+                if worker.process.is_alive():
+                    log.warning("rating worker %s did not exit; killing it", worker.process.pid)
+                    worker.process.kill()
+                    worker.process.join(STOP_SECONDS)
+                worker.connection.close()
 
-        await asyncio.get_running_loop().run_in_executor(None, stop)
+        if workers:
+            await asyncio.get_running_loop().run_in_executor(None, stop)
+        if threads is not None:
+            threads.shutdown(wait=False)

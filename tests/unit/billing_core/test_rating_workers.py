@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -75,9 +77,8 @@ async def test_a_dead_worker_costs_no_session(
     async def rate_with_a_kill(self: RatingWorkers, works: list[SessionWork]) -> list[CdrRecord]:
         if not killed:
             killed.append(0)  # claimed here: two batches may be priced at once
-            pool = self._executor()
-            await asyncio.wrap_future(pool.submit(os.getpid))  # the workers are up
-            killed[0] = next(iter(pool._processes))
+            self._fill()
+            killed[0] = self._workers[0].process.pid
             os.kill(killed[0], signal.SIGKILL)
         return await original(self, works)
 
@@ -90,16 +91,35 @@ async def test_a_dead_worker_costs_no_session(
     assert "rating worker" in caplog.text
 
 
-class _CannotStart:
-    """A pool whose workers cannot be started, as when one died while another
-    was being started (CPython then raised ValueError: bad value(s) in
-    fds_to_keep) or the machine is out of processes."""
+def _answer_halfway_then_die(connection: Connection, parent_pid: int) -> None:
+    """A worker that is killed while it writes its answer: it reads a chunk,
+    writes the first bytes of a 1 MiB answer and dies."""
+    connection.recv_bytes()
+    os.write(connection.fileno(), struct.pack("!i", 1 << 20) + b"\x00" * 100)
+    os._exit(1)
 
-    def __init__(self, error: Exception) -> None:
-        self.error = error
 
-    def submit(self, *args: object) -> None:
-        raise self.error
+async def test_a_worker_dying_halfway_through_its_answer_stalls_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker that dies while it writes an answer (killed by the OOM
+    killer, say) ends its pipe: its chunk is priced in the rater's process,
+    a new worker takes its place, and rating goes on. (With the process
+    pool used before, the pool's reader waited for the rest of that answer
+    forever and rating stalled.)"""
+    world = await pipeline_world()
+    _charge_a_month(world)
+    workers = RatingWorkers(2, serve=_answer_halfway_then_die)
+    world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
+    try:
+        async with asyncio.timeout(120):
+            assert await world.rater.rate_all() == 60
+    finally:
+        await workers.close()
+    cdrs = _cdrs(world)
+    assert len(cdrs) == 150
+    assert all(record.status == "rated" for record in cdrs.values())
+    assert "is gone" in caplog.text and "rating 15 sessions in this process" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -117,16 +137,19 @@ async def test_a_worker_that_cannot_be_started_costs_no_session(
     world = await pipeline_world()
     _charge_a_month(world)
     world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
-    real_executor = RatingWorkers._executor
+    real_start = RatingWorkers._start
     failed: list[int] = []
 
-    def executor(self: RatingWorkers) -> object:
+    def start(self: RatingWorkers) -> object:
+        """As when a worker died while another was being started (CPython
+        then raised ValueError: bad value(s) in fds_to_keep) or the machine
+        is out of processes."""
         if len(failed) < failures:
             failed.append(1)
-            return _CannotStart(ValueError("bad value(s) in fds_to_keep"))
-        return real_executor(self)
+            raise ValueError("bad value(s) in fds_to_keep")
+        return real_start(self)
 
-    monkeypatch.setattr(RatingWorkers, "_executor", executor)
+    monkeypatch.setattr(RatingWorkers, "_start", start)
     assert await world.rater.rate_all() == 60
     cdrs = _cdrs(world)
     assert len(cdrs) == 150
@@ -141,16 +164,17 @@ def test_workers_exit_when_the_rater_process_is_killed(tmp_path: Path) -> None:
     notices that its parent is gone and exits."""
     script = tmp_path / "rater.py"
     script.write_text(
-        "import asyncio, os, sys\n"
+        "import asyncio\n"
         "from billing.rating.workers import RatingWorkers\n"
+        "from billing.rating.chunks import ChunkEncoder\n"
         "async def main():\n"
         "    workers = RatingWorkers(2)\n"
-        "    pool = workers._executor()\n"
-        "    pids = set()\n"
-        "    while len(pids) < 2:\n"
-        "        await asyncio.wrap_future(pool.submit(os.getpid))\n"
-        "        pids = set(pool._processes)\n"
-        "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "    workers._fill()\n"
+        "    empty = ChunkEncoder().encode([])\n"
+        "    for worker in workers._workers:\n"
+        "        await asyncio.to_thread(worker.exchange, empty)  # it is up\n"
+        "    pids = sorted(worker.process.pid for worker in workers._workers)\n"
+        "    print(' '.join(map(str, pids)), flush=True)\n"
         "    await asyncio.sleep(60)\n"
         "if __name__ == '__main__':\n"
         "    asyncio.run(main())\n"
