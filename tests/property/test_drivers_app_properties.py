@@ -122,6 +122,7 @@ class Driver:
     refresh: str
     contact: int
     app_uid: str
+    app_medium: int  # the medium behind app_uid, which GET /cards/{id} shows its owner
     cards: dict[int, str] = field(default_factory=dict)
     sessions: list[int] = field(default_factory=list)
     documents: list[int] = field(default_factory=list)
@@ -172,11 +173,15 @@ async def _driver(client: AsyncTestClient, code: str, station: int, plan: dict[s
     login = (await client.post(f"{APP}/login", json={"email": email, "password": PASSWORD})).json()
     row = (
         await DriverLogin.select(
-            DriverLogin.contact, DriverLogin.entity, DriverLogin.app_medium.uid
+            DriverLogin.contact,
+            DriverLogin.entity,
+            DriverLogin.app_medium,
+            DriverLogin.app_medium.uid,
         )
         .where(DriverLogin.email == email)
         .first()
     )
+    assert row is not None
     driver = Driver(
         email=email,
         name=name,
@@ -184,6 +189,7 @@ async def _driver(client: AsyncTestClient, code: str, station: int, plan: dict[s
         refresh=login["refresh_token"],
         contact=row["contact"],
         app_uid=row["app_medium.uid"],
+        app_medium=row["app_medium"],
     )
     headers = auth(driver.access)
     for blocked in plan["cards"]:
@@ -330,12 +336,16 @@ async def test_one_driver_never_reaches_another_drivers_data(
     secrets_of_a = [alice.email, alice.name, alice.app_uid, *alice.cards.values(), *a_documents]
     bodies = _bodies(world)
     ids = {
-        "card": [*alice.cards, *(data.draw(st.integers(1, 2**31 - 1), label="card id"),)],
+        "card": [
+            *alice.cards,
+            alice.app_medium,
+            data.draw(st.integers(1, 2**31 - 1), label="card id"),
+        ],
         "session": [*alice.sessions, data.draw(st.integers(1, 2**31 - 1), label="session id")],
         "document": [*alice.documents, data.draw(st.integers(1, 2**31 - 1), label="doc id")],
     }
     own_ids = {
-        "card": set(bob.cards) | {m for m in ids["card"] if m in bob.cards},
+        "card": {*bob.cards, bob.app_medium},
         "session": set(bob.sessions),
         "document": set(bob.documents),
     }
