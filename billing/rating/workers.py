@@ -65,6 +65,9 @@ def _start_worker(parent_pid: int) -> None:
 
 # What a worker is asked to do when it should exit.
 _EXIT = b""
+# A worker's answer when pricing a chunk failed (a chunk's CDRs are never
+# empty bytes): the rater prices it itself, where the failure is recorded.
+_FAILED = b""
 
 
 def _serve(connection: Connection, parent_pid: int) -> None:
@@ -78,7 +81,12 @@ def _serve(connection: Connection, parent_pid: int) -> None:
             return
         if payload == _EXIT:
             return
-        connection.send_bytes(rate_chunk(payload))
+        try:
+            answer = rate_chunk(payload)
+        except Exception:
+            log.exception("rating worker %s: pricing a chunk failed", os.getpid())
+            answer = _FAILED
+        connection.send_bytes(answer)
 
 
 class WorkerDied(RuntimeError):
@@ -211,6 +219,11 @@ class RatingWorkers:
             self._replace(worker, idle)
             return rate_all(chunk)
         self._release(worker, idle)
+        if answer == _FAILED:
+            log.error(
+                "rating worker failed to price %d sessions; rating them in this process", len(chunk)
+            )
+            return rate_all(chunk)
         return decode_records(answer)
 
     def _settle(

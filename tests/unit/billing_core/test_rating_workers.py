@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from billing.ports import CdrRecord
+from billing.rating.chunks import ChunkEncoder, decode_records
 from billing.rating.compute import SessionWork
 from billing.rating.rater import Rater
 from billing.rating.workers import RatingWorkers
@@ -97,6 +98,46 @@ def _answer_halfway_then_die(connection: Connection, parent_pid: int) -> None:
     connection.recv_bytes()
     os.write(connection.fileno(), struct.pack("!i", 1 << 20) + b"\x00" * 100)
     os._exit(1)
+
+
+def _fail_every_chunk(connection: Connection, parent_pid: int) -> None:
+    """A worker whose pricing fails for every chunk it is sent."""
+    while connection.recv_bytes():
+        connection.send_bytes(b"")
+
+
+async def test_a_chunk_a_worker_failed_to_price_is_priced_in_the_rater(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker that could not price a chunk says so and stays: the chunk is
+    priced in the rater's process (where a failure is recorded on its
+    sessions), and every session gets its CDRs."""
+    world = await pipeline_world()
+    _charge_a_month(world)
+    workers = RatingWorkers(2, serve=_fail_every_chunk)
+    world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
+    try:
+        async with asyncio.timeout(120):
+            assert await world.rater.rate_all() == 60
+        pids = sorted(worker.process.pid for worker in workers._workers)
+    finally:
+        await workers.close()
+    assert len(_cdrs(world)) == 150
+    assert "failed to price 15 sessions" in caplog.text
+    assert "is gone" not in caplog.text and len(pids) == 2
+
+
+async def test_a_worker_answers_a_chunk_it_cannot_price_and_keeps_serving(
+    workers: RatingWorkers,
+) -> None:
+    """A chunk the worker cannot read gets the empty answer that says so
+    (its log has the traceback), and the same worker prices the next."""
+    workers._fill()
+    (worker, *_) = workers._workers
+    assert await asyncio.to_thread(worker.exchange, b"\xc1 not msgpack") == b""
+    empty = ChunkEncoder().encode([])
+    assert decode_records(await asyncio.to_thread(worker.exchange, empty)) == []
+    assert worker.process.is_alive()
 
 
 async def test_a_worker_dying_halfway_through_its_answer_stalls_nothing(
