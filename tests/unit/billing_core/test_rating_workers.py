@@ -10,7 +10,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -100,6 +100,23 @@ def _answer_halfway_then_die(connection: Connection, parent_pid: int) -> None:
     os._exit(1)
 
 
+async def _rate_a_month_with(serve: Callable[[Connection, int], None]) -> tuple[World, list[int]]:
+    """A month of sessions rated in batches of 30 by two workers running
+    ``serve`` (bounded: a stall fails the test instead of hanging it); the
+    world and the pids of the workers the pool had at the end."""
+    world = await pipeline_world()
+    _charge_a_month(world)
+    workers = RatingWorkers(2, serve=serve)
+    world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
+    try:
+        async with asyncio.timeout(120):
+            assert await world.rater.rate_all() == 60
+        pids = sorted(worker.process.pid for worker in workers._workers)
+    finally:
+        await workers.close()
+    return world, pids
+
+
 def _fail_every_chunk(connection: Connection, parent_pid: int) -> None:
     """A worker whose pricing fails for every chunk it is sent."""
     while connection.recv_bytes():
@@ -112,16 +129,7 @@ async def test_a_chunk_a_worker_failed_to_price_is_priced_in_the_rater(
     """A worker that could not price a chunk says so and stays: the chunk is
     priced in the rater's process (where a failure is recorded on its
     sessions), and every session gets its CDRs."""
-    world = await pipeline_world()
-    _charge_a_month(world)
-    workers = RatingWorkers(2, serve=_fail_every_chunk)
-    world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
-    try:
-        async with asyncio.timeout(120):
-            assert await world.rater.rate_all() == 60
-        pids = sorted(worker.process.pid for worker in workers._workers)
-    finally:
-        await workers.close()
+    world, pids = await _rate_a_month_with(_fail_every_chunk)
     assert len(_cdrs(world)) == 150
     assert "failed to price 15 sessions" in caplog.text
     assert "is gone" not in caplog.text and len(pids) == 2
@@ -148,15 +156,7 @@ async def test_a_worker_dying_halfway_through_its_answer_stalls_nothing(
     a new worker takes its place, and rating goes on. (With the process
     pool used before, the pool's reader waited for the rest of that answer
     forever and rating stalled.)"""
-    world = await pipeline_world()
-    _charge_a_month(world)
-    workers = RatingWorkers(2, serve=_answer_halfway_then_die)
-    world.rater = Rater(world.queue, world.directory, world.tariffs, workers=workers, batch_size=30)
-    try:
-        async with asyncio.timeout(120):
-            assert await world.rater.rate_all() == 60
-    finally:
-        await workers.close()
+    world, _ = await _rate_a_month_with(_answer_halfway_then_die)
     cdrs = _cdrs(world)
     assert len(cdrs) == 150
     assert all(record.status == "rated" for record in cdrs.values())
