@@ -63,6 +63,11 @@ def _start_worker(parent_pid: int) -> None:
     threading.Thread(target=watch, name="rating-parent-watch", daemon=True).start()
 
 
+# What starting a worker process raises when it cannot be started: out of
+# processes or memory, or (ValueError) a worker died while another was
+# being started and CPython passed its closed descriptors on.
+_CANNOT_START = (OSError, ValueError, RuntimeError)
+
 # What a worker is asked to do when it should exit.
 _EXIT = b""
 # A worker's answer when pricing a chunk failed (a chunk's CDRs are never
@@ -132,8 +137,8 @@ class RatingWorkers:
         self._chunks = ChunkEncoder()
 
     def _start(self) -> _Worker:
-        """A new worker process, started (OSError, ValueError or RuntimeError
-        when it cannot be: out of processes or memory)."""
+        """A new worker process, started (one of _CANNOT_START when it
+        cannot be)."""
         here, there = self._context.Pipe(duplex=True)
         try:
             process = self._context.Process(
@@ -185,7 +190,7 @@ class RatingWorkers:
         for attempt in (1, 2):
             try:
                 return self._fill()
-            except (OSError, ValueError, RuntimeError) as error:
+            except _CANNOT_START as error:
                 log.warning(
                     "rating workers: cannot start a worker (attempt %d, %s: %s)",
                     attempt,
@@ -253,7 +258,7 @@ class RatingWorkers:
             return
         try:
             fresh = self._start()
-        except (OSError, ValueError, RuntimeError) as error:
+        except _CANNOT_START as error:
             log.warning(
                 "rating workers: cannot start a worker (%s: %s)", type(error).__name__, error
             )
