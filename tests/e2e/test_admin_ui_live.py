@@ -270,3 +270,38 @@ def test_the_station_list_shows_a_station_coming_online_without_a_reload(
         await page.context.close()
 
     ui_node.run(body(), timeout=60)
+
+
+def test_a_live_refresh_keeps_what_did_not_change(ui_node: UiNode, world: dict[str, Any]) -> None:
+    """When a charger comes online, the station list's refresh changes that
+    row's state in place: the sort header and the row's link are the same
+    elements as before, so a click landing on them during the refresh is
+    not lost with a replaced element."""
+
+    async def body() -> None:
+        page = await ui_node.new_page()
+        base = ui_node.base_url
+        await login(page, base, "anna@alpha.example")
+        await page.wait_for_url(base + "/")
+        await page.goto(f"{base}/stations")
+        await page.wait_for_selector("#station-rows[data-listening]")
+        await page.evaluate(
+            """() => {
+                window.header = document.querySelector("th a[data-sort=charge_point_id]");
+                window.rowLink = document.querySelector("#station-rows tbody td a");
+            }"""
+        )
+        async with connect16(ui_node.ocpp_url(ui_node.nodes[1]), "CP-LIVE-1") as cp:
+            assert (await cp.boot()).status == "Accepted"
+            await page.wait_for_selector("#station-rows tbody >> text=Online")
+        kept = await page.evaluate(
+            """() => [
+                window.header === document.querySelector("th a[data-sort=charge_point_id]"),
+                window.rowLink === document.querySelector("#station-rows tbody td a"),
+                window.header.isConnected,
+            ]"""
+        )
+        assert kept == [True, True, True]
+        await page.context.close()
+
+    ui_node.run(body(), timeout=60)

@@ -9,6 +9,37 @@ document.addEventListener("DOMContentLoaded", function () {
       select.addEventListener("change", function () { form.submit(); });
     });
   });
+  // Makes the children of `old` those of `fresh`, keeping every element
+  // whose own tag and attributes are unchanged (its children patched the
+  // same way) and replacing the rest: a refresh that turns one row's state
+  // leaves the table's header and the other rows' links where they were.
+  // Text of white space alone is left out of the pairing: the page's own
+  // rendering of a part and the part fetched alone differ in it.
+  function significant(node) {
+    return Array.prototype.filter.call(node.childNodes, function (child) {
+      return child.nodeType !== Node.TEXT_NODE || child.nodeValue.trim() !== "";
+    });
+  }
+  function patch(old, fresh) {
+    var before = significant(old), after = significant(fresh);
+    if (before.length !== after.length) {
+      old.replaceChildren.apply(old, Array.prototype.map.call(fresh.childNodes, function (node) {
+        return document.importNode(node, true);
+      }));
+      return;
+    }
+    for (var i = 0; i < after.length; i += 1) {
+      var mine = before[i], theirs = after[i];
+      if (mine.nodeType === Node.ELEMENT_NODE && theirs.nodeType === Node.ELEMENT_NODE &&
+          mine.cloneNode(false).outerHTML === theirs.cloneNode(false).outerHTML) {
+        if (mine.innerHTML !== theirs.innerHTML) { patch(mine, theirs); }
+      } else if (mine.nodeType === theirs.nodeType && mine.nodeType !== Node.ELEMENT_NODE) {
+        if (mine.nodeValue !== theirs.nodeValue) { mine.nodeValue = theirs.nodeValue; }
+      } else {
+        old.replaceChild(document.importNode(theirs, true), mine);
+      }
+    }
+  }
   // Live parts: on each "change" event of the server's stream (fed from
   // the bus, whichever node holds the charger) fetch each part again.
   document.querySelectorAll("[data-events]").forEach(function (area) {
@@ -22,11 +53,11 @@ document.addEventListener("DOMContentLoaded", function () {
           .then(function (answer) { return answer.ok ? answer.text() : null; })
           .then(function (html) {
             if (html === null) { return; }
-            // Swap only a part that changed: a swap takes a click that
-            // lands on it with it (compared as the browser parses both).
+            // Change only what changed: a replaced element takes a click
+            // that lands on it with it (compared as the browser parses both).
             var fresh = document.createElement("template");
             fresh.innerHTML = html;
-            if (fresh.innerHTML !== part.innerHTML) { part.innerHTML = html; }
+            if (fresh.innerHTML !== part.innerHTML) { patch(part, fresh.content); }
           })
           .catch(function () {})
           .finally(function () {
