@@ -497,12 +497,32 @@ class WriteConnection:
 
 _INSERT_VALUES = re.compile(r"^\s*INSERT\b.*?\bVALUES\s*(\([?,\s]+\))", re.IGNORECASE | re.DOTALL)
 # Rows per multi-row INSERT: 256 rows of up to 127 columns stay under
-# SQLite's 32,766 bound parameters. Smaller remainders go in power-of-two
-# chunks, so each INSERT has at most nine shapes: sqlite3 caches every
-# distinct statement text it prepares, and one shape per batch size cost
-# about 3 kB of memory per connected charger (prepared statements of
+# SQLite's 32,766 bound parameters. Smaller remainders go in chunks of
+# powers of four, so each INSERT has at most five shapes: sqlite3 caches
+# every distinct statement text it prepares, and one shape per batch size
+# cost about 3 kB of memory per connected charger (prepared statements of
 # hundreds of rows).
 _ROWS_PER_INSERT = 256
+
+
+def power_of_four_at_most(count: int) -> int:
+    """The largest power of four not above ``count`` (at least 1).
+
+    Multi-row statements are cut to these sizes. SQLite keeps a prepared
+    statement at about 140 bytes per parameter (a 256-row message-log
+    INSERT: 240 kB), and sqlite3 keeps each statement text it prepared, so
+    every size in use stays in memory. Powers of two kept nine shapes per
+    statement, powers of four keep five: 2.07 MB of prepared statements
+    after 1,000 OCPP 2.0.1 boots became 1.41 MB, for at most twelve
+    statements per batch instead of eight, which did not show in CPU per
+    call."""
+    return 1 << ((max(count, 1).bit_length() - 1) & ~1)
+
+
+def power_of_four_at_least(count: int) -> int:
+    """The smallest power of four not below ``count`` (at least 1)."""
+    size = power_of_four_at_most(count)
+    return size if size >= count else size << 2
 
 
 def _execute_many_sqlite(
@@ -522,7 +542,7 @@ def _execute_many_sqlite(
     head, tail = sql[: found.start(1)], sql[found.end(1) :]
     start = 0
     while start < len(rows):
-        size = min(_ROWS_PER_INSERT, 1 << ((len(rows) - start).bit_length() - 1))
+        size = min(_ROWS_PER_INSERT, power_of_four_at_most(len(rows) - start))
         chunk = rows[start : start + size]
         connection.execute(
             head + ", ".join([row_text] * size) + tail,
