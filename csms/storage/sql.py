@@ -519,12 +519,6 @@ def power_of_four_at_most(count: int) -> int:
     return 1 << ((max(count, 1).bit_length() - 1) & ~1)
 
 
-def power_of_four_at_least(count: int) -> int:
-    """The smallest power of four not below ``count`` (at least 1)."""
-    size = power_of_four_at_most(count)
-    return size if size >= count else size << 2
-
-
 def _execute_many_sqlite(
     connection: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]
 ) -> None:

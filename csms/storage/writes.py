@@ -46,7 +46,6 @@ from csms.storage.sql import (
     SqlProgram,
     TransactionSql,
     WriteConnection,
-    power_of_four_at_least,
 )
 
 # A sample already stored (same station and sample key: a retransmitted
@@ -934,16 +933,18 @@ def _transaction_begin(samples: Sequence[Sample]) -> tuple[datetime, int] | None
 
 
 def _padded_chunks(values: Sequence[Any], most: int = 256) -> list[Sequence[Any]]:
-    """Chunks of the largest power of two up to ``most``, the last one
-    padded with repeats of its last value to a power of four (or to the
-    full size): a few statement shapes instead of one per batch size, since
-    each shape is a prepared statement kept by the driver
-    (``power_of_four_at_most`` says what one costs). For lookups and
-    updates that a repeated value does not change."""
+    """Chunks of at most ``most`` (a power of two or not) whose lengths are
+    powers of two, the last padded with repeats of its last value: a few
+    statement shapes instead of one per batch size (each shape is a prepared
+    statement kept by the driver). For lookups and updates that a repeated
+    value does not change. Powers of two, not four as for INSERTs
+    (``power_of_four_at_most``): a repeat here is work, a join row probed
+    or a session updated again, and padding to a power of four repeats up
+    to three times what it looks up."""
     chunks: list[Sequence[Any]] = []
     top = 1 << (most.bit_length() - 1)
     for start in range(0, len(values), top):
         chunk = list(values[start : start + top])
-        size = min(top, power_of_four_at_least(len(chunk)))
+        size = 1 << (len(chunk) - 1).bit_length()
         chunks.append(chunk + [chunk[-1]] * (size - len(chunk)))
     return chunks

@@ -10,7 +10,6 @@ import sqlite3
 
 from csms.storage.sql import (
     _execute_many_sqlite,
-    power_of_four_at_least,
     power_of_four_at_most,
 )
 from csms.storage.writes import _padded_chunks
@@ -18,14 +17,13 @@ from csms.storage.writes import _padded_chunks
 POWERS_OF_FOUR = {1, 4, 16, 64, 256}
 
 
-def test_power_of_four_bounds() -> None:
-    """Each count lies between the power of four at most and at least it."""
+def test_power_of_four_at_most() -> None:
+    """The largest power of four not above each count, 1 for nothing."""
     for count in range(1, 1100):
-        low, high = power_of_four_at_most(count), power_of_four_at_least(count)
-        assert low <= count <= high, count
-        assert low & (low - 1) == 0 and (low.bit_length() - 1) % 2 == 0, count
-        assert high in (low, low * 4), count
-    assert power_of_four_at_most(0) == 1 and power_of_four_at_least(0) == 1
+        size = power_of_four_at_most(count)
+        assert size <= count < size * 4, count
+        assert size & (size - 1) == 0 and (size.bit_length() - 1) % 2 == 0, count
+    assert power_of_four_at_most(0) == 1
 
 
 def test_an_insert_of_any_size_stores_every_row_in_order_in_five_shapes() -> None:
@@ -59,15 +57,15 @@ def test_a_statement_that_is_no_insert_goes_row_by_row() -> None:
 
 
 def test_padded_chunks_hold_every_value_in_few_shapes() -> None:
-    """Chunks keep every value in order; each is the largest power of two up
-    to the bound or a power of four, padded with repeats of its last value."""
+    """Chunks keep every value in order; each is a power of two up to the
+    bound, padded with repeats of its last value."""
     for most in (256, 200, 4096 // 9):
         top = 1 << (most.bit_length() - 1)
         for count in range(1, 700):
             values = list(range(count))
             seen: list[int] = []
             for chunk in _padded_chunks(values, most):
-                assert len(chunk) in POWERS_OF_FOUR | {top}, (most, count, len(chunk))
+                assert len(chunk) & (len(chunk) - 1) == 0 and len(chunk) <= top, (most, count)
                 real = list(dict.fromkeys(chunk))
                 assert chunk[len(real) :] == [real[-1]] * (len(chunk) - len(real))
                 seen.extend(real)
