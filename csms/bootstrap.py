@@ -114,7 +114,11 @@ log = logging.getLogger(__name__)
 READINESS_TIMEOUT = 1.0
 
 # How often last-seen times are written (merged) and silent stations checked.
+# A station's last_seen_at is written this long after it was first heard
+# since its last write (so at most this plus a tick old), a tick's stations
+# at a time (csms.domain.presence says why).
 PRESENCE_FLUSH_SECONDS = 5.0
+PRESENCE_FLUSH_TICK_SECONDS = 0.25
 SILENCE_CHECK_SECONDS = 15.0
 STALE_SESSION_CHECK_SECONDS = 300.0
 MESSAGE_LOG_PRUNE_SECONDS = 3600.0
@@ -482,7 +486,7 @@ class Node:
         await self.gateway.start()
         self._periodic = [
             Periodic("node-directory-refresh", REFRESH_SECONDS, self.presence.refresh),
-            Periodic("presence-flush", PRESENCE_FLUSH_SECONDS, self._flush_presence),
+            Periodic("presence-flush", PRESENCE_FLUSH_TICK_SECONDS, self._flush_due_presence),
             Periodic("silence-check", SILENCE_CHECK_SECONDS, self.check_silent_stations),
             Periodic("stale-sessions", STALE_SESSION_CHECK_SECONDS, self.stale_rule.run),
             Periodic("message-log-prune", MESSAGE_LOG_PRUNE_SECONDS, self._prune_message_log),
@@ -645,8 +649,11 @@ class Node:
         if self.drainer is not None:
             await self.drainer.drain(seconds)
 
-    async def _flush_presence(self) -> None:
-        seen = self.runtime.presence.take_unflushed()
+    async def _flush_due_presence(self) -> None:
+        self._flush_presence(timedelta(seconds=PRESENCE_FLUSH_SECONDS))
+
+    def _flush_presence(self, heard_for: timedelta | None = None) -> None:
+        seen = self.runtime.presence.take_unflushed(heard_for)
         if seen:
             self.writer.submit_nowait(WriteGroup((StoreLastSeen(seen),)))
 
@@ -683,7 +690,7 @@ class Node:
             await asyncio.gather(self._drain_task, return_exceptions=True)
         if self.serve_ocpp:
             await self.gateway.stop()
-            await self._flush_presence()
+            self._flush_presence()
             if self.presence is not None:
                 # The closes' entries are deleted before the directory goes.
                 await self.presence.stop()
