@@ -113,10 +113,10 @@ log = logging.getLogger(__name__)
 # How long /readyz waits for one dependency's check.
 READINESS_TIMEOUT = 1.0
 
-# How often last-seen times are written (merged) and silent stations checked.
-# A station's last_seen_at is written this long after it was first heard
-# since its last write (so at most this plus a tick old), a tick's stations
-# at a time (csms.domain.presence says why).
+# Last-seen times are merged in memory; a station's last_seen_at is written
+# this long after it was first heard since its last write (so at most this
+# plus a tick old), a tick's stations at a time (csms.domain.presence says
+# why). Silent stations are checked every SILENCE_CHECK_SECONDS.
 PRESENCE_FLUSH_SECONDS = 5.0
 PRESENCE_FLUSH_TICK_SECONDS = 0.25
 SILENCE_CHECK_SECONDS = 15.0
