@@ -15,26 +15,33 @@ for it too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
 class Presence:
     def __init__(
-        self, offline_after: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        offline_after: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._offline_after = timedelta(seconds=offline_after)
         self._clock = clock
+        self._monotonic = monotonic
         self._last_seen: dict[int, datetime] = {}
         # When each station was first heard since its time was last handed
-        # over, in that order (a dict keeps a key's first place).
-        self._unflushed: dict[int, datetime] = {}
+        # over, in that order (a dict keeps a key's first place): on the
+        # monotonic clock, which says when it is due (a wall clock set back
+        # would hold every later station behind it), and the time itself.
+        self._unflushed: dict[int, tuple[float, datetime]] = {}
 
     def seen(self, station_pk: int) -> datetime:
         now = self._clock()
         self._last_seen[station_pk] = now
         if station_pk not in self._unflushed:
-            self._unflushed[station_pk] = now
+            self._unflushed[station_pk] = (self._monotonic(), now)
         return now
 
     def forget(self, station_pk: int) -> None:
@@ -47,10 +54,10 @@ class Presence:
         ``heard_for`` ago, or of all. A station that left since keeps the
         time it was first heard (its socket's close wrote a later one,
         which the write does not go back on)."""
-        cutoff = None if heard_for is None else self._clock() - heard_for
+        cutoff = None if heard_for is None else self._monotonic() - heard_for.total_seconds()
         taken: dict[int, datetime] = {}
-        for station_pk, first in self._unflushed.items():
-            if cutoff is not None and first > cutoff:
+        for station_pk, (heard_at, first) in self._unflushed.items():
+            if cutoff is not None and heard_at > cutoff:
                 break
             taken[station_pk] = self._last_seen.get(station_pk, first)
         if len(taken) == len(self._unflushed):
