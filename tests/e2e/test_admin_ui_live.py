@@ -24,7 +24,7 @@ from tests.e2e.ui_helpers import (
     UiNode,
     chromium_or_skip,
     follow_live_link,
-    login,
+    logged_in_page,
     operator_user,
     screenshot,
 )
@@ -83,11 +83,7 @@ def test_a_chargers_session_appears_live_and_the_page_stops_it(
     two = ui_node.nodes[1]
 
     async def body() -> None:
-        page = await ui_node.new_page()
-        base = ui_node.base_url
-        await login(page, base, "anna@alpha.example")
-        await page.wait_for_url(base + "/")
-        await page.goto(f"{base}/stations/{station}")
+        page = await logged_in_page(ui_node, "anna@alpha.example", f"/stations/{station}")
         await page.wait_for_selector("#live[data-listening]")
         assert await page.get_by_test_id("station-state").inner_text() == "Offline"
         # A marker that a navigation (reload) would wipe out.
@@ -128,11 +124,7 @@ def test_a_command_with_bad_input_shows_the_fields_message(
     station = world["station"]
 
     async def body() -> None:
-        page = await ui_node.new_page()
-        base = ui_node.base_url
-        await login(page, base, "anna@alpha.example")
-        await page.wait_for_url(base + "/")
-        await page.goto(f"{base}/stations/{station}")
+        page = await logged_in_page(ui_node, "anna@alpha.example", f"/stations/{station}")
         await page.click("button:has-text('Remote start')")
         assert await page.inner_text("#id_tag-error") == "Enter the id tag (1 to 20 characters)."
         await page.fill("#unlock_connector", "x")
@@ -159,11 +151,8 @@ def test_a_sessions_page_draws_its_energy_and_power(ui_node: UiNode, world: dict
             report = await cp.run_session(1, id_tag=TAG, duration=1.2, meter_interval=0.2)
             assert report.transaction_id is not None
         await wait_until(lambda: _status_is(station, "completed"))
-        page = await ui_node.new_page()
         base = ui_node.base_url
-        await login(page, base, "anna@alpha.example")
-        await page.wait_for_url(base + "/")
-        await page.goto(f"{base}/stations/{station}")
+        page = await logged_in_page(ui_node, "anna@alpha.example", f"/stations/{station}")
         await page.wait_for_selector("#live[data-listening]")
         link = page.locator(
             f"[data-testid=station-sessions] a[href='/sessions/{report.transaction_id}']"
@@ -195,10 +184,7 @@ def test_the_dashboard_counts_charging_and_faulted_stations(
             )
             await cp.status(2, "Faulted", "GroundFailure", info="RCD tripped")
             await wait_until(lambda: _status_is(world["station"], "active"))
-            page = await ui_node.new_page()
-            base = ui_node.base_url
-            await login(page, base, "anna@alpha.example")
-            await page.wait_for_url(base + "/")
+            page = await logged_in_page(ui_node, "anna@alpha.example")
             figures = {
                 name: await page.get_by_test_id(name).inner_text()
                 for name in ("total", "online", "offline", "charging", "faulted")
@@ -231,13 +217,9 @@ def test_the_message_log_hides_frames_from_who_may_not_see_every_field(
     async def body() -> None:
         async with connect16(ui_node.ocpp_url(ui_node.nodes[1]), "CP-LIVE-1") as cp:
             assert (await cp.boot()).status == "Accepted"
-        base = ui_node.base_url
         seen = {}
         for email in ("anna@alpha.example", "hugo@alpha.example"):
-            page = await ui_node.new_page()
-            await login(page, base, email)
-            await page.wait_for_url(base + "/")
-            await page.goto(f"{base}/stations/{station}")
+            page = await logged_in_page(ui_node, email, f"/stations/{station}")
             seen[email] = await page.inner_text("[data-testid=messages]")
             await page.context.close()
         assert "BootNotification" in seen["hugo@alpha.example"]
@@ -255,11 +237,7 @@ def test_the_station_list_shows_a_station_coming_online_without_a_reload(
     node two turns its row from Offline to Online without navigating."""
 
     async def body() -> None:
-        page = await ui_node.new_page()
-        base = ui_node.base_url
-        await login(page, base, "anna@alpha.example")
-        await page.wait_for_url(base + "/")
-        await page.goto(f"{base}/stations")
+        page = await logged_in_page(ui_node, "anna@alpha.example", "/stations")
         await page.wait_for_selector("#station-rows[data-listening]")
         assert "Offline" in await page.inner_text("#station-rows tbody")
         await page.evaluate("window.stillTheSamePage = true")
@@ -279,11 +257,7 @@ def test_a_live_refresh_keeps_what_did_not_change(ui_node: UiNode, world: dict[s
     not lost with a replaced element."""
 
     async def body() -> None:
-        page = await ui_node.new_page()
-        base = ui_node.base_url
-        await login(page, base, "anna@alpha.example")
-        await page.wait_for_url(base + "/")
-        await page.goto(f"{base}/stations")
+        page = await logged_in_page(ui_node, "anna@alpha.example", "/stations")
         await page.wait_for_selector("#station-rows[data-listening]")
         await page.evaluate(
             """() => {

@@ -198,6 +198,17 @@ async def login(page: Any, base_url: str, email: str, password: str = PASSWORD) 
     await page.click("button[type=submit].primary")
 
 
+async def logged_in_page(ui: UiNode, email: str, path: str = "") -> Any:
+    """A new page of ``ui``, logged in as ``email`` (at the dashboard), then
+    at ``path`` when one is given."""
+    page = await ui.new_page()
+    await login(page, ui.base_url, email)
+    await page.wait_for_url(ui.base_url + "/")
+    if path:
+        await page.goto(ui.base_url + path)
+    return page
+
+
 async def follow_live_link(page: Any, link: Any, url: str, attempts: int = 3) -> None:
     """Clicks a link inside a live part until the page is at ``url``. A part
     that changed (the station's presence arriving just after the page was
