@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.loop_pools import pools_per_loop
+
 # The server named when the run started: pytest-xdist workers inherit the
 # environment after the controller has pointed CSMS_DATABASE_URL at a
 # database of its own, so the original is kept aside for them.
@@ -114,9 +116,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if _PG_DATABASE is not None:
         asyncio.run(_admin_execute(f'CREATE DATABASE "{_PG_DATABASE}"'))
+    from csms.storage.database import current_engine
     from csms.storage.migrate import migrate
 
     asyncio.run(migrate())
+    pools_per_loop(current_engine())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -157,6 +161,23 @@ def _forget_redis_keys(*patterns: str) -> None:
                 client.delete(*keys)
     finally:
         client.close()
+
+
+if _PG_DATABASE is not None:
+
+    @pytest.fixture(autouse=True)
+    async def _a_pool_for_the_tests_loop() -> AsyncIterator[None]:
+        """On PostgreSQL, the test's event loop queries through a pool of its
+        own (tests/loop_pools.py), not a new connection per query."""
+        from csms.storage.database import current_engine
+
+        engine = pools_per_loop(current_engine())
+        assert engine is not None
+        pool = await engine.open_loop_pool()
+        try:
+            yield
+        finally:
+            await engine.close_loop_pool(pool)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from admin_ui.app_api.wiring import drivers_app
 from crm.storage.drivers import PiccoloDriverStore
 from crm.tables import MailOutbox
 from csms.settings import Settings
+from tests.loop_pools import pool_for_the_apps_loop
 from tests.world import make_entity
 
 APP = "/app/v1"
@@ -52,7 +53,7 @@ async def drivers_client(
     api.drivers = drivers.accounts
     app = create_app(readiness=ready, metrics=lambda: b"", api=api, drivers=drivers)
     # (The app closes the context when it shuts down, in its own loop.)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=pool_for_the_apps_loop(app)) as client:
         yield client
 
 

@@ -16,6 +16,7 @@ from admin_ui.api.context import ApiContext
 from admin_ui.app import create_app
 from crm.services.auth import token_hash
 from crm.tables import Contact, Entity, Group, GroupMember, LoginSession, Membership, User
+from tests.loop_pools import pool_for_the_apps_loop
 
 PASSWORD = "correct horse battery staple"
 EVERYTHING = ("*",)
@@ -146,5 +147,5 @@ async def api_client(context: ApiContext | None = None) -> AsyncIterator[AsyncTe
         return {"database": "ok"}
 
     app = create_app(readiness=ready, metrics=lambda: b"", api=context)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=pool_for_the_apps_loop(app)) as client:
         yield client

@@ -58,12 +58,11 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-# Examples per property. On PostgreSQL every query of the test client opens a
-# connection (its app runs on a loop of its own, so no pool), which makes an
-# example about six times as slow as on SQLite; the scoping code and its SQL
-# are the same on both, so the full search runs on SQLite and a third of it
-# on PostgreSQL. CSMS_PROPERTY_EXAMPLES_SCALE sets the share (e.g. 3 for a
-# deep local run).
+# Examples per property. An example is about twice as slow on PostgreSQL
+# as on SQLite (with a pool for each loop, tests/loop_pools.py; six times
+# without); the scoping code and its SQL are the same on both, so the full
+# search runs on SQLite and a third of it on PostgreSQL.
+# CSMS_PROPERTY_EXAMPLES_SCALE sets the share (e.g. 3 for a deep local run).
 _ON_POSTGRESQL = os.environ.get("CSMS_DATABASE_URL", "").startswith("postgres")
 EXAMPLES_SCALE = float(
     os.environ.get("CSMS_PROPERTY_EXAMPLES_SCALE", "0.3" if _ON_POSTGRESQL else "1")
