@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -178,6 +179,61 @@ if _PG_DATABASE is not None:
             yield
         finally:
             await engine.close_loop_pool(pool)
+
+
+# What a test marked backend_independent must not call: every way into a
+# database or Redis (piccolo's engines, the drivers, the clients) and child
+# processes (a server or a command would open the database).
+_BACKEND_ENTRY_POINTS = (
+    ("piccolo.engine.sqlite", "SQLiteEngine.run_querystring"),
+    ("piccolo.engine.sqlite", "SQLiteEngine.run_ddl"),
+    ("piccolo.engine.sqlite", "SQLiteEngine.transaction"),
+    ("piccolo.engine.postgres", "PostgresEngine.run_querystring"),
+    ("piccolo.engine.postgres", "PostgresEngine.run_ddl"),
+    ("piccolo.engine.postgres", "PostgresEngine.transaction"),
+    ("sqlite3", "connect"),
+    ("asyncpg", "connect"),
+    ("asyncpg", "create_pool"),
+    ("redis", "Redis.__init__"),
+    ("redis.asyncio", "Redis.__init__"),
+    ("subprocess", "Popen.__init__"),
+)
+
+
+@pytest.fixture(autouse=True)
+def _backend_independent_stays_so(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """A test marked backend_independent fails if it reached a database,
+    Redis or a child process: .ci/run leaves it out of the PostgreSQL and
+    Redis pass on the strength of the mark. (Recorded and failed at the end,
+    so code that swallows errors cannot hide the call.)"""
+    if request.node.get_closest_marker("backend_independent") is None:
+        yield
+        return
+    import importlib
+
+    reached: list[str] = []
+    for module_name, dotted in _BACKEND_ENTRY_POINTS:
+        owner: Any = importlib.import_module(module_name)
+        *path, name = dotted.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name)
+
+        def record(
+            *args: Any, _original: Any = original, _what: str = dotted, **kwargs: Any
+        ) -> Any:
+            reached.append(f"{_what}")
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, record)
+    yield
+    if reached:
+        pytest.fail(
+            "marked backend_independent but reached " + ", ".join(sorted(set(reached))),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from crm.media import MediumRecord
 from crm.tree import EntityTree
 from csms.domain.access_rules import Rule, StationAccess, admits, check_rule
 
+pytestmark = pytest.mark.backend_independent
+
 # 1 ── 2 ── 3        (operator 1, its subsidiary 2, 2's site company 3)
 #  └── 4             (another subsidiary)
 # 9                  (an unrelated entity, a roaming partner)

@@ -16,6 +16,8 @@ from csms.domain.invalidation import BroadcastInvalidation
 from csms.domain.model import AuthorizationStatus as S
 from csms.messaging.in_process import InProcessBus
 
+pytestmark = pytest.mark.backend_independent
+
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
 

@@ -16,6 +16,8 @@ from csms.protocol.payloads._official import OfficialSchema
 from csms.protocol.v16.calls import Calls16
 from csms.protocol.v201.calls import Calls201, id_token_type
 
+pytestmark = pytest.mark.backend_independent
+
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 PROFILE = m.ChargingProfile(
     profile_id=7,

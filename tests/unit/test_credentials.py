@@ -13,6 +13,8 @@ from csms.domain.credentials import (
     verify_secret,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_a_secret_verifies_against_its_hash_only() -> None:
     """The stored hash accepts the secret and nothing else."""

@@ -9,6 +9,8 @@ import pytest
 
 from crm.csv_cells import cell, uncell
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("x")', "+1+1", "-2+3", "@SUM(A1)", "\tx"])
 def test_formula_cells_get_an_apostrophe_and_imports_drop_it(text: str) -> None:

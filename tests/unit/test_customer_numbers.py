@@ -13,6 +13,8 @@ from crm.customer_numbers import (
 )
 from crm.errors import InvalidInput
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize(
     ("text", "number", "expected"),

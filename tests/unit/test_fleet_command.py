@@ -8,6 +8,8 @@ import pytest
 
 from simulators.cli import main
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize(
     ("arguments", "message"),

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from simulators.fleet.metrics import FleetMetrics, LatencyHistogram
 
+pytestmark = pytest.mark.backend_independent
+
 
 def _exact_percentile(values: list[float], percent: float) -> float:
     ordered = sorted(values)

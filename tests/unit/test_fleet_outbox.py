@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from simulators.fleet.intents import (
     LocalTransaction,
     MeterReport,
@@ -13,6 +15,8 @@ from simulators.fleet.intents import (
 from simulators.fleet.outbox import TransactionOutbox
 from simulators.fleet.v16 import Ocpp16Encoding
 from simulators.meter import MeterModel
+
+pytestmark = pytest.mark.backend_independent
 
 _AT = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 _MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")

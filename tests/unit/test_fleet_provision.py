@@ -10,6 +10,8 @@ import pytest
 from simulators.cli import main
 from simulators.fleet.identities import FleetNames
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_provision_writes_the_station_and_tag_files_the_server_imports(tmp_path: Path) -> None:
     """stations.csv has charge_point_id,secret (secret from the template), tags.csv one uid

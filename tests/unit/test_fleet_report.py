@@ -6,11 +6,15 @@ import json
 import re
 from datetime import UTC, datetime
 
+import pytest
+
 from simulators.fleet.html_report import render_html, svg_line_chart
 from simulators.fleet.metrics import FleetMetrics
 from simulators.fleet.report import build_report, render_table
 from simulators.fleet.runner import FleetOptions, FleetResult
 from simulators.fleet.scenario import load_scenario
+
+pytestmark = pytest.mark.backend_independent
 
 _START = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 

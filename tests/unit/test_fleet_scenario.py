@@ -15,6 +15,8 @@ from simulators.fleet.scenario import (
     parse_scenario,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_the_four_required_scenarios_are_built_in_and_load() -> None:
     """idle, busy-evening, faulty and boot-storm exist and parse without error."""

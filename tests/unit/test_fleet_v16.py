@@ -36,6 +36,8 @@ from simulators.fleet.intents import (
 from simulators.fleet.v16 import Ocpp16Encoding, UnencodableError
 from simulators.meter import MeterModel
 
+pytestmark = pytest.mark.backend_independent
+
 _SCHEMAS = Path(ocpp.v16.__file__).parent / "schemas"
 _AT = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 _ALL = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC")

@@ -25,6 +25,8 @@ from csms.domain.writes import (
     conflict_keys,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -3,8 +3,12 @@ group that lets the user read that row shows it (crm/access.py)."""
 
 from __future__ import annotations
 
+import pytest
+
 from crm.access import AccessProfile, Grant, Principal, Scope
 from crm.tree import EntityTree
+
+pytestmark = pytest.mark.backend_independent
 
 # 1 is the root; 2 its child (the user's active entity), 3 a child of 2;
 # 4 another child of 1, outside the active entity's subtree.

@@ -20,6 +20,8 @@ from csms.domain.local_list import (
     wanted_entries,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TREE = EntityTree({1: None, 2: 1, 9: None})
 

@@ -8,6 +8,8 @@ import pytest
 
 from csms.logsummary import RepeatSummary, summarise
 
+pytestmark = pytest.mark.backend_independent
+
 
 class Clock:
     def __init__(self) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from csms.metrics import LoopHistogram, Metrics
+
+pytestmark = pytest.mark.backend_independent
 
 BUCKETS = (0.0005, 0.001, 0.01, 0.5, 10.0)
 observations = st.lists(

@@ -19,6 +19,8 @@ from csms.protocol.ocppj import (
     parse_frame,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_a_call_keeps_its_payload_raw() -> None:
     """A CALL is split into id, action and the payload's exact JSON bytes."""

@@ -26,6 +26,8 @@ from csms.protocol.payloads import (
     v201,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 V16, V201 = PayloadCodec("1.6"), PayloadCodec("2.0.1")
 
 MV = '{"connectorId":1,"meterValue":[{"timestamp":"2024-05-01T12:00:00Z","sampledValue":[%s]}]}'

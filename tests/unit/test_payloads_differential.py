@@ -34,6 +34,8 @@ from jsonschema.validators import validator_for
 
 from csms.protocol.payloads import PayloadCodec, PayloadViolation
 
+pytestmark = pytest.mark.backend_independent
+
 # -- which payloads -----------------------------------------------------------
 
 CHARGER_CALLS_16 = [

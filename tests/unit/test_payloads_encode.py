@@ -14,6 +14,8 @@ from jsonschema.validators import validator_for
 
 from csms.protocol.payloads import PayloadCodec, v16, v201
 
+pytestmark = pytest.mark.backend_independent
+
 V16, V201 = PayloadCodec("1.6"), PayloadCodec("2.0.1")
 NOW = datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
 

@@ -11,6 +11,8 @@ import pytest
 
 from csms.protocol.payloads import codegen
 
+pytestmark = pytest.mark.backend_independent
+
 SPECS = {spec.module: spec for spec in codegen.VERSIONS}
 
 

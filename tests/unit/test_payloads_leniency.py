@@ -9,6 +9,8 @@ import pytest
 
 from csms.protocol.payloads import Leniency, PayloadCodec, PayloadViolation, Violation, v16, v201
 
+pytestmark = pytest.mark.backend_independent
+
 V16, V201 = PayloadCodec("1.6"), PayloadCodec("2.0.1")
 
 MV = (

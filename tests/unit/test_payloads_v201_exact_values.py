@@ -10,6 +10,8 @@ import pytest
 from csms.protocol.payloads import Leniency, PayloadCodec, PayloadViolation, Violation, v201
 from csms.protocol.v201.codec import PayloadCodec201
 
+pytestmark = pytest.mark.backend_independent
+
 EXACT, GENERIC = PayloadCodec201(), PayloadCodec("2.0.1")
 
 EVENT = (

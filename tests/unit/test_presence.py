@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from csms.domain.presence import Presence
+
+pytestmark = pytest.mark.backend_independent
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 FIVE = timedelta(seconds=5)

@@ -7,12 +7,15 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from ocpp.v16.enums import Action
 
 from csms.domain.model import RegistrationStatus, StationProfile
 from csms.protocol.ocppj import Dialect
 from csms.protocol.payloads import PayloadCodec, v16
 from csms.protocol.rpc import Router, RpcConnection, StationSession, TransportClosed, on
+
+pytestmark = pytest.mark.backend_independent
 
 
 class _Heartbeats:

@@ -23,6 +23,8 @@ from simulators.ocpp16 import sampled_values
 from simulators.ocpp16_config import ConfigurationStore16
 from simulators.ocpp16_profiles import ChargingProfiles16
 
+pytestmark = pytest.mark.backend_independent
+
 # --- meter ---------------------------------------------------------------------------------
 
 

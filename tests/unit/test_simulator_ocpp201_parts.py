@@ -6,11 +6,15 @@ from __future__ import annotations
 import email.parser
 import email.policy
 
+import pytest
+
 from simulators.certificates import CertificateStore, hash_data, load_chain
 from simulators.ocpp201_device_model import DeviceModel201
 from simulators.ocpp201_stores import ChargingProfiles201, LocalList201
 from simulators.transfer import multipart_body
 from tests.fake_csms201 import CertificateAuthority
+
+pytestmark = pytest.mark.backend_independent
 
 
 def _dm() -> DeviceModel201:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from csms.domain.model import RegistrationStatus, StationProfile
 from csms.domain.station_cache import CachedStationDirectory
+
+pytestmark = pytest.mark.backend_independent
 
 
 class _Directory:

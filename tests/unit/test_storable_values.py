@@ -11,6 +11,8 @@ import pytest
 from csms.protocol.payloads import PayloadCodec, PayloadViolation, v16
 from csms.protocol.storable import _plainly_fine, _struct, check_storable
 
+pytestmark = pytest.mark.backend_independent
+
 CODEC16 = PayloadCodec("1.6")
 CODEC201 = PayloadCodec("2.0.1")
 NOW = "2026-11-22T10:00:00Z"

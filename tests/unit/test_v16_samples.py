@@ -6,12 +6,15 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csms.domain.model import Sample
 from csms.protocol.payloads import v16
 from csms.protocol.v16.handlers import samples
+
+pytestmark = pytest.mark.backend_independent
 
 AT = datetime(2026, 12, 6, 6, 0, tzinfo=UTC)
 

@@ -7,6 +7,8 @@ import pytest
 from crm.errors import InvalidInput
 from crm.validation import check_country, check_email, check_time_zone
 
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize(
     "address", ["a@b@c.de", "no-at.example", "@example.com", "a@.de", "a@de", "a@b.de.", "a b@c.de"]

@@ -21,6 +21,8 @@ from billing.tariffs import (
 )
 from billing.tariffs.model import DayOfWeek, ReservationRestrictionType
 
+pytestmark = pytest.mark.backend_independent
+
 CASES = Path(__file__).parents[2] / "data" / "ocpi-tariff-cases"
 TARIFFS = sorted(CASES.glob("*/tariff.json"))
 

@@ -25,6 +25,8 @@ from billing.tariffs import (
     price_session,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 CASES = Path(__file__).parents[2] / "data" / "ocpi-tariff-cases"
 D = Decimal
 

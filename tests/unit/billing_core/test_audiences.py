@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from billing.ports import EntityInfo
 from billing.rating.audiences import AudienceDecision, Communities, acting_sub_emp, decide
 
 from .world import entity, session
+
+pytestmark = pytest.mark.backend_independent
 
 # A root operator 1 with CPO 2 (a sub-CPO) and EMP 3 below it; EMP 5 below 3
 # may not act as sub-EMP, 3 may; an independent CPO 6 and EMP 7 (no

@@ -22,6 +22,8 @@ from billing.runs.drafting import (
 
 from .world import contact, entity
 
+pytestmark = pytest.mark.backend_independent
+
 SELLER = entity(2, "Sub-CPO Süd GmbH", parent=1, kind="cpo", vat_id="DE123456789")
 PARENT = entity(1, "Parent Operator GmbH", kind="operator", vat_id="DE987654321")
 EMP_DE = entity(4, "EMP XY GmbH", kind="emp", master_contact_id=204)

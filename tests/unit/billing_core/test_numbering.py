@@ -14,6 +14,8 @@ from billing.runs.numbering import (
     render_number,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 ISSUED = date(2026, 3, 9)
 
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import pytest
 
 from billing.rating.chunks import ChunkEncoder, decode_records, decode_works, rate_chunk
 from billing.rating.compute import SessionWork, rate_all
 
 from .world import World, pipeline_world
+
+pytestmark = pytest.mark.backend_independent
 
 OCTOBER = datetime(2026, 10, 1, 6, tzinfo=UTC)
 

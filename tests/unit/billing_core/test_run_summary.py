@@ -17,6 +17,8 @@ from crm.errors import InvalidInput
 
 from .world import World, pipeline_world
 
+pytestmark = pytest.mark.backend_independent
+
 OCTOBER_5 = datetime(2026, 10, 5, 10, tzinfo=UTC)
 
 

@@ -15,6 +15,8 @@ from billing.documents.model import Document
 from tests.unit.billing_documents import samples
 from tests.unit.billing_documents.en16931_rules import rule_violations
 
+pytestmark = pytest.mark.backend_independent
+
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
     "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",

@@ -17,6 +17,8 @@ from billing.documents.model import Branding, Document
 from billing.documents.pdf import render_pdf, render_visual_pdf
 from tests.unit.billing_documents import samples
 
+pytestmark = pytest.mark.backend_independent
+
 
 def _text(pdf: bytes) -> str:
     reader = PdfReader(io.BytesIO(pdf))

@@ -16,6 +16,8 @@ from billing.documents.texts import (
 )
 from tests.unit.billing_documents import samples
 
+pytestmark = pytest.mark.backend_independent
+
 
 def test_fill_replaces_known_fields() -> None:
     """``{{customer_name}}`` (with or without inner spaces) becomes the value."""

@@ -21,6 +21,8 @@ from billing.rating.periods import (
     tariff_boundaries,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 BERLIN = ZoneInfo("Europe/Berlin")
 T0 = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
 REGISTER = "Energy.Active.Import.Register"

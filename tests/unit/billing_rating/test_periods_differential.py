@@ -19,6 +19,8 @@ from billing.rating.periods import Sample, SessionReadings, StateChange
 from tests.unit.billing_rating import reference_periods as reference
 from tests.unit.billing_rating.bench_periods import typical_sessions
 
+pytestmark = pytest.mark.backend_independent
+
 BERLIN = ZoneInfo("Europe/Berlin")
 REGISTER = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"

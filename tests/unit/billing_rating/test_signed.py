@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from billing.rating.signed import SignedValue, verify_signed_values
 
+pytestmark = pytest.mark.backend_independent
+
 PAYLOAD = {
     "FV": "1.0",
     "GI": "ABL SBC-301",

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from billing.tariffs.assignments import AssignmentRow, Audience, resolve
+
+pytestmark = pytest.mark.backend_independent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STATION, GROUP, EMP = 10, 20, 30
