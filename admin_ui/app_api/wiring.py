@@ -14,7 +14,6 @@ from admin_ui.app_api.context import AppContext
 from admin_ui.app_api.limits import limiter_for
 from admin_ui.app_api.service import CdrFacts, Documents, DriverCharging
 from billing.documents.model import from_json
-from billing.documents.pdf import render_pdf
 from billing.ports import Directory, IssuedDocument
 from billing.tariffs.lookup import TariffLookup
 from crm.changes import CrmChangeListener, IgnoreChanges
@@ -47,6 +46,8 @@ class DriverAppPorts:
 
 
 def _pdf(document: IssuedDocument) -> bytes:
+    from billing.documents.pdf import render_pdf  # slow to import: as BillingRuns.pdf
+
     return render_pdf(from_json(document.content))
 
 

@@ -45,10 +45,12 @@ import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import msgspec
-from pyocmf import OCMF as OcmfRecord
-from pyocmf import PublicKey, PyOCMFError, Reading, SpecWarning
+
+if TYPE_CHECKING:
+    from pyocmf import Reading
 
 __all__ = [
     "SignedReading",
@@ -144,6 +146,11 @@ def verify_signed_value(
 
 
 def _verify(signed: SignedValue, public_key_hex: str | None, trust_sent_key: bool) -> Verification:
+    # pyocmf (and the pydantic models it builds) takes 0.2 s to import: only
+    # once there is something to verify, not in every command and node start.
+    from pyocmf import OCMF as OcmfRecord
+    from pyocmf import PublicKey, PyOCMFError, SpecWarning
+
     text = _ocmf_text(signed.signed_data)
     if text is None:
         declared = f"{signed.encoding_method} {signed.signing_method}".upper()

@@ -25,7 +25,6 @@ import msgspec
 
 from billing.documents.einvoice import render_cii
 from billing.documents.model import cancellation_of, from_json, to_json
-from billing.documents.pdf import render_pdf
 from billing.documents.texts import fill_document_texts
 from billing.ports import (
     AlreadyBilled,
@@ -371,6 +370,10 @@ class BillingRuns:
     async def pdf(self, principal: Principal, document_id: int) -> tuple[str, bytes]:
         """The document as PDF/A-3 with its Factur-X XML embedded."""
         document = await self.document(principal, document_id)
+        # fpdf and factur-x take 0.3 s to import: only when a PDF is asked for,
+        # not in every command and node start.
+        from billing.documents.pdf import render_pdf
+
         return f"{document.number}.pdf", render_pdf(from_json(document.content))
 
     async def xml(self, principal: Principal, document_id: int) -> tuple[str, bytes]:
