@@ -167,11 +167,14 @@ def _forget_redis_keys(*patterns: str) -> None:
 if _PG_DATABASE is not None:
 
     @pytest.fixture(autouse=True)
-    async def _a_pool_for_the_tests_loop() -> AsyncIterator[None]:
+    async def _a_pool_for_the_tests_loop(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         """On PostgreSQL, the test's event loop queries through a pool of its
         own (tests/loop_pools.py), not a new connection per query."""
         from csms.storage.database import current_engine
 
+        if request.node.get_closest_marker("backend_independent") is not None:
+            yield
+            return
         engine = pools_per_loop(current_engine())
         assert engine is not None
         pool = await engine.open_loop_pool()
@@ -202,12 +205,15 @@ _BACKEND_ENTRY_POINTS = (
 
 @pytest.fixture(autouse=True)
 def _backend_independent_stays_so(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    _no_rate_limit_counts_left: None,
 ) -> Iterator[None]:
     """A test marked backend_independent fails if it reached a database,
     Redis or a child process: .ci/run leaves it out of the PostgreSQL and
     Redis pass on the strength of the mark. (Recorded and failed at the end,
-    so code that swallows errors cannot hide the call.)"""
+    so code that swallows errors cannot hide the call. The suite's own
+    Redis clean-up runs before the check.)"""
     if request.node.get_closest_marker("backend_independent") is None:
         yield
         return
