@@ -40,7 +40,7 @@ from crm.access import Visibility
 from crm.errors import Conflict
 from crm.storage.entities import active_entities
 from crm.storage.integrity import is_unique_violation
-from crm.storage.scoping import scoped
+from crm.storage.scoping import ids_in, scoped
 from crm.storage.tree import load_tree
 from crm.tree import EntityTree
 from csms.storage.database import is_sqlite
@@ -424,9 +424,7 @@ class PiccoloTariffs:
 
 def _ids_in(column: str, sqlite: bool) -> str:
     """``column`` among the ids of one JSON array parameter."""
-    if sqlite:
-        return f"{column} IN (SELECT value FROM json_each({{}}))"
-    return f"{column} IN (SELECT jsonb_array_elements_text({{}}::jsonb)::bigint)"
+    return ids_in(column, sqlite=sqlite)
 
 
 # By dialect (key: is it SQLite); the rows as piccolo's select gives them.

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from crm.access import Grant, Scope
-from crm.tables import Entity, GroupMember, LoginSession, Membership, User
+from crm.tables import GroupMember, LoginSession, Membership, User
 
 
 class LoginUser(msgspec.Struct, frozen=True):
@@ -27,6 +27,26 @@ class OpenLogin(msgspec.Struct, frozen=True):
     kind: str
     expires_at: datetime
     user_active: bool
+
+
+# Every API request reads its login, the user's entities and groups: these
+# statements are written once (piccolo's query builder built each anew per
+# call at several times the cost of running it; see lookup_statement).
+_FIND_LOGIN = (
+    'SELECT s."id", s."user", s."active_entity", s."kind", s."expires_at",'
+    ' u."active" AS "user_active"'
+    ' FROM "login_session" s JOIN "app_user" u ON u."id" = s."user"'
+    ' WHERE s."token_hash" = {} LIMIT 1'
+)
+_MEMBER_ENTITIES = (
+    'SELECT m."entity" FROM "membership" m JOIN "entity" e ON e."id" = m."entity"'
+    ' WHERE m."user" = {} AND e."active" = TRUE'
+)
+_GRANTS = (
+    'SELECT g."scope", g."permissions", g."hidden_fields"'
+    ' FROM "group_member" gm JOIN "user_group" g ON g."id" = gm."group"'
+    ' WHERE gm."user" = {}'
+)
 
 
 def _json_list(value: Any) -> list[str]:
@@ -52,32 +72,16 @@ class PiccoloLogins:
 
     async def member_entities(self, user_id: int) -> frozenset[int]:
         """Active entities the user belongs to."""
-        rows = (
-            await Membership.select(Membership.entity)
-            .where(
-                (Membership.user == user_id)
-                & Membership.entity.is_in(Entity.select(Entity.id).where(Entity.active == True))  # noqa: E712
-            )
-            .run()
-        )
+        rows = await Membership.raw(_MEMBER_ENTITIES, user_id).run()
         return frozenset(row["entity"] for row in rows)
 
     async def grants(self, user_id: int) -> list[Grant]:
-        rows = (
-            await GroupMember.select(
-                GroupMember.group.scope,
-                GroupMember.group.permissions,
-                GroupMember.group.hidden_fields,
-            )
-            .where(GroupMember.user == user_id)
-            .output(nested=True)
-            .run()
-        )
+        rows = await GroupMember.raw(_GRANTS, user_id).run()
         return [
             Grant(
-                permissions=frozenset(_json_list(row["group"]["permissions"])),
-                scope=Scope.parse(row["group"]["scope"]),
-                hidden_fields=frozenset(_json_list(row["group"]["hidden_fields"])),
+                permissions=frozenset(_json_list(row["permissions"])),
+                scope=Scope.parse(row["scope"]),
+                hidden_fields=frozenset(_json_list(row["hidden_fields"])),
             )
             for row in rows
         ]
@@ -105,28 +109,17 @@ class PiccoloLogins:
         await User.update({User.last_login_at: now}).where(User.id == user_id).run()
 
     async def find(self, token_hash: str) -> OpenLogin | None:
-        row = (
-            await LoginSession.select(
-                LoginSession.id,
-                LoginSession.user,
-                LoginSession.active_entity,
-                LoginSession.kind,
-                LoginSession.expires_at,
-                LoginSession.user.active,
-            )
-            .where(LoginSession.token_hash == token_hash)
-            .first()
-            .run()
-        )
-        if row is None:
+        rows = await LoginSession.raw(_FIND_LOGIN, token_hash).run()
+        if not rows:
             return None
+        row = rows[0]
         return OpenLogin(
             session_id=row["id"],
             user_id=row["user"],
             active_entity_id=row["active_entity"],
             kind=row["kind"],
             expires_at=row["expires_at"],
-            user_active=row["user.active"],
+            user_active=bool(row["user_active"]),
         )
 
     async def extend(self, session_id: int, expires_at: datetime) -> None:
