@@ -3,8 +3,8 @@
     python -m benchmarks.api_requests [--entities 1000] [--stations 2000] [--requests 2000]
 
 Builds a fresh database (a SQLite file in a temporary directory, or a new
-database on the PostgreSQL server ``CSMS_DATABASE_URL`` names, dropped
-after): an entity tree (a root and ``--entities`` below it), ``--stations``
+database on the PostgreSQL server ``--database-url`` or ``CSMS_DATABASE_URL``
+names, dropped after): an entity tree (a root and ``--entities`` below it), ``--stations``
 stations spread over them, and a user of the root working in five entities
 through two groups (one allowed everything in its subtree, one reading
 stations in its own entity, with a hidden field). Then it measures, in one
@@ -246,11 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stations", type=int, default=2_000)
     parser.add_argument("--principals", type=int, default=2_000)
     parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CSMS_DATABASE_URL", ""),
+        help="a postgresql:// server to make the database on (default: SQLite)",
+    )
     args = parser.parse_args(argv)
 
     from benchmarks.gateway import CsmsDatabase
 
-    base = os.environ.get("CSMS_DATABASE_URL", "")
+    base = args.database_url
     workdir = Path(tempfile.mkdtemp(prefix="csms-bench-api-"))
     database = CsmsDatabase(base if base.startswith("postgres") else "", workdir)
     asyncio.run(database.create())

@@ -201,6 +201,25 @@ async def test_the_dispatch_benchmark_prints_cpu_per_call(ocpp: str) -> None:
     assert re.search(r"best: [\d.]+ us event-loop thread", text), text
 
 
+async def test_the_api_requests_benchmark_prints_principal_and_request_figures() -> None:
+    """benchmarks.api_requests builds its world (on PostgreSQL when the tests
+    run there), answers every GET with 200 through the whole web app, and
+    prints the login's cost and each endpoint's latency."""
+    import re
+
+    text = await _in_process_benchmark(
+        "benchmarks.api_requests",
+        *("--entities", "30", "--stations", "40", "--principals", "20", "--requests", "25"),
+    )
+    assert re.search(r"30 entities, 40 stations", text), text
+    assert re.search(r"principal \(login, entities, groups, tree\): p50 [\d,]+ us", text), text
+    assert re.search(r"requests: [\d,]+/s in one loop, [\d.]+ ms of CPU each \(25 GETs\)", text), (
+        text
+    )
+    for path in ("/api/v1/auth/me", "/api/v1/entities?limit=50", "/api/v1/stations/1"):
+        assert re.search(re.escape(path) + r" +p50 +[\d.]+ ms", text), text
+
+
 async def test_the_write_batches_benchmark_prints_cpu_per_batch() -> None:
     """benchmarks.write_batches commits batches of each kind through the
     product's write sink (on PostgreSQL when the tests run there) and prints
