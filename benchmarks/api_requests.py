@@ -3,9 +3,9 @@
     python -m benchmarks.api_requests [--entities 1000] [--stations 2000] [--requests 2000]
 
 Builds a fresh database (a SQLite file in a temporary directory, or a new
-database on the PostgreSQL server ``--database-url`` or ``CSMS_DATABASE_URL``
-names, dropped after): an entity tree (a root and ``--entities`` below it), ``--stations``
-stations spread over them, and a user of the root working in five entities
+database on the PostgreSQL server ``--database-url`` names, dropped
+after): an entity tree (a root and ``--entities`` below it),
+``--stations`` stations spread over them, and a user of the root working in five entities
 through two groups (one allowed everything in its subtree, one reading
 stations in its own entity, with a hidden field). Then it measures, in one
 process and one event loop:
@@ -28,12 +28,12 @@ import platform
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
+
+from benchmarks.scratch_database import scratch_database
 
 
 async def _build(entities: int, stations: int) -> dict[str, Any]:
@@ -247,28 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--principals", type=int, default=2_000)
     parser.add_argument("--requests", type=int, default=2_000)
     parser.add_argument(
-        "--database-url",
-        default=os.environ.get("CSMS_DATABASE_URL", ""),
-        help="a postgresql:// server to make the database on (default: SQLite)",
+        "--database-url", default="", help="a postgresql:// server URL (default: SQLite)"
     )
     args = parser.parse_args(argv)
-
-    from benchmarks.gateway import CsmsDatabase
-
-    base = args.database_url
-    workdir = Path(tempfile.mkdtemp(prefix="csms-bench-api-"))
-    database = CsmsDatabase(base if base.startswith("postgres") else "", workdir)
-    asyncio.run(database.create())
-    # The engine is built from the environment when piccolo first loads.
-    os.environ["CSMS_DATABASE_URL"] = database.url
     os.environ.setdefault("CSMS_LOG_LEVEL", "WARNING")
-    try:
+    with scratch_database(args.database_url, "csms_bench_api") as database:
+        # The engine is built from the environment when piccolo first loads.
+        os.environ["CSMS_DATABASE_URL"] = database
         began = time.perf_counter()
         report = asyncio.run(run(args))
-        _print(report, "PostgreSQL" if database.pg_name else "SQLite", args)
-        print(f"(benchmark took {time.perf_counter() - began:.0f} s)")
-    finally:
-        asyncio.run(database.drop())
+    _print(report, "PostgreSQL" if args.database_url else "SQLite", args)
+    print(f"(benchmark took {time.perf_counter() - began:.0f} s)")
     return 0
 
 

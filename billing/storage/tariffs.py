@@ -422,22 +422,17 @@ class PiccoloTariffs:
         return (True, row["owner_entity"]) if row else (False, None)
 
 
-def _ids_in(column: str, sqlite: bool) -> str:
-    """``column`` among the ids of one JSON array parameter."""
-    return ids_in(column, sqlite=sqlite)
-
-
 # By dialect (key: is it SQLite); the rows as piccolo's select gives them.
 _ASSIGNMENTS_OF_OWNERS = {
     sqlite: "SELECT id, owner_entity, tariff, audience, station, station_group,"
     " counterparty_entity, priority, created_at FROM tariff_assignment"
-    f" WHERE {_ids_in('owner_entity', sqlite)} ORDER BY id"
+    f" WHERE {ids_in('owner_entity', sqlite=sqlite)} ORDER BY id"
     for sqlite in (True, False)
 }
 _VERSIONS_OF_TARIFFS = {
     sqlite: 'SELECT v.id, v.tariff, v.valid_from, t.currency AS "tariff.currency"'
     " FROM tariff_version v JOIN tariff t ON t.id = v.tariff"
-    f" WHERE {_ids_in('v.tariff', sqlite)} ORDER BY v.valid_from, v.id"
+    f" WHERE {ids_in('v.tariff', sqlite=sqlite)} ORDER BY v.valid_from, v.id"
     for sqlite in (True, False)
 }
 
