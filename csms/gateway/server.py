@@ -33,6 +33,7 @@ from websockets.typing import Subprotocol
 
 from csms.domain.admission import Admission, Admitted, Refusal
 from csms.domain.model import StationProfile
+from csms.gateway.frames import FramesConnection, text_frame
 from csms.gateway.keepalive import Keepalive
 from csms.gateway.registry import Connected, ConnectionRegistry
 from csms.gateway.tls import transport_security
@@ -144,17 +145,22 @@ class WebsocketTransport:
     async def send(self, data: bytes) -> None:
         socket = self._socket
         # Fast path for the common case, an open socket whose peer keeps up:
-        # hand the frame to the sans-I/O protocol and write it out, without
-        # send()'s context manager and drain (about a third of its cost).
-        # Everything else (closing, a full write buffer) takes send().
+        # write the frame out, without send()'s context manager and drain
+        # (about a third of its cost), and on an uncompressed connection
+        # without the sans-I/O protocol's frame object too. Everything else
+        # (closing, a full write buffer) takes send().
         transport = socket.transport
+        protocol = socket.protocol
         if (
-            socket.protocol.state is State.OPEN
+            protocol.state is State.OPEN
             and not transport.is_closing()
             and transport.get_write_buffer_size() < _FAST_SEND_BUFFER_LIMIT
         ):
-            socket.protocol.send_text(data)
-            socket.send_data()
+            if protocol.extensions:
+                protocol.send_text(data)
+                socket.send_data()
+            else:
+                transport.write(text_frame(data))
             return
         try:
             await socket.send(data, text=True)
@@ -309,6 +315,7 @@ class Gateway:
             backlog=self._backlog,
             reuse_port=self._reuse_port or None,
             server_header="csms",
+            create_connection=FramesConnection,
         )
 
     @property
