@@ -19,9 +19,14 @@ reads everything from then on.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from typing import Any
+
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
+from websockets.protocol import Event, State
+from websockets.typing import Data
 
 try:
     from websockets.speedups import apply_mask
@@ -34,13 +39,24 @@ _MASKED = 0x80
 
 
 class FramesConnection(ServerConnection):
-    """websockets' server connection, with whole text frames read in one pass."""
+    """websockets' server connection, with whole text frames read in one pass
+    into a queue of its own: messages are taken with ``next_message``,
+    ``recv`` or iteration (not ``recv_streaming``, which reads websockets'
+    queue only)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Messages in the order received: the payloads this reader read, and
+        # a None for each message websockets' parser read (it is in
+        # websockets' queue, taken from there with recv).
+        self._messages: deque[bytes | None] = deque()
 
     # Who reads the frames: None until the handshake is done, True while
     # this reader does, False once websockets' parser reads everything.
     _reading: bool | None = None
     # The bytes of a frame not yet whole, while this reader works.
     _partial = b""
+    _waiter: asyncio.Future[None] | None = None
     # Whether the last bytes received during the handshake ended the request:
     # bytes after it would have gone to websockets' parser, which may then
     # be inside a frame.
@@ -109,12 +125,7 @@ class FramesConnection(ServerConnection):
             if end > size:
                 break
             if head1 == _FINAL_TEXT and protocol.current_size is None:
-                payload = apply_mask(buffer[start:end], buffer[start - 4 : start])
-                try:
-                    self.recv_messages.put(Frame(Opcode.TEXT, payload))
-                except EOFError:
-                    # The connection is closing: nothing more is read.
-                    return
+                self._queue(apply_mask(buffer[start:end], buffer[start - 4 : start]))
             else:
                 # A control frame, a fragment, a bad header: websockets'
                 # parser reads it, whole, and answers it as it would.
@@ -125,6 +136,73 @@ class FramesConnection(ServerConnection):
             position = end
         if position < size:
             self._partial = buffer[position:] if position else buffer
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and (
+            event.opcode is Opcode.TEXT or event.opcode is Opcode.BINARY
+        ):
+            # The first frame of a message websockets' parser read: its
+            # place in the order of messages is kept by a marker.
+            self._queue(None)
+        super().process_event(event)
+
+    def _queue(self, message: bytes | None) -> None:
+        """Queues a message this reader read (None: the next message in
+        websockets' own queue), wakes the one waiting for it, and stops
+        reading above the high-water mark, as websockets' queue does."""
+        messages = self._messages
+        messages.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        assembler = self.recv_messages
+        if assembler.high is not None and len(messages) > assembler.high and not assembler.paused:
+            assembler.paused = True
+            assembler.pause()
+
+    @property
+    def messages_waiting(self) -> int:
+        """Messages read and not yet taken."""
+        return len(self._messages)
+
+    async def next_message(self) -> bytes:
+        """The next message as received (a text message's UTF-8 bytes);
+        raises websockets' ConnectionClosed once the connection is closed
+        and every message received before has been taken."""
+        message = await self._next(False)
+        assert isinstance(message, bytes)
+        return message
+
+    async def recv(self, decode: bool | None = None) -> Data:  # type: ignore[override]
+        """websockets' ``recv``, over this connection's queue."""
+        return await self._next(decode)
+
+    async def _next(self, decode: bool | None) -> Data:
+        messages = self._messages
+        while not messages:
+            if self.recv_messages.closed:
+                # Closed: websockets' recv says how.
+                return await super().recv(decode)
+            waiter = self._waiter = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        message = messages.popleft()
+        assembler = self.recv_messages
+        if assembler.paused and assembler.low is not None and len(messages) <= assembler.low:
+            assembler.paused = False
+            assembler.resume()
+        if message is None:
+            return await super().recv(decode)
+        # This reader reads text messages only.
+        return message if decode is False else message.decode()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _parser_reads_everything(self, data: bytes) -> None:
         self._reading = False

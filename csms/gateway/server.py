@@ -103,7 +103,7 @@ class WebsocketTransport:
     __slots__ = ("_busy_calls", "_busy_since", "_flood_seconds", "_socket", "charge_point_id")
 
     def __init__(
-        self, socket: ServerConnection, *, flood_seconds: float = 0.0, charge_point_id: str = ""
+        self, socket: FramesConnection, *, flood_seconds: float = 0.0, charge_point_id: str = ""
     ) -> None:
         self._socket = socket
         self._flood_seconds = flood_seconds
@@ -113,7 +113,7 @@ class WebsocketTransport:
 
     async def recv(self) -> bytes:
         try:
-            data = await self._socket.recv(decode=False)
+            data = await self._socket.next_message()
         except ConnectionClosed:
             raise TransportClosed from None
         if self._flood_seconds and frames_waiting(self._socket):
@@ -189,10 +189,14 @@ class StationHandler(Protocol):
 
 
 def frames_waiting(socket: ServerConnection) -> int:
-    """Frames websockets has read and queued for this connection."""
+    """Messages read from this connection and not yet taken (and frames of
+    websockets' own queue)."""
     assembler = getattr(socket, "recv_messages", None)
     frames = getattr(assembler, "frames", None)
-    return len(frames) if frames is not None else 0
+    waiting = len(frames) if frames is not None else 0
+    if isinstance(socket, FramesConnection):
+        waiting += socket.messages_waiting
+    return waiting
 
 
 async def close_soon(socket: ServerConnection, code: int, reason: str) -> None:
@@ -414,6 +418,8 @@ class Gateway:
     # -- connections ----------------------------------------------------------
 
     async def _handle(self, socket: ServerConnection) -> None:
+        if not isinstance(socket, FramesConnection):  # serve() makes only these
+            raise TypeError(f"expected a FramesConnection, got {type(socket).__name__}")
         profile = self._admitted.pop(socket, None)
         if profile is None:  # cannot happen: the handshake admitted it
             await socket.close(CLOSE_GOING_AWAY, "not admitted")

@@ -208,6 +208,76 @@ async def test_a_fragmented_message_is_assembled(client: RawClient) -> None:
     assert await client.texts(2) == [b"got:fragmented", b"got:after"]
 
 
+async def test_messages_keep_their_order_across_both_readers(client: RawClient) -> None:
+    """Whole frames (this reader's), a fragmented message and a binary one
+    (websockets' parser's) come out in the order they were sent."""
+    data = (
+        _text(b"first")
+        + _frame(0x1, b"sec", fin=False)
+        + _frame(0x0, b"ond")
+        + _text(b"third")
+        + _frame(0x2, b"fourth")
+        + _text(b"fifth")
+    )
+    await client.send(data, pieces=2)
+    answers = await client.texts(5)
+    assert answers == [b"got:first", b"got:second", b"got:third", b"got:fourth", b"got:fifth"]
+
+
+async def test_reading_stops_above_max_queue_and_resumes() -> None:
+    """A charger that sends without waiting is read only up to max_queue
+    messages ahead of the one being handled; then every message arrives, in
+    order, as the handler takes them."""
+    connections: list[FramesConnection] = []
+    release = asyncio.Event()
+    taken: list[bytes] = []
+
+    async def slow_reader(ws: ServerConnection) -> None:
+        assert isinstance(ws, FramesConnection)
+        connections.append(ws)
+        await release.wait()
+        try:
+            while True:
+                taken.append(await ws.next_message())
+        except ConnectionClosed:
+            pass
+
+    async with serve(
+        slow_reader,
+        "127.0.0.1",
+        0,
+        create_connection=FramesConnection,
+        max_queue=(4, 2),
+        ping_interval=None,
+    ) as server:
+        raw = await RawClient.open(server.sockets[0].getsockname()[1])
+        try:
+            # 2 MB: more than one read of the socket takes, and more than the
+            # kernel's buffers hold, so reading must stop before the end. Not
+            # drained: the client's transport keeps what the server does not
+            # read yet.
+            messages = [f"m{n:04d}".encode() + b"." * 1000 for n in range(2000)]
+            for message in messages:
+                raw.writer.write(_text(message))
+            connection = connections[0]
+            for _ in range(100):
+                if not connection.transport.is_reading():
+                    break
+                await asyncio.sleep(0.01)
+            assert not connection.transport.is_reading()
+            # One read's worth of frames past the mark at most, not all.
+            assert 4 < connection.messages_waiting < 1000
+            release.set()
+            for _ in range(500):
+                if len(taken) == len(messages):
+                    break
+                await asyncio.sleep(0.01)
+            assert taken == messages
+            assert connection.transport.is_reading()
+        finally:
+            raw.close()
+
+
 async def test_a_frame_above_the_limit_closes_with_1009(client: RawClient) -> None:
     """The limit is websockets': a header announcing more than max_size closes
     the connection with 1009 before the payload arrives."""
