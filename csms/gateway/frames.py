@@ -20,7 +20,6 @@ reads everything from then on.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -44,23 +43,28 @@ class FramesConnection(ServerConnection):
     ``recv`` or iteration (not ``recv_streaming``, which reads websockets'
     queue only)."""
 
+    # Slots: attributes added to websockets' instance dictionary would grow it
+    # to its next size, about 1.6 kB for every connection.
+    __slots__ = ("_messages", "_partial", "_reading", "_request_ended_chunk", "_waiter")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Messages in the order received: the payloads this reader read, and
         # a None for each message websockets' parser read (it is in
-        # websockets' queue, taken from there with recv).
-        self._messages: deque[bytes | None] = deque()
-
-    # Who reads the frames: None until the handshake is done, True while
-    # this reader does, False once websockets' parser reads everything.
-    _reading: bool | None = None
-    # The bytes of a frame not yet whole, while this reader works.
-    _partial = b""
-    _waiter: asyncio.Future[None] | None = None
-    # Whether the last bytes received during the handshake ended the request:
-    # bytes after it would have gone to websockets' parser, which may then
-    # be inside a frame.
-    _request_ended_chunk = False
+        # websockets' queue, taken from there with recv). A list, not a
+        # deque: it holds one message or none nearly always, and an empty
+        # deque takes 760 bytes.
+        self._messages: list[bytes | None] = []
+        # Who reads the frames: None until the handshake is done, True while
+        # this reader does, False once websockets' parser reads everything.
+        self._reading: bool | None = None
+        # The bytes of a frame not yet whole, while this reader works.
+        self._partial = b""
+        self._waiter: asyncio.Future[None] | None = None
+        # Whether the last bytes received during the handshake ended the
+        # request: bytes after it would have gone to websockets' parser,
+        # which may then be inside a frame.
+        self._request_ended_chunk = False
 
     def data_received(self, data: bytes) -> None:
         reading = self._reading
@@ -188,7 +192,7 @@ class FramesConnection(ServerConnection):
                 await waiter
             finally:
                 self._waiter = None
-        message = messages.popleft()
+        message = messages.pop(0)
         assembler = self.recv_messages
         if assembler.paused and assembler.low is not None and len(messages) <= assembler.low:
             assembler.paused = False
