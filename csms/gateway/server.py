@@ -188,15 +188,10 @@ class StationHandler(Protocol):
         ...
 
 
-def frames_waiting(socket: ServerConnection) -> int:
-    """Messages read from this connection and not yet taken (and frames of
-    websockets' own queue)."""
-    assembler = getattr(socket, "recv_messages", None)
-    frames = getattr(assembler, "frames", None)
-    waiting = len(frames) if frames is not None else 0
-    if isinstance(socket, FramesConnection):
-        waiting += socket.messages_waiting
-    return waiting
+def frames_waiting(socket: FramesConnection) -> int:
+    """Messages read from this connection and not yet taken (each message
+    websockets' own queue holds has its marker among them)."""
+    return socket.messages_waiting
 
 
 async def close_soon(socket: ServerConnection, code: int, reason: str) -> None:
